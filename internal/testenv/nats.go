@@ -1,0 +1,157 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NATS returns the URL of a JetStream-enabled NATS server for this test.
+//
+// If NATS_URL is set, that server is used and shared by every test, so callers must
+// isolate themselves by naming streams and subjects with Prefix. Otherwise each call
+// starts its own embedded server, stopped when the test ends.
+func NATS(t testing.TB) string {
+	t.Helper()
+	if url := os.Getenv("NATS_URL"); url != "" {
+		if err := checkJetStream(url, 5*time.Second); err != nil {
+			t.Fatalf("testenv: NATS_URL=%s is not a usable JetStream server: %v (unset NATS_URL to use an embedded server)", redact(url), err)
+		}
+		return url
+	}
+	return EmbeddedNATS(t).URL()
+}
+
+// checkJetStream fails unless a server answers at url within timeout with JetStream
+// enabled, so a misconfigured NATS_URL fails every test at once with one clear reason
+// instead of as a timeout deep inside the code under test.
+func checkJetStream(url string, timeout time.Duration) error {
+	nc, err := nats.Connect(url, nats.Timeout(timeout), nats.NoReconnect())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("JetStream account info: %w", err)
+	}
+	return nil
+}
+
+// NATSServer is an embedded, JetStream-enabled NATS server that a test can stop and start
+// again on the same port with the same store directory, as a broker restart would.
+// Its methods call t.Fatal and so belong on the test's goroutine.
+type NATSServer struct {
+	t        testing.TB
+	storeDir string
+
+	mu   sync.Mutex
+	port int // fixed by the first start, so clients can reconnect to the same URL
+	srv  *server.Server
+}
+
+// EmbeddedNATS starts an embedded server for this test, ignoring NATS_URL, and stops it
+// when the test ends.
+func EmbeddedNATS(t testing.TB) *NATSServer {
+	t.Helper()
+	s := &NATSServer{t: t, storeDir: t.TempDir(), port: server.RANDOM_PORT}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the client URL; it stays the same across Stop and Start.
+func (s *NATSServer) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("nats://127.0.0.1:%d", s.port)
+}
+
+// Stop shuts the server down and waits until it has released its port and store.
+// Stopping a stopped server does nothing.
+func (s *NATSServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return
+	}
+	s.srv.Shutdown()
+	s.srv.WaitForShutdown()
+	s.srv = nil
+}
+
+// Start starts the server, on the port and store directory of its first start, so
+// JetStream recovers the streams and messages it had when it was stopped.
+func (s *NATSServer) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		s.t.Fatalf("testenv: NATS server at port %d is already running", s.port)
+	}
+	opts := &server.Options{
+		Host:      "127.0.0.1",
+		Port:      s.port,
+		JetStream: true,
+		StoreDir:  s.storeDir,
+		NoLog:     true,
+		NoSigs:    true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		s.t.Fatalf("testenv: configure embedded NATS: %v", err)
+	}
+	// The server's own log is noise in passing tests, but its errors are the only
+	// explanation when it fails to start, so keep those for the failure message.
+	logs := &errorLog{}
+	srv.SetLoggerV2(logs, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(10*time.Second) || !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		s.t.Fatalf("testenv: embedded NATS did not start on 127.0.0.1:%d with JetStream in %s: %s", s.port, s.storeDir, logs)
+	}
+	s.srv = srv
+	s.port = srv.Addr().(*net.TCPAddr).Port
+}
+
+// errorLog keeps a NATS server's warnings and errors and drops everything else.
+type errorLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *errorLog) keep(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, v...))
+}
+
+func (l *errorLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 0 {
+		return "no errors logged"
+	}
+	return strings.Join(l.lines, "; ")
+}
+
+func (l *errorLog) Warnf(format string, v ...any)  { l.keep(format, v...) }
+func (l *errorLog) Errorf(format string, v ...any) { l.keep(format, v...) }
+func (l *errorLog) Fatalf(format string, v ...any) { l.keep(format, v...) }
+func (l *errorLog) Noticef(string, ...any)         {}
+func (l *errorLog) Debugf(string, ...any)          {}
+func (l *errorLog) Tracef(string, ...any)          {}

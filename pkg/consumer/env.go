@@ -1,0 +1,22 @@
+package consumer
+
+import "loudly/pkg/env"
+
+// Tuning is the part of Config every service reads from the same environment variables
+// (README, "Configuration").
+func Tuning(r *env.Reader) Config {
+	return Config{
+		AckWait:       r.Duration("CONSUMER_ACK_WAIT", 30e9),
+		MaxDeliver:    r.Int("CONSUMER_MAX_DELIVER", 10, 1, 1000),
+		BackoffBase:   r.Duration("CONSUMER_BACKOFF_BASE", 500e6),
+		BackoffMax:    r.Duration("CONSUMER_BACKOFF_MAX", 30e9),
+		MaxAckPending: r.Int("CONSUMER_MAX_ACK_PENDING", 256, 1, 100000),
+		Concurrency:   r.Int("CONSUMER_CONCURRENCY", 8, 1, 1024),
+	}
+}
+
+// For returns the tuning applied to one durable consumer.
+func (c Config) For(stream, name, filter string) Config {
+	c.Stream, c.Name, c.FilterSubject = stream, name, filter
+	return c
+}

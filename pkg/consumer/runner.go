@@ -1,0 +1,391 @@
+// Package consumer is the one consumer runner of Loudly: it pulls from a durable
+// JetStream consumer, continues the trace carried in the message headers, decodes the
+// event, calls the handler, and then — in one place, the same way every time — settles the
+// outcome the handler returned (ack, nak with delay, or term plus dead letter) and records
+// it (span event, counter with exemplar, log line).
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"loudly/pkg/deadletter"
+	"loudly/pkg/events"
+	"loudly/pkg/telemetry"
+)
+
+// Config describes one durable consumer. Zero values take the documented defaults; the
+// JetStream defaults (unlimited deliveries, 1000 in flight) are overridden on purpose.
+type Config struct {
+	Stream        string // required
+	Name          string // durable consumer name; required
+	FilterSubject string // required
+
+	AckWait       time.Duration // default 30s; a handler running longer sends InProgress
+	MaxDeliver    int           // deliveries before a retried message is dead-lettered; default 10
+	BackoffBase   time.Duration // first nak delay; default 500ms, doubling each delivery
+	BackoffMax    time.Duration // cap of the nak delay; default 30s
+	MaxAckPending int           // default 256
+	Concurrency   int           // handler goroutines; default 8
+
+	// RawPayload skips event decoding: for consumers whose messages are not events of the
+	// current contract (the dead-letter watcher). The handler sees Message.Event empty.
+	RawPayload bool
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Stream == "" || c.Name == "" || c.FilterSubject == "" {
+		return c, errors.New("consumer: Stream, Name and FilterSubject are required")
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 10
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = 500 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 30 * time.Second
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = 256
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	return c, nil
+}
+
+// Message is what a handler sees. It has no ack methods on purpose.
+type Message struct {
+	Subject   string
+	Data      []byte
+	Header    nats.Header
+	Event     events.Envelope // decoded and validated, unless Config.RawPayload
+	Attempt   int             // 1 for the first delivery
+	StreamSeq uint64
+}
+
+// Handler decides the outcome of one message.
+type Handler func(ctx context.Context, m *Message) Outcome
+
+// Runner runs one handler on one durable consumer.
+type Runner struct {
+	cfg     Config
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	handler Handler
+	tel     *telemetry.Telemetry
+	tracer  trace.Tracer
+
+	duration metric.Float64Histogram
+	ready    atomic.Bool
+}
+
+// New creates (or updates) the durable consumer and returns its runner. The stream must
+// exist.
+func New(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, tel *telemetry.Telemetry) (*Runner, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if h == nil || tel == nil {
+		return nil, errors.New("consumer: handler and telemetry are required")
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       cfg.Name,
+		Description:   "Loudly consumer runner",
+		FilterSubject: cfg.FilterSubject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		// One delivery more than the runner allows, so that a message whose last attempt
+		// timed out (the process died mid-handler) is still delivered once more and
+		// dead-lettered by the runner, instead of the server silently giving up on it.
+		MaxDeliver:    cfg.MaxDeliver + 1,
+		MaxAckPending: cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Name, cfg.Stream, err)
+	}
+	r := &Runner{cfg: cfg, js: js, cons: cons, handler: h, tel: tel, tracer: tel.Tracer()}
+	if err := r.instruments(); err != nil {
+		return nil, err
+	}
+	r.ready.Store(true)
+	return r, nil
+}
+
+// Name is the durable consumer's name.
+func (r *Runner) Name() string { return r.cfg.Name }
+
+// Ready reports whether the consumer exists and the runner has not stopped.
+func (r *Runner) Ready() bool { return r.ready.Load() }
+
+func (r *Runner) instruments() error {
+	m := r.tel.Meter()
+	var err error
+	r.duration, err = m.Float64Histogram("loudly.consumer.process.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from receiving a message to settling it, by consumer and outcome."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+	if err != nil {
+		return err
+	}
+	// Broker-side view of the consumer, read on each collection.
+	pending, err1 := m.Int64ObservableGauge("loudly.consumer.pending", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages in the stream not yet delivered to the consumer."))
+	ackPending, err2 := m.Int64ObservableGauge("loudly.consumer.ack_pending", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages delivered and not yet acknowledged."))
+	redelivered, err3 := m.Int64ObservableGauge("loudly.consumer.redelivered", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages delivered more than once and not yet acknowledged."))
+	acked, err4 := m.Int64ObservableCounter("loudly.consumer.ack_floor", metric.WithUnit("{message}"),
+		metric.WithDescription("The consumer's ack floor (consumer sequence); its rate is the acknowledgement rate."))
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return err
+	}
+	attrs := metric.WithAttributes(attribute.String("consumer", r.cfg.Name), attribute.String("stream", r.cfg.Stream))
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		info, err := r.cons.Info(ctx)
+		if err != nil {
+			return nil // broker unreachable: a gap in the series, and /readyz says why
+		}
+		o.ObserveInt64(pending, int64(info.NumPending), attrs)
+		o.ObserveInt64(ackPending, int64(info.NumAckPending), attrs)
+		o.ObserveInt64(redelivered, int64(info.NumRedelivered), attrs)
+		o.ObserveInt64(acked, int64(info.AckFloor.Consumer), attrs)
+		return nil
+	}, pending, ackPending, redelivered, acked)
+	return err
+}
+
+// Run consumes until ctx is cancelled. On cancellation it stops pulling, lets the
+// handlers in flight finish and settle, and naks (releases at once) every message that
+// was fetched but not started, so another replica takes it without waiting for AckWait.
+func (r *Runner) Run(ctx context.Context) error {
+	defer r.ready.Store(false)
+	iter, err := r.cons.Messages(jetstream.PullMaxMessages(r.cfg.Concurrency * 2))
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", r.cfg.Name, err)
+	}
+	stop := context.AfterFunc(ctx, iter.Drain)
+	defer stop()
+
+	work := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range r.cfg.Concurrency {
+		wg.Go(func() {
+			for m := range work {
+				r.handle(m)
+			}
+		})
+	}
+	var runErr error
+	for {
+		m, err := iter.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				if ctx.Err() == nil {
+					runErr = fmt.Errorf("consumer %s: iterator closed: %w", r.cfg.Name, err)
+				}
+				break
+			}
+			if ctx.Err() == nil {
+				r.tel.Logger.Warn("consumer pull failed", "consumer", r.cfg.Name, "error", err)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			_ = m.Nak()
+			continue
+		}
+		work <- m
+	}
+	close(work)
+	wg.Wait()
+	return runErr
+}
+
+// handle runs one message from receipt to settlement.
+func (r *Runner) handle(jm jetstream.Msg) {
+	start := time.Now()
+	meta, _ := jm.Metadata()
+	msg := &Message{Subject: jm.Subject(), Data: jm.Data(), Header: jm.Headers()}
+	if msg.Header == nil {
+		msg.Header = nats.Header{}
+	}
+	if meta != nil {
+		msg.Attempt = int(meta.NumDelivered)
+		msg.StreamSeq = meta.Sequence.Stream
+	}
+
+	// The handler's context is not the run context: a shutdown lets it finish. It is
+	// bounded by AckWait, after which the broker would redeliver anyway.
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait)
+	defer cancel()
+	ctx = r.tel.Extract(ctx, msg.Header)
+	ctx, span := r.tracer.Start(ctx, "process "+msg.Subject,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.operation.name", "process"),
+			attribute.String("messaging.destination.name", msg.Subject),
+			attribute.String("messaging.consumer.group.name", r.cfg.Name),
+			attribute.String("messaging.message.id", msg.Header.Get(jetstream.MsgIDHeader)),
+			attribute.Int("messaging.nats.message.delivery_count", msg.Attempt),
+			attribute.Int64("messaging.nats.stream.sequence", int64(msg.StreamSeq)),
+		))
+	defer span.End()
+
+	out := r.decide(ctx, jm, msg)
+	settlement, settleErr := r.settle(ctx, jm, msg, &out)
+
+	d := telemetry.Decision{
+		Stage: telemetry.StageConsume, Outcome: out.kind, Reason: out.reason,
+		EventType: msg.Event.Type, EventID: msg.Event.ID, OrderID: msg.Event.OrderID,
+		Settlement: settlement, Err: out.err,
+		Attrs: []slog.Attr{slog.String("consumer", r.cfg.Name), slog.Int("delivery", msg.Attempt), slog.Uint64("stream_seq", msg.StreamSeq)},
+	}
+	if d.EventType == "" {
+		d.EventType = msg.Subject
+	}
+	if out.orderID != "" {
+		d.OrderID = out.orderID
+	}
+	if settleErr != nil {
+		d.Attrs = append(d.Attrs, slog.String("settle_error", settleErr.Error()))
+	}
+	r.tel.Decisions.Record(ctx, d)
+	r.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
+		attribute.String("consumer", r.cfg.Name), attribute.String("outcome", string(out.kind))))
+}
+
+// decide produces the outcome: by the runner itself for messages no handler should see,
+// otherwise by the handler.
+func (r *Runner) decide(ctx context.Context, jm jetstream.Msg, msg *Message) Outcome {
+	if msg.Attempt > r.cfg.MaxDeliver {
+		return Outcome{kind: telemetry.DeadLettered, reason: "max_deliveries_exceeded",
+			err: fmt.Errorf("delivered %d times, limit %d (earlier attempts timed out)", msg.Attempt, r.cfg.MaxDeliver)}
+	}
+	if !r.cfg.RawPayload {
+		env, err := events.Decode(msg.Data)
+		msg.Event = env
+		if err != nil {
+			var inv *events.Invalid
+			if errors.As(err, &inv) {
+				return Invalid(inv.Reason, err)
+			}
+			return Invalid(events.ReasonMalformed, err)
+		}
+	}
+	out := r.call(ctx, jm, msg)
+	if !out.kind.Valid() {
+		return Invalid("no_outcome", errors.New("handler returned no outcome: a branch is missing its decision"))
+	}
+	if out.kind == telemetry.Retry && msg.Attempt >= r.cfg.MaxDeliver {
+		return Outcome{kind: telemetry.DeadLettered, reason: out.reason, orderID: out.orderID,
+			err: fmt.Errorf("retries exhausted after %d deliveries: %w", msg.Attempt, out.err)}
+	}
+	return out
+}
+
+// call runs the handler, turning a panic into a retry (the watermill recoverer's rule: a
+// panic is a failure to retry, never a lost message) and telling the broker the message
+// is still in progress while a slow handler runs.
+func (r *Runner) call(ctx context.Context, jm jetstream.Msg, msg *Message) (out Outcome) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(r.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = jm.InProgress()
+			}
+		}
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			out = Retry("panic", fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack()))
+		}
+	}()
+	return r.handler(ctx, msg)
+}
+
+// settle tells the broker the outcome. A dead letter that cannot be stored turns the
+// outcome into a retry: a message is only ever terminated once its letter is safe.
+func (r *Runner) settle(ctx context.Context, jm jetstream.Msg, msg *Message, out *Outcome) (string, error) {
+	switch out.kind {
+	case telemetry.Applied, telemetry.Rejected, telemetry.Duplicate:
+		return "ack", jm.DoubleAck(ctx)
+	case telemetry.Retry:
+		return "nak", jm.NakWithDelay(r.backoff(msg.Attempt))
+	default: // Invalid, DeadLettered
+		errText := ""
+		if out.err != nil {
+			errText = out.err.Error()
+		}
+		stream := r.cfg.Stream
+		if meta, _ := jm.Metadata(); meta != nil {
+			stream = meta.Stream
+		}
+		err := deadletter.Publish(ctx, r.js, deadletter.Letter{
+			Subject: msg.Subject, Stream: stream, StreamSeq: msg.StreamSeq, Consumer: r.cfg.Name,
+			Outcome: string(out.kind), Reason: out.reason, Error: errText,
+			Deliveries: uint64(msg.Attempt), Time: time.Now(), Headers: msg.Header, Data: msg.Data,
+		})
+		if err != nil {
+			*out = Retry("deadletter_unavailable", fmt.Errorf("storing the dead letter (%s: %s) failed: %w", out.kind, out.reason, err))
+			return "nak", jm.NakWithDelay(r.backoff(msg.Attempt))
+		}
+		return "term", jm.TermWithReason(out.reason)
+	}
+}
+
+// backoff is the nak delay before delivery attempt+1: exponential, capped, ±20% jitter.
+func (r *Runner) backoff(attempt int) time.Duration {
+	d := r.cfg.BackoffBase << min(max(attempt-1, 0), 20)
+	if d > r.cfg.BackoffMax || d <= 0 {
+		d = r.cfg.BackoffMax
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// Stream is the stream the consumer reads.
+func (r *Runner) Stream() string { return r.cfg.Stream }
+
+// ReadyCheck is a readiness check that passes while every runner is running and its
+// durable consumer exists on the broker.
+func ReadyCheck(js jetstream.JetStream, runners ...*Runner) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for _, r := range runners {
+			if !r.Ready() {
+				return fmt.Errorf("consumer %s is not running", r.Name())
+			}
+			if _, err := js.Consumer(ctx, r.Stream(), r.Name()); err != nil {
+				return fmt.Errorf("consumer %s: %w", r.Name(), err)
+			}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,143 @@
+// Package httpapi is the HTTP boundary both services share: one error type whose codes
+// map to HTTP statuses in one place, JSON responses, and the server with its standard
+// endpoints (/healthz, /readyz, /metrics) and otelhttp instrumentation.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"loudly/pkg/health"
+	"loudly/pkg/telemetry"
+)
+
+// Error codes. Each maps to exactly one HTTP status.
+const (
+	EInvalid     = "invalid"
+	ETooLarge    = "too_large"
+	EUnsupported = "unsupported_media_type"
+	EConflict    = "conflict"
+	ENotFound    = "not_found"
+	EInternal    = "internal"
+)
+
+var statuses = map[string]int{
+	EInvalid:     http.StatusBadRequest,
+	ETooLarge:    http.StatusRequestEntityTooLarge,
+	EUnsupported: http.StatusUnsupportedMediaType,
+	EConflict:    http.StatusConflict,
+	ENotFound:    http.StatusNotFound,
+	EInternal:    http.StatusInternalServerError,
+}
+
+// Error is an error a client may see. Reason is a short stable token (a metric label);
+// Message is for people.
+type Error struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds a client error.
+func Errorf(code, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// Status is the HTTP status for err: its code's, or 500 for anything that is not an *Error.
+func Status(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		if s, ok := statuses[e.Code]; ok {
+			return s
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// WriteError answers with err as a JSON body. Errors that are not *Error are internal:
+// they are logged in full and the client only sees "Internal error".
+func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "error", err)
+		e = &Error{Code: EInternal, Message: "Internal error"}
+	}
+	WriteJSON(w, Status(e), map[string]*Error{"error": e})
+}
+
+// WriteJSON answers with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Server is a service's HTTP server: its API routes plus /healthz, /readyz and /metrics.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen opens addr (":0" picks a free port) and prepares a server for api.
+func Listen(addr string, api *http.ServeMux, checks *health.Checks, tel *telemetry.Telemetry, name string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
+	}
+	checks.Register(api)
+	api.Handle("GET /metrics", tel.MetricsHandler())
+	h := otelhttp.NewHandler(api, name,
+		otelhttp.WithTracerProvider(tel.TracerProvider),
+		otelhttp.WithMeterProvider(tel.MeterProvider),
+		otelhttp.WithPropagators(tel.Propagator),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			if r.Pattern != "" {
+				return r.Pattern
+			}
+			return r.Method
+		}),
+		// Probes and scrapes would otherwise be most of the traces.
+		otelhttp.WithFilter(func(r *http.Request) bool {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/metrics":
+				return false
+			}
+			return true
+		}),
+	)
+	return &Server{
+		ln: ln,
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      15 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			ErrorLog:          slog.NewLogLogger(tel.Logger.Handler(), slog.LevelWarn),
+		},
+	}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until Shutdown.
+func (s *Server) Serve() error {
+	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

@@ -1,0 +1,70 @@
+// Package lifecycle is the life of a Loudly service process: signals first, then
+// configuration, telemetry, the service itself, and a shutdown that flushes telemetry with
+// a fresh timeout (never with the context whose cancellation started the shutdown).
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"loudly/pkg/telemetry"
+)
+
+// Service is what a service package's New returns.
+type Service interface {
+	Run(ctx context.Context) error
+	Close()
+}
+
+// Exit codes: 2 for bad configuration, 1 for a failure while starting or running.
+const (
+	ExitConfig  = 2
+	ExitFailure = 1
+)
+
+// Main runs a service process and returns its exit code.
+func Main[C any, S Service](name, version string, load func(func(string) string) (C, error),
+	start func(context.Context, C, *telemetry.Telemetry) (S, error)) int {
+	// Signals are set up before anything can block, so SIGTERM during start-up still
+	// cancels it cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := load(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
+		return ExitConfig
+	}
+	tcfg, err := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version}, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
+		return ExitConfig
+	}
+	tel, err := telemetry.Setup(ctx, tcfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: telemetry: %v\n", name, err)
+		return ExitConfig
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), telemetry.ShutdownTimeout)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+
+	svc, err := start(ctx, cfg, tel)
+	if err != nil {
+		tel.Logger.Error("start failed", "error", err)
+		fmt.Fprintf(os.Stderr, "%s: start: %v\n", name, err)
+		return ExitFailure
+	}
+	defer svc.Close()
+	if err := svc.Run(ctx); err != nil {
+		tel.Logger.Error("stopped with an error", "error", err)
+		return ExitFailure
+	}
+	tel.Logger.Info("stopped")
+	return 0
+}

@@ -1,0 +1,328 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"loudly/pkg/telemetry"
+)
+
+// RelayConfig tunes the relay; zero values take the documented defaults.
+type RelayConfig struct {
+	BatchSize    int           // rows claimed per transaction; default 100
+	PollInterval time.Duration // fallback when no notification arrives; default 1s
+	PubAckWait   time.Duration // how long to wait for the broker's answer; default 5s
+	MaxBackoff   time.Duration // cap of the per-row retry delay; default 30s
+	Retention    time.Duration // sent rows are kept this long for forensics; default 24h
+}
+
+func (c RelayConfig) withDefaults() RelayConfig {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.PubAckWait <= 0 {
+		c.PubAckWait = 5 * time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.Retention <= 0 {
+		c.Retention = 24 * time.Hour
+	}
+	return c
+}
+
+// Relay publishes an outbox's rows. Several relays (replicas) can run on one table: each
+// claims rows with FOR UPDATE SKIP LOCKED, so they neither publish a row twice nor wait
+// for each other; a row published by a relay that died before marking it sent is
+// published again and dropped by JetStream's duplicate window (Nats-Msg-Id = event id).
+type Relay struct {
+	o    *Outbox
+	pool *pgxpool.Pool
+	js   jetstream.JetStream
+	cfg  RelayConfig
+
+	tracer    trace.Tracer
+	published metric.Int64Counter
+	lastErr   string
+}
+
+// NewRelay returns a relay for o's table.
+func NewRelay(o *Outbox, pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig) (*Relay, error) {
+	r := &Relay{o: o, pool: pool, js: js, cfg: cfg.withDefaults(), tracer: o.tel.Tracer()}
+	m := o.tel.Meter()
+	var err error
+	r.published, err = m.Int64Counter("loudly.outbox.published",
+		metric.WithUnit("{event}"),
+		metric.WithDescription("Outbox rows published and acknowledged by JetStream."))
+	if err != nil {
+		return nil, err
+	}
+	table := attribute.String("table", o.table)
+	backlog, err := m.Int64ObservableGauge("loudly.outbox.backlog", metric.WithUnit("{event}"),
+		metric.WithDescription("Outbox rows not yet published."))
+	if err != nil {
+		return nil, err
+	}
+	oldest, err := m.Float64ObservableGauge("loudly.outbox.oldest.age", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest outbox row not yet published; 0 when none."))
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.RegisterCallback(func(ctx context.Context, obs metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		n, age, err := r.Backlog(ctx)
+		if err != nil {
+			return nil // an unreachable database leaves the last scrape's gap, not an error storm
+		}
+		obs.ObserveInt64(backlog, n, metric.WithAttributes(table))
+		obs.ObserveFloat64(oldest, age.Seconds(), metric.WithAttributes(table))
+		return nil
+	}, backlog, oldest)
+	return r, err
+}
+
+// Backlog returns the number of unsent rows and the age of the oldest.
+func (r *Relay) Backlog(ctx context.Context) (int64, time.Duration, error) {
+	var n int64
+	var age float64
+	err := r.pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+		FROM `+r.o.table+` WHERE sent_at IS NULL`).Scan(&n, &age)
+	return n, time.Duration(age * float64(time.Second)), err
+}
+
+// Run publishes until ctx is cancelled. It wakes on NOTIFY from Enqueue, and polls every
+// PollInterval so that rows are still published when notifications are lost (a dropped
+// listening connection, a row whose retry time has come).
+func (r *Relay) Run(ctx context.Context) error {
+	var listen *pgxpool.Conn
+	defer func() {
+		if listen != nil {
+			listen.Release()
+		}
+	}()
+	lastCleanup := time.Time{}
+	for ctx.Err() == nil {
+		if listen == nil {
+			listen = r.listen(ctx)
+		}
+		r.drain(ctx)
+		if time.Since(lastCleanup) > time.Minute {
+			lastCleanup = time.Now()
+			r.cleanup(ctx)
+		}
+		if listen != nil {
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.PollInterval)
+			_, err := listen.Conn().WaitForNotification(wctx)
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				// The listening connection broke; drop it and fall back to polling until a new one works.
+				listen.Conn().Close(context.Background())
+				listen.Release()
+				listen = nil
+			}
+		} else {
+			sleep(ctx, r.cfg.PollInterval)
+		}
+	}
+	return nil
+}
+
+func (r *Relay) listen(ctx context.Context) *pgxpool.Conn {
+	c, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil
+	}
+	if _, err := c.Exec(ctx, "LISTEN "+r.o.channel); err != nil {
+		c.Release()
+		return nil
+	}
+	return c
+}
+
+// drain publishes batches until the outbox has nothing due.
+func (r *Relay) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := r.PublishBatch(ctx)
+		if err != nil {
+			r.reportCycleError(ctx, err)
+			return
+		}
+		r.lastErr = ""
+		if n < r.cfg.BatchSize {
+			return
+		}
+	}
+}
+
+// reportCycleError logs a failing cycle once per distinct error, so a database outage is
+// one line when it starts, not one per poll.
+func (r *Relay) reportCycleError(ctx context.Context, err error) {
+	if ctx.Err() != nil || err.Error() == r.lastErr {
+		return
+	}
+	r.lastErr = err.Error()
+	r.o.tel.Logger.ErrorContext(ctx, "outbox relay cycle failed", "table", r.o.table, "error", err)
+}
+
+type row struct {
+	id       int64
+	eventID  string
+	subject  string
+	payload  []byte
+	headers  nats.Header
+	attempts int
+}
+
+// PublishBatch claims up to BatchSize due rows, publishes them, waits for every PubAck and
+// marks them sent (or schedules a retry) in the same transaction that holds their locks.
+// It returns how many rows it claimed.
+func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	rows, err := tx.Query(ctx, `SELECT id, event_id::text, subject, payload, headers, attempts FROM `+r.o.table+`
+		WHERE sent_at IS NULL AND next_attempt_at <= now()
+		ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("claim: %w", err)
+	}
+	batch, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
+		var x row
+		var hb []byte
+		if err := rw.Scan(&x.id, &x.eventID, &x.subject, &x.payload, &hb, &x.attempts); err != nil {
+			return x, err
+		}
+		return x, json.Unmarshal(hb, &x.headers)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim: %w", err)
+	}
+	if len(batch) == 0 {
+		return 0, tx.Commit(ctx)
+	}
+
+	type pending struct {
+		row
+		span trace.Span
+		ctx  context.Context
+		fut  jetstream.PubAckFuture
+		err  error
+	}
+	ps := make([]pending, len(batch))
+	for i, x := range batch {
+		p := pending{row: x}
+		parent := r.o.tel.Extract(ctx, x.headers)
+		p.ctx, p.span = r.tracer.Start(parent, "publish "+x.subject,
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(
+				attribute.String("messaging.system", "nats"),
+				attribute.String("messaging.operation.type", "send"),
+				attribute.String("messaging.operation.name", "publish"),
+				attribute.String("messaging.destination.name", x.subject),
+				attribute.String("messaging.message.id", x.eventID),
+				attribute.Int("loudly.outbox.attempt", x.attempts+1),
+			))
+		msg := nats.NewMsg(x.subject)
+		msg.Data = x.payload
+		for k, v := range x.headers {
+			msg.Header[k] = v
+		}
+		r.o.tel.Inject(p.ctx, msg.Header)
+		p.fut, p.err = r.js.PublishMsgAsync(msg, jetstream.WithMsgID(x.eventID))
+		ps[i] = p
+	}
+
+	deadline := time.NewTimer(r.cfg.PubAckWait)
+	defer deadline.Stop()
+	var sent []int64
+	for i := range ps {
+		p := &ps[i]
+		if p.err == nil {
+			select {
+			case <-p.fut.Ok():
+			case p.err = <-p.fut.Err():
+			case <-deadline.C:
+				p.err = fmt.Errorf("no PubAck within %s", r.cfg.PubAckWait)
+				deadline.Reset(0) // the rest have had the same time
+			case <-ctx.Done():
+				p.err = ctx.Err()
+			}
+		}
+		if p.err == nil {
+			sent = append(sent, p.id)
+			p.span.End()
+			continue
+		}
+		p.span.RecordError(p.err)
+		p.span.SetStatus(codes.Error, "publish failed")
+		delay := r.backoff(p.attempts)
+		r.o.tel.Decisions.Record(p.ctx, telemetry.Decision{
+			Stage: telemetry.StageOutbox, Outcome: telemetry.Retry, Reason: "publish_failed",
+			EventType: p.subject, EventID: p.eventID, Err: p.err,
+			Attrs: []slog.Attr{slog.Int("attempt", p.attempts+1), slog.Duration("retry_in", delay)},
+		})
+		p.span.End()
+		if _, err := tx.Exec(ctx, `UPDATE `+r.o.table+` SET attempts = attempts + 1,
+			next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1`,
+			p.id, delay.Seconds(), p.err.Error()); err != nil {
+			return 0, fmt.Errorf("schedule retry: %w", err)
+		}
+	}
+	if len(sent) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE `+r.o.table+` SET sent_at = now() WHERE id = ANY($1)`, sent); err != nil {
+			return 0, fmt.Errorf("mark sent: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	r.published.Add(ctx, int64(len(sent)), metric.WithAttributes(attribute.String("table", r.o.table)))
+	return len(batch), nil
+}
+
+// backoff is exponential from 100ms, capped, with ±20% jitter so that rows that failed
+// together do not all come back together.
+func (r *Relay) backoff(attempts int) time.Duration {
+	d := 100 * time.Millisecond << min(attempts, 16)
+	if d > r.cfg.MaxBackoff || d <= 0 {
+		d = r.cfg.MaxBackoff
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (r *Relay) cleanup(ctx context.Context) {
+	_, err := r.pool.Exec(ctx, `DELETE FROM `+r.o.table+` WHERE sent_at < now() - make_interval(secs => $1)`, r.cfg.Retention.Seconds())
+	if err != nil && ctx.Err() == nil {
+		r.o.tel.Logger.WarnContext(ctx, "outbox cleanup failed", "table", r.o.table, "error", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,93 @@
+// Package postgres connects a service to PostgreSQL with tracing and applies its schema
+// migrations at start-up.
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"time"
+
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"loudly/pkg/telemetry"
+)
+
+// Connect opens a pool whose queries are traced (otelpgx) on tel's providers and checks
+// that the server answers.
+func Connect(ctx context.Context, dsn string, maxConns int, tel *telemetry.Telemetry) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(maxConns)
+	}
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer(
+		otelpgx.WithTracerProvider(tel.TracerProvider),
+		otelpgx.WithMeterProvider(tel.MeterProvider),
+		otelpgx.WithTrimSQLInSpanName(),
+		otelpgx.WithDisableAcquireTracer(),
+	)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres at %s: %w", cfg.ConnConfig.Host, err)
+	}
+	if err := otelpgx.RecordStats(pool, otelpgx.WithStatsMeterProvider(tel.MeterProvider)); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: pool metrics: %w", err)
+	}
+	return pool, nil
+}
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// Migrate applies the embedded migrations in fsys (goose SQL files) to schema, which it
+// creates first. Each service owns one schema and its own version table inside it, and
+// replicas starting together serialise on a PostgreSQL advisory lock.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.FS) error {
+	if !schemaName.MatchString(schema) {
+		return fmt.Errorf("migrate: bad schema name %q", schema)
+	}
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+		return fmt.Errorf("migrate: create schema %s: %w", schema, err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID(schema)))
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithTableName(schema+".schema_migrations"),
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", schema, err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", schema, err)
+	}
+	return nil
+}
+
+// lockID gives each schema its own advisory lock, so two services migrating one database
+// at the same time do not wait for each other.
+func lockID(schema string) int64 {
+	var h int64 = 0x4c4f55444c59 // "LOUDLY"
+	for _, c := range schema {
+		h = h*31 + int64(c)
+	}
+	return h
+}

@@ -1,0 +1,167 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Outcome is how a decision ended. The set is closed: a value outside it is a bug, and
+// Record reports it as one instead of recording it.
+type Outcome string
+
+// The outcomes of DESIGN.md. Every message a consumer receives ends in exactly one.
+const (
+	Applied      Outcome = "applied"       // the business effect was committed; ack
+	Rejected     Outcome = "rejected"      // a valid request the business refuses; ack
+	Duplicate    Outcome = "duplicate"     // already applied; ack
+	Invalid      Outcome = "invalid"       // can never be processed; term + dead letter
+	Retry        Outcome = "retry"         // transient failure; nak with delay
+	DeadLettered Outcome = "dead_lettered" // retries exhausted; term + dead letter
+)
+
+// Outcomes lists the closed set, for tests and dashboards that must cover all of it.
+var Outcomes = []Outcome{Applied, Rejected, Duplicate, Invalid, Retry, DeadLettered}
+
+// Valid reports whether o is one of the closed set.
+func (o Outcome) Valid() bool {
+	switch o {
+	case Applied, Rejected, Duplicate, Invalid, Retry, DeadLettered:
+		return true
+	}
+	return false
+}
+
+// Failed reports whether the outcome marks the span as an error.
+func (o Outcome) Failed() bool { return o == Invalid || o == DeadLettered }
+
+// Stages name where a decision was taken; they are a metric label, so the set stays small.
+const (
+	StageConsume   = "consume"   // a message settlement by the consumer runner
+	StageHTTP      = "http"      // an API request decision
+	StageOutbox    = "outbox"    // the outbox relay
+	StageReconcile = "reconcile" // a reconciler finding
+)
+
+// Decision is one branch taken. Stage, Outcome and Reason are metric labels and must come
+// from small fixed sets (never ids); EventID and OrderID go to the span event and log line.
+type Decision struct {
+	Stage      string
+	Outcome    Outcome
+	Reason     string
+	EventType  string
+	EventID    string
+	OrderID    string
+	Settlement string // ack, nak, term; empty when no message is settled
+	Err        error
+	Attrs      []slog.Attr // extra log/span detail, never labels
+}
+
+// Recorder records decisions: one span event, one counter increment (with an exemplar
+// when the context carries a sampled span), one log line. It is the only place that does,
+// so every decision in every service looks the same.
+type Recorder struct {
+	tracer  trace.Tracer
+	counter metric.Int64Counter
+	logger  *slog.Logger
+}
+
+// NewRecorder builds a recorder on the given providers' tracer, meter and logger.
+func NewRecorder(tracer trace.Tracer, meter metric.Meter, logger *slog.Logger) (*Recorder, error) {
+	c, err := meter.Int64Counter("loudly.decisions",
+		metric.WithUnit("{decision}"),
+		metric.WithDescription("Decisions taken, by stage, outcome, reason and event type. Every consumed message is exactly one consume decision."))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: decisions counter: %w", err)
+	}
+	return &Recorder{tracer: tracer, counter: c, logger: logger}, nil
+}
+
+// Record records d on the span in ctx. When ctx has no recording span, Record starts a
+// short one named "decision" so the decision is still in a trace.
+func (r *Recorder) Record(ctx context.Context, d Decision) {
+	if !d.Outcome.Valid() {
+		// A caller passed an outcome outside the closed set: record it loudly as what it
+		// is, a programming error, rather than dropping or inventing a category.
+		d.Err = fmt.Errorf("outcome %q is not in the closed set", d.Outcome)
+		d.Reason = "unknown_outcome"
+		d.Outcome = Invalid
+	}
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		var end func()
+		ctx, span, end = r.startOwnSpan(ctx, d)
+		defer end()
+	}
+
+	spanAttrs := []attribute.KeyValue{
+		attribute.String("loudly.outcome", string(d.Outcome)),
+		attribute.String("loudly.reason", d.Reason),
+		attribute.String("loudly.stage", d.Stage),
+	}
+	if d.EventType != "" {
+		spanAttrs = append(spanAttrs, attribute.String("loudly.event_type", d.EventType))
+	}
+	if d.EventID != "" {
+		spanAttrs = append(spanAttrs, attribute.String("loudly.event_id", d.EventID))
+	}
+	if d.OrderID != "" {
+		spanAttrs = append(spanAttrs, attribute.String("loudly.order_id", d.OrderID))
+	}
+	if d.Settlement != "" {
+		spanAttrs = append(spanAttrs, attribute.String("loudly.settlement", d.Settlement))
+	}
+	if d.Err != nil {
+		spanAttrs = append(spanAttrs, attribute.String("loudly.error", d.Err.Error()))
+	}
+	span.AddEvent("decision", trace.WithAttributes(spanAttrs...))
+	if d.Outcome.Failed() {
+		span.SetStatus(codes.Error, string(d.Outcome)+": "+d.Reason)
+	}
+
+	r.counter.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("stage", d.Stage),
+		attribute.String("outcome", string(d.Outcome)),
+		attribute.String("reason", d.Reason),
+		attribute.String("event_type", d.EventType),
+	))
+
+	attrs := make([]slog.Attr, 0, 10+len(d.Attrs))
+	attrs = append(attrs,
+		slog.String("stage", d.Stage),
+		slog.String("outcome", string(d.Outcome)),
+		slog.String("reason", d.Reason),
+		slog.String("event_type", d.EventType),
+		slog.String("event_id", d.EventID),
+		slog.String("order_id", d.OrderID),
+	)
+	if d.Settlement != "" {
+		attrs = append(attrs, slog.String("settlement", d.Settlement))
+	}
+	if d.Err != nil {
+		attrs = append(attrs, slog.String("error", d.Err.Error()))
+	}
+	attrs = append(attrs, d.Attrs...)
+	r.logger.LogAttrs(ctx, levelFor(d.Outcome), "decision", attrs...)
+}
+
+func (r *Recorder) startOwnSpan(ctx context.Context, d Decision) (context.Context, trace.Span, func()) {
+	ctx, span := r.tracer.Start(ctx, "decision "+d.Stage)
+	return ctx, span, func() { span.End() }
+}
+
+func levelFor(o Outcome) slog.Level {
+	switch o {
+	case Applied, Duplicate:
+		return slog.LevelInfo
+	case Rejected, Retry:
+		return slog.LevelWarn
+	default:
+		return slog.LevelError
+	}
+}

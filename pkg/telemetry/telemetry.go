@@ -1,0 +1,224 @@
+// Package telemetry is Loudly's single OpenTelemetry bootstrap and its decision recorder.
+//
+// Every program calls Setup once at start-up and Shutdown (with a fresh context) on exit.
+// Nothing here touches OpenTelemetry's global providers: components receive the providers
+// they need through their constructors, so tests can run several services in one process,
+// each with its own exporters.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Config selects what Setup builds. The zero value plus a ServiceName is a working
+// configuration: JSON logs on stdout, Prometheus metrics, traces recorded but not exported.
+type Config struct {
+	ServiceName    string // default service.name; OTEL_SERVICE_NAME overrides it
+	ServiceVersion string
+	Environment    string    // deployment.environment.name; default "local"
+	LogWriter      io.Writer // default os.Stdout
+	LogLevel       slog.Level
+
+	// OTLPEndpoint switches OTLP export of traces, metrics and logs on. Empty means no
+	// export at all (and no connection attempts, so no error spam). FromEnv fills it from
+	// OTEL_EXPORTER_OTLP_ENDPOINT; the exporters read the rest of OTEL_EXPORTER_OTLP_*.
+	OTLPEndpoint string
+
+	// Extra span processors and metric readers, used by tests to capture telemetry in memory.
+	SpanProcessors []sdktrace.SpanProcessor
+	MetricReaders  []sdkmetric.Reader
+	// ExtraLogHandlers receive every log record besides stdout (tests, the Loki sink).
+	ExtraLogHandlers []slog.Handler
+}
+
+// FromEnv completes cfg from the standard OTEL_* variables and LOG_LEVEL.
+func FromEnv(cfg Config, getenv func(string) string) (Config, error) {
+	if v := getenv("OTEL_SERVICE_NAME"); v != "" {
+		cfg.ServiceName = v
+	}
+	if v := getenv("DEPLOYMENT_ENVIRONMENT"); v != "" {
+		cfg.Environment = v
+	}
+	if v := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); v != "" {
+		cfg.OTLPEndpoint = v
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return cfg, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	return cfg, nil
+}
+
+// Telemetry holds one program's providers. Pass it (or the parts a component needs) to
+// constructors; never store it in a package variable.
+type Telemetry struct {
+	Resource       *resource.Resource
+	TracerProvider *sdktrace.TracerProvider
+	MeterProvider  *sdkmetric.MeterProvider
+	LoggerProvider *sdklog.LoggerProvider // nil when OTLP export is off
+	Propagator     propagation.TextMapPropagator
+	Logger         *slog.Logger
+	Registry       *prometheus.Registry
+	Decisions      *Recorder
+
+	shutdowns []func(context.Context) error
+}
+
+// Setup builds the providers. It fails only on configuration errors; an unreachable
+// collector is never an error (exporters retry and drop in the background).
+func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
+	if cfg.ServiceName == "" {
+		return nil, errors.New("telemetry: service name is required")
+	}
+	if cfg.Environment == "" {
+		cfg.Environment = "local"
+	}
+	if cfg.LogWriter == nil {
+		cfg.LogWriter = os.Stdout
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(
+			semconv.ServiceName(cfg.ServiceName),
+			semconv.ServiceVersion(versionOr(cfg.ServiceVersion)),
+			semconv.ServiceInstanceID(instanceID()),
+			attribute.String("deployment.environment.name", cfg.Environment),
+		),
+		resource.WithFromEnv(), // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME
+		resource.WithTelemetrySDK(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	t := &Telemetry{
+		Resource:   res,
+		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		Registry:   prometheus.NewRegistry(),
+	}
+
+	// Traces. The sampler comes from OTEL_TRACES_SAMPLER when set (the SDK reads it).
+	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	for _, sp := range cfg.SpanProcessors {
+		topts = append(topts, sdktrace.WithSpanProcessor(sp))
+	}
+	if cfg.OTLPEndpoint != "" {
+		exp, err := otlptracehttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
+		}
+		topts = append(topts, sdktrace.WithBatcher(exp))
+	}
+	t.TracerProvider = sdktrace.NewTracerProvider(topts...)
+	t.shutdowns = append(t.shutdowns, t.TracerProvider.Shutdown)
+
+	// Metrics: always a Prometheus reader (the /metrics endpoint, with exemplars), plus
+	// OTLP when an endpoint is set. Go runtime and process collectors live on the same registry.
+	t.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promExp, err := otelprom.New(otelprom.WithRegisterer(t.Registry), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
+	}
+	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExp)}
+	for _, r := range cfg.MetricReaders {
+		mopts = append(mopts, sdkmetric.WithReader(r))
+	}
+	if cfg.OTLPEndpoint != "" {
+		exp, err := otlpmetrichttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP metric exporter: %w", err)
+		}
+		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+	}
+	t.MeterProvider = sdkmetric.NewMeterProvider(mopts...)
+	t.shutdowns = append(t.shutdowns, t.MeterProvider.Shutdown)
+
+	// Logs: JSON on stdout always; the OTLP bridge when an endpoint is set.
+	handlers := []slog.Handler{slog.NewJSONHandler(cfg.LogWriter, &slog.HandlerOptions{Level: cfg.LogLevel})}
+	handlers = append(handlers, cfg.ExtraLogHandlers...)
+	if cfg.OTLPEndpoint != "" {
+		exp, err := otlploghttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP log exporter: %w", err)
+		}
+		t.LoggerProvider = sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
+		t.shutdowns = append(t.shutdowns, t.LoggerProvider.Shutdown)
+		handlers = append(handlers, newOTLPHandler(cfg.ServiceName, t.LoggerProvider, cfg.LogLevel))
+	}
+	t.Logger = slog.New(newTraceHandler(handlers...)).With(slog.String("service", cfg.ServiceName))
+
+	t.Decisions, err = NewRecorder(t.TracerProvider.Tracer(scope), t.MeterProvider.Meter(scope), t.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// scope is the instrumentation scope name of Loudly's own spans and metrics.
+const scope = "loudly"
+
+// Tracer returns the tracer for Loudly's own business spans.
+func (t *Telemetry) Tracer() trace.Tracer { return t.TracerProvider.Tracer(scope) }
+
+// Meter returns the meter for Loudly's own instruments.
+func (t *Telemetry) Meter() metric.Meter { return t.MeterProvider.Meter(scope) }
+
+// MetricsHandler serves the registry in the OpenMetrics format when the scraper asks for
+// it; exemplars are only carried by that format.
+func (t *Telemetry) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(t.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true})
+}
+
+// Shutdown flushes and stops every provider. Call it with a fresh context that has its
+// own timeout, not with the context whose cancellation started the shutdown.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	for i := len(t.shutdowns) - 1; i >= 0; i-- {
+		if err := t.shutdowns[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func versionOr(v string) string {
+	if v == "" {
+		return "dev"
+	}
+	return v
+}
+
+// instanceID identifies this process among replicas: the host name plus a random suffix,
+// so two replicas on one host are still told apart.
+func instanceID() string {
+	host, _ := os.Hostname()
+	return strings.Trim(host+"-"+uuid.NewString()[:8], "-")
+}
+
+// ShutdownTimeout is how long programs give telemetry to flush on exit.
+const ShutdownTimeout = 5 * time.Second

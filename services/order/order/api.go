@@ -1,0 +1,192 @@
+package order
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"loudly/pkg/events"
+	"loudly/pkg/httpapi"
+	"loudly/pkg/telemetry"
+)
+
+// MaxRequestBytes bounds a POST /v1/orders body.
+const MaxRequestBytes = 64 << 10
+
+// CreateOrderRequest is the body of POST /v1/orders.
+type CreateOrderRequest struct {
+	CustomerID string        `json:"customer_id"`
+	Lines      []events.Line `json:"lines"`
+}
+
+// createdResponse is the 202 answer, stored for idempotent replays.
+type createdResponse struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	TraceParent string `json:"traceparent,omitempty"`
+}
+
+// DecodeCreateOrder reads and validates a POST /v1/orders body. Every failure is an
+// *httpapi.Error with a reason token, so the caller can answer and record it.
+func DecodeCreateOrder(body io.Reader) (CreateOrderRequest, error) {
+	var req CreateOrderRequest
+	if err := events.StrictDecode(body, &req); err != nil {
+		var tooBig *http.MaxBytesError
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &tooBig):
+			return req, httpapi.Errorf(httpapi.ETooLarge, "body_too_large", "request body is larger than %d bytes", tooBig.Limit)
+		case errors.As(err, &typeErr):
+			return req, httpapi.Errorf(httpapi.EInvalid, "bad_type", "field %q must be %s", typeErr.Field, typeErr.Type)
+		case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+			return req, httpapi.Errorf(httpapi.EInvalid, "malformed_json", "request body is not valid JSON: %v", err)
+		case errors.Is(err, io.EOF):
+			return req, httpapi.Errorf(httpapi.EInvalid, "empty_body", "request body is empty")
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return req, httpapi.Errorf(httpapi.EInvalid, "unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		default:
+			return req, httpapi.Errorf(httpapi.EInvalid, "malformed_json", "%v", err)
+		}
+	}
+	if err := (events.OrderPlaced{CustomerID: req.CustomerID, Lines: req.Lines}).Validate(); err != nil {
+		var inv *events.Invalid
+		if errors.As(err, &inv) {
+			return req, httpapi.Errorf(httpapi.EInvalid, inv.Reason, "%s", inv.Detail)
+		}
+		return req, httpapi.Errorf(httpapi.EInvalid, "invalid", "%v", err)
+	}
+	return req, nil
+}
+
+// api serves the order endpoints.
+type api struct {
+	store    *store
+	tel      *telemetry.Telemetry
+	accepted metric.Int64Counter
+}
+
+func (a *api) routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/orders", a.createOrder)
+	mux.HandleFunc("GET /v1/orders/{id}", a.getOrder)
+}
+
+// reject answers a refused request and records the decision: every 4xx is a branch a
+// reader of the trace, the logs and the decision counter can see.
+func (a *api) reject(w http.ResponseWriter, r *http.Request, err error) {
+	var e *httpapi.Error
+	if errors.As(err, &e) {
+		outcome := telemetry.Invalid
+		if e.Code == httpapi.ENotFound {
+			outcome = telemetry.Rejected
+		}
+		a.tel.Decisions.Record(r.Context(), telemetry.Decision{
+			Stage: telemetry.StageHTTP, Outcome: outcome, Reason: e.Reason, EventType: r.Pattern, Err: e,
+		})
+	}
+	httpapi.WriteError(w, r, a.tel.Logger, err)
+}
+
+func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		a.reject(w, r, httpapi.Errorf(httpapi.EUnsupported, "unsupported_media_type", "Content-Type must be application/json, got %q", r.Header.Get("Content-Type")))
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
+		a.reject(w, r, httpapi.Errorf(httpapi.EInvalid, "bad_idempotency_key", "Idempotency-Key must be at most 255 printable ASCII characters"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.reject(w, r, httpapi.Errorf(httpapi.ETooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBytes))
+			return
+		}
+		a.reject(w, r, httpapi.Errorf(httpapi.EInvalid, "unreadable_body", "reading the body: %v", err))
+		return
+	}
+	req, err := DecodeCreateOrder(strings.NewReader(string(body)))
+	if err != nil {
+		a.reject(w, r, err)
+		return
+	}
+
+	sc := trace.SpanContextFromContext(ctx)
+	o := Order{ID: uuid.NewString(), CustomerID: req.CustomerID, Lines: req.Lines}
+	if sc.IsValid() {
+		o.TraceID = sc.TraceID().String()
+	}
+	hash := sha256.Sum256(body)
+	res, err := a.store.create(ctx, o, key, hash[:], func(o Order) json.RawMessage {
+		b, _ := json.Marshal(createdResponse{ID: o.ID, Status: o.Status, TraceParent: traceparent(sc)})
+		return b
+	})
+	switch {
+	case errors.Is(err, errIdempotencyConflict):
+		a.reject(w, r, httpapi.Errorf(httpapi.EConflict, "idempotency_conflict", "Idempotency-Key %q was used for a different request", key))
+		return
+	case err != nil:
+		a.tel.Decisions.Record(ctx, telemetry.Decision{Stage: telemetry.StageHTTP, Outcome: telemetry.Retry,
+			Reason: "db_error", EventType: r.Pattern, Err: err})
+		httpapi.WriteError(w, r, a.tel.Logger, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/orders/"+res.order.ID)
+	if res.replayed {
+		a.tel.Decisions.Record(ctx, telemetry.Decision{Stage: telemetry.StageHTTP, Outcome: telemetry.Duplicate,
+			Reason: "idempotency_replay", EventType: r.Pattern, OrderID: res.order.ID})
+		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		a.accepted.Add(ctx, 1)
+		a.tel.Decisions.Record(ctx, telemetry.Decision{Stage: telemetry.StageHTTP, Outcome: telemetry.Applied,
+			Reason: "order_accepted", EventType: r.Pattern, OrderID: res.order.ID,
+			Attrs: []slog.Attr{slog.Int("lines", len(req.Lines))}})
+	}
+	if sc.IsValid() {
+		w.Header().Set("Traceparent", traceparent(sc))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(append(res.response, '\n'))
+}
+
+func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		a.reject(w, r, httpapi.Errorf(httpapi.EInvalid, "bad_order_id", "order id %q is not a UUID", id))
+		return
+	}
+	o, err := a.store.get(r.Context(), id)
+	if errors.Is(err, errUnknownOrder) {
+		a.reject(w, r, httpapi.Errorf(httpapi.ENotFound, "unknown_order", "order %s not found", id))
+		return
+	}
+	if err != nil {
+		httpapi.WriteError(w, r, a.tel.Logger, err)
+		return
+	}
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("loudly.order_id", id))
+	httpapi.WriteJSON(w, http.StatusOK, o)
+}
+
+func traceparent(sc trace.SpanContext) string {
+	if !sc.IsValid() {
+		return ""
+	}
+	return fmt.Sprintf("00-%s-%s-%s", sc.TraceID(), sc.SpanID(), sc.TraceFlags())
+}

@@ -1,0 +1,86 @@
+package order
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"loudly/pkg/consumer"
+	"loudly/pkg/deadletter"
+	"loudly/pkg/events"
+)
+
+// settler turns inventory's results into final order statuses.
+type settler struct {
+	store   *store
+	settled metric.Int64Counter
+	latency metric.Float64Histogram
+}
+
+func newSettler(s *store, m metric.Meter) (*settler, error) {
+	settled, err := m.Int64Counter("loudly.orders.settled", metric.WithUnit("{order}"),
+		metric.WithDescription("Orders that reached a final status, by status."))
+	if err != nil {
+		return nil, err
+	}
+	latency, err := m.Float64Histogram("loudly.order.settlement.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from accepting an order to its final status."),
+		metric.WithExplicitBucketBoundaries(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+	if err != nil {
+		return nil, err
+	}
+	return &settler{store: s, settled: settled, latency: latency}, nil
+}
+
+// handleResult settles the order an inventory.reserved / inventory.rejected event is about.
+func (s *settler) handleResult(ctx context.Context, m *consumer.Message) consumer.Outcome {
+	var status, reason string
+	switch m.Event.Type {
+	case events.TypeInventoryReserved:
+		status = StatusConfirmed
+	case events.TypeInventoryRejected:
+		var r events.InventoryResult
+		if err := m.Event.DecodeData(&r); err != nil {
+			return consumer.Invalid(events.ReasonMalformed, err)
+		}
+		status, reason = StatusRejected, r.Reason
+	default:
+		return consumer.Invalid(events.ReasonUnknownType, errors.New("not an inventory result: "+m.Event.Type))
+	}
+	res, err := s.store.settle(ctx, m.Event.ID, m.Event.OrderID, status, reason)
+	switch {
+	case errors.Is(err, errUnknownOrder):
+		// A result for an order this service never accepted: the contract between the two
+		// services is broken somewhere, and the letter keeps the evidence.
+		return consumer.Invalid("unknown_order", err)
+	case err != nil:
+		return consumer.Retry("db_error", err)
+	case res.duplicate:
+		return consumer.Duplicate("already_settled")
+	}
+	s.settled.Add(ctx, 1, metric.WithAttributes(attribute.String("status", status)))
+	s.latency.Record(ctx, res.age.Seconds(), metric.WithAttributes(attribute.String("status", status)))
+	return consumer.Applied("order_" + status)
+}
+
+// handleDeadLetter fails the order whose order.placed event inventory gave up on, so the
+// customer gets an answer and the order stops counting as in flight. Letters that are not
+// about one of our orders (poison published straight to the subject) have nothing to fail.
+func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) consumer.Outcome {
+	env, err := events.Decode(m.Data)
+	if err != nil || env.Type != events.TypeOrderPlaced {
+		return consumer.Rejected("not_an_order")
+	}
+	reason := "dead_lettered: " + m.Header.Get(deadletter.HeaderReason)
+	ok, err := s.store.fail(ctx, env.OrderID, reason)
+	switch {
+	case err != nil:
+		return consumer.Retry("db_error", err).WithOrder(env.OrderID)
+	case !ok:
+		return consumer.Duplicate("not_pending").WithOrder(env.OrderID)
+	}
+	s.settled.Add(ctx, 1, metric.WithAttributes(attribute.String("status", StatusFailed)))
+	return consumer.Applied("order_failed").WithOrder(env.OrderID)
+}

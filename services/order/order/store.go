@@ -1,0 +1,246 @@
+package order
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"loudly/pkg/events"
+	"loudly/pkg/outbox"
+)
+
+// Order statuses.
+const (
+	StatusPending   = "pending"
+	StatusConfirmed = "confirmed"
+	StatusRejected  = "rejected"
+	StatusFailed    = "failed"
+)
+
+// Order is an order as the API shows it.
+type Order struct {
+	ID         string         `json:"id"`
+	CustomerID string         `json:"customer_id"`
+	Lines      []events.Line  `json:"lines"`
+	Status     string         `json:"status"`
+	Reason     string         `json:"reason,omitempty"`
+	TraceID    string         `json:"trace_id,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	SettledAt  *time.Time     `json:"settled_at,omitempty"`
+	History    []HistoryEntry `json:"history,omitempty"`
+}
+
+// HistoryEntry is one status an order had.
+type HistoryEntry struct {
+	Status  string    `json:"status"`
+	Reason  string    `json:"reason,omitempty"`
+	EventID string    `json:"event_id,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// store is the order service's PostgreSQL state, all in schema "orders".
+type store struct {
+	pool   *pgxpool.Pool
+	outbox *outbox.Outbox
+}
+
+var (
+	errIdempotencyConflict = errors.New("idempotency key reused with a different request")
+	errUnknownOrder        = errors.New("no such order")
+)
+
+// placed is what create returns: the order and the response first given for it.
+type placed struct {
+	order    Order
+	response json.RawMessage
+	replayed bool
+}
+
+// create stores a new pending order and its order.placed event in one transaction. With an
+// idempotency key, a replay of the same request returns the first response, and a
+// different request under the same key fails with errIdempotencyConflict.
+func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, respond func(Order) json.RawMessage) (placed, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return placed{}, err
+	}
+	defer tx.Rollback(context.Background())
+
+	if idemKey != "" {
+		// The insert takes the key; a concurrent request with the same key waits here
+		// until this transaction ends, then sees the stored answer.
+		tag, err := tx.Exec(ctx, `INSERT INTO orders.idempotency_keys (key, request_hash, order_id, response)
+			VALUES ($1, $2, $3, 'null') ON CONFLICT (key) DO NOTHING`, idemKey, reqHash, o.ID)
+		if err != nil {
+			return placed{}, fmt.Errorf("idempotency key: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			var hash []byte
+			var resp json.RawMessage
+			var orderID string
+			if err := tx.QueryRow(ctx, `SELECT request_hash, response, order_id::text FROM orders.idempotency_keys WHERE key = $1`,
+				idemKey).Scan(&hash, &resp, &orderID); err != nil {
+				return placed{}, fmt.Errorf("idempotency key: %w", err)
+			}
+			if !bytes.Equal(hash, reqHash) {
+				return placed{}, errIdempotencyConflict
+			}
+			return placed{order: Order{ID: orderID}, response: resp, replayed: true}, nil
+		}
+	}
+
+	lines, err := json.Marshal(o.Lines)
+	if err != nil {
+		return placed{}, err
+	}
+	if err := tx.QueryRow(ctx, `INSERT INTO orders.orders (id, customer_id, lines, status, trace_id)
+		VALUES ($1, $2, $3, 'pending', $4) RETURNING created_at, updated_at`,
+		o.ID, o.CustomerID, lines, o.TraceID).Scan(&o.CreatedAt, &o.UpdatedAt); err != nil {
+		return placed{}, fmt.Errorf("insert order: %w", err)
+	}
+	o.Status = StatusPending
+	env, payload, err := events.New(events.TypeOrderPlaced, o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, o.CreatedAt)
+	if err != nil {
+		return placed{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, event_id) VALUES ($1, 'pending', $2)`,
+		o.ID, env.ID); err != nil {
+		return placed{}, fmt.Errorf("history: %w", err)
+	}
+	if err := s.outbox.Enqueue(ctx, tx, outbox.Message{EventID: env.ID, Subject: events.SubjectOrderPlaced, Payload: payload}); err != nil {
+		return placed{}, err
+	}
+	resp := respond(o)
+	if idemKey != "" {
+		if _, err := tx.Exec(ctx, `UPDATE orders.idempotency_keys SET response = $2 WHERE key = $1`, idemKey, resp); err != nil {
+			return placed{}, fmt.Errorf("idempotency key: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return placed{}, fmt.Errorf("commit: %w", err)
+	}
+	return placed{order: o, response: resp}, nil
+}
+
+// get returns an order with its history.
+func (s *store) get(ctx context.Context, id string) (Order, error) {
+	var o Order
+	var lines []byte
+	var reason, traceID *string
+	err := s.pool.QueryRow(ctx, `SELECT id::text, customer_id, lines, status, reason, trace_id, created_at, updated_at, settled_at
+		FROM orders.orders WHERE id = $1`, id).
+		Scan(&o.ID, &o.CustomerID, &lines, &o.Status, &reason, &traceID, &o.CreatedAt, &o.UpdatedAt, &o.SettledAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, errUnknownOrder
+	}
+	if err != nil {
+		return o, err
+	}
+	o.Reason, o.TraceID = deref(reason), deref(traceID)
+	if err := json.Unmarshal(lines, &o.Lines); err != nil {
+		return o, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT status, coalesce(reason, ''), coalesce(event_id::text, ''), at
+		FROM orders.order_history WHERE order_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return o, err
+	}
+	o.History, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryEntry, error) {
+		var h HistoryEntry
+		return h, r.Scan(&h.Status, &h.Reason, &h.EventID, &h.At)
+	})
+	return o, err
+}
+
+// settlement is what settle did.
+type settlement struct {
+	duplicate bool          // the event was applied before, or the order was already settled
+	age       time.Duration // order creation to this settlement
+}
+
+// settle applies one result event: it records the event id and moves the order to its
+// final status in one transaction. A failed order (its event was dead-lettered) can still
+// be settled: that is what a redrive is for.
+func (s *store) settle(ctx context.Context, eventID, orderID, status, reason string) (settlement, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return settlement{}, err
+	}
+	defer tx.Rollback(context.Background())
+	tag, err := tx.Exec(ctx, `INSERT INTO orders.processed_events (event_id, order_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, eventID, orderID)
+	if err != nil {
+		return settlement{}, err
+	}
+	if tag.RowsAffected() == 0 {
+		return settlement{duplicate: true}, nil
+	}
+	var created time.Time
+	err = tx.QueryRow(ctx, `UPDATE orders.orders SET status = $2, reason = nullif($3, ''), settled_at = now(), updated_at = now()
+		WHERE id = $1 AND status IN ('pending', 'failed') RETURNING created_at`, orderID, status, reason).Scan(&created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders.orders WHERE id = $1)`, orderID).Scan(&exists); err != nil {
+			return settlement{}, err
+		}
+		if !exists {
+			return settlement{}, errUnknownOrder
+		}
+		// Settled already by another result event for the same order: keep the first.
+		return settlement{duplicate: true}, tx.Commit(ctx)
+	}
+	if err != nil {
+		return settlement{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, reason, event_id) VALUES ($1, $2, nullif($3, ''), $4)`,
+		orderID, status, reason, eventID); err != nil {
+		return settlement{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return settlement{}, err
+	}
+	return settlement{age: time.Since(created)}, nil
+}
+
+// fail marks a pending order failed; it reports false when the order was not pending.
+func (s *store) fail(ctx context.Context, orderID, reason string) (bool, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(context.Background())
+	tag, err := tx.Exec(ctx, `UPDATE orders.orders SET status = 'failed', reason = $2, updated_at = now()
+		WHERE id = $1 AND status = 'pending'`, orderID, reason)
+	if err != nil || tag.RowsAffected() == 0 {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, reason) VALUES ($1, 'failed', $2)`, orderID, reason); err != nil {
+		return false, err
+	}
+	return true, tx.Commit(ctx)
+}
+
+// unsettled counts orders pending longer than deadline and the age of the oldest.
+func (s *store) unsettled(ctx context.Context, deadline time.Duration) (n int64, oldest time.Duration, oldestID string, err error) {
+	var age float64
+	var id *string
+	err = s.pool.QueryRow(ctx, `SELECT count(*),
+			coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8,
+			(SELECT id::text FROM orders.orders WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT 1)
+		FROM orders.orders WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)`,
+		deadline.Seconds()).Scan(&n, &age, &id)
+	return n, time.Duration(age * float64(time.Second)), deref(id), err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
