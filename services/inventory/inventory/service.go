@@ -26,14 +26,15 @@ var migrations embed.FS
 
 // Service is the running inventory service; see the order service for the lifecycle.
 type Service struct {
-	cfg    Config
-	tel    *telemetry.Telemetry
-	pool   *pgxpool.Pool
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	server *httpapi.Server
-	relay  *outbox.Relay
-	orders *consumer.Runner
+	cfg      Config
+	tel      *telemetry.Telemetry
+	pool     *pgxpool.Pool
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	server   *httpapi.Server
+	relay    *outbox.Relay
+	orders   *consumer.Runner
+	reserver *reserver
 }
 
 // New connects, migrates (seeding the demo catalog), ensures streams and the consumer, and
@@ -63,9 +64,9 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if s.relay, err = outbox.NewRelay(ob, s.pool, s.js, cfg.Relay); err != nil {
 		return nil, err
 	}
-	r := &reserver{store: st}
+	s.reserver = &reserver{store: st}
 	if s.orders, err = consumer.New(ctx, s.js,
-		cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), r.handle, tel); err != nil {
+		cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), s.reserver.handle, tel); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()

@@ -76,8 +76,8 @@ func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []b
 	if idemKey != "" {
 		// The insert takes the key; a concurrent request with the same key waits here
 		// until this transaction ends, then sees the stored answer.
-		tag, err := tx.Exec(ctx, `INSERT INTO orders.idempotency_keys (key, request_hash, order_id, response)
-			VALUES ($1, $2, $3, 'null') ON CONFLICT (key) DO NOTHING`, idemKey, reqHash, o.ID)
+		tag, err := tx.Exec(ctx, `INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
+			VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, idemKey, reqHash, o.ID)
 		if err != nil {
 			return placed{}, fmt.Errorf("idempotency key: %w", err)
 		}

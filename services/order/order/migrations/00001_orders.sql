@@ -29,7 +29,7 @@ CREATE TABLE orders.idempotency_keys (
     key          text PRIMARY KEY,
     request_hash bytea       NOT NULL,
     order_id     uuid        NOT NULL,
-    response     jsonb       NOT NULL,
+    response     bytea       NOT NULL DEFAULT '', -- the exact first 202 body
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 

@@ -1,0 +1,269 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"loudly/internal/testenv"
+	"loudly/pkg/telemetry/telemetrytest"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// running is an order service started the way main starts it, on a fresh database.
+type running struct {
+	svc  *Service
+	tel  *telemetrytest.Capture
+	db   *pgxpool.Pool
+	base string
+}
+
+func testConfig(t *testing.T, dsn, natsURL string) Config {
+	t.Helper()
+	cfg, err := ConfigFromEnv(func(k string) string {
+		return map[string]string{
+			"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
+			"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_BACKOFF_MAX": "500ms",
+			"RECONCILE_INTERVAL": "100ms", "SETTLEMENT_DEADLINE": "200ms", "SHUTDOWN_TIMEOUT": "5s",
+		}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func start(t *testing.T, cfg Config) *running {
+	t.Helper()
+	tel := telemetrytest.New(t, "order")
+	svc, err := New(context.Background(), cfg, tel.Telemetry)
+	if err != nil {
+		t.Fatalf("start order service: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("order service did not stop within 10s")
+		}
+		svc.Close()
+	})
+	db, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return &running{svc: svc, tel: tel, db: db, base: "http://" + svc.Addr()}
+}
+
+func startOrder(t *testing.T) *running {
+	return start(t, testConfig(t, testenv.Postgres(t), testenv.NATS(t)))
+}
+
+func (r *running) count(t *testing.T, table string) int {
+	t.Helper()
+	var n int
+	if err := r.db.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (r *running) do(t *testing.T, method, path, contentType, body string, header map[string]string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &out.body)
+	return out
+}
+
+const goodOrder = `{"customer_id":"c-1","lines":[{"sku":"BOOK-001","quantity":2}]}`
+
+func TestOrderAPI_RejectsBadInputWithJSONErrorAndLeavesNothingBehind(t *testing.T) {
+	r := startOrder(t)
+	huge := `{"customer_id":"` + strings.Repeat("x", MaxRequestBytes) + `","lines":[]}`
+	cases := []struct {
+		name, contentType, body string
+		header                  map[string]string
+		status                  int
+		reason                  string
+	}{
+		{"no content type", "", goodOrder, nil, 415, "unsupported_media_type"},
+		{"text content type", "text/plain", goodOrder, nil, 415, "unsupported_media_type"},
+		{"empty body", "application/json", "", nil, 400, "empty_body"},
+		{"malformed JSON", "application/json", `{"customer_id":`, nil, 400, "malformed_json"},
+		{"not an object", "application/json", `[1,2]`, nil, 400, "bad_type"},
+		{"trailing data", "application/json", goodOrder + `{}`, nil, 400, "malformed_json"},
+		{"unknown field", "application/json", `{"customer_id":"c","lines":[{"sku":"BOOK-001","quantity":1}],"coupon":"FREE"}`, nil, 400, "unknown_field"},
+		{"quantity as string", "application/json", `{"customer_id":"c","lines":[{"sku":"BOOK-001","quantity":"2"}]}`, nil, 400, "bad_type"},
+		{"missing customer", "application/json", `{"lines":[{"sku":"BOOK-001","quantity":1}]}`, nil, 400, "missing_field"},
+		{"no lines", "application/json", `{"customer_id":"c","lines":[]}`, nil, 400, "missing_field"},
+		{"zero quantity", "application/json", `{"customer_id":"c","lines":[{"sku":"BOOK-001","quantity":0}]}`, nil, 400, "bad_field"},
+		{"huge quantity", "application/json", `{"customer_id":"c","lines":[{"sku":"BOOK-001","quantity":1000000}]}`, nil, 400, "bad_field"},
+		{"lower-case sku", "application/json", `{"customer_id":"c","lines":[{"sku":"book","quantity":1}]}`, nil, 400, "bad_field"},
+		{"same sku twice", "application/json", `{"customer_id":"c","lines":[{"sku":"BOOK-001","quantity":1},{"sku":"BOOK-001","quantity":1}]}`, nil, 400, "bad_field"},
+		{"oversize body", "application/json", huge, nil, 413, "body_too_large"},
+		{"control character in idempotency key", "application/json", goodOrder, map[string]string{"Idempotency-Key": "a\tb"}, 400, "bad_idempotency_key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := r.do(t, "POST", "/v1/orders", c.contentType, c.body, c.header)
+			if res.status != c.status {
+				t.Fatalf("status %d, want %d; body %s", res.status, c.status, res.raw)
+			}
+			if ct := res.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q, want application/json", ct)
+			}
+			e, _ := res.body["error"].(map[string]any)
+			if e == nil || e["reason"] != c.reason || e["message"] == "" {
+				t.Fatalf("error body %s, want reason %q and a message", res.raw, c.reason)
+			}
+			if len(r.tel.Decisions(map[string]string{"stage": "http", "outcome": "invalid", "reason": c.reason})) == 0 {
+				t.Errorf("no invalid/%s decision recorded", c.reason)
+			}
+		})
+	}
+	if n := r.count(t, "orders.orders"); n != 0 {
+		t.Errorf("%d orders stored after bad requests, want 0", n)
+	}
+	if n := r.count(t, "orders.outbox"); n != 0 {
+		t.Errorf("%d outbox rows after bad requests, want 0", n)
+	}
+}
+
+func TestOrderAPI_IdempotencyKey(t *testing.T) {
+	r := startOrder(t)
+	key := map[string]string{"Idempotency-Key": "order-42"}
+	first := r.do(t, "POST", "/v1/orders", "application/json", goodOrder, key)
+	if first.status != http.StatusAccepted {
+		t.Fatalf("first: %d %s", first.status, first.raw)
+	}
+	t.Run("a replay returns the first answer", func(t *testing.T) {
+		again := r.do(t, "POST", "/v1/orders", "application/json", goodOrder, key)
+		if again.status != http.StatusAccepted || again.raw != first.raw {
+			t.Fatalf("replay: %d %s, want 202 %s", again.status, again.raw, first.raw)
+		}
+		if again.header.Get("Idempotent-Replayed") != "true" {
+			t.Error("replay is not marked Idempotent-Replayed")
+		}
+	})
+	t.Run("a different request under the same key is a conflict", func(t *testing.T) {
+		other := r.do(t, "POST", "/v1/orders", "application/json", strings.Replace(goodOrder, `"quantity":2`, `"quantity":3`, 1), key)
+		if other.status != http.StatusConflict {
+			t.Fatalf("conflict: %d %s", other.status, other.raw)
+		}
+	})
+	if n := r.count(t, "orders.orders"); n != 1 {
+		t.Errorf("%d orders, want 1", n)
+	}
+	if n := r.count(t, "orders.outbox"); n != 1 {
+		t.Errorf("%d outbox rows, want 1", n)
+	}
+	if len(r.tel.Decisions(map[string]string{"outcome": "duplicate", "reason": "idempotency_replay"})) != 1 {
+		t.Error("the replay was not recorded as a duplicate decision")
+	}
+}
+
+func TestOrderAPI_GetOrder(t *testing.T) {
+	r := startOrder(t)
+	for _, c := range []struct {
+		name, path string
+		status     int
+	}{
+		{"bad id", "/v1/orders/not-a-uuid", 400},
+		{"unknown id", "/v1/orders/0b6f3d4e-7a1c-4d2e-9f00-000000000000", 404},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := r.do(t, "GET", c.path, "", "", nil)
+			if res.status != c.status || res.body["error"] == nil {
+				t.Fatalf("%d %s, want %d with a JSON error", res.status, res.raw, c.status)
+			}
+		})
+	}
+	t.Run("an accepted order is pending with its trace id", func(t *testing.T) {
+		created := r.do(t, "POST", "/v1/orders", "application/json", goodOrder, nil)
+		id, _ := created.body["id"].(string)
+		got := r.do(t, "GET", "/v1/orders/"+id, "", "", nil)
+		if got.status != 200 || got.body["status"] != StatusPending {
+			t.Fatalf("%d %s", got.status, got.raw)
+		}
+		tp, _ := created.body["traceparent"].(string)
+		if got.body["trace_id"] == "" || !strings.Contains(tp, got.body["trace_id"].(string)) {
+			t.Errorf("trace_id %v not in traceparent %q", got.body["trace_id"], tp)
+		}
+	})
+}
+
+// Without an inventory service nothing settles: the reconciler must say so.
+func TestReconciler_ReportsOrdersPendingPastTheDeadline(t *testing.T) {
+	r := startOrder(t)
+	for i := range 3 {
+		res := r.do(t, "POST", "/v1/orders", "application/json", goodOrder, map[string]string{"Idempotency-Key": fmt.Sprint(i)})
+		if res.status != 202 {
+			t.Fatal(res.raw)
+		}
+	}
+	testenv.WaitFor(t, 5*time.Second, "the reconciler to report 3 unsettled orders", func() bool {
+		return r.svc.reconciler.count.Load() == 3
+	})
+	if time.Duration(r.svc.reconciler.oldestAge.Load()) < 200*time.Millisecond {
+		t.Errorf("oldest age %s, want at least the deadline", time.Duration(r.svc.reconciler.oldestAge.Load()))
+	}
+	if len(r.tel.Decisions(map[string]string{"stage": "reconcile", "reason": "pending_past_deadline"})) == 0 {
+		t.Error("no reconcile decision recorded")
+	}
+}
+
+func TestConfigFromEnv_ReportsEveryBadVariable(t *testing.T) {
+	_, err := ConfigFromEnv(func(k string) string {
+		return map[string]string{"DATABASE_URL": "mysql://x", "HTTP_ADDR": "nope", "CONSUMER_MAX_DELIVER": "0", "RECONCILE_INTERVAL": "-1s"}[k]
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"DATABASE_URL", "HTTP_ADDR", "CONSUMER_MAX_DELIVER", "RECONCILE_INTERVAL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	if _, err := ConfigFromEnv(func(string) string { return "" }); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}
