@@ -50,6 +50,9 @@ type Config struct {
 	// OTEL_EXPORTER_OTLP_ENDPOINT; the exporters read the rest of OTEL_EXPORTER_OTLP_*.
 	OTLPEndpoint string
 
+	// Loki switches pushing logs to Loki on when its URL is set (FromEnv: LOKI_URL).
+	Loki LokiConfig
+
 	// Extra span processors and metric readers, used by tests to capture telemetry in memory.
 	SpanProcessors []sdktrace.SpanProcessor
 	MetricReaders  []sdkmetric.Reader
@@ -67,6 +70,9 @@ func FromEnv(cfg Config, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); v != "" {
 		cfg.OTLPEndpoint = v
+	}
+	if v := getenv("LOKI_URL"); v != "" {
+		cfg.Loki.URL = v
 	}
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -169,6 +175,19 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		t.LoggerProvider = sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
 		t.shutdowns = append(t.shutdowns, t.LoggerProvider.Shutdown)
 		handlers = append(handlers, newOTLPHandler(cfg.ServiceName, t.LoggerProvider, cfg.LogLevel))
+	}
+	if cfg.Loki.URL != "" {
+		if cfg.Loki.Service == "" {
+			cfg.Loki.Service = cfg.ServiceName
+		}
+		sink, err := newLokiSink(cfg.Loki, t.MeterProvider.Meter(scope))
+		if err != nil {
+			return nil, err
+		}
+		// Shutdowns run in reverse order, so the sink flushes its queued lines first,
+		// while the providers it reports drops to are still up.
+		t.shutdowns = append(t.shutdowns, sink.Shutdown)
+		handlers = append(handlers, newLokiHandler(sink, cfg.LogLevel))
 	}
 	t.Logger = slog.New(newTraceHandler(handlers...)).With(slog.String("service", cfg.ServiceName))
 

@@ -1,0 +1,126 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/grafana/loki-client-go/loki"
+	"github.com/grafana/loki-client-go/pkg/backoff"
+	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// LokiConfig configures the Loki sink. Labels are the service and the level only: ids
+// (trace, order, event) stay in the line, where Loki's derived fields and LogQL find them
+// without exploding the number of streams.
+type LokiConfig struct {
+	URL     string // push endpoint, e.g. http://loki:3100/loki/api/v1/push
+	Service string
+	Buffer  int // lines held while Loki is slow; beyond that lines are dropped and counted
+}
+
+// lokiSink pushes log lines to Loki through loki-client-go. The client's Handle blocks
+// while it retries a failing push, so the sink puts a bounded buffer in front of it: a dead
+// or slow Loki costs dropped lines (counted in loudly_telemetry_log_dropped_total), never a
+// blocked or crashed service.
+type lokiSink struct {
+	client  *loki.Client
+	lines   chan lokiLine
+	dropped metric.Int64Counter
+	service model.LabelValue
+	done    chan struct{}
+}
+
+type lokiLine struct {
+	level string
+	at    time.Time
+	text  string
+}
+
+func newLokiSink(cfg LokiConfig, meter metric.Meter) (*lokiSink, error) {
+	lc, err := loki.NewDefaultConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("LOKI_URL %q: %w", cfg.URL, err)
+	}
+	lc.BatchWait = time.Second
+	lc.Timeout = 5 * time.Second
+	lc.BackoffConfig = backoff.BackoffConfig{MinBackoff: 200 * time.Millisecond, MaxBackoff: 2 * time.Second, MaxRetries: 3}
+	client, err := loki.NewWithLogger(lc, log.NewNopLogger())
+	if err != nil {
+		return nil, fmt.Errorf("loki client: %w", err)
+	}
+	dropped, err := meter.Int64Counter("loudly.telemetry.log.dropped", metric.WithUnit("{record}"),
+		metric.WithDescription("Log records a sink dropped because it could not keep up (its backend is down or slow)."))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 10000
+	}
+	s := &lokiSink{client: client, lines: make(chan lokiLine, cfg.Buffer), dropped: dropped,
+		service: model.LabelValue(cfg.Service), done: make(chan struct{})}
+	go s.forward()
+	return s, nil
+}
+
+func (s *lokiSink) forward() {
+	defer close(s.done)
+	for l := range s.lines {
+		_ = s.client.Handle(model.LabelSet{"service": s.service, "level": model.LabelValue(l.level)}, l.at, l.text)
+	}
+}
+
+// Write receives one JSON line from the slog JSON handler (it writes each record in one
+// call) and queues it without ever blocking.
+func (s *lokiSink) Write(p []byte) (int, error) {
+	line := lokiLine{level: levelOf(p), at: time.Now(), text: string(bytes.TrimRight(p, "\n"))}
+	select {
+	case s.lines <- line:
+	default:
+		s.dropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("sink", "loki")))
+	}
+	return len(p), nil
+}
+
+// Shutdown sends what is queued and stops the client.
+func (s *lokiSink) Shutdown(ctx context.Context) error {
+	close(s.lines)
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	stopped := make(chan struct{})
+	go func() { s.client.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// levelOf reads the level the JSON handler wrote near the start of the line.
+func levelOf(line []byte) string {
+	const key = `"level":"`
+	i := bytes.Index(line, []byte(key))
+	if i < 0 {
+		return "info"
+	}
+	rest := line[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "info"
+	}
+	return strings.ToLower(string(rest[:j]))
+}
+
+func newLokiHandler(sink *lokiSink, level slog.Level) slog.Handler {
+	return slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: level})
+}

@@ -1,0 +1,183 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// fakeLoki decodes what a Loki push endpoint receives: snappy-compressed protobuf, the
+// format every Loki version accepts.
+type fakeLoki struct {
+	mu      sync.Mutex
+	streams []lokiStream
+}
+
+type lokiStream struct {
+	Stream map[string]string
+	Values [][2]string
+}
+
+var labelPair = regexp.MustCompile(`(\w+)="([^"]*)"`)
+
+func (f *fakeLoki) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	buf, err := snappy.Decode(nil, raw)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	var req push.PushRequest
+	if err := req.Unmarshal(buf); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range req.Streams {
+		ls := lokiStream{Stream: map[string]string{}}
+		for _, m := range labelPair.FindAllStringSubmatch(s.Labels, -1) {
+			ls.Stream[m[1]] = m[2]
+		}
+		for _, e := range s.Entries {
+			ls.Values = append(ls.Values, [2]string{e.Timestamp.String(), e.Line})
+		}
+		f.streams = append(f.streams, ls)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *fakeLoki) lines() []lokiStream {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]lokiStream(nil), f.streams...)
+}
+
+func setupWithLoki(t *testing.T, url string, buffer int) (*Telemetry, *sdkmetric.ManualReader) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	tel, err := Setup(context.Background(), Config{
+		ServiceName: "order", LogWriter: io.Discard,
+		Loki:          LokiConfig{URL: url, Buffer: buffer},
+		MetricReaders: []sdkmetric.Reader{reader},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tel, reader
+}
+
+func TestLoki_PushesLinesWithServiceAndLevelLabelsAndTraceIDsInTheLine(t *testing.T) {
+	loki := &fakeLoki{}
+	srv := httptest.NewServer(loki)
+	defer srv.Close()
+	tel, _ := setupWithLoki(t, srv.URL+"/loki/api/v1/push", 0)
+
+	ctx, span := tel.Tracer().Start(context.Background(), "work")
+	tel.Decisions.Record(ctx, Decision{Stage: StageConsume, Outcome: Invalid, Reason: "malformed_json", EventID: "e-1", OrderID: "o-1"})
+	span.End()
+	tel.Logger.Info("plain line")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	var decision, plain bool
+	for _, s := range loki.lines() {
+		if len(s.Stream) != 2 || s.Stream["service"] != "order" || s.Stream["level"] == "" {
+			t.Errorf("labels %v, want exactly service=order and level", s.Stream)
+		}
+		for _, v := range s.Values {
+			line := map[string]any{}
+			if err := json.Unmarshal([]byte(v[1]), &line); err != nil {
+				t.Fatalf("line %q is not JSON: %v", v[1], err)
+			}
+			switch line["msg"] {
+			case "decision":
+				decision = true
+				if s.Stream["level"] != "error" || line["trace_id"] != span.SpanContext().TraceID().String() || line["order_id"] != "o-1" {
+					t.Errorf("decision line %v in stream %v: want level error, the span's trace id and order_id", line, s.Stream)
+				}
+			case "plain line":
+				plain = s.Stream["level"] == "info"
+			}
+		}
+	}
+	if !decision || !plain {
+		t.Fatalf("lines received: decision=%v plain(info)=%v; streams %v", decision, plain, loki.lines())
+	}
+}
+
+func TestLoki_ADeadEndpointNeverBlocksLoggingAndDropsAreCounted(t *testing.T) {
+	// A listener that accepts and never answers: the worst kind of dead Loki.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	tel, reader := setupWithLoki(t, "http://"+ln.Addr().String()+"/loki/api/v1/push", 100)
+
+	start := time.Now()
+	for i := range 5000 {
+		tel.Logger.Info("line", "i", i, "padding", strings.Repeat("x", 100))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("logging 5000 lines took %s with Loki hanging: the sink blocks", took)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var dropped int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == "loudly.telemetry.log.dropped" {
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					dropped += dp.Value
+				}
+			}
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("no drops counted although Loki never answered and the buffer holds 100 lines")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_ = tel.Shutdown(ctx) // bounded: a hanging Loki must not hold the process either
+}
+
+func TestLevelOf(t *testing.T) {
+	var buf bytes.Buffer
+	tel, err := Setup(context.Background(), Config{ServiceName: "x", LogWriter: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel.Logger.Warn("w")
+	if got := levelOf(buf.Bytes()); got != "warn" {
+		t.Fatalf("levelOf(%q) = %q", buf.String(), got)
+	}
+}
