@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 
 	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
@@ -92,8 +93,12 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if s.reconciler, err = newReconciler(st, tel, cfg.ReconcileInterval, cfg.SettlementDeadline); err != nil {
 		return nil, err
 	}
-	accepted, err := tel.Meter().Int64Counter("loudly.orders.accepted")
+	accepted, err := tel.Meter().Int64Counter("loudly.orders.accepted", metric.WithUnit("{order}"),
+		metric.WithDescription("Orders accepted by the API (202), the input side of business throughput."))
 	if err != nil {
+		return nil, err
+	}
+	if err := deadletter.RegisterDepthGauge(tel.Meter(), s.js); err != nil {
 		return nil, err
 	}
 
