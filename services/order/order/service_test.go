@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"loudly/internal/testenv"
+	"loudly/pkg/telemetry"
 	"loudly/pkg/telemetry/telemetrytest"
 )
 
@@ -44,7 +45,15 @@ func testConfig(t *testing.T, dsn, natsURL string) Config {
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
 	tel := telemetrytest.New(t, "order")
-	svc, err := New(context.Background(), cfg, tel.Telemetry)
+	r := startWith(t, cfg, tel.Telemetry)
+	r.tel = tel
+	return r
+}
+
+// startWith runs the service with the given telemetry (tests of the export pipeline).
+func startWith(t *testing.T, cfg Config, tel *telemetry.Telemetry) *running {
+	t.Helper()
+	svc, err := New(context.Background(), cfg, tel)
 	if err != nil {
 		t.Fatalf("start order service: %v", err)
 	}
@@ -68,7 +77,7 @@ func start(t *testing.T, cfg Config) *running {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	return &running{svc: svc, tel: tel, db: db, base: "http://" + svc.Addr()}
+	return &running{svc: svc, db: db, base: "http://" + svc.Addr()}
 }
 
 func startOrder(t *testing.T) *running {

@@ -9,22 +9,21 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"loudly/internal/testenv"
+	"loudly/pkg/telemetry"
 	"loudly/pkg/telemetry/telemetrytest"
 	"loudly/services/inventory/inventory"
 )
 
-// One order, one trace: the HTTP request, the relay's publish, the inventory consumer, its
-// result's publish and the settlement are one causal chain across real NATS.
-func TestTrace_AnOrderIsOneTraceFromRequestToSettlement(t *testing.T) {
-	dsn, natsURL := testenv.Postgres(t), testenv.NATS(t)
-	invCfg, err := inventory.ConfigFromEnv(func(k string) string {
+// startInventory runs a real inventory service beside the order service under test.
+func startInventory(t *testing.T, dsn, natsURL string, tel *telemetry.Telemetry) *inventory.Service {
+	t.Helper()
+	cfg, err := inventory.ConfigFromEnv(func(k string) string {
 		return map[string]string{"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0"}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	invTel := telemetrytest.New(t, "inventory")
-	inv, err := inventory.New(context.Background(), invCfg, invTel.Telemetry)
+	inv, err := inventory.New(context.Background(), cfg, tel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +31,15 @@ func TestTrace_AnOrderIsOneTraceFromRequestToSettlement(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- inv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; inv.Close() })
+	return inv
+}
+
+// One order, one trace: the HTTP request, the relay's publish, the inventory consumer, its
+// result's publish and the settlement are one causal chain across real NATS.
+func TestTrace_AnOrderIsOneTraceFromRequestToSettlement(t *testing.T) {
+	dsn, natsURL := testenv.Postgres(t), testenv.NATS(t)
+	invTel := telemetrytest.New(t, "inventory")
+	startInventory(t, dsn, natsURL, invTel.Telemetry)
 
 	r := start(t, testConfig(t, dsn, natsURL))
 	created := r.do(t, "POST", "/v1/orders", "application/json", goodOrder, nil)
