@@ -153,9 +153,11 @@ func (r *Runner) instruments() error {
 		metric.WithDescription("Messages delivered and not yet acknowledged."))
 	redelivered, err3 := m.Int64ObservableGauge("loudly.consumer.redelivered", metric.WithUnit("{message}"),
 		metric.WithDescription("Messages delivered more than once and not yet acknowledged."))
-	acked, err4 := m.Int64ObservableCounter("loudly.consumer.ack_floor", metric.WithUnit("{message}"),
-		metric.WithDescription("The consumer's ack floor (consumer sequence); its rate is the acknowledgement rate."))
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	acked, err4 := m.Int64ObservableCounter("loudly.consumer.acknowledged", metric.WithUnit("{message}"),
+		metric.WithDescription("The consumer's ack floor (consumer sequence): its rate is the rate of acknowledgements."))
+	delivered, err5 := m.Int64ObservableCounter("loudly.consumer.delivered", metric.WithUnit("{message}"),
+		metric.WithDescription("Deliveries made by the consumer (consumer sequence), redeliveries included."))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return err
 	}
 	attrs := metric.WithAttributes(attribute.String("consumer", r.cfg.Name), attribute.String("stream", r.cfg.Stream))
@@ -170,8 +172,9 @@ func (r *Runner) instruments() error {
 		o.ObserveInt64(ackPending, int64(info.NumAckPending), attrs)
 		o.ObserveInt64(redelivered, int64(info.NumRedelivered), attrs)
 		o.ObserveInt64(acked, int64(info.AckFloor.Consumer), attrs)
+		o.ObserveInt64(delivered, int64(info.Delivered.Consumer), attrs)
 		return nil
-	}, pending, ackPending, redelivered, acked)
+	}, pending, ackPending, redelivered, acked, delivered)
 	return err
 }
 
@@ -192,6 +195,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	for range r.cfg.Concurrency {
 		wg.Go(func() {
 			for m := range work {
+				if ctx.Err() != nil {
+					_ = m.Nak() // handed over as the shutdown began: not started, so released
+					continue
+				}
 				r.handle(m)
 			}
 		})
@@ -215,7 +222,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			_ = m.Nak()
 			continue
 		}
-		work <- m
+		// While every handler is busy the message waits here; a shutdown must release it
+		// at once rather than start it once a handler frees up.
+		select {
+		case work <- m:
+		case <-ctx.Done():
+			_ = m.Nak()
+		}
 	}
 	close(work)
 	wg.Wait()
