@@ -25,9 +25,23 @@ const (
 	ExitFailure = 1
 )
 
-// Main runs a service process and returns its exit code.
-func Main[C any, S Service](name, version string, load func(func(string) string) (C, error),
-	start func(context.Context, C, *telemetry.Telemetry) (S, error)) int {
+// Program describes a service program for Main.
+type Program[C any, S Service] struct {
+	Name        string
+	Version     string
+	DefaultAddr string // HTTP_ADDR's default, for the healthcheck subcommand
+	Load        func(getenv func(string) string) (C, error)
+	Start       func(context.Context, C, *telemetry.Telemetry) (S, error)
+}
+
+// Main runs a service process and returns its exit code. With the single argument
+// "healthcheck" it instead asks the running service's /readyz and exits 0 only if it is
+// ready: container images without a shell or curl use it as their healthcheck.
+func Main[C any, S Service](p Program[C, S]) int {
+	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
+		return Healthcheck(os.Getenv("HTTP_ADDR"), p.DefaultAddr, os.Stderr)
+	}
+	name, version, load, start := p.Name, p.Version, p.Load, p.Start
 	// Signals are set up before anything can block, so SIGTERM during start-up still
 	// cancels it cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,5 +1,6 @@
 // Command inventory is Loudly's inventory service. Configuration comes from the
-// environment (README, "Configuration"); main only wires.
+// environment (README, "Configuration"); main only wires. `inventory healthcheck` asks a
+// running instance's /readyz (the container healthcheck).
 package main
 
 import (
@@ -12,5 +13,8 @@ import (
 var version = "dev" // set with -ldflags "-X main.version=..."
 
 func main() {
-	os.Exit(lifecycle.Main("inventory", version, inventory.ConfigFromEnv, inventory.New))
+	os.Exit(lifecycle.Main(lifecycle.Program[inventory.Config, *inventory.Service]{
+		Name: "inventory", Version: version, DefaultAddr: ":8081",
+		Load: inventory.ConfigFromEnv, Start: inventory.New,
+	}))
 }

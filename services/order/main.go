@@ -1,5 +1,6 @@
 // Command order is Loudly's order service. Configuration comes from the environment
-// (README, "Configuration"); main only wires.
+// (README, "Configuration"); main only wires. `order healthcheck` asks a running
+// instance's /readyz (the container healthcheck).
 package main
 
 import (
@@ -12,5 +13,8 @@ import (
 var version = "dev" // set with -ldflags "-X main.version=..."
 
 func main() {
-	os.Exit(lifecycle.Main("order", version, order.ConfigFromEnv, order.New))
+	os.Exit(lifecycle.Main(lifecycle.Program[order.Config, *order.Service]{
+		Name: "order", Version: version, DefaultAddr: ":8080",
+		Load: order.ConfigFromEnv, Start: order.New,
+	}))
 }

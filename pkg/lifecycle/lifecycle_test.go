@@ -1,0 +1,84 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestHealthcheck(t *testing.T) {
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer ready.Close()
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"status":"unavailable"}`, http.StatusServiceUnavailable)
+	}))
+	defer notReady.Close()
+	for _, c := range []struct {
+		name, addr string
+		want       int
+	}{
+		{"ready", strings.TrimPrefix(ready.URL, "http://"), 0},
+		{"not ready", strings.TrimPrefix(notReady.URL, "http://"), ExitFailure},
+		{"nothing listening", "127.0.0.1:1", ExitFailure},
+		{"bad address", "nope", ExitConfig},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Healthcheck(c.addr, ":8080", io.Discard); got != c.want {
+				t.Fatalf("exit %d, want %d", got, c.want)
+			}
+		})
+	}
+}
+
+type fakeServer struct {
+	mu       sync.Mutex
+	events   []string
+	stop     chan struct{}
+	serveErr error
+}
+
+func (s *fakeServer) note(e string) { s.mu.Lock(); s.events = append(s.events, e); s.mu.Unlock() }
+func (s *fakeServer) Serve() error  { <-s.stop; return s.serveErr }
+func (s *fakeServer) Shutdown(context.Context) error {
+	s.note("http stopped")
+	close(s.stop)
+	return nil
+}
+
+func TestServe_StopsHTTPBeforeWorkersAndReportsWorkerErrors(t *testing.T) {
+	t.Run("a signal stops the server first, then the workers", func(t *testing.T) {
+		srv := &fakeServer{stop: make(chan struct{})}
+		ctx, cancel := context.WithCancel(context.Background())
+		worker := Worker{Name: "w", Run: func(ctx context.Context) error {
+			<-ctx.Done()
+			srv.note("worker stopped")
+			return nil
+		}}
+		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+		if err := Serve(ctx, srv, time.Second, worker); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(srv.events, ",") != "http stopped,worker stopped" {
+			t.Fatalf("order %v", srv.events)
+		}
+	})
+	t.Run("a failing worker stops the service with its error", func(t *testing.T) {
+		srv := &fakeServer{stop: make(chan struct{})}
+		boom := errors.New("boom")
+		err := Serve(context.Background(), srv, time.Second,
+			Worker{Name: "relay", Run: func(context.Context) error { return boom }})
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "relay") {
+			t.Fatalf("err %v, want boom naming the worker", err)
+		}
+	})
+}
