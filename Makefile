@@ -1,11 +1,25 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test check run-order run-inventory load build fmt vet
+.PHONY: test check tools run-order run-inventory load build
 
-# The test command: formatting, vet, and every test against real PostgreSQL and NATS.
-test: check
+# The test command: formatting, vet, and every test against real PostgreSQL, NATS and
+# Prometheus.
+test: tools check
 	$(GO) test -count=1 -timeout 30m ./...
+
+# Tests run a real Prometheus and promtool (Debian's prometheus package; its service is
+# not started). Installed here when missing, so `make test` works on a fresh machine.
+tools:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's prometheus package (server + promtool)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "tests need prometheus and promtool on PATH: sudo apt-get install prometheus"; exit 1; \
+	  fi; \
+	fi
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
