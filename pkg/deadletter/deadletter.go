@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -134,6 +135,9 @@ var ErrNotFound = errors.New("no dead letter with that sequence")
 
 // Get returns the letter at seq.
 func Get(ctx context.Context, js jetstream.JetStream, seq uint64) (Letter, error) {
+	if seq == 0 {
+		return Letter{}, ErrNotFound // sequences start at 1; the server calls 0 a bad request
+	}
 	s, err := js.Stream(ctx, Stream)
 	if err != nil {
 		return Letter{}, err
@@ -228,6 +232,9 @@ func Redrive(ctx context.Context, js jetstream.JetStream, seq uint64) error {
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) { // never cut a character in two
+		n--
 	}
 	return s[:n]
 }
