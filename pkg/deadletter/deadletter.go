@@ -81,7 +81,9 @@ func Publish(ctx context.Context, js jetstream.JetStream, l Letter) error {
 	msg := nats.NewMsg(SubjectPrefix + l.Consumer)
 	msg.Data = l.Data
 	for k, v := range l.Headers {
-		if k == jetstream.MsgIDHeader {
+		// A letter about a letter (a dead-letter consumer giving up) describes its own
+		// failure only: the inner letter's Loudly-Dlq-* headers would contradict it.
+		if k == jetstream.MsgIDHeader || strings.HasPrefix(k, "Loudly-Dlq-") {
 			continue
 		}
 		msg.Header[k] = v
