@@ -1,0 +1,260 @@
+// Package faults is Loudly's runtime fault injection for on-call drills. Faults live in one
+// place, a JetStream key-value bucket, and services watch it: starting, changing or
+// stopping a fault needs no restart, and nothing else — no header, no query string, no
+// request from outside the control path — can switch one on.
+//
+// Every active fault is visible (a gauge per fault, and a loudly.fault attribute on the
+// spans it touches) except silent-skip, whose whole point is to reproduce the original
+// outage: a consumer that acks events it never applied and says nothing.
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Bucket is the key-value bucket holding active faults, one key per fault name.
+const Bucket = "LOUDLY_FAULTS"
+
+// Fault names.
+const (
+	SilentSkip  = "silent-skip"
+	SchemaDrift = "schema-drift"
+	PoisonFlood = "poison-flood"
+	DBLatency   = "db-latency"
+	DBOutage    = "db-outage"
+	StockOut    = "stock-out"
+	OutboxStall = "outbox-stall"
+	AckTimeout  = "ack-timeout"
+)
+
+// Spec describes a fault of the catalog.
+type Spec struct {
+	Name        string
+	Service     string  // where it acts
+	Unit        string  // what Intensity means: "fraction" of events, "seconds" of latency, "events/s"
+	Default     float64 // intensity when none is given
+	Max         float64
+	Silent      bool // no gauge, no span attribute: the silent-skip drill
+	Description string
+}
+
+// Catalog lists every fault a drill can start.
+var Catalog = []Spec{
+	{SilentSkip, "inventory", "fraction", 0.2, 1, true, "the inventory consumer acks a fraction of valid order events without applying them, and records them as applied"},
+	{SchemaDrift, "order", "fraction", 0.3, 1, false, "the order service emits a fraction of order.placed events with an unknown envelope version"},
+	{PoisonFlood, "order", "events/s", 20, 1000, false, "malformed events are published straight to orders.placed at this rate"},
+	{DBLatency, "inventory", "seconds", 0.5, 30, false, "every reservation transaction waits this long inside the database"},
+	{DBOutage, "inventory", "fraction", 1, 1, false, "this fraction of reservations fail as if the database were unreachable"},
+	{StockOut, "inventory", "fraction", 1, 1, false, "the hot SKU (BOOK-001) reads as out of stock for this fraction of orders"},
+	{OutboxStall, "order", "fraction", 1, 1, false, "the order service's outbox relay stops publishing"},
+	{AckTimeout, "inventory", "fraction", 0.2, 1, false, "this fraction of reservations stall past the ack wait after committing, without in-progress heartbeats"},
+}
+
+// Lookup returns the catalog entry for name.
+func Lookup(name string) (Spec, bool) {
+	for _, s := range Catalog {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Spec{}, false
+}
+
+// Fault is an active fault.
+type Fault struct {
+	Name      string    `json:"name"`
+	Intensity float64   `json:"intensity"`
+	Started   time.Time `json:"started"`
+	Until     time.Time `json:"until"` // zero: until stopped
+}
+
+// Active reports whether f is in force at now.
+func (f Fault) Active(now time.Time) bool { return f.Until.IsZero() || now.Before(f.Until) }
+
+// EnsureBucket creates or opens the fault bucket.
+func EnsureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      Bucket,
+		Description: "Active drill faults (loudly drill start|stop).",
+		History:     1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fault bucket: %w", err)
+	}
+	return kv, nil
+}
+
+// Start switches a fault on (or changes it). Intensity 0 takes the catalog default; d 0
+// means until stopped.
+func Start(ctx context.Context, js jetstream.JetStream, name string, intensity float64, d time.Duration) (Fault, error) {
+	spec, ok := Lookup(name)
+	if !ok {
+		return Fault{}, fmt.Errorf("unknown fault %q", name)
+	}
+	if intensity == 0 {
+		intensity = spec.Default
+	}
+	if intensity < 0 || intensity > spec.Max {
+		return Fault{}, fmt.Errorf("fault %s: intensity %g outside 0..%g (%s)", name, intensity, spec.Max, spec.Unit)
+	}
+	f := Fault{Name: name, Intensity: intensity, Started: time.Now().UTC()}
+	if d > 0 {
+		f.Until = f.Started.Add(d)
+	}
+	kv, err := EnsureBucket(ctx, js)
+	if err != nil {
+		return f, err
+	}
+	b, _ := json.Marshal(f)
+	_, err = kv.Put(ctx, name, b)
+	return f, err
+}
+
+// Stop switches a fault off; stopping one that is not active is not an error.
+func Stop(ctx context.Context, js jetstream.JetStream, name string) error {
+	kv, err := EnsureBucket(ctx, js)
+	if err != nil {
+		return err
+	}
+	if err := kv.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// List returns the faults in the bucket that are still in force.
+func List(ctx context.Context, js jetstream.JetStream) ([]Fault, error) {
+	kv, err := EnsureBucket(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Fault
+	now := time.Now()
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var f Fault
+		if json.Unmarshal(e.Value(), &f) == nil && f.Active(now) {
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Watcher keeps a service's view of the active faults, fed by the bucket.
+type Watcher struct {
+	mu     sync.RWMutex
+	active map[string]Fault
+	now    func() time.Time
+}
+
+// Watch loads the bucket, follows its updates until ctx ends, and exports
+// loudly_fault_active{fault} (the intensity while active, else 0) for every fault of the
+// catalog except the silent one.
+func Watch(ctx context.Context, js jetstream.JetStream, meter metric.Meter) (*Watcher, error) {
+	w := &Watcher{active: map[string]Fault{}, now: time.Now}
+	kv, err := EnsureBucket(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	watcher, err := kv.WatchAll(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("fault bucket watch: %w", err)
+	}
+	go func() {
+		defer watcher.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-watcher.Updates():
+				if !ok {
+					return
+				}
+				if e != nil {
+					w.apply(e)
+				}
+			}
+		}
+	}()
+	g, err := meter.Float64ObservableGauge("loudly.fault.active", metric.WithUnit("1"),
+		metric.WithDescription("Intensity of each drill fault while it is active, 0 otherwise."))
+	if err != nil {
+		return nil, err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, s := range Catalog {
+			if s.Silent {
+				continue
+			}
+			v := 0.0
+			if f, ok := w.Get(s.Name); ok {
+				v = f.Intensity
+			}
+			o.ObserveFloat64(g, v, metric.WithAttributes(attribute.String("fault", s.Name)))
+		}
+		return nil
+	}, g)
+	return w, err
+}
+
+func (w *Watcher) apply(e jetstream.KeyValueEntry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(w.active, e.Key())
+		return
+	}
+	var f Fault
+	if err := json.Unmarshal(e.Value(), &f); err != nil {
+		delete(w.active, e.Key())
+		return
+	}
+	w.active[e.Key()] = f
+}
+
+// Get returns the fault if it is active now (an expired fault is off even before
+// anyone deletes it).
+func (w *Watcher) Get(name string) (Fault, bool) {
+	if w == nil {
+		return Fault{}, false
+	}
+	w.mu.RLock()
+	f, ok := w.active[name]
+	w.mu.RUnlock()
+	if !ok || !f.Active(w.now()) {
+		return Fault{}, false
+	}
+	return f, true
+}
+
+// Hit reports whether this event is affected by a fraction-type fault: true with
+// probability equal to its intensity while it is active.
+func (w *Watcher) Hit(name string) bool {
+	f, ok := w.Get(name)
+	return ok && rand.Float64() < f.Intensity
+}
+
+// Attr is the span attribute that marks a span touched by a fault.
+func Attr(name string) attribute.KeyValue { return attribute.String("loudly.fault", name) }
