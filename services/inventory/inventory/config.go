@@ -21,6 +21,7 @@ type Config struct {
 	Consumer        consumer.Config
 	Relay           outbox.RelayConfig
 	ShutdownTimeout time.Duration
+	HotSKU          string // the SKU the stock-out drill empties
 }
 
 // ConfigFromEnv reads the configuration; its error lists every bad variable.
@@ -37,6 +38,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			PollInterval: r.Duration("OUTBOX_POLL_INTERVAL", time.Second),
 		},
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		HotSKU:          r.String("HOT_SKU", "BOOK-001"),
 	}
 	return c, r.Err()
 }

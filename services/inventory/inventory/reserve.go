@@ -3,11 +3,15 @@ package inventory
 import (
 	"context"
 	"errors"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"loudly/pkg/consumer"
 	"loudly/pkg/events"
+	"loudly/pkg/faults"
 )
 
 // Consumer is the inventory service's durable consumer name.
@@ -15,8 +19,12 @@ const Consumer = "inventory"
 
 // reserver decides order.placed events.
 type reserver struct {
-	store *store
+	store  *store
+	faults *faults.Watcher // drill faults; nil in production code paths that have none
+	hotSKU string          // the SKU the stock-out drill empties
 }
+
+var errInjectedOutage = errors.New("database unavailable (drill fault db-outage)")
 
 // handle returns the outcome of one order.placed event; the runner settles and records it.
 func (r *reserver) handle(ctx context.Context, m *consumer.Message) consumer.Outcome {
@@ -27,7 +35,25 @@ func (r *reserver) handle(ctx context.Context, m *consumer.Message) consumer.Out
 	if err := m.Event.DecodeData(&order); err != nil {
 		return consumer.Invalid(events.ReasonMalformed, err)
 	}
-	d, err := r.store.reserve(ctx, m.Event, order)
+	if r.faults.Hit(faults.SilentSkip) {
+		// The original outage, on purpose: claim success, do nothing, say nothing more.
+		return consumer.Applied("reserved")
+	}
+	span := trace.SpanFromContext(ctx)
+	if r.faults.Hit(faults.DBOutage) {
+		span.SetAttributes(faults.Attr(faults.DBOutage))
+		return consumer.Retry("db_unavailable", errInjectedOutage)
+	}
+	var opts reserveOptions
+	if f, ok := r.faults.Get(faults.DBLatency); ok {
+		span.SetAttributes(faults.Attr(faults.DBLatency))
+		opts.latency = time.Duration(f.Intensity * float64(time.Second))
+	}
+	if r.faults.Hit(faults.StockOut) {
+		span.SetAttributes(faults.Attr(faults.StockOut))
+		opts.emptySKU = r.hotSKU
+	}
+	d, err := r.store.reserve(ctx, m.Event, order, opts)
 	switch {
 	case err != nil:
 		return consumer.Retry(retryReason(ctx, err), err)

@@ -13,6 +13,7 @@ import (
 	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
 	"loudly/pkg/events"
+	"loudly/pkg/faults"
 	"loudly/pkg/health"
 	"loudly/pkg/httpapi"
 	"loudly/pkg/lifecycle"
@@ -26,15 +27,16 @@ var migrations embed.FS
 
 // Service is the running inventory service; see the order service for the lifecycle.
 type Service struct {
-	cfg      Config
-	tel      *telemetry.Telemetry
-	pool     *pgxpool.Pool
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	server   *httpapi.Server
-	relay    *outbox.Relay
-	orders   *consumer.Runner
-	reserver *reserver
+	cfg       Config
+	tel       *telemetry.Telemetry
+	pool      *pgxpool.Pool
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	server    *httpapi.Server
+	relay     *outbox.Relay
+	orders    *consumer.Runner
+	reserver  *reserver
+	stopWatch context.CancelFunc
 }
 
 // New connects, migrates (seeding the demo catalog), ensures streams and the consumer, and
@@ -64,7 +66,13 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if s.relay, err = outbox.NewRelay(ob, s.pool, s.js, cfg.Relay); err != nil {
 		return nil, err
 	}
-	s.reserver = &reserver{store: st}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	s.stopWatch = stopWatch
+	w, err := faults.Watch(watchCtx, s.js, tel.Meter())
+	if err != nil {
+		return nil, err
+	}
+	s.reserver = &reserver{store: st, faults: w, hotSKU: cfg.HotSKU}
 	if s.orders, err = consumer.New(ctx, s.js,
 		cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), s.reserver.handle, tel); err != nil {
 		return nil, err
@@ -95,6 +103,9 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Close releases the connections. It is safe on a partly built service.
 func (s *Service) Close() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	if s.nc != nil {
 		_ = s.nc.Drain()
 	}

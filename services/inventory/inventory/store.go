@@ -36,17 +36,29 @@ type decision struct {
 	sku       string
 }
 
+// reserveOptions carry drill faults into the transaction, so they act where a real
+// fault would: inside the database round trips.
+type reserveOptions struct {
+	latency  time.Duration // db-latency: the transaction waits this long in the database
+	emptySKU string        // stock-out: this SKU reads as having nothing available
+}
+
 // reserve decides one order.placed event in a single transaction: it locks the stock rows
 // of every line (in SKU order, so concurrent orders cannot deadlock), reserves all lines or
 // none, records the event id, and writes the result event to the outbox. Any error leaves
 // nothing behind, so the caller can retry.
-func (s *store) reserve(ctx context.Context, env events.Envelope, order events.OrderPlaced) (decision, error) {
+func (s *store) reserve(ctx context.Context, env events.Envelope, order events.OrderPlaced, opts reserveOptions) (decision, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return decision{}, err
 	}
 	defer tx.Rollback(context.Background())
 
+	if opts.latency > 0 {
+		if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, opts.latency.Seconds()); err != nil {
+			return decision{}, err
+		}
+	}
 	var seen bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inventory.reservations WHERE event_id = $1)`, env.ID).Scan(&seen); err != nil {
 		return decision{}, err
@@ -70,6 +82,9 @@ func (s *store) reserve(ctx context.Context, env events.Envelope, order events.O
 	var n int
 	if _, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil }); err != nil {
 		return decision{}, err
+	}
+	if _, ok := available[opts.emptySKU]; ok {
+		available[opts.emptySKU] = 0
 	}
 	d := decision{}
 	for _, l := range lines {

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"loudly/pkg/events"
+	"loudly/pkg/faults"
 	"loudly/pkg/httpapi"
 	"loudly/pkg/telemetry"
 )
@@ -73,6 +74,7 @@ func DecodeCreateOrder(body io.Reader) (CreateOrderRequest, error) {
 // api serves the order endpoints.
 type api struct {
 	store    *store
+	faults   *faults.Watcher
 	tel      *telemetry.Telemetry
 	accepted metric.Int64Counter
 }
@@ -132,7 +134,11 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 		o.TraceID = sc.TraceID().String()
 	}
 	hash := sha256.Sum256(body)
-	res, err := a.store.create(ctx, o, key, hash[:], func(o Order) json.RawMessage {
+	drift := a.faults.Hit(faults.SchemaDrift)
+	if drift {
+		trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.SchemaDrift))
+	}
+	res, err := a.store.create(ctx, o, key, hash[:], drift, func(o Order) json.RawMessage {
 		b, _ := json.Marshal(createdResponse{ID: o.ID, Status: o.Status, TraceParent: traceparent(sc)})
 		return b
 	})

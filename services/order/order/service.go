@@ -15,6 +15,7 @@ import (
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
 	"loudly/pkg/events"
+	"loudly/pkg/faults"
 	"loudly/pkg/health"
 	"loudly/pkg/httpapi"
 	"loudly/pkg/lifecycle"
@@ -48,6 +49,8 @@ type Service struct {
 	settlements *consumer.Runner
 	letters     *consumer.Runner
 	reconciler  *reconciler
+	faults      *faults.Watcher
+	stopWatch   context.CancelFunc
 }
 
 // New connects to PostgreSQL and NATS, applies migrations, ensures streams and consumers,
@@ -102,8 +105,13 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		return nil, err
 	}
 
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	s.stopWatch = stopWatch
+	if s.faults, err = faults.Watch(watchCtx, s.js, tel.Meter()); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	(&api{store: st, tel: tel, accepted: accepted}).routes(mux)
+	(&api{store: st, tel: tel, accepted: accepted, faults: s.faults}).routes(mux)
 	checks := &health.Checks{}
 	checks.Add("postgres", s.pool.Ping)
 	checks.Add("nats", broker.ReadyCheck(s.nc))
@@ -127,11 +135,15 @@ func (s *Service) Run(ctx context.Context) error {
 		lifecycle.Worker{Name: "settlement consumer", Run: s.settlements.Run},
 		lifecycle.Worker{Name: "dead-letter consumer", Run: s.letters.Run},
 		lifecycle.Worker{Name: "reconciler", Run: s.reconciler.Run},
+		lifecycle.Worker{Name: "poison-flood drill", Run: (&poisoner{js: s.js, faults: s.faults, tel: s.tel}).Run},
 	)
 }
 
 // Close releases the connections. It is safe on a partly built service.
 func (s *Service) Close() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	if s.nc != nil {
 		_ = s.nc.Drain()
 	}

@@ -66,7 +66,10 @@ type placed struct {
 // create stores a new pending order and its order.placed event in one transaction. With an
 // idempotency key, a replay of the same request returns the first response, and a
 // different request under the same key fails with errIdempotencyConflict.
-func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, respond func(Order) json.RawMessage) (placed, error) {
+//
+// drift is the schema-drift drill: the event goes out with an envelope version no
+// consumer knows, as a producer deployed ahead of its consumers would send it.
+func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, drift bool, respond func(Order) json.RawMessage) (placed, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return placed{}, err
@@ -109,6 +112,12 @@ func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []b
 	env, payload, err := events.New(events.TypeOrderPlaced, o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, o.CreatedAt)
 	if err != nil {
 		return placed{}, err
+	}
+	if drift {
+		env.Version = events.CurrentVersion + 1
+		if payload, err = json.Marshal(env); err != nil {
+			return placed{}, err
+		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, event_id) VALUES ($1, 'pending', $2)`,
 		o.ID, env.ID); err != nil {
