@@ -59,6 +59,7 @@ type command struct {
 // own file.
 var commands = []command{
 	{name: "dlq", args: "<command>", summary: "list, inspect and redrive dead letters", run: runDLQ},
+	{name: "drill", args: "<command>", summary: "start and stop on-call drills (fault injection)", run: runDrill},
 }
 
 // top is the program itself: the group every command line starts in.

@@ -38,27 +38,45 @@ const (
 	AckTimeout  = "ack-timeout"
 )
 
-// Spec describes a fault of the catalog.
+// Spec describes a fault of the catalog and the drill built on it.
 type Spec struct {
 	Name        string
 	Service     string  // where it acts
 	Unit        string  // what Intensity means: "fraction" of events, "seconds" of latency, "events/s"
 	Default     float64 // intensity when none is given
 	Max         float64
-	Silent      bool // no gauge, no span attribute: the silent-skip drill
+	Silent      bool     // no gauge, no span attribute: the silent-skip drill
+	Alerts      []string // the alerts the drill teaches; at least one must fire
+	Quiet       []string // alerts that must NOT fire (silent-skip: the consumer's own signals)
 	Description string
 }
 
-// Catalog lists every fault a drill can start.
+// Catalog lists every fault a drill can start. docs/drills/<name>.md is each drill's guide.
 var Catalog = []Spec{
-	{SilentSkip, "inventory", "fraction", 0.2, 1, true, "the inventory consumer acks a fraction of valid order events without applying them, and records them as applied"},
-	{SchemaDrift, "order", "fraction", 0.3, 1, false, "the order service emits a fraction of order.placed events with an unknown envelope version"},
-	{PoisonFlood, "order", "events/s", 20, 1000, false, "malformed events are published straight to orders.placed at this rate"},
-	{DBLatency, "inventory", "seconds", 0.5, 30, false, "every reservation transaction waits this long inside the database"},
-	{DBOutage, "inventory", "fraction", 1, 1, false, "this fraction of reservations fail as if the database were unreachable"},
-	{StockOut, "inventory", "fraction", 1, 1, false, "the hot SKU (BOOK-001) reads as out of stock for this fraction of orders"},
-	{OutboxStall, "order", "fraction", 1, 1, false, "the order service's outbox relay stops publishing"},
-	{AckTimeout, "inventory", "fraction", 0.2, 1, false, "this fraction of reservations stall past the ack wait after committing, without in-progress heartbeats"},
+	{Name: SilentSkip, Service: "inventory", Unit: "fraction", Default: 0.2, Max: 1, Silent: true,
+		Alerts: []string{"LoudlyUnsettledOrders", "LoudlyThroughputDivergence"}, Quiet: []string{"LoudlyInvalidRateHigh", "LoudlyDeadLettersArriving"},
+		Description: "the inventory consumer acks a fraction of valid order events without applying them, and records them as applied"},
+	{Name: SchemaDrift, Service: "order", Unit: "fraction", Default: 0.3, Max: 1,
+		Alerts:      []string{"LoudlyDeadLettersArriving", "LoudlyInvalidRateHigh"},
+		Description: "the order service emits a fraction of order.placed events with an unknown envelope version"},
+	{Name: PoisonFlood, Service: "order", Unit: "events/s", Default: 20, Max: 1000,
+		Alerts:      []string{"LoudlyInvalidRateHigh", "LoudlyDeadLettersArriving"},
+		Description: "malformed events are published straight to orders.placed at this rate"},
+	{Name: DBLatency, Service: "inventory", Unit: "seconds", Default: 0.5, Max: 30,
+		Alerts:      []string{"LoudlyThroughputDivergence", "LoudlyUnsettledOrders"},
+		Description: "every reservation transaction waits this long inside the database"},
+	{Name: DBOutage, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
+		Alerts:      []string{"LoudlyConsumerStalled", "LoudlyThroughputDivergence"},
+		Description: "this fraction of reservations fail as if the database were unreachable"},
+	{Name: StockOut, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
+		Alerts:      []string{"LoudlyRejectionRateHigh"},
+		Description: "the hot SKU (BOOK-001) reads as out of stock for this fraction of orders"},
+	{Name: OutboxStall, Service: "order", Unit: "fraction", Default: 1, Max: 1,
+		Alerts:      []string{"LoudlyOutboxBacklogGrowing"},
+		Description: "the order service's outbox relay stops publishing"},
+	{Name: AckTimeout, Service: "inventory", Unit: "fraction", Default: 0.2, Max: 1,
+		Alerts:      []string{"LoudlyRedeliveriesHigh"},
+		Description: "this fraction of reservations stall past the ack wait after committing, without in-progress heartbeats"},
 }
 
 // Lookup returns the catalog entry for name.
