@@ -12,7 +12,9 @@ import (
 
 func TestDrill_StartStatusStop(t *testing.T) {
 	url, js := newBroker(t, false)
-	drill := func(args ...string) result { return loudly(t, append(append([]string{"drill"}, args...), "-nats", url)...) }
+	drill := func(args ...string) result {
+		return loudly(t, append(append([]string{"drill"}, args...), "-nats", url)...)
+	}
 
 	if r := drill("status"); r.code != 0 || !strings.Contains(r.stdout, "no active faults") {
 		t.Fatalf("status before: %+v", r)
