@@ -242,4 +242,3 @@ func (p *Prometheus) WaitTargetsUp(t testing.TB, timeout time.Duration) {
 		return true
 	})
 }
-

@@ -224,7 +224,7 @@ func (s *store) fail(ctx context.Context, orderID, reason string) (bool, error) 
 		return false, err
 	}
 	defer tx.Rollback(context.Background())
-	tag, err := tx.Exec(ctx, `UPDATE orders.orders SET status = 'failed', reason = $2, updated_at = now()
+	tag, err := tx.Exec(ctx, `UPDATE orders.orders SET status = 'failed', reason = $2, updated_at = now(), settled_at = now()
 		WHERE id = $1 AND status = 'pending'`, orderID, reason)
 	if err != nil || tag.RowsAffected() == 0 {
 		return false, err

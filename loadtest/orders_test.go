@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The order service cannot be made to answer 503 on demand, so the client's retry rule is
+// tested against a scripted server; the end-to-end test covers the real one.
+func TestPlacer_RetriesWithTheSameKeyAndBody(t *testing.T) {
+	tests := []struct {
+		name         string
+		statuses     []int // answers, in order; the last repeats
+		wantAccepted bool
+		wantAttempts int
+	}{
+		{"accepted at once", []int{202}, true, 1},
+		{"5xx is retried until accepted", []int{503, 500, 202}, true, 3},
+		{"429 is retried", []int{429, 202}, true, 2},
+		{"gives up after three retries", []int{503}, false, 4},
+		{"4xx is not retried", []int{400}, false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var keys, bodies []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				keys = append(keys, r.Header.Get("Idempotency-Key"))
+				bodies = append(bodies, string(b))
+				status := tt.statuses[min(len(keys), len(tt.statuses))-1]
+				mu.Unlock()
+				w.WriteHeader(status)
+				if status == http.StatusAccepted {
+					_, _ = io.WriteString(w, `{"id":"0b6a1f3e-58b3-4f0e-9a7a-3c1f0f1d2e3a","status":"pending"}`)
+				}
+			}))
+			defer srv.Close()
+			p := &placer{client: srv.Client(), baseURL: srv.URL, runID: "r1", seed: 1}
+			res := p.place(t.Context(), 7)
+			if got := res.id != ""; got != tt.wantAccepted || res.attempts != tt.wantAttempts {
+				t.Errorf("accepted = %v after %d attempts (err %v), want %v after %d", got, res.attempts, res.err, tt.wantAccepted, tt.wantAttempts)
+			}
+			for i := range keys {
+				if keys[i] != "load-r1-7" || bodies[i] != bodies[0] {
+					t.Errorf("request %d: key %q body %q; want key load-r1-7 and the first body %q", i+1, keys[i], bodies[i], bodies[0])
+				}
+			}
+			if !strings.Contains(bodies[0], `"customer_id":"load-7"`) {
+				t.Errorf("body %s does not carry customer load-7", bodies[0])
+			}
+		})
+	}
+}
+
+// A service slower than the schedule does not slow the schedule down: the run still ends
+// on time, and the orders no worker could take are counted as behind.
+func TestSend_HoldsTheRateWhenTheServiceIsSlow(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"id":"0b6a1f3e-58b3-4f0e-9a7a-3c1f0f1d2e3a","status":"pending"}`)
+	}))
+	defer srv.Close()
+	cfg := config{URL: srv.URL, Rate: 100, Duration: time.Second, Concurrency: 2}
+	p := &placer{client: srv.Client(), baseURL: srv.URL, runID: "r", seed: 1}
+	r := send(t.Context(), cfg, p, nil, io.Discard)
+	s := report{cfg: cfg, sent: r}.summary()
+	if s.Sent+s.Behind != 100 {
+		t.Errorf("sent %d + behind %d, want the 100 scheduled", s.Sent, s.Behind)
+	}
+	if s.Behind < 50 {
+		t.Errorf("behind = %d; 2 workers at 200ms each cannot take 100 orders a second", s.Behind)
+	}
+	if r.elapsed > 1500*time.Millisecond {
+		t.Errorf("sending took %s, want about the 1s duration", r.elapsed)
+	}
+}
+
+// While the pipeline lags, verification reads only the oldest orders in flight instead of
+// every one of them on every pass.
+func TestCheckOrders_StopsAPassAtTheFirstOrdersInFlight(t *testing.T) {
+	var mu sync.Mutex
+	reads := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimPrefix(r.URL.Path, "/v1/orders/")
+		mu.Lock()
+		reads++
+		mu.Unlock()
+		status := "pending"
+		if id < "o0100" { // the oldest hundred are settled
+			status = "confirmed"
+		}
+		fmt.Fprintf(w, `{"id":%q,"status":%q,"created_at":"2026-01-01T00:00:00Z"}`, id, status)
+	}))
+	defer srv.Close()
+	var ids []string
+	for i := range 5000 {
+		ids = append(ids, fmt.Sprintf("o%04d", i))
+	}
+	v := &verification{orders: map[string]orderView{}, orderErrs: map[string]error{}}
+	pending := checkOrders(t.Context(), srv.Client(), srv.URL, ids, 8, v)
+	if len(pending) != 4900 || pending[0] != "o0100" || pending[len(pending)-1] != "o4999" {
+		t.Errorf("pending = %d ids from %s, want the 4900 from o0100 on, oldest first", len(pending), pending[0])
+	}
+	if reads > 100+200+8 {
+		t.Errorf("%d reads in one pass, want the settled 100 plus about 200 in flight", reads)
+	}
+}

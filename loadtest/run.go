@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"loudly/pkg/deadletter"
+	"loudly/pkg/events"
+)
+
+// progressEvery is how often a long phase reports on stderr.
+const progressEvery = 5 * time.Second
+
+// run is the whole program after flag parsing: send, optionally verify, report. The
+// summary line is printed on stdout whatever happens after sending started; the error
+// says why the run failed (nothing accepted, something lost, interrupted).
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, error) {
+	s, err := runLoad(ctx, cfg, stdout, &syncWriter{w: stderr})
+	if errors.Is(err, errNotStarted) {
+		fmt.Fprintln(stdout, s) // nothing was sent: a summary of zeros, still the last line
+	}
+	return s, err
+}
+
+// errNotStarted marks a failure before the first order was sent.
+var errNotStarted = errors.New("not started")
+
+func runLoad(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, error) {
+	seed := cfg.Seed
+	for seed == 0 {
+		seed = randomUint64()
+	}
+	runID := randomHex(4)
+	client := newHTTPClient(cfg.Concurrency)
+	defer client.CloseIdleConnections()
+
+	ready, err := checkReachable(ctx, client, cfg.URL)
+	if err != nil {
+		return summary{}, fmt.Errorf("%w: %w", errNotStarted, err)
+	}
+	if !ready {
+		fmt.Fprintf(stderr, "warning: %s/readyz does not answer 200; sending anyway\n", cfg.URL)
+	}
+	var js jetstream.JetStream
+	if cfg.Poison > 0 {
+		nc, err := nats.Connect(cfg.NATSURL, nats.Name("loudly-loadtest"), nats.Timeout(5*time.Second))
+		if err != nil {
+			return summary{}, fmt.Errorf("%w: -nats %s: %w", errNotStarted, cfg.NATSURL, err)
+		}
+		defer nc.Close()
+		if js, err = jetstream.New(nc); err != nil {
+			return summary{}, fmt.Errorf("%w: -nats %s: %w", errNotStarted, cfg.NATSURL, err)
+		}
+		// Without the stream a publish finds no responder; say so once, up front.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = js.Stream(sctx, events.StreamOrders)
+		cancel()
+		if err != nil {
+			return summary{}, fmt.Errorf("%w: -nats %s: stream %s: %w (is the order service using this server?)",
+				errNotStarted, cfg.NATSURL, events.StreamOrders, err)
+		}
+	}
+
+	fmt.Fprintf(stdout, "run %s (seed %d): %d orders at %g/s for %s to %s, %g poison events per order, verify=%t\n",
+		runID, seed, cfg.total(), cfg.Rate, cfg.Duration, cfg.URL, cfg.Poison, cfg.Verify)
+	p := &placer{client: client, baseURL: cfg.URL, runID: runID, seed: seed}
+	sent := send(ctx, cfg, p, js, stderr)
+
+	var v *verification
+	if cfg.Verify && ctx.Err() == nil {
+		v = verify(ctx, cfg, client, js, sent, stderr)
+	}
+	r := report{cfg: cfg, sent: sent, verified: v}
+	s := r.summary()
+	r.printBreakdown(stdout, s)
+	fmt.Fprintln(stdout, s)
+	r.warn(stderr)
+	return s, r.failure(ctx, s)
+}
+
+// sendReport is what the sending phase did.
+type sendReport struct {
+	orders     []placed // index n is order n+1 of the schedule
+	behind     int      // orders whose send time came while every worker was busy; not sent
+	elapsed    time.Duration
+	poisons    []poison
+	poisonErrs []error
+}
+
+// send schedules cfg.total() orders evenly over cfg.Duration and publishes poison events
+// in step with them. The schedule never waits for the service: a ticker decides when each
+// order is due and hands it to a bounded pool of workers. When every worker is busy and
+// the hand-off queue is full, the order is counted as behind and skipped (an open-model
+// load test, like k6's dropped iterations), so a slow service shows up as "behind"
+// instead of quietly lowering the rate.
+func send(ctx context.Context, cfg config, p *placer, js jetstream.JetStream, progress io.Writer) sendReport {
+	total := cfg.total()
+	r := sendReport{orders: make([]placed, total)}
+	var accepted, notAccepted, behind, poisoned atomic.Int64
+
+	jobs := make(chan int, cfg.Concurrency)
+	var workers sync.WaitGroup
+	for range cfg.Concurrency {
+		workers.Go(func() {
+			for n := range jobs {
+				res := p.place(ctx, n+1)
+				r.orders[n] = res // each index is written by one worker only
+				if res.id != "" {
+					accepted.Add(1)
+				} else {
+					notAccepted.Add(1)
+				}
+			}
+		})
+	}
+
+	// Poison events are published from their own goroutine, so a slow PubAck never
+	// holds up the order schedule. The channel holds every poison event the run can
+	// ask for, so queueing one never blocks.
+	poisonQueue := make(chan string, int(float64(total)*cfg.Poison)+1)
+	var publisher sync.WaitGroup
+	if js != nil {
+		publisher.Go(func() {
+			for kind := range poisonQueue {
+				pz, err := publishPoison(ctx, js, kind)
+				if err != nil {
+					r.poisonErrs = append(r.poisonErrs, err)
+					continue
+				}
+				r.poisons = append(r.poisons, pz)
+				poisoned.Add(1)
+			}
+		})
+	}
+
+	start := time.Now()
+	stopProgress := every(progressEvery, func() {
+		fmt.Fprintf(progress, "sending: %s, %d accepted, %d not accepted, %d behind, %d poison events published\n",
+			time.Since(start).Round(time.Second), accepted.Load(), notAccepted.Load(), behind.Load(), poisoned.Load())
+	})
+	interval := max(time.Duration(float64(time.Second)/cfg.Rate), time.Millisecond)
+	ticker := time.NewTicker(interval)
+	next, dispatched, poisonQueued := 0, 0, 0
+schedule:
+	for next < total {
+		// Everything due by now goes out, so a late tick (or an interval clamped to 1ms
+		// for high rates) catches up instead of lowering the rate.
+		due := min(total, int(time.Since(start).Seconds()*cfg.Rate)+1)
+		for ; next < due; next++ {
+			select {
+			case jobs <- next:
+				dispatched++
+			default:
+				behind.Add(1)
+				continue
+			}
+			for want := int(math.Floor(float64(dispatched)*cfg.Poison + 1e-9)); js != nil && poisonQueued < want; poisonQueued++ {
+				poisonQueue <- poisonKinds[poisonQueued%len(poisonKinds)]
+			}
+		}
+		if next >= total {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			break schedule // interrupted: the rest stays unsent
+		case <-ticker.C:
+		}
+	}
+	ticker.Stop()
+	close(jobs)
+	close(poisonQueue)
+	workers.Wait()
+	publisher.Wait()
+	stopProgress()
+	// The last order's slot ends 1/rate after it is due; a fast service must not make
+	// the run look quicker than its schedule.
+	r.elapsed = max(time.Since(start), time.Duration(float64(next)/cfg.Rate*float64(time.Second)))
+	r.behind = int(behind.Load())
+	return r
+}
+
+// verification is what the verifying phase saw.
+type verification struct {
+	waited    time.Duration
+	orders    map[string]orderView         // last state seen of each accepted order
+	orderErrs map[string]error             // last error reading an order, while not final
+	letters   map[string]deadletter.Letter // poison Nats-Msg-Id → its dead letter
+	dlqErr    error                        // last error reading the dead letters
+}
+
+// verify waits, up to cfg.Timeout, until every accepted order is final and every poison
+// event is in the dead letters. Orders and dead letters are checked side by side.
+func verify(ctx context.Context, cfg config, client *http.Client, js jetstream.JetStream, sent sendReport, progress io.Writer) *verification {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	v := &verification{orders: map[string]orderView{}, orderErrs: map[string]error{}, letters: map[string]deadletter.Letter{}}
+
+	var ids []string
+	for _, o := range sent.orders {
+		if o.id != "" {
+			ids = append(ids, o.id)
+		}
+	}
+	want := make(map[string]poison, len(sent.poisons))
+	for _, p := range sent.poisons {
+		want[p.msgID] = p
+	}
+	var ordersLeft, lettersLeft atomic.Int64
+	ordersLeft.Store(int64(len(ids)))
+	lettersLeft.Store(int64(len(want)))
+	stopProgress := every(progressEvery, func() {
+		fmt.Fprintf(progress, "verifying: %s, %d orders not final, %d poison events not dead-lettered yet\n",
+			time.Since(start).Round(time.Second), ordersLeft.Load(), lettersLeft.Load())
+	})
+	defer stopProgress()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		pending := ids
+		for len(pending) > 0 {
+			pending = checkOrders(ctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), v)
+			ordersLeft.Store(int64(len(pending)))
+			if len(pending) == 0 || !sleep(ctx, 500*time.Millisecond) {
+				return
+			}
+		}
+	})
+	if len(want) > 0 {
+		wg.Go(func() {
+			for {
+				found, err := findDeadLetters(ctx, js, want)
+				for id, l := range found {
+					v.letters[id] = l
+				}
+				if err != nil && ctx.Err() == nil {
+					v.dlqErr = err
+				}
+				lettersLeft.Store(int64(len(want) - len(v.letters)))
+				// Each look reads the whole dead-letter stream, so look less often than at orders.
+				if len(v.letters) == len(want) || !sleep(ctx, time.Second) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	v.waited = time.Since(start)
+	return v
+}
+
+// checkOrders reads pending orders, oldest first, with bounded concurrency, records what
+// it saw in v, and returns the ids that are not final yet, still oldest first. Orders
+// settle roughly in the order they were placed, so once a pass has met notFinalBudget
+// orders that are still in flight, the newer ones most likely are too: the pass ends
+// there instead of loading the service under test with reads while it catches up.
+func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids []string, workers int, v *verification) []string {
+	const notFinalBudget = 200
+	final := make([]bool, len(ids))
+	var mu sync.Mutex
+	var notFinal atomic.Int64
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				id := ids[i]
+				o, err := getOrder(ctx, client, baseURL, id)
+				mu.Lock()
+				if err != nil {
+					if ctx.Err() == nil || v.orderErrs[id] == nil {
+						v.orderErrs[id] = err
+					}
+				} else {
+					v.orders[id] = o
+					delete(v.orderErrs, id)
+				}
+				mu.Unlock()
+				if err == nil && o.final() {
+					final[i] = true // each index is written by one worker only
+				} else {
+					notFinal.Add(1)
+				}
+			}
+		})
+	}
+	for i := range ids {
+		if notFinal.Load() >= notFinalBudget || ctx.Err() != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	var pending []string
+	for i, id := range ids {
+		if !final[i] {
+			pending = append(pending, id)
+		}
+	}
+	return pending
+}
+
+// sleep waits for d and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// every calls f every d until the returned stop function is called.
+func every(d time.Duration, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				f()
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// syncWriter lets the progress reporters and the main flow share stderr.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func randomUint64() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+var errLost = errors.New("verification failed")
