@@ -179,8 +179,9 @@ func (r *Runner) instruments() error {
 }
 
 // Run consumes until ctx is cancelled. On cancellation it stops pulling, lets the
-// handlers in flight finish and settle, and naks (releases at once) every message that
-// was fetched but not started, so another replica takes it without waiting for AckWait.
+// handlers in flight finish and settle, and releases every message that was fetched but
+// not started (a nak redelivered after releaseDelay), so another replica takes it without
+// waiting for AckWait.
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.ready.Store(false)
 	iter, err := r.cons.Messages(jetstream.PullMaxMessages(r.cfg.Concurrency * 2))
@@ -196,7 +197,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Go(func() {
 			for m := range work {
 				if ctx.Err() != nil {
-					_ = m.Nak() // handed over as the shutdown began: not started, so released
+					r.release(m) // handed over as the shutdown began: not started, so released
 					continue
 				}
 				r.handle(m)
@@ -219,7 +220,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		if ctx.Err() != nil {
-			_ = m.Nak()
+			r.release(m)
 			continue
 		}
 		// While every handler is busy the message waits here; a shutdown must release it
@@ -227,13 +228,23 @@ func (r *Runner) Run(ctx context.Context) error {
 		select {
 		case work <- m:
 		case <-ctx.Done():
-			_ = m.Nak()
+			r.release(m)
 		}
 	}
 	close(work)
 	wg.Wait()
 	return runErr
 }
+
+// releaseDelay holds back the redelivery of a message released at shutdown. A plain Nak
+// is redelivered at once, possibly to this runner's own pull request while the iterator
+// is still draining, which releases it again: a loop that uses up MaxDeliver in
+// milliseconds, after which the server drops the message with no dead letter. The delay
+// lets the drain finish first and is still far below any sensible AckWait.
+const releaseDelay = time.Second
+
+// release gives back a message the runner fetched but will not start.
+func (r *Runner) release(m jetstream.Msg) { _ = m.NakWithDelay(releaseDelay) }
 
 // handle runs one message from receipt to settlement.
 func (r *Runner) handle(jm jetstream.Msg) {

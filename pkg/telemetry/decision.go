@@ -83,7 +83,7 @@ func NewRecorder(tracer trace.Tracer, meter metric.Meter, logger *slog.Logger) (
 }
 
 // Record records d on the span in ctx. When ctx has no recording span, Record starts a
-// short one named "decision" so the decision is still in a trace.
+// short one named "decision <stage>" so the decision is still in a trace.
 func (r *Recorder) Record(ctx context.Context, d Decision) {
 	if !d.Outcome.Valid() {
 		// A caller passed an outcome outside the closed set: record it loudly as what it
