@@ -15,6 +15,14 @@
 //	next_attempt_at timestamptz not null default now()
 //	last_error      text
 //	sent_at         timestamptz
+//	stream_seq      bigint       -- the event's sequence in its JetStream stream, once sent
+//
+// Waking the relay: Enqueue does not NOTIFY inside the caller's transaction, because
+// PostgreSQL serialises every committing transaction that has notified on one
+// server-wide lock, while this one still holds its row locks (the load test saw commits
+// queue on it at 500 orders/s). The caller calls Notify after committing instead, which
+// wakes the relay in this process at once and sends one coalesced NOTIFY for relays in
+// other processes.
 package outbox
 
 import (
@@ -22,8 +30,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
 	"loudly/pkg/telemetry"
@@ -41,21 +52,50 @@ type Message struct {
 type Outbox struct {
 	table   string
 	channel string
+	pool    *pgxpool.Pool
 	tel     *telemetry.Telemetry
+
+	wake      chan struct{} // the relay of this process
+	notifying atomic.Bool   // a coalesced NOTIFY is scheduled
 }
 
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
 
-// New returns the outbox stored in table ("schema.table"). The relay is woken through the
-// LISTEN/NOTIFY channel named after the table.
-func New(table string, tel *telemetry.Telemetry) (*Outbox, error) {
+// New returns the outbox stored in table ("schema.table") of pool. Relays in other
+// processes are woken through the LISTEN/NOTIFY channel named after the table.
+func New(table string, pool *pgxpool.Pool, tel *telemetry.Telemetry) (*Outbox, error) {
 	if !identifier.MatchString(table) {
 		return nil, fmt.Errorf("outbox: table %q must be schema.table in lower case", table)
 	}
-	if tel == nil {
-		return nil, fmt.Errorf("outbox: telemetry is required")
+	if pool == nil || tel == nil {
+		return nil, fmt.Errorf("outbox: pool and telemetry are required")
 	}
-	return &Outbox{table: table, channel: channelFor(table), tel: tel}, nil
+	return &Outbox{table: table, channel: channelFor(table), pool: pool, tel: tel, wake: make(chan struct{}, 1)}, nil
+}
+
+// notifyCoalesce is how long Notify gathers commits into one NOTIFY.
+const notifyCoalesce = 10 * time.Millisecond
+
+// Notify tells the relays that rows were committed. Call it after the transaction that
+// enqueued them committed; a forgotten call only delays publishing until the relay's next
+// poll. The NOTIFY it sends is coalesced: it goes out after notifyCoalesce and covers
+// every commit made before it, so a burst of commits costs one notification.
+func (o *Outbox) Notify() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	if !o.notifying.CompareAndSwap(false, true) {
+		return // a NOTIFY is scheduled and will be sent after this commit
+	}
+	go func() {
+		time.Sleep(notifyCoalesce)
+		o.notifying.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		// A failure is harmless: the relays poll.
+		_, _ = o.pool.Exec(ctx, `SELECT pg_notify($1, '')`, o.channel)
+	}()
 }
 
 func channelFor(table string) string {
@@ -70,7 +110,7 @@ func channelFor(table string) string {
 
 // Enqueue adds m to the outbox inside tx, with the W3C trace context of ctx, so the relay's
 // publish span continues the trace that produced the event. Nothing is published unless tx
-// commits.
+// commits; call Notify after the commit.
 func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, m Message) error {
 	h := nats.Header{}
 	for k, v := range m.Headers {
@@ -85,9 +125,6 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, m Message) error {
 		`INSERT INTO `+o.table+` (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)`,
 		m.EventID, m.Subject, m.Payload, hb); err != nil {
 		return fmt.Errorf("outbox: insert: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, o.channel); err != nil {
-		return fmt.Errorf("outbox: notify: %w", err)
 	}
 	return nil
 }

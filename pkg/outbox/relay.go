@@ -28,6 +28,7 @@ type RelayConfig struct {
 	PubAckWait   time.Duration // how long to wait for the broker's answer; default 5s
 	MaxBackoff   time.Duration // cap of the per-row retry delay; default 30s
 	Retention    time.Duration // sent rows are kept this long for forensics; default 24h
+	Paused       func() bool   // while it returns true the relay publishes nothing (the outbox-stall drill)
 }
 
 func (c RelayConfig) withDefaults() RelayConfig {
@@ -109,53 +110,67 @@ func (r *Relay) Backlog(ctx context.Context) (int64, time.Duration, error) {
 	return n, time.Duration(age * float64(time.Second)), err
 }
 
-// Run publishes until ctx is cancelled. It wakes on NOTIFY from Enqueue, and polls every
-// PollInterval so that rows are still published when notifications are lost (a dropped
-// listening connection, a row whose retry time has come).
+// Run publishes until ctx is cancelled. It wakes when this process commits rows
+// (Outbox.Notify), on NOTIFY from other processes, and every PollInterval, so rows are
+// still published when notifications are lost (a dropped listening connection, a row
+// whose retry time has come).
 func (r *Relay) Run(ctx context.Context) error {
-	var listen *pgxpool.Conn
-	defer func() {
-		if listen != nil {
-			listen.Release()
-		}
-	}()
+	notified := make(chan struct{}, 1)
+	listening := make(chan struct{})
+	go func() { defer close(listening); r.listenLoop(ctx, notified) }()
+	defer func() { <-listening }()
+
+	poll := time.NewTicker(r.cfg.PollInterval)
+	defer poll.Stop()
 	lastCleanup := time.Time{}
 	for ctx.Err() == nil {
-		if listen == nil {
-			listen = r.listen(ctx)
+		if r.cfg.Paused != nil && r.cfg.Paused() {
+			r.reportCycleError(ctx, errPaused)
+		} else {
+			r.drain(ctx)
 		}
-		r.drain(ctx)
 		if time.Since(lastCleanup) > time.Minute {
 			lastCleanup = time.Now()
 			r.cleanup(ctx)
 		}
-		if listen != nil {
-			wctx, cancel := context.WithTimeout(ctx, r.cfg.PollInterval)
-			_, err := listen.Conn().WaitForNotification(wctx)
-			cancel()
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				// The listening connection broke; drop it and fall back to polling until a new one works.
-				listen.Conn().Close(context.Background())
-				listen.Release()
-				listen = nil
-			}
-		} else {
-			sleep(ctx, r.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+		case <-r.o.wake:
+		case <-notified:
+		case <-poll.C:
 		}
 	}
 	return nil
 }
 
-func (r *Relay) listen(ctx context.Context) *pgxpool.Conn {
-	c, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return nil
-	}
-	if _, err := c.Exec(ctx, "LISTEN "+r.o.channel); err != nil {
+var errPaused = errors.New("relay paused (drill fault outbox-stall)")
+
+// listenLoop holds a LISTEN connection and forwards its notifications, reconnecting
+// after PollInterval when the connection breaks.
+func (r *Relay) listenLoop(ctx context.Context, notified chan<- struct{}) {
+	for ctx.Err() == nil {
+		c, err := r.pool.Acquire(ctx)
+		if err != nil {
+			sleep(ctx, r.cfg.PollInterval)
+			continue
+		}
+		if _, err := c.Exec(ctx, "LISTEN "+r.o.channel); err == nil {
+			for {
+				if _, err := c.Conn().WaitForNotification(ctx); err != nil {
+					break
+				}
+				select {
+				case notified <- struct{}{}:
+				default:
+				}
+			}
+		}
+		// An interrupted wait leaves the connection unusable; close it so the pool
+		// replaces it instead of handing it out.
+		_ = c.Conn().Close(context.Background())
 		c.Release()
-		return nil
+		sleep(ctx, r.cfg.PollInterval)
 	}
-	return c
 }
 
 // drain publishes batches until the outbox has nothing due.
@@ -255,12 +270,13 @@ func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
 
 	deadline := time.NewTimer(r.cfg.PubAckWait)
 	defer deadline.Stop()
-	var sent []int64
+	var sent, seqs []int64
 	for i := range ps {
 		p := &ps[i]
 		if p.err == nil {
 			select {
-			case <-p.fut.Ok():
+			case ack := <-p.fut.Ok():
+				seqs = append(seqs, int64(ack.Sequence))
 			case p.err = <-p.fut.Err():
 			case <-deadline.C:
 				p.err = fmt.Errorf("no PubAck within %s", r.cfg.PubAckWait)
@@ -290,7 +306,8 @@ func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
 		}
 	}
 	if len(sent) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE `+r.o.table+` SET sent_at = now() WHERE id = ANY($1)`, sent); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE `+r.o.table+` AS o SET sent_at = now(), stream_seq = v.seq
+			FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE o.id = v.id`, sent, seqs); err != nil {
 			return 0, fmt.Errorf("mark sent: %w", err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,8 @@ CREATE TABLE shop.outbox (
 	attempts        int not null default 0,
 	next_attempt_at timestamptz not null default now(),
 	last_error      text,
-	sent_at         timestamptz
+	sent_at         timestamptz,
+	stream_seq      bigint
 )`
 )
 
@@ -130,23 +132,44 @@ func TestRelay_ARolledBackTransactionPublishesNothing(t *testing.T) {
 }
 
 func TestRelay_WakesOnNotify(t *testing.T) {
-	r := newRig(t, testenv.NATS(t))
-	// With a one-minute poll, only the notification from Enqueue can make the relay
-	// publish within a second.
-	r.run(t, outbox.RelayConfig{PollInterval: time.Minute})
+	// With a one-minute poll, only a wake-up can make a relay publish within a second.
+	slow := outbox.RelayConfig{PollInterval: time.Minute}
+	t.Run("the relay of the committing process wakes at once", func(t *testing.T) {
+		r := newRig(t, testenv.NATS(t))
+		r.run(t, slow)
+		r.publishesPromptly(t)
+	})
+	t.Run("a relay in another process wakes on NOTIFY", func(t *testing.T) {
+		r := newRig(t, testenv.NATS(t))
+		other := telemetrytest.New(t, "order-replica")
+		ob, err := outbox.New(table, r.newPool(t), other.Telemetry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay, err := outbox.NewRelay(ob, r.newPool(t), r.js, slow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runUntilCleanup(t, relay)
+		time.Sleep(200 * time.Millisecond) // LISTEN is in place
+		r.publishesPromptly(t)
+	})
+}
 
-	first := r.message("placed")
-	r.enqueue(t, context.Background(), true, first)
-	r.waitForStream(t, 1)
-	time.Sleep(100 * time.Millisecond) // the relay is back to waiting
-
-	second := r.message("placed")
-	start := time.Now()
-	r.enqueue(t, context.Background(), true, second)
-	testenv.WaitFor(t, time.Second, "the second row, woken by NOTIFY", func() bool { return r.streamState(t).Msgs == 2 })
-	t.Logf("published %s after commit", time.Since(start).Round(time.Millisecond))
-	if id := r.streamMsg(t, 2).Header.Get(jetstream.MsgIDHeader); id != second.EventID {
-		t.Errorf("second message is %s, want %s", id, second.EventID)
+// publishesPromptly commits two rows one after the other and checks each reaches the
+// stream within a second of its commit.
+func (r *rig) publishesPromptly(t *testing.T) {
+	t.Helper()
+	for i := 1; i <= 2; i++ {
+		m := r.message("placed")
+		start := time.Now()
+		r.enqueue(t, context.Background(), true, m)
+		testenv.WaitFor(t, time.Second, fmt.Sprintf("row %d published after its commit", i), func() bool { return r.streamState(t).Msgs == uint64(i) })
+		t.Logf("row %d published %s after commit", i, time.Since(start).Round(time.Millisecond))
+		if id := r.streamMsg(t, uint64(i)).Header.Get(jetstream.MsgIDHeader); id != m.EventID {
+			t.Errorf("message %d is %s, want %s", i, id, m.EventID)
+		}
+		time.Sleep(100 * time.Millisecond) // the relay is back to waiting
 	}
 }
 
@@ -183,7 +206,7 @@ func TestRelay_SeveralRelaysPublishEachRowOnce(t *testing.T) {
 	for i := range captures {
 		captures[i] = telemetrytest.New(t, fmt.Sprintf("order-%d", i))
 		pool := r.newPool(t)
-		ob, err := outbox.New(table, captures[i].Telemetry)
+		ob, err := outbox.New(table, pool, captures[i].Telemetry)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,7 +395,7 @@ func newRig(t *testing.T, natsURL string) *rig {
 		t.Fatal(err)
 	}
 	var err error
-	if r.ob, err = outbox.New(table, r.tel.Telemetry); err != nil {
+	if r.ob, err = outbox.New(table, r.pool, r.tel.Telemetry); err != nil {
 		t.Fatal(err)
 	}
 
@@ -424,6 +447,7 @@ func (r *rig) enqueue(t *testing.T, ctx context.Context, commit bool, msgs ...ou
 		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)
 		}
+		r.ob.Notify()
 	}
 }
 
@@ -549,4 +573,27 @@ func gauge[N int64 | float64](rm metricdata.ResourceMetrics, name string) (N, bo
 		}
 	}
 	return 0, false
+}
+
+func TestRelay_RecordsTheStreamSequenceAndHonoursPause(t *testing.T) {
+	r := newRig(t, testenv.NATS(t))
+	var paused atomic.Bool
+	paused.Store(true)
+	r.run(t, outbox.RelayConfig{PollInterval: 50 * time.Millisecond, Paused: paused.Load})
+	m := r.message("placed")
+	r.enqueue(t, context.Background(), true, m)
+	time.Sleep(300 * time.Millisecond)
+	if n := r.streamState(t).Msgs; n != 0 {
+		t.Fatalf("a paused relay published %d messages", n)
+	}
+	paused.Store(false)
+	r.waitForStream(t, 1)
+	var seq *int64
+	testenv.WaitFor(t, 5*time.Second, "the row marked sent", func() bool {
+		err := r.pool.QueryRow(context.Background(), `SELECT stream_seq FROM `+table+` WHERE event_id = $1 AND sent_at IS NOT NULL`, m.EventID).Scan(&seq)
+		return err == nil
+	})
+	if seq == nil || *seq != 1 {
+		t.Fatalf("stream_seq %v, want 1", seq)
+	}
 }

@@ -58,7 +58,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-inventory", tel.Logger); err != nil {
 		return nil, err
 	}
-	ob, err := outbox.New("inventory.outbox", tel)
+	ob, err := outbox.New("inventory.outbox", s.pool, tel)
 	if err != nil {
 		return nil, err
 	}

@@ -139,6 +139,7 @@ func (s *store) reserve(ctx context.Context, env events.Envelope, order events.O
 	if err := tx.Commit(ctx); err != nil {
 		return decision{}, fmt.Errorf("commit: %w", err)
 	}
+	s.outbox.Notify()
 	return d, nil
 }
 

@@ -72,12 +72,14 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-order", tel.Logger); err != nil {
 		return nil, err
 	}
-	ob, err := outbox.New("orders.outbox", tel)
+	ob, err := outbox.New("orders.outbox", s.pool, tel)
 	if err != nil {
 		return nil, err
 	}
 	st := &store{pool: s.pool, outbox: ob}
-	if s.relay, err = outbox.NewRelay(ob, s.pool, s.js, cfg.Relay); err != nil {
+	relayCfg := cfg.Relay
+	relayCfg.Paused = func() bool { _, stalled := s.faults.Get(faults.OutboxStall); return stalled }
+	if s.relay, err = outbox.NewRelay(ob, s.pool, s.js, relayCfg); err != nil {
 		return nil, err
 	}
 	set, err := newSettler(st, tel.Meter())

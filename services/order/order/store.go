@@ -135,6 +135,7 @@ func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []b
 	if err := tx.Commit(ctx); err != nil {
 		return placed{}, fmt.Errorf("commit: %w", err)
 	}
+	s.outbox.Notify()
 	return placed{order: o, response: resp}, nil
 }
 
