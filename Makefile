@@ -1,7 +1,7 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test check tools run-order run-inventory load build
+.PHONY: test test-compat check tools run-order run-inventory load build
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS and
 # Prometheus.
@@ -37,3 +37,10 @@ run-inventory:
 
 load:
 	$(GO) run ./loadtest -rate 50 -duration 30s -poison 0.02 -verify
+
+# The broker-facing suites again, against the NATS server at NATS_URL (an older or
+# clustered server than the embedded one): .ci/run does this when a server answers on
+# 127.0.0.1:4222.
+test-compat:
+	@test -n "$(NATS_URL)" || { echo "set NATS_URL"; exit 1; }
+	NATS_URL=$(NATS_URL) $(GO) test -count=1 ./pkg/consumer/ ./pkg/outbox/

@@ -382,7 +382,29 @@ func (r *Runner) settle(ctx context.Context, jm jetstream.Msg, msg *Message, out
 			*out = Retry("deadletter_unavailable", fmt.Errorf("storing the dead letter (%s: %s) failed: %w", out.kind, out.reason, err))
 			return "nak", jm.NakWithDelay(r.backoff(msg.Attempt))
 		}
-		return "term", jm.TermWithReason(out.reason)
+		if termReasonSupported(r.js.Conn().ConnectedServerVersion()) {
+			return "term", jm.TermWithReason(out.reason)
+		}
+		return "term", jm.Term()
+	}
+}
+
+// termReasonSupported reports whether a server understands "+TERM <reason>" (2.10.4 and
+// later). An older server ignores the whole acknowledgement, and the message comes back
+// after AckWait, again and again, holding an ack-pending slot each time: with enough
+// poison, every slot, and the consumer stalls. The reason is in the dead letter anyway.
+func termReasonSupported(version string) bool {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(version, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return false
+	}
+	switch {
+	case major != 2:
+		return major > 2
+	case minor != 10:
+		return minor > 10
+	default:
+		return patch >= 4
 	}
 }
 
