@@ -119,19 +119,19 @@ func (s *store) reserve(ctx context.Context, env events.Envelope, order events.O
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		traceID = sc.TraceID().String()
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id)
-		VALUES ($1, $2, $3, nullif($4, ''), $5, $6) ON CONFLICT (event_id) DO NOTHING`,
-		env.ID, env.OrderID, outcome, d.reason, lb, traceID)
+	renv, payload, err := events.New(typ, env.OrderID, result, time.Now())
+	if err != nil {
+		return decision{}, err
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
+		VALUES ($1, $2, $3, nullif($4, ''), $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
+		env.ID, env.OrderID, outcome, d.reason, lb, traceID, renv.ID)
 	if err != nil {
 		return decision{}, err
 	}
 	if tag.RowsAffected() == 0 {
 		// A concurrent delivery of the same event committed first.
 		return decision{duplicate: true}, nil
-	}
-	renv, payload, err := events.New(typ, env.OrderID, result, time.Now())
-	if err != nil {
-		return decision{}, err
 	}
 	if err := s.outbox.Enqueue(ctx, tx, outbox.Message{EventID: renv.ID, Subject: subject, Payload: payload}); err != nil {
 		return decision{}, err
@@ -159,7 +159,8 @@ func (s *store) stock(ctx context.Context) ([]Stock, error) {
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Stock])
 }
 
-// Reservation is the decision taken for one order event.
+// Reservation is the decision taken for one order event, and the result event it
+// produced as the inventory outbox knows it.
 type Reservation struct {
 	EventID   string        `json:"event_id"`
 	OrderID   string        `json:"order_id"`
@@ -168,20 +169,43 @@ type Reservation struct {
 	Lines     []events.Line `json:"lines"`
 	TraceID   string        `json:"trace_id,omitempty"`
 	DecidedAt time.Time     `json:"decided_at"`
+	Result    *outbox.Entry `json:"result,omitempty"`
 }
 
 func (s *store) reservations(ctx context.Context, orderID string) ([]Reservation, error) {
-	rows, err := s.pool.Query(ctx, `SELECT event_id::text, order_id::text, outcome, coalesce(reason, ''), lines, coalesce(trace_id, ''), decided_at
+	rows, err := s.pool.Query(ctx, `SELECT event_id::text, order_id::text, outcome, coalesce(reason, ''), lines,
+			coalesce(trace_id, ''), decided_at, coalesce(result_event_id::text, '')
 		FROM inventory.reservations WHERE order_id = $1 ORDER BY decided_at`, orderID)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Reservation, error) {
+	var resultIDs []string
+	res, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Reservation, error) {
 		var x Reservation
 		var lb []byte
-		if err := r.Scan(&x.EventID, &x.OrderID, &x.Outcome, &x.Reason, &lb, &x.TraceID, &x.DecidedAt); err != nil {
+		var resultID string
+		if err := r.Scan(&x.EventID, &x.OrderID, &x.Outcome, &x.Reason, &lb, &x.TraceID, &x.DecidedAt, &resultID); err != nil {
 			return x, err
+		}
+		if resultID != "" {
+			resultIDs = append(resultIDs, resultID)
+			x.Result = &outbox.Entry{EventID: resultID}
 		}
 		return x, json.Unmarshal(lb, &x.Lines)
 	})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := s.outbox.Entries(ctx, resultIDs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range res {
+		if res[i].Result != nil {
+			if e, ok := entries[res[i].Result.EventID]; ok {
+				res[i].Result = &e
+			}
+		}
+	}
+	return res, nil
 }

@@ -35,6 +35,7 @@ type Order struct {
 	UpdatedAt  time.Time      `json:"updated_at"`
 	SettledAt  *time.Time     `json:"settled_at,omitempty"`
 	History    []HistoryEntry `json:"history,omitempty"`
+	Events     []outbox.Entry `json:"events,omitempty"` // this order's events in the order outbox
 }
 
 // HistoryEntry is one status an order had.
@@ -166,6 +167,22 @@ func (s *store) get(ctx context.Context, id string) (Order, error) {
 		var h HistoryEntry
 		return h, r.Scan(&h.Status, &h.Reason, &h.EventID, &h.At)
 	})
+	if err != nil {
+		return o, err
+	}
+	// The history names every event of the order; those this service produced are in its outbox.
+	var ids []string
+	for _, h := range o.History {
+		if h.EventID != "" {
+			ids = append(ids, h.EventID)
+		}
+	}
+	entries, err := s.outbox.Entries(ctx, ids)
+	for _, id := range ids {
+		if e, ok := entries[id]; ok {
+			o.Events = append(o.Events, e)
+		}
+	}
 	return o, err
 }
 
