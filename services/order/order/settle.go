@@ -2,7 +2,10 @@ package order
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+
+	"github.com/google/uuid"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -69,18 +72,36 @@ func (s *settler) handleResult(ctx context.Context, m *consumer.Message) consume
 // customer gets an answer and the order stops counting as in flight. Letters that are not
 // about one of our orders (poison published straight to the subject) have nothing to fail.
 func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) consumer.Outcome {
-	env, err := events.Decode(m.Data)
-	if err != nil || env.Type != events.TypeOrderPlaced {
+	orderID, ok := placedOrderID(m.Data)
+	if !ok {
 		return consumer.Rejected("not_an_order")
 	}
 	reason := "dead_lettered: " + m.Header.Get(deadletter.HeaderReason)
-	ok, err := s.store.fail(ctx, env.OrderID, reason)
+	ok, err := s.store.fail(ctx, orderID, reason)
 	switch {
 	case err != nil:
-		return consumer.Retry("db_error", err).WithOrder(env.OrderID)
+		return consumer.Retry("db_error", err).WithOrder(orderID)
 	case !ok:
-		return consumer.Duplicate("not_pending").WithOrder(env.OrderID)
+		return consumer.Duplicate("not_pending").WithOrder(orderID)
 	}
 	s.settled.Add(ctx, 1, metric.WithAttributes(attribute.String("status", StatusFailed)))
-	return consumer.Applied("order_failed").WithOrder(env.OrderID)
+	return consumer.Applied("order_failed").WithOrder(orderID)
+}
+
+// placedOrderID reads the order id of a dead-lettered order.placed event. It reads
+// loosely on purpose: a letter is often there because its event is not valid (an unknown
+// version, a bad field), and the order it is about must still get an answer. An id that
+// is no UUID, or another event type, is not one of our orders.
+func placedOrderID(data []byte) (string, bool) {
+	var loose struct {
+		Type    string `json:"type"`
+		OrderID string `json:"order_id"`
+	}
+	if json.Unmarshal(data, &loose) != nil || loose.Type != events.TypeOrderPlaced {
+		return "", false
+	}
+	if _, err := uuid.Parse(loose.OrderID); err != nil {
+		return "", false
+	}
+	return loose.OrderID, true
 }

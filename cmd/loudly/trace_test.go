@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"loudly/internal/testenv"
+	"loudly/pkg/faults"
+	"loudly/pkg/telemetry/telemetrytest"
+	"loudly/services/inventory/inventory"
+	"loudly/services/order/order"
+)
+
+// pipeline is both services, running in this process on their own database and broker.
+type pipeline struct {
+	natsURL, orderURL, invURL string
+	stopInventory             func()
+}
+
+func startPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	dsn := testenv.Postgres(t)
+	natsURL, js := newBroker(t, true)
+	_ = js
+	env := func(extra map[string]string) func(string) string {
+		vars := map[string]string{"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
+			"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_MAX_DELIVER": "3", "LOG_LEVEL": "warn"}
+		for k, v := range extra {
+			vars[k] = v
+		}
+		return func(k string) string { return vars[k] }
+	}
+	run := func(name string, svc interface {
+		Run(context.Context) error
+		Close()
+	}) func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		stopped := false
+		stop := func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			svc.Close()
+		}
+		t.Cleanup(stop)
+		return stop
+	}
+	icfg, err := inventory.ConfigFromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.New(context.Background(), icfg, telemetrytest.New(t, "inventory").Telemetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ocfg, err := order.ConfigFromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ord, err := order.New(context.Background(), ocfg, telemetrytest.New(t, "order").Telemetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pipeline{natsURL: natsURL, orderURL: "http://" + ord.Addr(), invURL: "http://" + inv.Addr()}
+	p.stopInventory = run("inventory", inv)
+	run("order", ord)
+	return p
+}
+
+func (p *pipeline) place(t *testing.T, sku string) string {
+	t.Helper()
+	res, err := http.Post(p.orderURL+"/v1/orders", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"customer_id":"c","lines":[{"sku":%q,"quantity":1}]}`, sku)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct{ ID string }
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != 202 {
+		t.Fatalf("place: %d %v", res.StatusCode, err)
+	}
+	return body.ID
+}
+
+func (p *pipeline) trace(t *testing.T, id string) (result, orderTrace) {
+	t.Helper()
+	r := loudly(t, "trace", id, "-json", "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL, "-grafana", "http://grafana.test")
+	var ot orderTrace
+	if err := json.Unmarshal([]byte(r.stdout), &ot); err != nil {
+		t.Fatalf("trace -json: %v\nstdout %s\nstderr %s", err, r.stdout, r.stderr)
+	}
+	return r, ot
+}
+
+func (p *pipeline) waitStatus(t *testing.T, id, status string) {
+	t.Helper()
+	testenv.WaitFor(t, 15*time.Second, "order "+id+" to be "+status, func() bool {
+		_, ot := p.trace(t, id)
+		return ot.Status == status
+	})
+}
+
+func hops(ot orderTrace) map[string]step {
+	m := map[string]step{}
+	for _, s := range ot.Timeline {
+		m[s.Hop] = s
+	}
+	return m
+}
+
+func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
+	p := startPipeline(t)
+
+	t.Run("a confirmed order passes every hop", func(t *testing.T) {
+		id := p.place(t, "BOOK-001")
+		p.waitStatus(t, id, "confirmed")
+		r, ot := p.trace(t, id)
+		if r.code != exitOK {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		h := hops(ot)
+		for hop, outcome := range map[string]string{
+			hopAPI: "accepted", hopOrderOutbox: "published", hopOrdersStream: "stored", hopInventory: "reserved",
+			hopInvOutbox: "published", hopResultsStream: "stored", hopSettlement: "confirmed",
+		} {
+			if h[hop].Outcome != outcome {
+				t.Errorf("%s: %+v, want outcome %s", hop, h[hop], outcome)
+			}
+		}
+		if ot.TraceID == "" || h[hopInventory].TraceID != ot.TraceID || !strings.Contains(ot.GrafanaURL, ot.TraceID) {
+			t.Errorf("trace id %q, inventory's %q, link %s: want one trace and a link to it", ot.TraceID, h[hopInventory].TraceID, ot.GrafanaURL)
+		}
+		text := loudly(t, "trace", id, "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL)
+		if text.code != 0 || !strings.Contains(text.stdout, "order "+id+": confirmed") || !strings.Contains(text.stdout, "trace: http://localhost:3000/explore") {
+			t.Errorf("text output:\n%s", text.stdout)
+		}
+	})
+
+	t.Run("a rejected order says why", func(t *testing.T) {
+		id := p.place(t, "SOLDOUT-001")
+		p.waitStatus(t, id, "rejected")
+		_, ot := p.trace(t, id)
+		if s := hops(ot)[hopSettlement]; s.Outcome != "rejected" || s.Reason != "insufficient_stock" {
+			t.Errorf("settlement %+v", s)
+		}
+	})
+
+	t.Run("an order whose event was dead-lettered shows the letter", func(t *testing.T) {
+		_, js := connectJS(t, p.natsURL)
+		if _, err := faults.Start(context.Background(), js, faults.SchemaDrift, 1, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the order service sees the fault
+		id := p.place(t, "MUG-001")
+		if err := faults.Stop(context.Background(), js, faults.SchemaDrift); err != nil {
+			t.Fatal(err)
+		}
+		p.waitStatus(t, id, "failed")
+		r, ot := p.trace(t, id)
+		if r.code != exitOK {
+			t.Errorf("a failed order is final: exit %d", r.code)
+		}
+		if s := hops(ot)[hopDeadLetters]; s.Outcome != "invalid" || s.Reason != "unknown_version" {
+			t.Errorf("dead letter step %+v", s)
+		}
+	})
+
+	t.Run("a stuck order names the hop it waits at", func(t *testing.T) {
+		p.stopInventory()
+		id := p.place(t, "BOOK-002")
+		time.Sleep(500 * time.Millisecond) // published, and nobody consumes it
+		r, ot := p.trace(t, id)
+		if r.code != exitFailed || ot.StuckAt != hopInventory {
+			t.Fatalf("exit %d, stuck at %q (%s); want 1 and %q", r.code, ot.StuckAt, ot.StuckWhy, hopInventory)
+		}
+		text := loudly(t, "trace", id, "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL)
+		if !strings.Contains(text.stdout, "STUCK at inventory consumer") {
+			t.Errorf("text output does not name the hop:\n%s", text.stdout)
+		}
+	})
+
+	t.Run("an unknown order is an error", func(t *testing.T) {
+		r := loudly(t, "trace", "0b6f3d4e-7a1c-4d2e-9f00-000000000000", "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL)
+		if r.code != exitFailed || !strings.Contains(r.stderr, "not found") {
+			t.Errorf("%+v", r)
+		}
+		if r := loudly(t, "trace", "nope"); r.code != exitUsage {
+			t.Errorf("bad id: exit %d", r.code)
+		}
+	})
+}
+
+func connectJS(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
