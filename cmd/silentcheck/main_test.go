@@ -1,0 +1,101 @@
+package main_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A module the way a team's service looks: a consumer package (its path ends in
+// /consumer) and a handler with the original outage in it, next to a fixed handler and a
+// deliberate, explained exception.
+var module = map[string]string{
+	"go.mod": "module example.com/shop\n\ngo 1.26\n",
+	"consumer/consumer.go": `package consumer
+
+type Message struct{ Data []byte }
+
+type Outcome struct{ kind, reason string }
+
+func Invalid(reason string, err error) Outcome { return Outcome{"invalid", reason} }
+func Applied(reason string) Outcome            { return Outcome{"applied", reason} }
+`,
+	"orders/orders.go": `package orders
+
+import (
+	"context"
+
+	"example.com/shop/consumer"
+)
+
+func isValid(b []byte) bool { return len(b) > 0 }
+
+func handle(ctx context.Context, m *consumer.Message) error {
+	if !isValid(m.Data) {
+		return nil
+	}
+	if len(m.Data) > 1<<20 {
+		return nil // silentcheck:ok oversized events are counted by the gateway
+	}
+	return nil
+}
+
+func handleFixed(ctx context.Context, m *consumer.Message) consumer.Outcome {
+	if !isValid(m.Data) {
+		return consumer.Invalid("schema", nil)
+	}
+	return consumer.Applied("ok")
+}
+`,
+}
+
+const finding = `orders/orders.go:13:3: silent path: branch "if !isValid(m.Data)" returns nil from a message handler without recording a decision`
+
+// The binary must work both ways CI runs it: on its own (singlechecker) and as the
+// vettool of go vet (the unitchecker protocol: -V=full, -flags, then one .cfg per package).
+func TestCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command and runs go vet")
+	}
+	bin := filepath.Join(t.TempDir(), "silentcheck")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	for name, text := range module {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"standalone", []string{bin, "./..."}},
+		{"vettool", []string{"go", "vet", "-vettool=" + bin, "./..."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(tc.args[0], tc.args[1:]...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("%s exited 0; want a failure for the silent branch\n%s", strings.Join(tc.args, " "), out)
+			}
+			got := strings.TrimSpace(string(out))
+			if !strings.Contains(got, finding) {
+				t.Errorf("output lacks the finding %q:\n%s", finding, got)
+			}
+			if n := strings.Count(got, "silent path:"); n != 1 {
+				t.Errorf("%d findings, want exactly 1 (the fixed handler and the explained exception stay quiet):\n%s", n, got)
+			}
+		})
+	}
+}

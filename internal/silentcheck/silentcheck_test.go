@@ -1,0 +1,22 @@
+package silentcheck_test
+
+import (
+	"testing"
+
+	"golang.org/x/tools/go/analysis/analysistest"
+
+	"loudly/internal/silentcheck"
+)
+
+// The testdata packages read as a specification: each `// want` is a finding a user
+// would name, each unmarked branch a shape that must stay quiet.
+func TestAnalyzer(t *testing.T) {
+	analysistest.Run(t, analysistest.TestData(), silentcheck.Analyzer,
+		"example.com/handlers", // Loudly's runner: the original outage and its fixes
+		"example.com/dlq",      // helpers that record, known to other packages by a fact
+		"example.com/jsmsg",    // hand-settled JetStream messages
+		"example.com/natscore", // core NATS callbacks
+		"example.com/duck",     // a message type known only by its methods
+		"example.com/plain",    // no message handling at all
+	)
+}
