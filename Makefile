@@ -1,7 +1,7 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test test-compat check tools run-order run-inventory load build
+.PHONY: test test-compat check tools run-order run-inventory load build up down drill
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS and
 # Prometheus.
@@ -45,3 +45,17 @@ load:
 test-compat:
 	@test -n "$(NATS_URL)" || { echo "set NATS_URL"; exit 1; }
 	NATS_URL=$(NATS_URL) $(GO) test -count=1 ./pkg/consumer/ ./pkg/outbox/
+
+COMPOSE = docker compose -f deploy/compose/docker-compose.yml
+
+# The demo: every service, the load, and Grafana on http://127.0.0.1:3000.
+up:
+	$(COMPOSE) up -d --build --wait
+
+down:
+	$(COMPOSE) down
+
+# make drill NAME=silent-skip [FOR=10m] [INTENSITY=0.2]: start an on-call drill.
+drill:
+	@test -n "$(NAME)" || { $(GO) run ./cmd/loudly drill list; echo; echo "usage: make drill NAME=<drill> [FOR=10m] [INTENSITY=x]"; exit 2; }
+	$(GO) run ./cmd/loudly drill start $(NAME) -for $(or $(FOR),10m) $(if $(INTENSITY),-intensity $(INTENSITY))

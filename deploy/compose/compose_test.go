@@ -37,12 +37,15 @@ var wantServices = []string{
 	"order", "otel-collector", "postgres", "prometheus", "tempo",
 }
 
-// wantPorts are the only ports published on the host: Grafana, the order API (for curl)
-// and Prometheus. Everything else is reached inside the compose network.
+// wantPorts are the only ports published on the host, all on loopback: Grafana, the two
+// APIs (curl, loudly trace), Prometheus, and NATS for the loudly CLI (drills, dead
+// letters) run from the host. Everything else is reached inside the compose network.
 var wantPorts = map[string][]string{
 	"grafana":    {"127.0.0.1:3000->3000"},
 	"order":      {"127.0.0.1:8080->8080"},
+	"inventory":  {"127.0.0.1:8081->8081"},
 	"prometheus": {"127.0.0.1:9090->9090"},
+	"nats":       {"127.0.0.1:4222->4222"},
 }
 
 // loadProject loads the compose file the way `docker compose -f deploy/compose/docker-compose.yml`

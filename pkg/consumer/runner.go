@@ -79,7 +79,14 @@ type Message struct {
 	Event     events.Envelope // decoded and validated, unless Config.RawPayload
 	Attempt   int             // 1 for the first delivery
 	StreamSeq uint64
+
+	noProgress atomic.Bool
 }
+
+// StopProgress stops the runner's in-progress heartbeats for this message, so the broker
+// redelivers it once AckWait passes, as it would for a handler stuck in a call that never
+// returns. It exists for the ack-timeout drill; a real handler has no reason to call it.
+func (m *Message) StopProgress() { m.noProgress.Store(true) }
 
 // Handler decides the outcome of one message.
 type Handler func(ctx context.Context, m *Message) Outcome
@@ -344,7 +351,9 @@ func (r *Runner) call(ctx context.Context, jm jetstream.Msg, msg *Message) (out 
 			case <-done:
 				return
 			case <-t.C:
-				_ = jm.InProgress()
+				if !msg.noProgress.Load() {
+					_ = jm.InProgress()
+				}
 			}
 		}
 	}()

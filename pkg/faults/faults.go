@@ -42,7 +42,7 @@ const (
 type Spec struct {
 	Name        string
 	Service     string  // where it acts
-	Unit        string  // what Intensity means: "fraction" of events, "seconds" of latency, "events/s"
+	Unit        string  // what Intensity means: "fraction" of events, "seconds" of latency, "events/s", "on/off"
 	Default     float64 // intensity when none is given
 	Max         float64
 	Silent      bool     // no gauge, no span attribute: the silent-skip drill
@@ -71,10 +71,10 @@ var Catalog = []Spec{
 	{Name: StockOut, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
 		Alerts:      []string{"LoudlyRejectionRateHigh"},
 		Description: "the hot SKU (BOOK-001) reads as out of stock for this fraction of orders"},
-	{Name: OutboxStall, Service: "order", Unit: "fraction", Default: 1, Max: 1,
+	{Name: OutboxStall, Service: "order", Unit: "on/off", Default: 1, Max: 1,
 		Alerts:      []string{"LoudlyOutboxBacklogGrowing"},
 		Description: "the order service's outbox relay stops publishing"},
-	{Name: AckTimeout, Service: "inventory", Unit: "fraction", Default: 0.2, Max: 1,
+	{Name: AckTimeout, Service: "inventory", Unit: "fraction", Default: 0.02, Max: 1,
 		Alerts:      []string{"LoudlyRedeliveriesHigh"},
 		Description: "this fraction of reservations stall past the ack wait after committing, without in-progress heartbeats"},
 }
@@ -216,7 +216,8 @@ func Watch(ctx context.Context, js jetstream.JetStream, meter metric.Meter) (*Wa
 			}
 		}
 	}()
-	g, err := meter.Float64ObservableGauge("loudly.fault.active", metric.WithUnit("1"),
+	// No unit: the intensity is a fraction, seconds or events/s depending on the fault.
+	g, err := meter.Float64ObservableGauge("loudly.fault.active",
 		metric.WithDescription("Intensity of each drill fault while it is active, 0 otherwise."))
 	if err != nil {
 		return nil, err

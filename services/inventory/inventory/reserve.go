@@ -19,9 +19,10 @@ const Consumer = "inventory"
 
 // reserver decides order.placed events.
 type reserver struct {
-	store  *store
-	faults *faults.Watcher // drill faults; nil in production code paths that have none
-	hotSKU string          // the SKU the stock-out drill empties
+	store   *store
+	faults  *faults.Watcher // drill faults; nil in production code paths that have none
+	hotSKU  string          // the SKU the stock-out drill empties
+	ackWait time.Duration   // the consumer's ack wait, which the ack-timeout drill overstays
 }
 
 var errInjectedOutage = errors.New("database unavailable (drill fault db-outage)")
@@ -54,6 +55,13 @@ func (r *reserver) handle(ctx context.Context, m *consumer.Message) consumer.Out
 		opts.emptySKU = r.hotSKU
 	}
 	d, err := r.store.reserve(ctx, m.Event, order, opts)
+	if err == nil && !d.duplicate && r.faults.Hit(faults.AckTimeout) {
+		// Committed, then stuck past the ack wait with no heartbeat: the broker redelivers,
+		// and the idempotency record turns the redelivery into a duplicate.
+		span.SetAttributes(faults.Attr(faults.AckTimeout))
+		m.StopProgress()
+		time.Sleep(r.ackWait + time.Second)
+	}
 	switch {
 	case err != nil:
 		return consumer.Retry(retryReason(ctx, err), err)

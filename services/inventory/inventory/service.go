@@ -72,7 +72,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err != nil {
 		return nil, err
 	}
-	s.reserver = &reserver{store: st, faults: w, hotSKU: cfg.HotSKU}
+	s.reserver = &reserver{store: st, faults: w, hotSKU: cfg.HotSKU, ackWait: cfg.Consumer.AckWait}
 	if s.orders, err = consumer.New(ctx, s.js,
 		cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), s.reserver.handle, tel); err != nil {
 		return nil, err

@@ -1,0 +1,88 @@
+package inventory
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"loudly/internal/testenv"
+	"loudly/pkg/events"
+	"loudly/pkg/faults"
+)
+
+// Each drill fault acts where the drill says, and only while it is active.
+func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	h := newHarness(t, config(t, dsn, testenv.NATS(t), map[string]string{"CONSUMER_ACK_WAIT": "1s", "CONSUMER_MAX_DELIVER": "30"}), dsn)
+	h.run(t)
+	start := func(name string, intensity float64) {
+		t.Helper()
+		if _, err := faults.Start(context.Background(), h.js, name, intensity, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		testenv.WaitFor(t, 5*time.Second, name+" active", func() bool { _, ok := h.svc.reserver.faults.Get(name); return ok })
+		t.Cleanup(func() { _ = faults.Stop(context.Background(), h.js, name) })
+	}
+	stop := func(name string) {
+		t.Helper()
+		if err := faults.Stop(context.Background(), h.js, name); err != nil {
+			t.Fatal(err)
+		}
+		testenv.WaitFor(t, 5*time.Second, name+" stopped", func() bool { _, ok := h.svc.reserver.faults.Get(name); return !ok })
+	}
+
+	t.Run("silent-skip acks as applied and does nothing", func(t *testing.T) {
+		start(faults.SilentSkip, 1)
+		before := h.available(t, "BOOK-001")
+		env := h.publish(t, events.Line{SKU: "BOOK-001", Quantity: 1})
+		d := h.waitDecision(t, env.ID, "applied")
+		stop(faults.SilentSkip)
+		if d["reason"] != "reserved" || h.available(t, "BOOK-001") != before {
+			t.Errorf("decision %v, stock %d→%d: want a claimed reservation and untouched stock", d, before, h.available(t, "BOOK-001"))
+		}
+		time.Sleep(300 * time.Millisecond)
+		if n := len(h.results(t, env.OrderID)); n != 0 {
+			t.Errorf("%d result events: the skipped order must never be answered", n)
+		}
+	})
+	t.Run("db-outage retries until it ends, then applies", func(t *testing.T) {
+		start(faults.DBOutage, 1)
+		env := h.publish(t, events.Line{SKU: "BOOK-002", Quantity: 1})
+		d := h.waitDecision(t, env.ID, "retry")
+		if d["reason"] != "db_unavailable" || d["settlement"] != "nak" {
+			t.Errorf("decision %v", d)
+		}
+		stop(faults.DBOutage)
+		h.waitDecision(t, env.ID, "applied")
+	})
+	t.Run("stock-out rejects the hot SKU", func(t *testing.T) {
+		start(faults.StockOut, 1)
+		env := h.publish(t, events.Line{SKU: "BOOK-001", Quantity: 1})
+		if d := h.waitDecision(t, env.ID, "rejected"); d["reason"] != ReasonInsufficientStock {
+			t.Errorf("decision %v", d)
+		}
+		stop(faults.StockOut)
+	})
+	t.Run("db-latency slows the transaction", func(t *testing.T) {
+		start(faults.DBLatency, 0.3)
+		begin := time.Now()
+		env := h.publish(t, events.Line{SKU: "MUG-001", Quantity: 1})
+		h.waitDecision(t, env.ID, "applied")
+		if took := time.Since(begin); took < 300*time.Millisecond {
+			t.Errorf("decided in %s with 0.3s of injected latency", took)
+		}
+		stop(faults.DBLatency)
+	})
+	t.Run("ack-timeout commits, overstays the ack wait, and the redelivery is a duplicate", func(t *testing.T) {
+		start(faults.AckTimeout, 1)
+		before := h.available(t, "SHIRT-S")
+		env := h.publish(t, events.Line{SKU: "SHIRT-S", Quantity: 2})
+		testenv.WaitFor(t, 5*time.Second, "the redelivery", func() bool {
+			return len(h.tel.Decisions(map[string]string{"event_id": env.ID, "outcome": "duplicate"})) > 0
+		})
+		stop(faults.AckTimeout)
+		if diff := before - h.available(t, "SHIRT-S"); diff != 2 {
+			t.Errorf("stock reduced by %d, want 2 (once)", diff)
+		}
+	})
+}
