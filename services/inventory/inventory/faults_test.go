@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"loudly/internal/testenv"
 	"loudly/pkg/events"
 	"loudly/pkg/faults"
@@ -85,4 +88,23 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 			t.Errorf("stock reduced by %d, want 2 (once)", diff)
 		}
 	})
+}
+
+// Only the fault bucket switches faults on: nothing an event carries does.
+func TestFaults_CannotBeSwitchedOnByAnEvent(t *testing.T) {
+	h := startInventory(t)
+	env, payload, _ := events.New(events.TypeOrderPlaced, newUUID(t), events.OrderPlaced{CustomerID: "c", Lines: []events.Line{{SKU: "BOOK-001", Quantity: 1}}}, time.Now())
+	msg := nats.NewMsg(events.SubjectOrderPlaced)
+	msg.Data = payload
+	for _, k := range []string{"Loudly-Fault", "X-Loudly-Fault", "Fault", "Drill"} {
+		msg.Header.Set(k, faults.SilentSkip)
+	}
+	if _, err := h.js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(env.ID)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitDecision(t, env.ID, "applied")
+	testenv.WaitFor(t, 5*time.Second, "the real result event", func() bool { return len(h.results(t, env.OrderID)) == 1 })
+	if active, _ := faults.List(context.Background(), h.js); len(active) != 0 {
+		t.Fatalf("faults active after an event asked for one: %+v", active)
+	}
 }

@@ -276,3 +276,29 @@ func TestConfigFromEnv_ReportsEveryBadVariable(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
+
+// Only the fault bucket switches faults on: no header or query string does.
+func TestFaults_CannotBeSwitchedOnByARequest(t *testing.T) {
+	r := startOrder(t)
+	for _, path := range []string{"/v1/orders", "/v1/orders?fault=schema-drift&intensity=1", "/v1/orders?drill=outbox-stall"} {
+		res := r.do(t, "POST", path, "application/json", goodOrder, map[string]string{
+			"Loudly-Fault": "schema-drift", "X-Loudly-Fault": "outbox-stall", "X-Drill": "poison-flood",
+		})
+		if res.status != http.StatusAccepted {
+			t.Fatalf("%s: %d %s", path, res.status, res.raw)
+		}
+	}
+	testenv.WaitFor(t, 5*time.Second, "every event published", func() bool {
+		var unsent int
+		return r.db.QueryRow(context.Background(), `SELECT count(*) FROM orders.outbox WHERE sent_at IS NULL`).Scan(&unsent) == nil && unsent == 0
+	})
+	for _, name := range []string{"schema-drift", "outbox-stall", "poison-flood"} {
+		if _, ok := r.svc.faults.Get(name); ok {
+			t.Errorf("fault %s is active after requests asked for it", name)
+		}
+	}
+	var drifted int
+	if err := r.db.QueryRow(context.Background(), `SELECT count(*) FROM orders.outbox WHERE convert_from(payload, 'UTF8')::jsonb->>'version' <> '1'`).Scan(&drifted); err != nil || drifted != 0 {
+		t.Errorf("%d events with another version (%v)", drifted, err)
+	}
+}
