@@ -1,0 +1,155 @@
+package dashboards
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+// Panel titles the alert rules point at.
+const (
+	PanelPending         = "Pending: in the stream, not yet delivered"
+	PanelOutboxAge       = "Oldest unpublished outbox event"
+	PanelConsumeOutcomes = "Consume decisions by outcome"
+)
+
+// services selects the two services' series of metrics every Go program exports (runtime,
+// HTTP, database): the demo's Prometheus also scrapes NATS, the collector, Loki and Tempo.
+const services = `job=~"order|inventory"`
+
+// Consumers is the consumer-internals dashboard: when orders do not get through, where
+// does the pipeline stick? JetStream consumers, outboxes, PostgreSQL, HTTP, the Go runtime
+// and the telemetry pipeline.
+//
+// Consumer and outbox gauges come from state every replica sees the same way (consumer
+// info, the outbox table), so they are aggregated with max, never sum.
+func Consumers() (dashboard.Dashboard, error) {
+	byConsumer := "{{consumer}} ({{stream}})"
+	return finish(dashboard.NewDashboardBuilder("Loudly · Consumer internals").
+		Uid(ConsumersUID).
+		Description("Where does the pipeline stick? JetStream consumer state, outboxes, PostgreSQL, HTTP, the Go runtime and the telemetry pipeline of the order and inventory services.").
+		Tags([]string{"loudly", "internals"}).
+		Editable().Refresh("10s").Time("now-30m", "now").Timezone(common.TimeZoneBrowser).
+		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+		Link(link("Business throughput", "Are orders getting through?", "dashboard", "/d/"+BusinessUID, true)).
+		Link(link("Failing traces (Tempo)", "Traces with an error status", "bolt",
+			tempoSearch(`{ status = error }`, "now-1h", "now", nil), false)).
+
+		// JetStream consumers: inventory (ORDERS), order-settlement (INVENTORY),
+		// order-deadletters (DEADLETTER).
+		WithRow(row("JetStream consumers")).
+		WithPanel(graph(PanelPending,
+			"Messages in the consumer's stream not yet delivered to it. Near zero while the consumer keeps up; growing while nothing is acknowledged is LoudlyConsumerStalled.",
+			"short",
+			query(`max by (consumer, stream) (loudly_consumer_pending)`, byConsumer),
+		).Span(8)).
+		WithPanel(graph("Ack pending: delivered, not yet acknowledged",
+			"Messages in flight in the consumer's handlers, or waiting for a retry's backoff. It cannot exceed CONSUMER_MAX_ACK_PENDING; at that ceiling the consumer gets nothing new.",
+			"short",
+			query(`max by (consumer, stream) (loudly_consumer_ack_pending)`, byConsumer),
+		).Span(8)).
+		WithPanel(graph("Redelivered, not yet acknowledged",
+			"Messages delivered more than once (a retry, or an ack that did not arrive within CONSUMER_ACK_WAIT) and still not acknowledged.",
+			"short",
+			query(`max by (consumer, stream) (loudly_consumer_redelivered)`, byConsumer),
+		).Span(8)).
+		WithPanel(graph("Delivered vs acknowledged",
+			"Deliveries (redeliveries included) and acknowledgements per second, from the consumer's sequence numbers. "+
+				"Acknowledged far below delivered means messages come back again and again.",
+			"ops",
+			query(`max by (consumer) (rate(loudly_consumer_delivered_total[$__rate_interval]))`, "{{consumer}} delivered"),
+			query(`max by (consumer) (rate(loudly_consumer_acknowledged_total[$__rate_interval]))`, "{{consumer}} acknowledged"),
+		).Span(8)).
+		WithPanel(graph("Processing time p95, by consumer and outcome",
+			"95th percentile of the time from receiving a message to settling it. Exemplars link to the trace of one message.",
+			"s",
+			query(`histogram_quantile(0.95, sum by (consumer, outcome, le) (rate(loudly_consumer_process_duration_seconds_bucket[$__rate_interval])))`,
+				"{{consumer}} {{outcome}}").Exemplar(true),
+		).Span(8)).
+		WithPanel(graph(PanelConsumeOutcomes,
+			"Consume-stage decisions per second by service and outcome. retry and duplicate are redeliveries (LoudlyRedeliveriesHigh); invalid and dead_lettered go to the dead-letter stream.",
+			"ops",
+			query(`sum by (job, outcome) (rate(loudly_decisions_total{stage="consume"}[$__rate_interval]))`, "{{job}} {{outcome}}"),
+		).Span(8)).
+
+		// Outboxes: orders.outbox (order service), inventory.outbox (inventory service).
+		WithRow(row("Outboxes")).
+		WithPanel(graph("Outbox backlog",
+			"Outbox rows not yet published to JetStream. Written in the same transaction as the business change; the relay publishes them and waits for the broker's ack.",
+			"short",
+			query(`max by (table) (loudly_outbox_backlog)`, "{{table}}"),
+		).Span(8)).
+		WithPanel(graph(PanelOutboxAge,
+			"Age of the oldest row not yet published. Above a minute and not shrinking is LoudlyOutboxBacklogGrowing: the relay cannot publish (NATS down, or the relay stuck).",
+			"s",
+			query(`max by (table) (loudly_outbox_oldest_age_seconds)`, "{{table}}"),
+		).Span(8)).
+		WithPanel(graph("Outbox published",
+			"Events published and acknowledged by JetStream per second.",
+			"ops",
+			query(`sum by (table) (rate(loudly_outbox_published_total[$__rate_interval]))`, "{{table}}"),
+		).Span(8)).
+
+		// PostgreSQL, through otelpgx and the pgx pool.
+		WithRow(row("PostgreSQL")).
+		WithPanel(graph("Database operation latency p95 (otelpgx)",
+			"95th percentile duration of PostgreSQL operations by service and pgx operation type.",
+			"s",
+			query(`histogram_quantile(0.95, sum by (job, pgx_operation_type, le) (rate(db_client_operation_duration_seconds_bucket{`+services+`}[$__rate_interval])))`,
+				"{{job}} {{pgx_operation_type}}"),
+		).Span(8)).
+		WithPanel(graph("Connection pool",
+			"Connections of each service's pgx pool: acquired (in use), idle, and the maximum (DB_MAX_CONNS).",
+			"short",
+			query(`sum by (job) (pgxpool_acquired_connections{`+services+`})`, "{{job}} acquired"),
+			query(`sum by (job) (pgxpool_idle_connections{`+services+`})`, "{{job}} idle"),
+			query(`sum by (job) (pgxpool_max_connections{`+services+`})`, "{{job}} max"),
+		).Span(8)).
+		WithPanel(graph("Connection acquire time (mean)",
+			"Mean time to get a connection from the pool. It rises when every connection is busy: the pool, not the database, is the bottleneck.",
+			"s",
+			query(`sum by (job) (rate(pgxpool_acquire_duration_nanoseconds_total{`+services+`}[$__rate_interval])) / sum by (job) (rate(pgxpool_acquires_total{`+services+`}[$__rate_interval])) / 1e9`, "{{job}}"),
+		).Span(8)).
+
+		// HTTP, through otelhttp.
+		WithRow(row("HTTP")).
+		WithPanel(graph("HTTP latency p95, by route",
+			"95th percentile server duration of HTTP requests by service and route (otelhttp).",
+			"s",
+			query(`histogram_quantile(0.95, sum by (job, http_route, le) (rate(http_server_request_duration_seconds_bucket{`+services+`}[$__rate_interval])))`,
+				"{{job}} {{http_route}}"),
+		)).
+		WithPanel(graph("HTTP requests, by route and status",
+			"Requests per second by service, route and status code. 4xx on POST /v1/orders are bad requests, each recorded as an http-stage invalid decision.",
+			"reqps",
+			query(`sum by (job, http_route, http_response_status_code) (rate(http_server_request_duration_seconds_count{`+services+`}[$__rate_interval]))`,
+				"{{job}} {{http_route}} {{http_response_status_code}}"),
+		)).
+
+		// Go runtime and the telemetry pipeline.
+		WithRow(row("Go runtime and telemetry")).
+		WithPanel(graph("Goroutines", "Goroutines per process.", "short",
+			query(`sum by (job, instance) (go_goroutines{`+services+`})`, "{{job}} {{instance}}"),
+		).Span(8)).
+		WithPanel(graph("Heap in use", "Heap bytes in use per process.", "bytes",
+			query(`sum by (job, instance) (go_memstats_heap_inuse_bytes{`+services+`})`, "{{job}} {{instance}}"),
+		).Span(8)).
+		WithPanel(graph("Garbage collection",
+			"Stop-the-world GC pause time per second of wall time (left) and GC cycles per second (right).",
+			"s",
+			query(`sum by (job, instance) (rate(go_gc_duration_seconds_sum{`+services+`}[$__rate_interval]))`, "{{job}} {{instance}} pause"),
+			query(`sum by (job, instance) (rate(go_gc_duration_seconds_count{`+services+`}[$__rate_interval]))`, "{{job}} {{instance}} cycles"),
+		).OverrideByRegexp(".* cycles$", []dashboard.DynamicConfigValue{prop("unit", "ops"), prop("custom.axisPlacement", "right")}).Span(8)).
+		WithPanel(graph("CPU", "CPU seconds per second (cores) per process.", "short",
+			query(`sum by (job, instance) (rate(process_cpu_seconds_total{`+services+`}[$__rate_interval]))`, "{{job}} {{instance}}"),
+		).Span(8)).
+		WithPanel(graph("Log lines dropped",
+			"Log records a sink dropped because its backend (Loki) was down or slow. Stdout keeps every line; a gap in Loki is explained here.",
+			"ops",
+			query(`sum by (job, sink) (rate(loudly_telemetry_log_dropped_total[$__rate_interval]))`, "{{job}} {{sink}}"),
+		).Span(8)).
+		WithPanel(graph("Active drill faults",
+			"Faults injected by `go run ./cmd/loudly drill start`, with their intensity. Empty outside drills. (The silent-skip drill is invisible here on purpose.)",
+			"short",
+			query(`max by (job, fault) (loudly_fault_active_ratio) > 0`, "{{job}} {{fault}}"),
+		).Span(8)))
+}
