@@ -150,6 +150,6 @@ func Consumers() (dashboard.Dashboard, error) {
 		WithPanel(graph("Active drill faults",
 			"Faults injected by `go run ./cmd/loudly drill start`, with their intensity. Empty outside drills. (The silent-skip drill is invisible here on purpose.)",
 			"short",
-			query(`max by (job, fault) (loudly_fault_active_ratio) > 0`, "{{job}} {{fault}}"),
+			query(`max by (job, fault) (loudly_fault_active) > 0`, "{{job}} {{fault}}"),
 		).Span(8)))
 }
