@@ -54,7 +54,7 @@ type Spec struct {
 // Catalog lists every fault a drill can start. docs/drills/<name>.md is each drill's guide.
 var Catalog = []Spec{
 	{Name: SilentSkip, Service: "inventory", Unit: "fraction", Default: 0.2, Max: 1, Silent: true,
-		Alerts: []string{"LoudlyUnsettledOrders", "LoudlyThroughputDivergence"}, Quiet: []string{"LoudlyInvalidRateHigh", "LoudlyDeadLettersArriving"},
+		Alerts: []string{"LoudlyUnsettledOrders", "LoudlyThroughputDivergence"}, Quiet: []string{"LoudlyInvalidRateHigh"},
 		Description: "the inventory consumer acks a fraction of valid order events without applying them, and records them as applied"},
 	{Name: SchemaDrift, Service: "order", Unit: "fraction", Default: 0.3, Max: 1,
 		Alerts:      []string{"LoudlyDeadLettersArriving", "LoudlyInvalidRateHigh"},
