@@ -95,7 +95,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // buildServices builds the service binaries into a temporary directory.
-func buildServices(t *testing.T) string {
+func buildServices(t testing.TB) string {
 	t.Helper()
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -124,7 +124,7 @@ type process struct {
 
 // startService starts the binary with env on a free port. Its output goes to a file whose
 // end is printed if the test fails; a process still running when the test ends is killed.
-func startService(t *testing.T, path string, env []string) *process {
+func startService(t testing.TB, path string, env []string) *process {
 	t.Helper()
 	p := &process{name: filepath.Base(path), addr: freeAddr(t), done: make(chan struct{})}
 	p.log = filepath.Join(t.TempDir(), p.name+".log")
@@ -174,7 +174,7 @@ func parentEnv() []string {
 }
 
 // waitReady waits until /readyz answers 200, failing early if the process exits.
-func (p *process) waitReady(t *testing.T, timeout time.Duration) {
+func (p *process) waitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
@@ -205,7 +205,7 @@ func describe(resp *http.Response, err error) string {
 	return resp.Status
 }
 
-func (p *process) signal(t *testing.T, sig os.Signal) {
+func (p *process) signal(t testing.TB, sig os.Signal) {
 	t.Helper()
 	p.sent = time.Now()
 	if err := p.cmd.Process.Signal(sig); err != nil {
@@ -214,7 +214,7 @@ func (p *process) signal(t *testing.T, sig os.Signal) {
 }
 
 // waitExit waits, up to timeout after the signal, for the process to exit with code 0.
-func (p *process) waitExit(t *testing.T, timeout time.Duration) {
+func (p *process) waitExit(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -248,7 +248,7 @@ func (p *process) tail(n int) string {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -37,15 +37,19 @@ type summary struct {
 	P50, P99     time.Duration // server-side settlement latency over final orders
 	SendDuration time.Duration
 	OrdersPerSec float64 // Accepted / SendDuration
+	// SettledPerSec is the pipeline's own throughput: final orders over the server-side span
+	// from the first acceptance to the last final status. Under a rate the pipeline cannot
+	// keep up with, it stays at what the pipeline does while OrdersPerSec follows the load.
+	SettledPerSec float64
 }
 
 // String is the summary line: the fields every consumer of the line relies on first, in
 // a fixed order, then the extras.
 func (s summary) String() string {
 	return fmt.Sprintf("accepted=%d confirmed=%d rejected=%d failed=%d dead_lettered=%d lost=%d p50_ms=%s p99_ms=%s orders_per_s=%s"+
-		" sent=%d http_errors=%d behind=%d retries=%d poison=%d poison_errors=%d unexpected=%d verified=%t",
+		" settled_per_s=%s sent=%d http_errors=%d behind=%d retries=%d poison=%d poison_errors=%d unexpected=%d verified=%t",
 		s.Accepted, s.Confirmed, s.Rejected, s.Failed, s.DeadLettered, s.Lost, ms(s.P50), ms(s.P99),
-		strconv.FormatFloat(s.OrdersPerSec, 'f', 1, 64),
+		strconv.FormatFloat(s.OrdersPerSec, 'f', 1, 64), strconv.FormatFloat(s.SettledPerSec, 'f', 1, 64),
 		s.Sent, s.HTTPErrors, s.Behind, s.Retries, s.PoisonSent, s.PoisonErrors, s.Unexpected, s.Verified)
 }
 
@@ -74,6 +78,7 @@ func (r report) summary() summary {
 	s := summary{Verified: r.verified != nil, Scheduled: len(r.sent.orders), Behind: r.sent.behind,
 		PoisonSent: len(r.sent.poisons), PoisonErrors: len(r.sent.poisonErrs), SendDuration: r.sent.elapsed}
 	var latencies []time.Duration
+	var first, last time.Time
 	for _, o := range r.sent.orders {
 		if !o.sent {
 			continue
@@ -104,6 +109,12 @@ func (r report) summary() summary {
 			s.Unexpected++
 		}
 		latencies = append(latencies, view.latency())
+		if end := view.CreatedAt.Add(view.latency()); last.Before(end) {
+			last = end
+		}
+		if first.IsZero() || view.CreatedAt.Before(first) {
+			first = view.CreatedAt
+		}
 	}
 	s.NotFinal = s.Accepted - s.Confirmed - s.Rejected - s.Failed
 	if r.verified != nil {
@@ -115,6 +126,9 @@ func (r report) summary() summary {
 	s.P50, s.P99 = percentile(latencies, 50), percentile(latencies, 99)
 	if s.SendDuration > 0 {
 		s.OrdersPerSec = float64(s.Accepted) / s.SendDuration.Seconds()
+	}
+	if span := last.Sub(first); span > 0 {
+		s.SettledPerSec = float64(len(latencies)) / span.Seconds()
 	}
 	return s
 }

@@ -50,9 +50,9 @@ func TestPercentile(t *testing.T) {
 func TestSummary_String(t *testing.T) {
 	s := summary{Verified: true, Sent: 2001, Accepted: 2000, HTTPErrors: 1, Behind: 3, Retries: 2,
 		Confirmed: 1900, Rejected: 95, Failed: 4, NotFinal: 1, PoisonSent: 40, DeadLettered: 39, Lost: 2,
-		P50: 12345 * time.Microsecond, P99: 250 * time.Millisecond, OrdersPerSec: 199.96, Unexpected: 1}
+		P50: 12345 * time.Microsecond, P99: 250 * time.Millisecond, OrdersPerSec: 199.96, SettledPerSec: 150.04, Unexpected: 1}
 	want := "accepted=2000 confirmed=1900 rejected=95 failed=4 dead_lettered=39 lost=2 p50_ms=12.3 p99_ms=250.0 orders_per_s=200.0" +
-		" sent=2001 http_errors=1 behind=3 retries=2 poison=40 poison_errors=0 unexpected=1 verified=true"
+		" settled_per_s=150.0 sent=2001 http_errors=1 behind=3 retries=2 poison=40 poison_errors=0 unexpected=1 verified=true"
 	if got := s.String(); got != want {
 		t.Errorf("summary line:\n got %s\nwant %s", got, want)
 	}
@@ -98,7 +98,8 @@ func TestReport_Summary(t *testing.T) {
 		want := summary{Verified: true, Scheduled: 6, Sent: 5, Behind: 1, Accepted: 4, HTTPErrors: 1, Retries: 4,
 			Confirmed: 1, Rejected: 1, Failed: 1, NotFinal: 1, Unexpected: 1, // sold-out order failed instead of rejected
 			PoisonSent: 2, DeadLettered: 1, PoisonMissing: 1, Lost: 2,
-			P50: 20 * time.Millisecond, P99: 30 * time.Millisecond, SendDuration: 2 * time.Second, OrdersPerSec: 2}
+			P50: 20 * time.Millisecond, P99: 30 * time.Millisecond, SendDuration: 2 * time.Second, OrdersPerSec: 2,
+			SettledPerSec: 100} // 3 final orders between the first acceptance and the last final status, 30ms
 		if s != want {
 			t.Errorf("summary:\n got %+v\nwant %+v", s, want)
 		}
