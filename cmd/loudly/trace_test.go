@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/internal/testenv"
@@ -22,6 +21,7 @@ import (
 // pipeline is both services, running in this process on their own database and broker.
 type pipeline struct {
 	natsURL, orderURL, invURL string
+	js                        jetstream.JetStream
 	stopInventory             func()
 }
 
@@ -29,7 +29,6 @@ func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
 	dsn := testenv.Postgres(t)
 	natsURL, js := newBroker(t, true)
-	_ = js
 	env := func(extra map[string]string) func(string) string {
 		vars := map[string]string{"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
 			"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_MAX_DELIVER": "3", "LOG_LEVEL": "warn"}
@@ -76,7 +75,7 @@ func startPipeline(t *testing.T) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{natsURL: natsURL, orderURL: "http://" + ord.Addr(), invURL: "http://" + inv.Addr()}
+	p := &pipeline{natsURL: natsURL, js: js, orderURL: "http://" + ord.Addr(), invURL: "http://" + inv.Addr()}
 	p.stopInventory = run("inventory", inv)
 	run("order", ord)
 	return p
@@ -161,7 +160,7 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 	})
 
 	t.Run("an order whose event was dead-lettered shows the letter", func(t *testing.T) {
-		_, js := connectJS(t, p.natsURL)
+		js := p.js
 		if _, err := faults.Start(context.Background(), js, faults.SchemaDrift, 1, time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -203,18 +202,4 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 			t.Errorf("bad id: exit %d", r.code)
 		}
 	})
-}
-
-func connectJS(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
 }
