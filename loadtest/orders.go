@@ -249,8 +249,8 @@ func (o orderView) final() bool {
 	return false
 }
 
-// latency is the server-side time from acceptance to the final status. A failed order
-// has no settled_at (it was failed, not settled), so its last update stands in.
+// latency is the server-side time from acceptance to the final status (settled_at, which
+// every final status has; updated_at stands in for a server that did not set it).
 func (o orderView) latency() time.Duration {
 	end := o.UpdatedAt
 	if o.SettledAt != nil {

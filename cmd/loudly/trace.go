@@ -31,6 +31,7 @@ const (
 	hopResultsStream = "INVENTORY stream"
 	hopSettlement    = "order settlement consumer"
 	hopDeadLetters   = "dead letters"
+	hopFailer        = "order dead-letter consumer"
 )
 
 // step is one line of an order's timeline.
@@ -185,7 +186,11 @@ func traceOrder(ctx context.Context, hc *http.Client, js jetstream.JetStream, or
 		}
 	}
 	for _, h := range o.History {
-		if h.Status != "pending" {
+		switch h.Status {
+		case "pending":
+		case "failed": // written by the watcher of the dead letters, not by a result event
+			add(step{Time: h.At, Hop: hopFailer, Outcome: h.Status, Reason: h.Reason})
+		default:
 			add(step{Time: h.At, Hop: hopSettlement, Outcome: h.Status, Reason: h.Reason, Detail: eventDetail(h.EventID)})
 		}
 	}

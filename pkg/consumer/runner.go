@@ -301,6 +301,9 @@ func (r *Runner) handle(jm jetstream.Msg) {
 		d.OrderID = out.orderID
 	}
 	if settleErr != nil {
+		// The broker did not take the settlement (a lost connection, a context that ran
+		// out): the message will come back, and the record says so instead of "ack".
+		d.Settlement += "_failed"
 		d.Attrs = append(d.Attrs, slog.String("settle_error", settleErr.Error()))
 	}
 	r.tel.Decisions.Record(ctx, d)

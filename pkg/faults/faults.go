@@ -62,7 +62,7 @@ var Catalog = []Spec{
 	{Name: PoisonFlood, Service: "order", Unit: "events/s", Default: 20, Max: 1000,
 		Alerts:      []string{"LoudlyInvalidRateHigh", "LoudlyDeadLettersArriving"},
 		Description: "malformed events are published straight to orders.placed at this rate"},
-	{Name: DBLatency, Service: "inventory", Unit: "seconds", Default: 0.5, Max: 30,
+	{Name: DBLatency, Service: "inventory", Unit: "seconds", Default: 2, Max: 30,
 		Alerts:      []string{"LoudlyThroughputDivergence", "LoudlyUnsettledOrders"},
 		Description: "every reservation transaction waits this long inside the database"},
 	{Name: DBOutage, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
@@ -74,7 +74,7 @@ var Catalog = []Spec{
 	{Name: OutboxStall, Service: "order", Unit: "on/off", Default: 1, Max: 1,
 		Alerts:      []string{"LoudlyOutboxBacklogGrowing"},
 		Description: "the order service's outbox relay stops publishing"},
-	{Name: AckTimeout, Service: "inventory", Unit: "fraction", Default: 0.02, Max: 1,
+	{Name: AckTimeout, Service: "inventory", Unit: "fraction", Default: 0.1, Max: 1,
 		Alerts:      []string{"LoudlyRedeliveriesHigh"},
 		Description: "this fraction of reservations stall past the ack wait after committing, without in-progress heartbeats"},
 }

@@ -79,6 +79,9 @@ func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) con
 	reason := "dead_lettered: " + m.Header.Get(deadletter.HeaderReason)
 	ok, err := s.store.fail(ctx, orderID, reason)
 	switch {
+	case errors.Is(err, errUnknownOrder):
+		// Poison that happens to look like an order event: no order of ours to answer.
+		return consumer.Rejected("unknown_order").WithOrder(orderID)
 	case err != nil:
 		return consumer.Retry("db_error", err).WithOrder(orderID)
 	case !ok:

@@ -235,7 +235,8 @@ func (s *store) settle(ctx context.Context, eventID, orderID, status, reason str
 	return settlement{age: time.Since(created)}, nil
 }
 
-// fail marks a pending order failed; it reports false when the order was not pending.
+// fail marks a pending order failed; it reports false when the order was not pending,
+// and errUnknownOrder when there is no such order.
 func (s *store) fail(ctx context.Context, orderID, reason string) (bool, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -244,8 +245,18 @@ func (s *store) fail(ctx context.Context, orderID, reason string) (bool, error) 
 	defer tx.Rollback(context.Background())
 	tag, err := tx.Exec(ctx, `UPDATE orders.orders SET status = 'failed', reason = $2, updated_at = now(), settled_at = now()
 		WHERE id = $1 AND status = 'pending'`, orderID, reason)
-	if err != nil || tag.RowsAffected() == 0 {
+	if err != nil {
 		return false, err
+	}
+	if tag.RowsAffected() == 0 {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders.orders WHERE id = $1)`, orderID).Scan(&exists); err != nil {
+			return false, err
+		}
+		if !exists {
+			return false, errUnknownOrder
+		}
+		return false, nil
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, reason) VALUES ($1, 'failed', $2)`, orderID, reason); err != nil {
 		return false, err
