@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 #
-# Loudly's container image: the order and inventory services, the load generator and the
-# operator CLI, statically linked, in one distroless image that runs as a non-root user.
-# The compose file picks the program with `command:` (there is no ENTRYPOINT, so
-# `docker compose exec order /app/loudly dlq list` runs the CLI next to a service).
+# Loudly's container image: every service under services/ (order, inventory, and any that
+# `loudly new service` scaffolds), the load generator and the operator CLI, statically
+# linked, in one distroless image that runs as a non-root user. The compose file picks the
+# program with `command:` (there is no ENTRYPOINT, so `docker compose exec order
+# /app/loudly dlq list` runs the CLI next to a service).
 #
 #   docker build --build-arg VERSION=$(git describe --always --dirty) -t loudly:dev .
 #
@@ -24,9 +25,13 @@ COPY go.mod go.sum ./
 RUN go mod download && go mod verify
 COPY . .
 ARG VERSION=dev
+# ./services/... is every program under services/ (each becomes /out/app/<name>; the
+# packages that are not programs are compiled and left out), so a new service needs no
+# change here.
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ \
-      ./services/order ./services/inventory ./loadtest ./cmd/loudly ./deploy/compose/httpcheck
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/app/ \
+      ./services/... ./loadtest ./cmd/loudly && \
+    go build -trimpath -ldflags "-s -w" -o /out/ ./deploy/compose/httpcheck
 
 # The OpenTelemetry Collector image is FROM scratch: httpcheck asks its health_check
 # extension.
@@ -41,9 +46,9 @@ COPY --from=build /out/httpcheck /httpcheck
 FROM gcr.io/distroless/static-debian12:nonroot AS app
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="loudly" \
-      org.opencontainers.image.description="Loudly: order and inventory services, load generator and operator CLI" \
+      org.opencontainers.image.description="Loudly: its services, load generator and operator CLI" \
       org.opencontainers.image.version="${VERSION}"
-COPY --from=build /out/order /out/inventory /out/loadtest /out/loudly /app/
+COPY --from=build /out/app/ /app/
 ENV PATH=/app:/usr/local/bin:/usr/bin:/bin
 USER 65532:65532
 EXPOSE 8080 8081

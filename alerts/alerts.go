@@ -165,7 +165,7 @@ func promDuration(d time.Duration) string {
 }
 
 // Groups lists the rule groups in file order.
-var Groups = []string{"loudly-business", "loudly-pipeline", "loudly-slo"}
+var Groups = []string{"loudly-business", "loudly-pipeline", "loudly-slo", "loudly-services"}
 
 // File is one generated file: its name in this directory and its content.
 type File struct {

@@ -16,6 +16,7 @@ import (
 	"loudly/dashboards"
 	"loudly/internal/testenv"
 	"loudly/pkg/faults"
+	"loudly/services"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -110,6 +111,23 @@ func TestRules_AreActionable(t *testing.T) {
 	for _, n := range Names(rules) {
 		if !strings.Contains(string(index), "("+n+".md)") {
 			t.Errorf("docs/runbooks/README.md does not link %s", n)
+		}
+	}
+}
+
+// Every service of services.All gets its down alert, about its own job, pointing at its
+// own panel: a service added to the list is covered by the next go generate.
+func TestRules_EveryServiceHasItsDownAlert(t *testing.T) {
+	rules := Rules(Production)
+	for _, s := range services.All {
+		i := slices.IndexFunc(rules, func(r Rule) bool { return r.Name == ServiceDownAlert(s) })
+		if i < 0 {
+			t.Errorf("%s: no rule %s", s.Name, ServiceDownAlert(s))
+			continue
+		}
+		r := rules[i]
+		if !strings.Contains(r.Expr(), `up{job="`+s.Name+`"}`) || r.Panel != dashboards.ServiceUpPanel(s.Name) || r.Severity != Critical {
+			t.Errorf("%s: expr %s, panel %q, severity %s", r.Name, r.Expr(), r.Panel, r.Severity)
 		}
 	}
 }

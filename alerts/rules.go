@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"loudly/dashboards"
+	"loudly/services"
 )
 
 // Rules returns every Loudly alert with the time constants of profile p.
@@ -19,7 +20,7 @@ import (
 func Rules(p Profile) []Rule {
 	w := p.w
 	m := func(d time.Duration) time.Duration { return p.dur(d) }
-	return []Rule{
+	rules := []Rule{
 		{
 			Name: "LoudlyThroughputDivergence", Group: "loudly-business", Severity: Critical,
 			Value: fmt.Sprintf(`1 - (sum(rate(loudly_orders_settled_total[%[1]s])) or vector(0)) / sum(rate(loudly_orders_accepted_total[%[1]s]))`, w(5*time.Minute)),
@@ -210,6 +211,40 @@ and max by (job, consumer, stream) (rate(loudly_consumer_acknowledged_total[%[1]
 				At: 7 * time.Hour, Value: "10", Quiet: []string{"LoudlyOrderSLOFastBurn"},
 			}),
 	}
+	for _, s := range services.All {
+		rules = append(rules, ServiceRules(p, s)...)
+	}
+	return rules
+}
+
+// ServiceDownAlert is the name of the alert that fires when no instance of s answers
+// Prometheus's scrape: LoudlyInventoryDown.
+func ServiceDownAlert(s services.Service) string { return "Loudly" + s.CamelName() + "Down" }
+
+// ServiceRules are the rules every service of services.All gets, generated from the list
+// (group loudly-services), so a service scaffolded by `loudly new service` is covered by
+// the next go generate. Each has its own runbook, docs/runbooks/<alert>.md, which the
+// scaffold writes as a skeleton for the service's team to complete.
+//
+// Loudly<Service>Down: no instance of the service answers its scrape. The other rules cannot
+// see a dead service: its consumer's gauges are exported by the service itself and vanish
+// with it. absent() makes a service that is not scraped at all (a job missing from the
+// Prometheus configuration) count as down too.
+func ServiceRules(p Profile, s services.Service) []Rule {
+	up := fmt.Sprintf(`up{job=%q}`, s.Name)
+	return []Rule{{
+		Name: ServiceDownAlert(s), Group: "loudly-services", Severity: Critical,
+		Value: fmt.Sprintf(`(sum by (job) (%[1]s) or absent(%[1]s) - 1)`, up),
+		Op:    "<", Threshold: 1, For: p.dur(2 * time.Minute),
+		Summary: "No instance of {{ $labels.job }} is up",
+		Description: fmt.Sprintf("{{ $value | humanize }} instances of {{ $labels.job }} answered Prometheus's scrape for %s (a service that is not scraped at all counts as 0): "+
+			"it is down, crash-looping or unreachable. Nothing consumes its messages meanwhile; they wait in their stream until it is back.", promDuration(p.dur(2*time.Minute))),
+		Dashboard: dashboards.ConsumersUID, Panel: dashboards.ServiceUpPanel(s.Name),
+		Fires: Scenario{
+			Series: []Series{{fmt.Sprintf(`up{job=%q, instance="%s:%d"}`, s.Name, s.Name, s.Port), "1x10 0x20"}},
+			At:     15 * time.Minute, Labels: map[string]string{"job": s.Name}, Value: "0",
+		},
+	}}
 }
 
 // sloBurn is one alert of the multi-window, multi-burn-rate pair on the order-success
@@ -235,9 +270,9 @@ func sloBurn(p Profile, name, severity string, long, short time.Duration, factor
 // Healthy is a day of healthy traffic at the demo's 20 orders/s, as promtool input: every
 // order settles (5% rejected), clients send a good number of bad requests (http-stage
 // invalid decisions, which are no lost events), a few messages come twice, consumers
-// keep up, outboxes are empty, and three old dead letters wait in the stream. No rule may
-// fire on it.
-var Healthy = []Series{
+// keep up, outboxes are empty, three old dead letters wait in the stream, and every
+// service of services.All is up. No rule may fire on it.
+var Healthy = append([]Series{
 	{`loudly_orders_accepted_total{job="order", instance="order:8080"}`, "0+1200x430"},
 	{`loudly_orders_settled_total{job="order", instance="order:8080", status="confirmed"}`, "0+1140x430"},
 	{`loudly_orders_settled_total{job="order", instance="order:8080", status="rejected"}`, "0+60x430"},
@@ -264,6 +299,15 @@ var Healthy = []Series{
 	{`loudly_outbox_oldest_age_seconds{job="order", instance="order:8080", table="orders.outbox"}`, "0x430"},
 	{`loudly_outbox_backlog{job="inventory", instance="inventory:8081", table="inventory.outbox"}`, "0x430"},
 	{`loudly_outbox_oldest_age_seconds{job="inventory", instance="inventory:8081", table="inventory.outbox"}`, "0x430"},
+}, servicesUp("1x430")...)
+
+// servicesUp is an up series for every service of services.All, with values.
+func servicesUp(values string) []Series {
+	var out []Series
+	for _, s := range services.All {
+		out = append(out, Series{fmt.Sprintf(`up{job=%q, instance="%s:%d"}`, s.Name, s.Name, s.Port), values})
+	}
+	return out
 }
 
 // HealthyChecks are the times at which no rule may fire on Healthy: early, after the

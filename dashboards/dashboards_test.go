@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"loudly/services"
 )
 
 // The committed JSON is what Grafana provisions; it must be exactly what the code builds.
@@ -186,5 +188,32 @@ func TestPanelID_FindsThePanelsAlertsPointAt(t *testing.T) {
 	}
 	if _, err := PanelID(BusinessUID, "no such panel"); err == nil {
 		t.Error("PanelID of a missing panel: no error")
+	}
+}
+
+// Every service of services.All has its row on the consumer dashboard, and its job is in
+// the selector of the PostgreSQL, HTTP and runtime panels.
+func TestConsumersDashboard_HasARowPerService(t *testing.T) {
+	d := decoded(t)["consumer-internals.json"]
+	rows := map[string]bool{}
+	for _, p := range panels(d) {
+		if p["type"] == "row" {
+			rows[p["title"].(string)] = true
+		}
+	}
+	b, _ := json.Marshal(d)
+	for _, s := range services.All {
+		if !rows["Service: "+s.Name+" ("+s.About+")"] {
+			t.Errorf("no row for service %s", s.Name)
+		}
+		if id, err := PanelID(ConsumersUID, ServiceUpPanel(s.Name)); err != nil || id == 0 {
+			t.Errorf("%s: %v", ServiceUpPanel(s.Name), err)
+		}
+		if !strings.Contains(string(b), `up{job=\"`+s.Name+`\"}`) {
+			t.Errorf("the dashboard never queries up{job=%q}", s.Name)
+		}
+	}
+	if sel, _ := json.Marshal(servicesJobs()); !strings.Contains(string(b), strings.Trim(string(sel), `"`)) {
+		t.Errorf("the runtime panels do not select %s", servicesJobs())
 	}
 }

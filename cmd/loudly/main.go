@@ -61,6 +61,7 @@ var commands = []command{
 	{name: "dlq", args: "<command>", summary: "list, inspect and redrive dead letters", run: runDLQ},
 	{name: "drill", args: "<command>", summary: "start and stop on-call drills (fault injection)", run: runDrill},
 	{name: "trace", args: "ORDER_ID [-json]", summary: "follow one order through every hop; exit 1 if it is stuck", run: runTrace},
+	{name: "new", args: "<command>", summary: "scaffold a new service wired like the others", run: runNew},
 }
 
 // top is the program itself: the group every command line starts in.

@@ -20,6 +20,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"loudly/services"
 )
 
 // The tests run in deploy/compose; the compose file's build contexts and the repository's
@@ -30,11 +32,18 @@ const (
 	repoRoot    = "../.."
 )
 
-// wantServices is what the demo runs. A service added to the compose file must be added
-// here, which is the moment to give it a healthcheck and a pinned image.
-var wantServices = []string{
-	"alert-receiver", "grafana", "inventory", "loadgen", "loki", "nats", "nats-exporter",
-	"order", "otel-collector", "postgres", "prometheus", "tempo",
+// wantServices is what the demo runs: the infrastructure around Loudly, and every Loudly
+// service of services.All. Anything else added to the compose file must be added here,
+// which is the moment to give it a healthcheck and a pinned image; a Loudly service is
+// checked like the others (its image, program, healthcheck, environment and start-up
+// order) by the tests below, which read the same list.
+func wantServices() []string {
+	want := append([]string{
+		"alert-receiver", "grafana", "loadgen", "loki", "nats", "nats-exporter",
+		"otel-collector", "postgres", "prometheus", "tempo",
+	}, services.Names()...)
+	slices.Sort(want)
+	return want
 }
 
 // wantPorts are the only ports published on the host, all on loopback: Grafana, the two
@@ -83,8 +92,8 @@ func TestComposeFileLoads(t *testing.T) {
 	if project.Name != "loudly" {
 		t.Errorf("project name %q, want loudly (container, volume and network names derive from it)", project.Name)
 	}
-	if got := project.ServiceNames(); !slices.Equal(got, wantServices) {
-		t.Errorf("services %v, want %v", got, wantServices)
+	if got, want := project.ServiceNames(), wantServices(); !slices.Equal(got, want) {
+		t.Errorf("services %v, want %v", got, want)
 	}
 }
 
@@ -162,8 +171,11 @@ func TestBuiltImages(t *testing.T) {
 	env := readEnv(t)
 	dockerfile := readDockerfile(t)
 	wantTarget := map[string]string{
-		"order": "app", "inventory": "app", "loadgen": "app",
+		"loadgen":        "app",
 		"otel-collector": "otel-collector", "nats-exporter": "nats-exporter",
+	}
+	for _, s := range services.All {
+		wantTarget[s.Name] = "app"
 	}
 	var built []string
 	for _, name := range project.ServiceNames() {
@@ -202,12 +214,10 @@ func TestBuiltImages(t *testing.T) {
 	if want := sortedKeys(wantTarget); !slices.Equal(built, want) {
 		t.Errorf("services built from the Dockerfile: %v, want %v", built, want)
 	}
-	if img := project.Services["order"].Image; img != "loudly:"+env["LOUDLY_VERSION"] {
-		t.Errorf("order image %q, want loudly:%s", img, env["LOUDLY_VERSION"])
-	}
-	for _, name := range []string{"inventory", "loadgen"} {
-		if img := project.Services[name].Image; img != project.Services["order"].Image {
-			t.Errorf("%s image %q differs from order's %q: compose would build the same image twice", name, img, project.Services["order"].Image)
+	// One image for every Loudly program: compose builds it once.
+	for _, name := range append(services.Names(), "loadgen") {
+		if img := project.Services[name].Image; img != "loudly:"+env["LOUDLY_VERSION"] {
+			t.Errorf("%s image %q, want loudly:%s, the image every Loudly program shares (a different one would be built again)", name, img, env["LOUDLY_VERSION"])
 		}
 	}
 	for svc, arg := range map[string]string{"otel-collector": "OTELCOL_VERSION", "nats-exporter": "NATS_EXPORTER_VERSION"} {
@@ -223,18 +233,19 @@ func TestEveryServiceHasAHealthcheck(t *testing.T) {
 	project := loadProject(t)
 	// The program each healthcheck runs, and why the image has it.
 	wantProgram := map[string]string{
-		"order":          "/app/order",     // `order healthcheck` asks /readyz
-		"inventory":      "/app/inventory", // `inventory healthcheck` asks /readyz
-		"loadgen":        "/app/loadtest",  // `loadtest healthcheck` asks -forever's /readyz
-		"otel-collector": "/httpcheck",     // added by the Dockerfile
-		"nats-exporter":  "/httpcheck",     // added by the Dockerfile
-		"loki":           "/usr/bin/loki",  // distroless; `loki -health`
-		"tempo":          "/tempo",         // distroless; `tempo -health`
-		"postgres":       "pg_isready",     // in the postgres image
-		"nats":           "wget",           // busybox, alpine variant
-		"prometheus":     "wget",           // busybox base image
-		"grafana":        "wget",           // busybox, alpine base image
-		"alert-receiver": "wget",           // busybox, node alpine base image
+		"loadgen":        "/app/loadtest", // `loadtest healthcheck` asks -forever's /readyz
+		"otel-collector": "/httpcheck",    // added by the Dockerfile
+		"nats-exporter":  "/httpcheck",    // added by the Dockerfile
+		"loki":           "/usr/bin/loki", // distroless; `loki -health`
+		"tempo":          "/tempo",        // distroless; `tempo -health`
+		"postgres":       "pg_isready",    // in the postgres image
+		"nats":           "wget",          // busybox, alpine variant
+		"prometheus":     "wget",          // busybox base image
+		"grafana":        "wget",          // busybox, alpine base image
+		"alert-receiver": "wget",          // busybox, node alpine base image
+	}
+	for _, s := range services.All {
+		wantProgram[s.Name] = "/app/" + s.Name // `<service> healthcheck` asks its /readyz (lifecycle.Main)
 	}
 	for _, name := range project.ServiceNames() {
 		hc := project.Services[name].HealthCheck
@@ -254,7 +265,10 @@ func TestEveryServiceHasAHealthcheck(t *testing.T) {
 		}
 	}
 	binaries := readDockerfile(t).appBinaries
-	for _, name := range []string{"order", "inventory", "loadgen"} {
+	for _, name := range append(services.Names(), "loadgen") {
+		if project.Services[name].HealthCheck == nil {
+			continue // reported above
+		}
 		prog := project.Services[name].HealthCheck.Test[1]
 		if !slices.Contains(binaries, prog) {
 			t.Errorf("%s: healthcheck runs %s, which the Dockerfile's app stage does not install (it has %v)", name, prog, binaries)
@@ -276,12 +290,13 @@ func TestDependsOnWaitsForHealth(t *testing.T) {
 	}
 	// The order that makes the demo come up without errors in its logs.
 	want := map[string][]string{
-		"order":          {"loki", "nats", "otel-collector", "postgres"},
-		"inventory":      {"loki", "nats", "otel-collector", "postgres"},
 		"loadgen":        {"inventory", "order"},
 		"otel-collector": {"loki", "tempo"},
 		"nats-exporter":  {"nats"},
 		"grafana":        {"alert-receiver", "loki", "prometheus", "tempo"},
+	}
+	for _, s := range services.All {
+		want[s.Name] = []string{"loki", "nats", "otel-collector", "postgres"}
 	}
 	for name, deps := range want {
 		if got := sortedKeys(project.Services[name].DependsOn); !slices.Equal(got, deps) {
@@ -407,7 +422,7 @@ func TestRepositoryMountsDoNotCreateHostPaths(t *testing.T) {
 func TestServicesReachTheirDependencies(t *testing.T) {
 	project := loadProject(t)
 	env := readEnv(t)
-	for _, name := range []string{"order", "inventory"} {
+	for _, name := range services.Names() {
 		e := project.Services[name].Environment
 		want := map[string]string{
 			"DATABASE_URL":                "postgres://loudly:" + env["POSTGRES_PASSWORD"] + "@postgres:5432/loudly?sslmode=disable",
@@ -426,11 +441,12 @@ func TestServicesReachTheirDependencies(t *testing.T) {
 	if deref(pg["POSTGRES_USER"]) != "loudly" || deref(pg["POSTGRES_DB"]) != "loudly" || deref(pg["POSTGRES_PASSWORD"]) != env["POSTGRES_PASSWORD"] {
 		t.Errorf("postgres creates user %q, database %q; the services connect as loudly to loudly", deref(pg["POSTGRES_USER"]), deref(pg["POSTGRES_DB"]))
 	}
-	if got := deref(project.Services["order"].Environment["HTTP_ADDR"]); got != ":8080" {
-		t.Errorf("order HTTP_ADDR %q, want :8080 (published, scraped and asked by loadgen there)", got)
-	}
-	if got := deref(project.Services["inventory"].Environment["HTTP_ADDR"]); got != ":8081" {
-		t.Errorf("inventory HTTP_ADDR %q, want :8081 (scraped there)", got)
+	// Each service listens where services.All says: Prometheus scrapes it there (and
+	// loadgen asks order there).
+	for _, s := range services.All {
+		if got, want := deref(project.Services[s.Name].Environment["HTTP_ADDR"]), ":"+strconv.Itoa(s.Port); got != want {
+			t.Errorf("%s HTTP_ADDR %q, want %q (its port in services.All, scraped there)", s.Name, got, want)
+		}
 	}
 	cmd := strings.Join(project.Services["loadgen"].Command, " ")
 	for _, want := range []string{"/app/loadtest", "-url=http://order:8080", "-nats=nats://nats:4222",
@@ -451,7 +467,7 @@ func TestServicesReachTheirDependencies(t *testing.T) {
 		t.Errorf("grafana: home dashboard %q is not in the mounted dashboards directory", home)
 	}
 	// Longer than the services' SHUTDOWN_TIMEOUT (20s), or Docker kills them mid-drain.
-	for _, name := range []string{"order", "inventory"} {
+	for _, name := range services.Names() {
 		if g := project.Services[name].StopGracePeriod; g == nil || time.Duration(*g) <= 20*time.Second {
 			t.Errorf("%s: stop_grace_period must exceed the services' 20s SHUTDOWN_TIMEOUT", name)
 		}
@@ -472,7 +488,55 @@ func mountedAt(project *types.Project, service, target string) string {
 type dockerfile struct {
 	args        map[string]string // ARG NAME=default, declared before the first FROM
 	stages      map[string]string // stage name -> image it is FROM
-	appBinaries []string          // what the app stage copies into /app
+	appBinaries []string          // what the app stage copies into /app, sorted
+}
+
+// goBuildPrograms returns the programs a `go build -o DIR/ PATTERNS...` command line
+// writes into DIR/, by output directory: each pattern's directories holding a package
+// main, named as go build names them (after the directory). ./services/... is every
+// program under services/.
+func goBuildPrograms(t *testing.T, fields []string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	dir := ""
+	for i, f := range fields {
+		switch {
+		case f == "-o" && i+1 < len(fields):
+			dir = fields[i+1]
+		case strings.HasPrefix(f, "./") && dir != "":
+			root := filepath.Join(repoRoot, strings.TrimSuffix(f, "/..."))
+			_ = filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
+				if err != nil || !e.IsDir() {
+					return err
+				}
+				if isMainPackage(p) {
+					out[dir] = append(out[dir], filepath.Base(p))
+				}
+				if !strings.HasSuffix(f, "/...") && p != root {
+					return filepath.SkipDir
+				}
+				return nil
+			})
+		case f == "&&" || f == ";":
+			dir = ""
+		}
+	}
+	return out
+}
+
+// isMainPackage reports whether dir's Go files (tests aside) are package main.
+func isMainPackage(dir string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err == nil && regexp.MustCompile(`(?m)^package main\s*$`).Match(b) {
+			return true
+		}
+	}
+	return false
 }
 
 func readDockerfile(t *testing.T) dockerfile {
@@ -486,6 +550,7 @@ func readDockerfile(t *testing.T) dockerfile {
 	text := strings.ReplaceAll(string(b), "\\\n", " ")
 	from := regexp.MustCompile(`(?i)^FROM\s+(\S+)(?:\s+AS\s+(\S+))?`)
 	stage := ""
+	built := map[string][]string{} // programs by output directory of the build stage
 	for _, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		fields := strings.Fields(line)
@@ -502,17 +567,29 @@ func readDockerfile(t *testing.T) dockerfile {
 			m := from.FindStringSubmatch(line)
 			stage = m[2]
 			d.stages[stage] = m[1]
+		case "RUN":
+			if stage == "build" {
+				for dir, progs := range goBuildPrograms(t, fields) {
+					built[dir] = append(built[dir], progs...)
+				}
+			}
 		case "COPY":
 			if stage == "app" && fields[len(fields)-1] == "/app/" {
 				for _, src := range fields[1 : len(fields)-1] {
-					if strings.HasPrefix(src, "--") {
-						continue
+					switch {
+					case strings.HasPrefix(src, "--"):
+					case strings.HasSuffix(src, "/"): // a build output directory: every program in it
+						for _, p := range built[src] {
+							d.appBinaries = append(d.appBinaries, "/app/"+p)
+						}
+					default:
+						d.appBinaries = append(d.appBinaries, "/app/"+filepath.Base(src))
 					}
-					d.appBinaries = append(d.appBinaries, "/app/"+filepath.Base(src))
 				}
 			}
 		}
 	}
+	slices.Sort(d.appBinaries)
 	return d
 }
 
@@ -538,7 +615,12 @@ func TestDockerfile(t *testing.T) {
 	if got := d.stages["app"]; got != "gcr.io/distroless/static-debian12:nonroot" {
 		t.Errorf("app stage FROM %q, want gcr.io/distroless/static-debian12:nonroot", got)
 	}
-	want := []string{"/app/order", "/app/inventory", "/app/loadtest", "/app/loudly"}
+	// Every service of services.All, the load generator and the CLI.
+	want := []string{"/app/loadtest", "/app/loudly"}
+	for _, s := range services.All {
+		want = append(want, "/app/"+s.Name)
+	}
+	slices.Sort(want)
 	if !slices.Equal(d.appBinaries, want) {
 		t.Errorf("the app stage installs %v, want %v", d.appBinaries, want)
 	}

@@ -12,11 +12,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
+
+	"loudly/services"
 )
 
 // The configuration files the compose file mounts, each parsed as YAML (a duplicated key
@@ -189,29 +192,44 @@ func scrapeTargets(t *testing.T) []string {
 	return out
 }
 
-// listenPorts is where each service serves /metrics (or is otherwise scraped).
-var listenPorts = map[string][]string{
-	"order":          {"8080"},
-	"inventory":      {"8081"},
-	"nats-exporter":  {"7777"},
-	"otel-collector": {"8888", "8889"},
-	"loki":           {"3100"},
-	"tempo":          {"3200"},
-	"localhost":      {"9090"}, // Prometheus itself
+// listenPorts is where each service serves /metrics (or is otherwise scraped): the Loudly
+// services at their port of services.All, and the rest of the demo.
+func listenPorts() map[string][]string {
+	ports := map[string][]string{
+		"nats-exporter":  {"7777"},
+		"otel-collector": {"8888", "8889"},
+		"loki":           {"3100"},
+		"tempo":          {"3200"},
+		"localhost":      {"9090"}, // Prometheus itself
+	}
+	for _, s := range services.All {
+		ports[s.Name] = []string{strconv.Itoa(s.Port)}
+	}
+	return ports
 }
 
 func TestPrometheusConfig(t *testing.T) {
 	p := readYAML(t, prometheusConfig)
 	project := loadProject(t)
-	jobs := map[string]bool{}
+	jobs := map[string][]string{}
 	for _, sc := range list(p, "scrape_configs") {
-		jobs[str(sc, "job_name")] = true
+		for _, st := range list(sc, "static_configs") {
+			jobs[str(sc, "job_name")] = append(jobs[str(sc, "job_name")], strs(st, "targets")...)
+		}
 	}
-	for _, job := range []string{"order", "inventory", "nats", "otel-collector"} {
-		if !jobs[job] {
+	for _, job := range []string{"nats", "otel-collector"} {
+		if len(jobs[job]) == 0 {
 			t.Errorf("no scrape job %q", job)
 		}
 	}
+	// Each Loudly service is a job of its own name (the dashboards and alert rules select
+	// job="<service>"), scraped where it listens.
+	for _, s := range services.All {
+		if want := []string{s.Name + ":" + strconv.Itoa(s.Port)}; !slices.Equal(jobs[s.Name], want) {
+			t.Errorf("scrape job %q has targets %v, want %v", s.Name, jobs[s.Name], want)
+		}
+	}
+	listenPorts := listenPorts()
 	for _, target := range scrapeTargets(t) {
 		host, port, err := net.SplitHostPort(target)
 		if err != nil {
