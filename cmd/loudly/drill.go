@@ -17,6 +17,7 @@ var drillCommands = []command{
 	{name: "start", args: "NAME [-intensity X] [-for D]", summary: "start a drill's fault", run: drillStart},
 	{name: "stop", args: "[NAME]", summary: "stop one drill's fault, or all", run: drillStop},
 	{name: "status", args: "[-json]", summary: "show the active faults", run: drillStatus},
+	{name: "gameday", args: "-seed N -duration D [-each D] [-recover D] [-prometheus URL] [-json]", summary: "run drills at random for a while and score their detection", run: drillGameday},
 }
 
 func runDrill(ctx context.Context, c *cli, self command, args []string) int {

@@ -191,7 +191,10 @@ func (r *Runner) instruments() error {
 // waiting for AckWait.
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.ready.Store(false)
-	iter, err := r.cons.Messages(jetstream.PullMaxMessages(r.cfg.Concurrency * 2))
+	// A short pull expiry (and so heartbeat) bounds how long a pull request lost in a
+	// broker restart can leave the runner idle: the client notices the missing
+	// heartbeats and pulls again.
+	iter, err := r.cons.Messages(jetstream.PullMaxMessages(r.cfg.Concurrency*2), jetstream.PullExpiry(10*time.Second))
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", r.cfg.Name, err)
 	}

@@ -435,7 +435,8 @@ func TestRunner_BrokerRestart(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "the client to reconnect", r.nc.IsConnected)
 
 	after := publishOrder(t)
-	testenv.WaitFor(t, 10*time.Second, "the message after the restart", isHandled(after))
+	// Within two pull expiries (10s each), however loaded the machine.
+	testenv.WaitFor(t, 30*time.Second, "the message after the restart", isHandled(after))
 	testenv.WaitFor(t, 5*time.Second, "the message after the restart to be acked", func() bool {
 		return len(r.tel.Decisions(map[string]string{"event_id": after, "settlement": "ack"})) == 1
 	})

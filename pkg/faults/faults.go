@@ -66,7 +66,7 @@ var Catalog = []Spec{
 		Alerts:      []string{"LoudlyThroughputDivergence", "LoudlyUnsettledOrders"},
 		Description: "every reservation transaction waits this long inside the database"},
 	{Name: DBOutage, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
-		Alerts:      []string{"LoudlyConsumerStalled", "LoudlyThroughputDivergence"},
+		Alerts:      []string{"LoudlyConsumerStalled", "LoudlyThroughputDivergence", "LoudlyOrderSLOFastBurn"},
 		Description: "this fraction of reservations fail as if the database were unreachable"},
 	{Name: StockOut, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
 		Alerts:      []string{"LoudlyRejectionRateHigh"},
