@@ -1,7 +1,6 @@
 package alerts
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"loudly/dashboards"
+	"loudly/internal/generated"
 	"loudly/internal/testenv"
 	"loudly/pkg/faults"
 	"loudly/services"
@@ -23,22 +23,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // The committed files are what Prometheus and Grafana load; they must be exactly what the
 // definitions in rules.go render.
-func TestGeneratedFilesAreInSync(t *testing.T) {
-	files, err := Files()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		committed, err := os.ReadFile(f.Name)
-		if err != nil {
-			t.Errorf("%s: %v: run go generate ./alerts/... and commit the result", f.Name, err)
-			continue
-		}
-		if !bytes.Equal(committed, f.Data) {
-			t.Errorf("alerts/%s is out of sync with alerts/rules.go: run go generate ./alerts/... and commit the result", f.Name)
-		}
-	}
-}
+func TestGeneratedFilesAreInSync(t *testing.T) { generated.CheckInSync(t, "alerts", Files) }
 
 // promtool is Prometheus's own checker: the rule file must load, and every rule must fire
 // on its failure scenario and stay quiet on healthy traffic.

@@ -21,6 +21,7 @@ package dashboards
 import (
 	"encoding/json"
 	"fmt"
+	"loudly/internal/generated"
 	"net/url"
 	"strings"
 
@@ -45,10 +46,7 @@ const (
 )
 
 // File is one generated file: its name in this directory and its content.
-type File struct {
-	Name string
-	Data []byte
-}
+type File = generated.File
 
 // Files renders every dashboard as the JSON committed in this directory.
 func Files() ([]File, error) {

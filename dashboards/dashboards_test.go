@@ -1,8 +1,8 @@
 package dashboards
 
 import (
-	"bytes"
 	"encoding/json"
+	"loudly/internal/generated"
 	"os"
 	"strings"
 	"testing"
@@ -11,22 +11,7 @@ import (
 )
 
 // The committed JSON is what Grafana provisions; it must be exactly what the code builds.
-func TestGeneratedFilesAreInSync(t *testing.T) {
-	files, err := Files()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		committed, err := os.ReadFile(f.Name)
-		if err != nil {
-			t.Errorf("%s: %v: run go generate ./dashboards/... and commit the result", f.Name, err)
-			continue
-		}
-		if !bytes.Equal(committed, f.Data) {
-			t.Errorf("dashboards/%s is out of sync with the code that builds it: run go generate ./dashboards/... and commit the result", f.Name)
-		}
-	}
-}
+func TestGeneratedFilesAreInSync(t *testing.T) { generated.CheckInSync(t, "dashboards", Files) }
 
 // decoded is the committed dashboard JSON, read back generically: what Grafana will see.
 func decoded(t *testing.T) map[string]map[string]any {

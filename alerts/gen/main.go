@@ -5,22 +5,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"loudly/alerts"
+	"loudly/internal/generated"
 )
 
-func main() {
-	files, err := alerts.Files()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
-	}
-	for _, f := range files {
-		if err := os.WriteFile(f.Name, f.Data, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "gen:", err)
-			os.Exit(1)
-		}
-	}
-}
+func main() { generated.Main(alerts.Files) }
