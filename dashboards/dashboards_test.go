@@ -2,11 +2,11 @@ package dashboards
 
 import (
 	"encoding/json"
-	"loudly/internal/generated"
 	"os"
 	"strings"
 	"testing"
 
+	"loudly/internal/generated"
 	"loudly/services"
 )
 
