@@ -433,6 +433,13 @@ func TestRunner_BrokerRestart(t *testing.T) {
 	srv.Stop()
 	srv.Start()
 	testenv.WaitFor(t, 5*time.Second, "the client to reconnect", r.nc.IsConnected)
+	// JetStream recovers its streams after the server accepts connections again.
+	testenv.WaitFor(t, 30*time.Second, "JetStream to serve the stream again", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := r.js.Stream(ctx, r.stream)
+		return err == nil
+	})
 
 	after := publishOrder(t)
 	// Within two pull expiries (10s each), however loaded the machine.
