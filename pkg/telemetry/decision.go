@@ -57,7 +57,7 @@ type Decision struct {
 	EventType  string
 	EventID    string
 	OrderID    string
-	Settlement string // ack, nak, term; empty when no message is settled
+	Settlement string // ack, nak, term (with "_failed" when the broker did not take it); empty when no message is settled
 	Err        error
 	Attrs      []slog.Attr // extra log/span detail, never labels
 }
