@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -215,19 +213,8 @@ func startDrillEnv(t *testing.T, g drillGroup) *drillEnv {
 	}
 	run(t, "order", svc.Run, svc.Close)
 
-	rules := filepath.Join(t.TempDir(), "loudly-fast-rules.yaml")
-	fast, err := PrometheusRules(Rules(Fast))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(rules, fast, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	e := &drillEnv{name: g.name, orderURL: "http://" + svc.Addr(), loadDone: make(chan struct{})}
-	e.prom = testenv.StartPrometheus(t, testenv.PrometheusConfig{
-		Targets:   map[string][]string{"order": {svc.Addr()}, "inventory": {inv.Addr()}},
-		RuleFiles: []string{rules},
-	})
+	e.prom = fastPrometheus(t, svc.Addr(), inv.Addr())
 	if e.db, err = pgxpool.New(context.Background(), dsn); err != nil {
 		t.Fatal(err)
 	}

@@ -64,19 +64,7 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 	}
 	run(t, "order", svc.Run, svc.Close)
 
-	rules := filepath.Join(t.TempDir(), "loudly-fast-rules.yaml")
-	fast, err := PrometheusRules(Rules(Fast))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(rules, fast, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// The jobs of deploy/compose's scrape configuration, on loopback.
-	prom := testenv.StartPrometheus(t, testenv.PrometheusConfig{
-		Targets:   map[string][]string{"order": {svc.Addr()}, "inventory": {inv.Addr()}},
-		RuleFiles: []string{rules},
-	})
+	prom := fastPrometheus(t, svc.Addr(), inv.Addr())
 	prom.WaitTargetsUp(t, 15*time.Second)
 	checkRulesLoaded(t, prom, len(Rules(Fast)))
 
@@ -337,4 +325,22 @@ func checkRulesLoaded(t *testing.T, p *testenv.Prometheus, n int) {
 	if loaded != n {
 		t.Fatalf("Prometheus loaded %d alerting rules, want %d", loaded, n)
 	}
+}
+
+// fastPrometheus starts a real Prometheus that scrapes both services with the jobs of
+// deploy/compose's scrape configuration (on loopback) and evaluates the Fast rules.
+func fastPrometheus(t *testing.T, orderAddr, inventoryAddr string) *testenv.Prometheus {
+	t.Helper()
+	rules := filepath.Join(t.TempDir(), "loudly-fast-rules.yaml")
+	fast, err := PrometheusRules(Rules(Fast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rules, fast, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return testenv.StartPrometheus(t, testenv.PrometheusConfig{
+		Targets:   map[string][]string{"order": {orderAddr}, "inventory": {inventoryAddr}},
+		RuleFiles: []string{rules},
+	})
 }
