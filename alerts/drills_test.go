@@ -202,7 +202,7 @@ func startDrillEnv(t *testing.T, g drillGroup) *drillEnv {
 	if err != nil {
 		t.Fatalf("start inventory: %v", err)
 	}
-	run(t, "inventory", inv.Run, inv.Close)
+	testenv.RunService(t, "inventory", 15*time.Second, inv.Run, inv.Close)
 	orderCfg, err := order.ConfigFromEnv(getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func startDrillEnv(t *testing.T, g drillGroup) *drillEnv {
 	if err != nil {
 		t.Fatalf("start order: %v", err)
 	}
-	run(t, "order", svc.Run, svc.Close)
+	testenv.RunService(t, "order", 15*time.Second, svc.Run, svc.Close)
 
 	e := &drillEnv{name: g.name, orderURL: "http://" + svc.Addr(), loadDone: make(chan struct{})}
 	e.prom = fastPrometheus(t, svc.Addr(), inv.Addr())

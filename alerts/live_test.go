@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,7 +51,7 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 	if err != nil {
 		t.Fatalf("start inventory: %v", err)
 	}
-	stopInventory := run(t, "inventory", inv.Run, inv.Close)
+	stopInventory := testenv.RunService(t, "inventory", 15*time.Second, inv.Run, inv.Close)
 
 	orderCfg, err := order.ConfigFromEnv(getenv)
 	if err != nil {
@@ -62,7 +61,7 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 	if err != nil {
 		t.Fatalf("start order: %v", err)
 	}
-	run(t, "order", svc.Run, svc.Close)
+	testenv.RunService(t, "order", 15*time.Second, svc.Run, svc.Close)
 
 	prom := fastPrometheus(t, svc.Addr(), inv.Addr())
 	prom.WaitTargetsUp(t, 15*time.Second)
@@ -129,31 +128,6 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 			t.Errorf("LoudlyUnsettledOrders: labels %v, annotations %v", a.Labels, a.Annotations)
 		}
 	}
-}
-
-// run starts a service's Run and returns a function that stops it (once); the test's
-// cleanup stops it too.
-func run(t *testing.T, name string, runFn func(context.Context) error, closeFn func()) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runFn(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s: Run: %v", name, err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("%s did not stop within 15s", name)
-			}
-			closeFn()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // load posts orders at rate per second until ctx ends; one in ten asks for an unknown SKU.

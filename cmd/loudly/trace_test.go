@@ -37,28 +37,6 @@ func startPipeline(t *testing.T) *pipeline {
 		}
 		return func(k string) string { return vars[k] }
 	}
-	run := func(name string, svc interface {
-		Run(context.Context) error
-		Close()
-	}) func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
-		stopped := false
-		stop := func() {
-			if stopped {
-				return
-			}
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-			svc.Close()
-		}
-		t.Cleanup(stop)
-		return stop
-	}
 	icfg, err := inventory.ConfigFromEnv(env(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +54,8 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	p := &pipeline{natsURL: natsURL, js: js, orderURL: "http://" + ord.Addr(), invURL: "http://" + inv.Addr()}
-	p.stopInventory = run("inventory", inv)
-	run("order", ord)
+	p.stopInventory = testenv.RunService(t, "inventory", 30*time.Second, inv.Run, inv.Close)
+	testenv.RunService(t, "order", 30*time.Second, ord.Run, ord.Close)
 	return p
 }
 

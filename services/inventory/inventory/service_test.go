@@ -68,21 +68,7 @@ func newHarness(t *testing.T, cfg Config, adminDSN string) *harness {
 
 func (h *harness) run(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("inventory service did not stop within 10s")
-		}
-		h.svc.Close()
-	})
+	testenv.RunService(t, "inventory service", 10*time.Second, h.svc.Run, h.svc.Close)
 }
 
 func startInventory(t *testing.T) *harness {

@@ -57,21 +57,7 @@ func startWith(t *testing.T, cfg Config, tel *telemetry.Telemetry) *running {
 	if err != nil {
 		t.Fatalf("start order service: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("order service did not stop within 10s")
-		}
-		svc.Close()
-	})
+	testenv.RunService(t, "order service", 10*time.Second, svc.Run, svc.Close)
 	db, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)

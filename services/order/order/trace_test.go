@@ -27,10 +27,7 @@ func startInventory(t *testing.T, dsn, natsURL string, tel *telemetry.Telemetry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- inv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; inv.Close() })
+	testenv.RunService(t, "inventory", 30*time.Second, inv.Run, inv.Close)
 	return inv
 }
 
