@@ -20,3 +20,9 @@ func (c Config) For(stream, name, filter string) Config {
 	c.Stream, c.Name, c.FilterSubject = stream, name, filter
 	return c
 }
+
+// Keyed returns the tuning with the service's name for its events' key (Config.KeyName).
+func (c Config) Keyed(name string) Config {
+	c.KeyName = name
+	return c
+}

@@ -1,8 +1,12 @@
 // Package consumer is the one consumer runner of Loudly: it pulls from a durable
 // JetStream consumer, continues the trace carried in the message headers, decodes the
-// event, calls the handler, and then — in one place, the same way every time — settles the
-// outcome the handler returned (ack, nak with delay, or term plus dead letter) and records
-// it (span event, counter with exemplar, log line).
+// event's envelope, calls the handler, and then — in one place, the same way every time —
+// settles the result the handler returned (ack, nak with delay, or term plus dead letter)
+// and records it (span event, counter with exemplar, log line).
+//
+// It knows no business: the envelope's key is an opaque entity key, handlers are typed by
+// the event types a service declares (Handle, On, Routes), and behaviour around a handler
+// (fault injection, for one) is Middleware.
 package consumer
 
 import (
@@ -23,7 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
 	"loudly/pkg/telemetry"
 )
 
@@ -41,9 +45,13 @@ type Config struct {
 	MaxAckPending int           // default 256
 	Concurrency   int           // handler goroutines; default 8
 
-	// RawPayload skips event decoding: for consumers whose messages are not events of the
-	// current contract (the dead-letter watcher). The handler sees Message.Event empty.
+	// RawPayload skips envelope decoding: for consumers whose messages are not events
+	// (the dead-letter watcher). The handler sees Message.Event empty.
 	RawPayload bool
+
+	// KeyName is what the service calls its events' key in decision logs and spans (the
+	// demo: order_id); default telemetry.DefaultKeyName.
+	KeyName string
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -76,20 +84,10 @@ type Message struct {
 	Subject   string
 	Data      []byte
 	Header    nats.Header
-	Event     events.Envelope // decoded and validated, unless Config.RawPayload
-	Attempt   int             // 1 for the first delivery
+	Event     envelope.Envelope // the checked envelope, unless Config.RawPayload
+	Attempt   int               // 1 for the first delivery
 	StreamSeq uint64
-
-	noProgress atomic.Bool
 }
-
-// StopProgress stops the runner's in-progress heartbeats for this message, so the broker
-// redelivers it once AckWait passes, as it would for a handler stuck in a call that never
-// returns. It exists for the ack-timeout drill; a real handler has no reason to call it.
-func (m *Message) StopProgress() { m.noProgress.Store(true) }
-
-// Handler decides the outcome of one message.
-type Handler func(ctx context.Context, m *Message) Outcome
 
 // Runner runs one handler on one durable consumer.
 type Runner struct {
@@ -292,52 +290,44 @@ func (r *Runner) handle(jm jetstream.Msg) {
 	settlement, settleErr := r.settle(ctx, jm, msg, &out)
 
 	d := telemetry.Decision{
-		Stage: telemetry.StageConsume, Outcome: out.kind, Reason: out.reason,
-		EventType: msg.Event.Type, EventID: msg.Event.ID, OrderID: msg.Event.OrderID,
-		Settlement: settlement, Err: out.err,
+		Stage: telemetry.StageConsume, Outcome: out.outcome, Reason: out.reason,
+		EventType: msg.Event.Type, EventID: msg.Event.ID, Key: msg.Event.Key, KeyName: r.cfg.KeyName,
+		// A settlement the broker did not take (a lost connection, a context that ran
+		// out) means the message comes back; the recorder says so instead of "ack".
+		Settlement: settlement, SettleErr: settleErr, Err: out.err,
 		Attrs: []slog.Attr{slog.String("consumer", r.cfg.Name), slog.Int("delivery", msg.Attempt), slog.Uint64("stream_seq", msg.StreamSeq)},
 	}
 	if d.EventType == "" {
 		d.EventType = msg.Subject
 	}
-	if out.orderID != "" {
-		d.OrderID = out.orderID
-	}
-	if settleErr != nil {
-		// The broker did not take the settlement (a lost connection, a context that ran
-		// out): the message will come back, and the record says so instead of "ack".
-		d.Settlement += "_failed"
-		d.Attrs = append(d.Attrs, slog.String("settle_error", settleErr.Error()))
+	if out.key != "" {
+		d.Key = out.key
 	}
 	r.tel.Decisions.Record(ctx, d)
 	r.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-		attribute.String("consumer", r.cfg.Name), attribute.String("outcome", string(out.kind))))
+		attribute.String("consumer", r.cfg.Name), attribute.String("outcome", string(out.outcome))))
 }
 
-// decide produces the outcome: by the runner itself for messages no handler should see,
+// decide produces the result: by the runner itself for messages no handler should see,
 // otherwise by the handler.
-func (r *Runner) decide(ctx context.Context, jm jetstream.Msg, msg *Message) Outcome {
+func (r *Runner) decide(ctx context.Context, jm jetstream.Msg, msg *Message) Result {
 	if msg.Attempt > r.cfg.MaxDeliver {
-		return Outcome{kind: telemetry.DeadLettered, reason: "max_deliveries_exceeded",
+		return Result{outcome: telemetry.DeadLettered, reason: "max_deliveries_exceeded",
 			err: fmt.Errorf("delivered %d times, limit %d (earlier attempts timed out)", msg.Attempt, r.cfg.MaxDeliver)}
 	}
 	if !r.cfg.RawPayload {
-		env, err := events.Decode(msg.Data)
+		env, err := envelope.Decode(msg.Data)
 		msg.Event = env
 		if err != nil {
-			var inv *events.Invalid
-			if errors.As(err, &inv) {
-				return Invalid(inv.Reason, err)
-			}
-			return Invalid(events.ReasonMalformed, err)
+			return invalidFrom(err)
 		}
 	}
 	out := r.call(ctx, jm, msg)
-	if !out.kind.Valid() {
+	if !out.outcome.Valid() {
 		return Invalid("no_outcome", errors.New("handler returned no outcome: a branch is missing its decision"))
 	}
-	if out.kind == telemetry.Retry && msg.Attempt >= r.cfg.MaxDeliver {
-		return Outcome{kind: telemetry.DeadLettered, reason: out.reason, orderID: out.orderID,
+	if out.outcome == telemetry.Retry && msg.Attempt >= r.cfg.MaxDeliver {
+		return Result{outcome: telemetry.DeadLettered, reason: out.reason, key: out.key,
 			err: fmt.Errorf("retries exhausted after %d deliveries: %w", msg.Attempt, out.err)}
 	}
 	return out
@@ -345,8 +335,11 @@ func (r *Runner) decide(ctx context.Context, jm jetstream.Msg, msg *Message) Out
 
 // call runs the handler, turning a panic into a retry (the watermill recoverer's rule: a
 // panic is a failure to retry, never a lost message) and telling the broker the message
-// is still in progress while a slow handler runs.
-func (r *Runner) call(ctx context.Context, jm jetstream.Msg, msg *Message) (out Outcome) {
+// is still in progress while a slow handler runs. The heartbeats stop when the handler's
+// context ends (AckWait after it started): a handler still running then is stuck, and the
+// broker redelivers its message once AckWait passes, instead of a heartbeat keeping a
+// stuck message from everyone for ever.
+func (r *Runner) call(ctx context.Context, jm jetstream.Msg, msg *Message) (out Result) {
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -356,8 +349,10 @@ func (r *Runner) call(ctx context.Context, jm jetstream.Msg, msg *Message) (out 
 			select {
 			case <-done:
 				return
+			case <-ctx.Done():
+				return
 			case <-t.C:
-				if !msg.noProgress.Load() {
+				if ctx.Err() == nil {
 					_ = jm.InProgress()
 				}
 			}
@@ -371,14 +366,14 @@ func (r *Runner) call(ctx context.Context, jm jetstream.Msg, msg *Message) (out 
 	return r.handler(ctx, msg)
 }
 
-// settle tells the broker the outcome. A dead letter that cannot be stored turns the
-// outcome into a retry: a message is only ever terminated once its letter is safe.
-func (r *Runner) settle(ctx context.Context, jm jetstream.Msg, msg *Message, out *Outcome) (string, error) {
-	switch out.kind {
+// settle tells the broker the result. A dead letter that cannot be stored turns the
+// result into a retry: a message is only ever terminated once its letter is safe.
+func (r *Runner) settle(ctx context.Context, jm jetstream.Msg, msg *Message, out *Result) (telemetry.Settlement, error) {
+	switch out.outcome {
 	case telemetry.Applied, telemetry.Rejected, telemetry.Duplicate:
-		return "ack", jm.DoubleAck(ctx)
+		return telemetry.Ack, jm.DoubleAck(ctx)
 	case telemetry.Retry:
-		return "nak", jm.NakWithDelay(r.backoff(msg.Attempt))
+		return telemetry.Nak, jm.NakWithDelay(r.backoff(msg.Attempt))
 	default: // Invalid, DeadLettered
 		errText := ""
 		if out.err != nil {
@@ -390,17 +385,17 @@ func (r *Runner) settle(ctx context.Context, jm jetstream.Msg, msg *Message, out
 		}
 		err := deadletter.Publish(ctx, r.js, deadletter.Letter{
 			Subject: msg.Subject, Stream: stream, StreamSeq: msg.StreamSeq, Consumer: r.cfg.Name,
-			Outcome: string(out.kind), Reason: out.reason, Error: errText,
+			Outcome: string(out.outcome), Reason: out.reason, Error: errText,
 			Deliveries: uint64(msg.Attempt), Time: time.Now(), Headers: msg.Header, Data: msg.Data,
 		})
 		if err != nil {
-			*out = Retry("deadletter_unavailable", fmt.Errorf("storing the dead letter (%s: %s) failed: %w", out.kind, out.reason, err))
-			return "nak", jm.NakWithDelay(r.backoff(msg.Attempt))
+			*out = Retry("deadletter_unavailable", fmt.Errorf("storing the dead letter (%s: %s) failed: %w", out.outcome, out.reason, err))
+			return telemetry.Nak, jm.NakWithDelay(r.backoff(msg.Attempt))
 		}
 		if termReasonSupported(r.js.Conn().ConnectedServerVersion()) {
-			return "term", jm.TermWithReason(out.reason)
+			return telemetry.Term, jm.TermWithReason(out.reason)
 		}
-		return "term", jm.Term()
+		return telemetry.Term, jm.Term()
 	}
 }
 

@@ -12,8 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
 	"loudly/pkg/outbox"
+	"loudly/services/events"
 )
 
 // Rejection reasons.
@@ -23,9 +24,35 @@ const (
 )
 
 // store is the inventory service's PostgreSQL state, all in schema "inventory".
+//
+// Reservations go through two seams that drills decorate (drills.go), so a drill fault
+// acts where a real fault would, inside the transaction, while the business code reads as
+// production code: begin starts the transaction, lockStock locks and reads the stock rows.
 type store struct {
-	pool   *pgxpool.Pool
-	outbox *outbox.Outbox
+	pool      *pgxpool.Pool
+	outbox    *outbox.Outbox
+	begin     func(context.Context) (pgx.Tx, error)
+	lockStock func(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error)
+}
+
+func newStore(pool *pgxpool.Pool, ob *outbox.Outbox) *store {
+	return &store{pool: pool, outbox: ob, begin: pool.Begin, lockStock: lockStock}
+}
+
+// lockStock locks the stock rows of skus, in SKU order so that concurrent transactions
+// cannot deadlock, and returns what is available of each known SKU.
+func lockStock(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error) {
+	rows, err := tx.Query(ctx, `SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
+	if err != nil {
+		return nil, err
+	}
+	available := map[string]int{}
+	var sku string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil }); err != nil {
+		return nil, err
+	}
+	return available, nil
 }
 
 // decision is what reserve decided for one order event.
@@ -36,29 +63,17 @@ type decision struct {
 	sku       string
 }
 
-// reserveOptions carry drill faults into the transaction, so they act where a real
-// fault would: inside the database round trips.
-type reserveOptions struct {
-	latency  time.Duration // db-latency: the transaction waits this long in the database
-	emptySKU string        // stock-out: this SKU reads as having nothing available
-}
-
 // reserve decides one order.placed event in a single transaction: it locks the stock rows
 // of every line (in SKU order, so concurrent orders cannot deadlock), reserves all lines or
 // none, records the event id, and writes the result event to the outbox. Any error leaves
 // nothing behind, so the caller can retry.
-func (s *store) reserve(ctx context.Context, env events.Envelope, order events.OrderPlaced, opts reserveOptions) (decision, error) {
-	tx, err := s.pool.Begin(ctx)
+func (s *store) reserve(ctx context.Context, env envelope.Envelope, order events.OrderPlaced) (decision, error) {
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return decision{}, err
 	}
 	defer tx.Rollback(context.Background())
 
-	if opts.latency > 0 {
-		if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, opts.latency.Seconds()); err != nil {
-			return decision{}, err
-		}
-	}
 	var seen bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inventory.reservations WHERE event_id = $1)`, env.ID).Scan(&seen); err != nil {
 		return decision{}, err
@@ -73,18 +88,9 @@ func (s *store) reserve(ctx context.Context, env events.Envelope, order events.O
 	for i, l := range lines {
 		skus[i] = l.SKU
 	}
-	rows, err := tx.Query(ctx, `SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
+	available, err := s.lockStock(ctx, tx, skus)
 	if err != nil {
 		return decision{}, err
-	}
-	available := map[string]int{}
-	var sku string
-	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil }); err != nil {
-		return decision{}, err
-	}
-	if _, ok := available[opts.emptySKU]; ok {
-		available[opts.emptySKU] = 0
 	}
 	d := decision{}
 	for _, l := range lines {
@@ -108,10 +114,10 @@ func (s *store) reserve(ctx context.Context, env events.Envelope, order events.O
 		}
 	}
 
-	outcome, typ, subject := "reserved", events.TypeInventoryReserved, events.SubjectInventoryReserved
+	outcome, typ, subject := "reserved", events.InventoryReservedEvent, events.SubjectInventoryReserved
 	result := events.InventoryResult{}
 	if d.rejected {
-		outcome, typ, subject = "rejected", events.TypeInventoryRejected, events.SubjectInventoryRejected
+		outcome, typ, subject = "rejected", events.InventoryRejectedEvent, events.SubjectInventoryRejected
 		result = events.InventoryResult{Reason: d.reason, SKU: d.sku}
 	}
 	lb, _ := json.Marshal(order.Lines)
@@ -119,13 +125,13 @@ func (s *store) reserve(ctx context.Context, env events.Envelope, order events.O
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		traceID = sc.TraceID().String()
 	}
-	renv, payload, err := events.New(typ, env.OrderID, result, time.Now())
+	renv, payload, err := typ.New(env.Key, result, time.Now())
 	if err != nil {
 		return decision{}, err
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
 		VALUES ($1, $2, $3, nullif($4, ''), $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
-		env.ID, env.OrderID, outcome, d.reason, lb, traceID, renv.ID)
+		env.ID, env.Key, outcome, d.reason, lb, traceID, renv.ID)
 	if err != nil {
 		return decision{}, err
 	}

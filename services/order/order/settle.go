@@ -12,7 +12,7 @@ import (
 
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/services/events"
 )
 
 // settler turns inventory's results into final order statuses.
@@ -37,22 +37,18 @@ func newSettler(s *store, m metric.Meter) (*settler, error) {
 	return &settler{store: s, settled: settled, latency: latency}, nil
 }
 
-// handleResult settles the order an inventory.reserved / inventory.rejected event is about.
-func (s *settler) handleResult(ctx context.Context, m *consumer.Message) consumer.Outcome {
-	var status, reason string
-	switch m.Event.Type {
-	case events.TypeInventoryReserved:
-		status = StatusConfirmed
-	case events.TypeInventoryRejected:
-		var r events.InventoryResult
-		if err := m.Event.DecodeData(&r); err != nil {
-			return consumer.Invalid(events.ReasonMalformed, err)
-		}
-		status, reason = StatusRejected, r.Reason
-	default:
-		return consumer.Invalid(events.ReasonUnknownType, errors.New("not an inventory result: "+m.Event.Type))
-	}
-	res, err := s.store.settle(ctx, m.Event.ID, m.Event.OrderID, status, reason)
+// confirm settles the order an inventory.reserved event is about.
+func (s *settler) confirm(ctx context.Context, m *consumer.Message, _ events.InventoryResult) consumer.Result {
+	return s.settle(ctx, m, StatusConfirmed, "")
+}
+
+// reject settles the order an inventory.rejected event is about.
+func (s *settler) reject(ctx context.Context, m *consumer.Message, r events.InventoryResult) consumer.Result {
+	return s.settle(ctx, m, StatusRejected, r.Reason)
+}
+
+func (s *settler) settle(ctx context.Context, m *consumer.Message, status, reason string) consumer.Result {
+	res, err := s.store.settle(ctx, m.Event.ID, m.Event.Key, status, reason)
 	switch {
 	case errors.Is(err, errUnknownOrder):
 		// A result for an order this service never accepted: the contract between the two
@@ -71,7 +67,7 @@ func (s *settler) handleResult(ctx context.Context, m *consumer.Message) consume
 // handleDeadLetter fails the order whose order.placed event inventory gave up on, so the
 // customer gets an answer and the order stops counting as in flight. Letters that are not
 // about one of our orders (poison published straight to the subject) have nothing to fail.
-func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) consumer.Outcome {
+func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) consumer.Result {
 	orderID, ok := placedOrderID(m.Data)
 	if !ok {
 		return consumer.Rejected("not_an_order")
@@ -81,14 +77,14 @@ func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) con
 	switch {
 	case errors.Is(err, errUnknownOrder):
 		// Poison that happens to look like an order event: no order of ours to answer.
-		return consumer.Rejected("unknown_order").WithOrder(orderID)
+		return consumer.Rejected("unknown_order").WithKey(orderID)
 	case err != nil:
-		return consumer.Retry("db_error", err).WithOrder(orderID)
+		return consumer.Retry("db_error", err).WithKey(orderID)
 	case !ok:
-		return consumer.Duplicate("not_pending").WithOrder(orderID)
+		return consumer.Duplicate("not_pending").WithKey(orderID)
 	}
 	s.settled.Add(ctx, 1, metric.WithAttributes(attribute.String("status", StatusFailed)))
-	return consumer.Applied("order_failed").WithOrder(orderID)
+	return consumer.Applied("order_failed").WithKey(orderID)
 }
 
 // placedOrderID reads the order id of a dead-lettered order.placed event. It reads
@@ -97,14 +93,14 @@ func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) con
 // is no UUID, or another event type, is not one of our orders.
 func placedOrderID(data []byte) (string, bool) {
 	var loose struct {
-		Type    string `json:"type"`
-		OrderID string `json:"order_id"`
+		Type string `json:"type"`
+		Key  string `json:"key"`
 	}
 	if json.Unmarshal(data, &loose) != nil || loose.Type != events.TypeOrderPlaced {
 		return "", false
 	}
-	if _, err := uuid.Parse(loose.OrderID); err != nil {
+	if _, err := uuid.Parse(loose.Key); err != nil {
 		return "", false
 	}
-	return loose.OrderID, true
+	return loose.Key, true
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"loudly/pkg/events"
 	"loudly/pkg/outbox"
+	"loudly/services/events"
 )
 
 // Order statuses.
@@ -67,10 +67,7 @@ type placed struct {
 // create stores a new pending order and its order.placed event in one transaction. With an
 // idempotency key, a replay of the same request returns the first response, and a
 // different request under the same key fails with errIdempotencyConflict.
-//
-// drift is the schema-drift drill: the event goes out with an envelope version no
-// consumer knows, as a producer deployed ahead of its consumers would send it.
-func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, drift bool, respond func(Order) json.RawMessage) (placed, error) {
+func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, respond func(Order) json.RawMessage) (placed, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return placed{}, err
@@ -110,15 +107,9 @@ func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []b
 		return placed{}, fmt.Errorf("insert order: %w", err)
 	}
 	o.Status = StatusPending
-	env, payload, err := events.New(events.TypeOrderPlaced, o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, o.CreatedAt)
+	env, payload, err := events.OrderPlacedEvent.New(o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, o.CreatedAt)
 	if err != nil {
 		return placed{}, err
-	}
-	if drift {
-		env.Version = events.CurrentVersion + 1
-		if payload, err = json.Marshal(env); err != nil {
-			return placed{}, err
-		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, event_id) VALUES ($1, 'pending', $2)`,
 		o.ID, env.ID); err != nil {
