@@ -151,7 +151,7 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 		pkg + "migrations/00002_outbox.sql":           {"CREATE TABLE " + pub + ".outbox"},
 		"services/services.go": {`{Name: "` + pub + `", Port: ` + p1 + `, Schema: "` + pub + `", Outbox: true,`,
 			`{Name: "` + sub + `", Port: ` + p2 + `, Schema: "` + sub + `", Outbox: false,`},
-		"services/events/streams.go":                    {`"SCAFFOLDPUB"`, `[]string{"` + pub + `.>"}`},
+		"services/events/streams.go":               {`"SCAFFOLDPUB"`, `[]string{"` + pub + `.>"}`},
 		"docs/runbooks/README.md":                  {"[LoudlyScaffoldpubDown](LoudlyScaffoldpubDown.md)", "[LoudlyScaffoldsubDown](LoudlyScaffoldsubDown.md)"},
 		"deploy/compose/prometheus/prometheus.yml": {`- targets: ["` + pub + `:` + p1 + `"]`, `- targets: ["` + sub + `:` + p2 + `"]`},
 	} {
