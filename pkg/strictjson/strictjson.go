@@ -96,8 +96,7 @@ func Decode(r io.Reader, v any) error {
 // its names. (A type error found while decoding can still leave v partly set, as with
 // encoding/json.)
 func Unmarshal(data []byte, v any) error {
-	var names [32][]byte // enough for most documents without allocating
-	c := checker{data: data, names: names[:0]}
+	c := checker{data: data, names: make([][]byte, 0, 8)}
 	if err := c.document(); err != nil {
 		return err
 	}
