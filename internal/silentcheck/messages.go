@@ -110,9 +110,20 @@ func trimVendor(path string) string {
 // parameter of a subscribe or consume call (nats.MsgHandler, jetstream.MessageHandler,
 // Watermill's HandlerFunc and NoPublishHandlerFunc, a batch callback
 // func(ctx, []*nats.Msg) bool).
+//
+// A callback that also receives an error (nats.MsgErrHandler, a publish-failure option)
+// is told about a message it sent, not handed one to process: it is not a handler.
 func isHandlerFuncType(t types.Type) bool {
 	sig, ok := types.Unalias(t).Underlying().(*types.Signature)
-	return ok && receivesMessage(sig)
+	if !ok || !receivesMessage(sig) {
+		return false
+	}
+	for v := range sig.Params().Variables() {
+		if isErrorType(v.Type()) {
+			return false
+		}
+	}
+	return true
 }
 
 func receivesMessage(sig *types.Signature) bool {

@@ -60,7 +60,9 @@ func (c *checker) isRecordingCall(call *ast.CallExpr) bool {
 	info := c.pass.TypesInfo
 	if id, ok := ast.Unparen(call.Fun).(*ast.Ident); ok {
 		if b, ok := info.Uses[id].(*types.Builtin); ok {
-			return b.Name() == "panic" // recovered into an error or a crash: loud either way
+			// panic is recovered into an error or crashes: loud either way; print and
+			// println write to stderr, a log line by another name.
+			return b.Name() == "panic" || b.Name() == "print" || b.Name() == "println"
 		}
 	}
 	if c.repliesTo(call) {
@@ -115,6 +117,15 @@ func (c *checker) funcRecords(fn *types.Func, call *ast.CallExpr) bool {
 		return c.records[fn]
 	}
 	return c.pass.ImportObjectFact(fn, new(recordsFact))
+}
+
+func (c *checker) isPanic(call *ast.CallExpr) bool {
+	id, ok := ast.Unparen(call.Fun).(*ast.Ident)
+	if !ok {
+		return false
+	}
+	b, ok := c.pass.TypesInfo.Uses[id].(*types.Builtin)
+	return ok && b.Name() == "panic"
 }
 
 // isStdStream reports whether e is os.Stdout or os.Stderr: a print there is a log line.

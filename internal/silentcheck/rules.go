@@ -8,6 +8,7 @@ import (
 	"go/format"
 	"go/token"
 	"go/types"
+	"os"
 	"strings"
 )
 
@@ -18,20 +19,30 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 //
 //   - it is handed to a place typed as a message handler (handed);
 //   - it settles a message it holds; or
-//   - it receives a message (or a batch) and returns something, so that its result tells
-//     its caller what became of the message: an error, a batch handler's bool, an
-//     outcome.
+//   - it receives a message (or a batch) and returns what a handler returns, so that its
+//     result tells its caller what became of the message (see handlerResults).
 //
 // A callback without results that receives a message but is neither handed to a
 // subscription nor settles anything is left alone: a core-NATS callback with nothing to
 // settle is judged only where it is subscribed. A broker client's own code is not judged
 // (see clientCode).
 func (c *checker) isMessageHandler(file *ast.File, sig *types.Signature, body *ast.BlockStmt, handed bool) bool {
-	if c.clientCode(file) {
-		return false
+	why := c.handlerReason(file, sig, body, handed)
+	if why != "" && listHandlers {
+		fmt.Fprintf(os.Stderr, "%s: message handler (%s)\n", c.pass.Fset.Position(body.Pos()), why)
 	}
-	if receivesMessage(sig) && (handed || sig.Results().Len() > 0) {
-		return true
+	return why != ""
+}
+
+func (c *checker) handlerReason(file *ast.File, sig *types.Signature, body *ast.BlockStmt, handed bool) string {
+	if c.clientCode(file) {
+		return ""
+	}
+	if receivesMessage(sig) && handed {
+		return "handed to a subscription"
+	}
+	if receivesMessage(sig) && handlerResults(sig) {
+		return "receives a message and returns a result"
 	}
 	settles := false
 	c.inspectBody(body, func(n ast.Node, _ bool) bool {
@@ -42,7 +53,30 @@ func (c *checker) isMessageHandler(file *ast.File, sig *types.Signature, body *a
 		}
 		return !settles
 	})
-	return settles
+	if settles {
+		return "settles a message"
+	}
+	return ""
+}
+
+// handlerResults reports whether sig returns what a handler returns to whoever settles
+// the message: an error (Watermill's NoPublishHandlerFunc, a team's func(m) error), a
+// batch handler's bool, Watermill's ([]*Message, error), or one value of some other type
+// (an outcome). A function that takes messages to publish (variadic) or turns a message
+// into something else (Marshal: (X, error)) is not a handler.
+func handlerResults(sig *types.Signature) bool {
+	if sig.Variadic() && receivesMessage(types.NewSignatureType(nil, nil, nil,
+		types.NewTuple(sig.Params().At(sig.Params().Len()-1)), nil, false)) {
+		return false
+	}
+	res := sig.Results()
+	switch res.Len() {
+	case 1:
+		return true
+	case 2:
+		return isError(res.At(1).Type()) && isBatchType(res.At(0).Type())
+	}
+	return false
 }
 
 // settleCall returns the method name when call settles a message (m.Ack(), …).
@@ -281,7 +315,7 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 			return
 		}
 	}
-	if c.settlesBefore(b.stmts, ret.Pos()) {
+	if c.settlesBefore(b.stmts, ret.Pos()) || c.guardsSettlement(stack) {
 		return // the settlement is what rule 2 judges
 	}
 	if c.stmtsRecord(b.stmts, ret.Pos(), nil) {
@@ -335,6 +369,35 @@ func (c *checker) enclosingScope(body *ast.BlockStmt, stack []ast.Node) *branch 
 		}
 	}
 	return &branch{stmts: body.List, desc: "main path"}
+}
+
+// guardsSettlement reports whether the innermost if holding the top of stack tests a
+// settlement's own result (if err := m.Ack(); err != nil { return }): the message was
+// handed back to the broker, which redelivers it when the settlement failed, so
+// returning there drops nothing.
+func (c *checker) guardsSettlement(stack []ast.Node) bool {
+	for i := len(stack) - 2; i >= 0; i-- {
+		ifs, ok := stack[i].(*ast.IfStmt)
+		if !ok {
+			continue
+		}
+		found := false
+		for _, n := range []ast.Node{ifs.Init, ifs.Cond} {
+			if n == nil {
+				continue
+			}
+			c.inspectBody(n, func(n ast.Node, _ bool) bool {
+				if call, ok := n.(*ast.CallExpr); ok {
+					if _, ok := c.settleCall(call); ok {
+						found = true
+					}
+				}
+				return !found
+			})
+		}
+		return found
+	}
+	return false
 }
 
 // settlesBefore reports whether stmts settle a message (other than InProgress) before pos.

@@ -24,6 +24,16 @@ var Analyzer = &analysis.Analyzer{
 	Run:        run,
 }
 
+// listHandlers is the -handlers flag: it prints every function judged as
+// message-handling code, so a team adopting the check can see what it covers (and what
+// it does not) before trusting a clean run.
+var listHandlers bool
+
+func init() {
+	Analyzer.Flags.BoolVar(&listHandlers, "handlers", false,
+		"print to stderr every function judged as message-handling code, and why")
+}
+
 // recordsFact marks a function whose body records something (logs, records a decision,
 // adds a span event or a metric), so that calling it from a branch counts as recording.
 type recordsFact struct{}
@@ -142,7 +152,10 @@ func (c *checker) recordsOnMainPath(stmts []ast.Stmt) bool {
 		case *ast.SelectStmt:
 			return false
 		case *ast.CallExpr:
-			if c.isRecordingCall(n) {
+			// A panic on a function's main path is an assertion (unreachable code,
+			// a broken invariant), not the function's way of reporting: it would make
+			// half the standard library "record".
+			if c.isRecordingCall(n) && !c.isPanic(n) {
 				found = true
 			}
 			return !found
