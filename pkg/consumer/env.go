@@ -12,6 +12,8 @@ func Tuning(r *env.Reader) Config {
 		BackoffMax:    r.Duration("CONSUMER_BACKOFF_MAX", 30e9),
 		MaxAckPending: r.Int("CONSUMER_MAX_ACK_PENDING", 256, 1, 100000),
 		Concurrency:   r.Int("CONSUMER_CONCURRENCY", 8, 1, 1024),
+		BatchSize:     r.Int("CONSUMER_BATCH_SIZE", DefaultBatchSize, 1, 1000),
+		BatchWait:     r.Duration("CONSUMER_BATCH_WAIT", DefaultBatchWait),
 	}
 }
 

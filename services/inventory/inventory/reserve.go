@@ -18,18 +18,34 @@ type reserver struct {
 	store *store
 }
 
-// handle returns the result of one order.placed event; the runner settles and records it.
-func (r *reserver) handle(ctx context.Context, m *consumer.Message, order events.OrderPlaced) consumer.Result {
-	d, err := r.store.reserve(ctx, m.Event, order)
-	switch {
-	case err != nil:
-		return consumer.Retry(retryReason(ctx, err), err)
-	case d.duplicate:
-		return consumer.Duplicate("event_already_applied")
-	case d.rejected:
-		return consumer.Rejected(d.reason)
+// decide returns the result of each order.placed event of a batch, decided in one
+// transaction; the runner settles and records each. A failed transaction fails the batch
+// (the runner then decides each event on its own); an event decided alone gets its retry
+// reason.
+func (r *reserver) decide(ctx context.Context, items []consumer.Item[events.OrderPlaced]) ([]consumer.Result, error) {
+	reqs := make([]request, len(items))
+	for i, it := range items {
+		reqs[i] = request{ctx: it.Context(), event: it.Event, order: it.Payload}
 	}
-	return consumer.Applied("reserved")
+	ds, err := r.store.reserve(ctx, reqs)
+	if err != nil {
+		if len(items) > 1 {
+			return nil, err
+		}
+		return []consumer.Result{consumer.Retry(retryReason(ctx, err), err)}, nil
+	}
+	out := make([]consumer.Result, len(ds))
+	for i, d := range ds {
+		switch {
+		case d.duplicate:
+			out[i] = consumer.Duplicate("event_already_applied")
+		case d.rejected:
+			out[i] = consumer.Rejected(d.reason)
+		default:
+			out[i] = consumer.Applied("reserved")
+		}
+	}
+	return out, nil
 }
 
 // retryReason names a transient failure for the decision counter.

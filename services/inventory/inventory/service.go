@@ -35,7 +35,7 @@ type Service struct {
 	server    *httpapi.Server
 	relay     *outbox.Relay
 	orders    *consumer.Runner
-	handler   consumer.Handler // the orders consumer's handler, drills included
+	handler   consumer.BatchHandler // the orders consumer's handler, drills included
 	drills    *drills
 	stopWatch context.CancelFunc
 }
@@ -74,8 +74,8 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		return nil, err
 	}
 	s.drills = &drills{faults: w, hotSKU: cfg.HotSKU, ackWait: cfg.Consumer.AckWait}
-	s.handler = consumer.Handle(events.OrderPlacedEvent, (&reserver{store: st}).handle, s.drills.wire(st)...)
-	if s.orders, err = consumer.New(ctx, s.js,
+	s.handler = consumer.HandleBatch(events.OrderPlacedEvent, (&reserver{store: st}).decide, s.drills.wire(st)...)
+	if s.orders, err = consumer.NewBatch(ctx, s.js,
 		cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), s.handler, tel); err != nil {
 		return nil, err
 	}

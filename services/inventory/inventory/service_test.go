@@ -259,8 +259,10 @@ func TestReserve_RedeliveryAfterCrashBetweenCommitAndAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := h.svc.handler(context.Background(), &consumer.Message{Event: decoded, Data: taken.Data()}); out.Outcome() != "applied" {
-		t.Fatalf("first attempt: %s %s %v", out.Outcome(), out.Reason(), out.Err())
+	var out consumer.Result
+	err = h.svc.handler(context.Background(), []*consumer.Message{{Event: decoded, Data: taken.Data()}}, func(_ int, r consumer.Result) { out = r })
+	if err != nil || out.Outcome() != "applied" {
+		t.Fatalf("first attempt: %s %s %v %v", out.Outcome(), out.Reason(), out.Err(), err)
 	}
 
 	// The restarted process gets the redelivery after AckWait and must not apply it again.

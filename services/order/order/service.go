@@ -14,6 +14,7 @@ import (
 	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
+	"loudly/pkg/envelope"
 	"loudly/pkg/faults"
 	"loudly/pkg/health"
 	"loudly/pkg/httpapi"
@@ -92,11 +93,9 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err != nil {
 		return nil, err
 	}
-	if s.settlements, err = consumer.New(ctx, s.js,
-		cfg.Consumer.For(events.StreamInventory, SettlementConsumer, "inventory.>"), consumer.Routes(
-			consumer.On(events.InventoryReservedEvent, set.confirm),
-			consumer.On(events.InventoryRejectedEvent, set.reject),
-		), tel); err != nil {
+	results := []*envelope.Type[events.InventoryResult]{events.InventoryReservedEvent, events.InventoryRejectedEvent}
+	if s.settlements, err = consumer.NewBatch(ctx, s.js,
+		cfg.Consumer.For(events.StreamInventory, SettlementConsumer, "inventory.>"), consumer.HandleBatchOf(results, set.settle), tel); err != nil {
 		return nil, err
 	}
 	letterCfg := cfg.Consumer.For(deadletter.Stream, DeadLetterConsumer, deadletter.SubjectPrefix+InventoryConsumerID)

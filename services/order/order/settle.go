@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -37,31 +38,41 @@ func newSettler(s *store, m metric.Meter) (*settler, error) {
 	return &settler{store: s, settled: settled, latency: latency}, nil
 }
 
-// confirm settles the order an inventory.reserved event is about.
-func (s *settler) confirm(ctx context.Context, m *consumer.Message, _ events.InventoryResult) consumer.Result {
-	return s.settle(ctx, m, StatusConfirmed, "")
-}
-
-// reject settles the order an inventory.rejected event is about.
-func (s *settler) reject(ctx context.Context, m *consumer.Message, r events.InventoryResult) consumer.Result {
-	return s.settle(ctx, m, StatusRejected, r.Reason)
-}
-
-func (s *settler) settle(ctx context.Context, m *consumer.Message, status, reason string) consumer.Result {
-	res, err := s.store.settle(ctx, m.Event.ID, m.Event.Key, status, reason)
-	switch {
-	case errors.Is(err, errUnknownOrder):
-		// A result for an order this service never accepted: the contract between the two
-		// services is broken somewhere, and the letter keeps the evidence.
-		return consumer.Invalid("unknown_order", err)
-	case err != nil:
-		return consumer.Retry("db_error", err)
-	case res.duplicate:
-		return consumer.Duplicate("already_settled")
+// settle applies a batch of inventory.reserved / inventory.rejected events, in one
+// transaction; the runner settles and records each result.
+func (s *settler) settle(ctx context.Context, items []consumer.Item[events.InventoryResult]) ([]consumer.Result, error) {
+	reqs := make([]settleRequest, len(items))
+	for i, it := range items {
+		reqs[i] = settleRequest{eventID: it.Event.ID, orderID: it.Event.Key, status: StatusConfirmed}
+		if it.Event.Type == events.TypeInventoryRejected {
+			reqs[i].status, reqs[i].reason = StatusRejected, it.Payload.Reason
+		}
 	}
-	s.settled.Add(ctx, 1, metric.WithAttributes(attribute.String("status", status)))
-	s.latency.Record(ctx, res.age.Seconds(), metric.WithAttributes(attribute.String("status", status)))
-	return consumer.Applied("order_" + status)
+	res, err := s.store.settle(ctx, reqs)
+	if err != nil {
+		if len(items) > 1 {
+			return nil, err // the runner decides each event again on its own
+		}
+		return []consumer.Result{consumer.Retry("db_error", err)}, nil
+	}
+	out := make([]consumer.Result, len(res))
+	for i, r := range res {
+		status := reqs[i].status
+		switch {
+		case r.unknown:
+			// A result for an order this service never accepted: the contract between the
+			// two services is broken somewhere, and the letter keeps the evidence.
+			out[i] = consumer.Invalid("unknown_order", fmt.Errorf("%w: %s", errUnknownOrder, reqs[i].orderID))
+		case r.duplicate:
+			out[i] = consumer.Duplicate("already_settled")
+		default:
+			ictx := items[i].Context()
+			s.settled.Add(ictx, 1, metric.WithAttributes(attribute.String("status", status)))
+			s.latency.Record(ictx, r.age.Seconds(), metric.WithAttributes(attribute.String("status", status)))
+			out[i] = consumer.Applied("order_" + status)
+		}
+	}
+	return out, nil
 }
 
 // handleDeadLetter fails the order whose order.placed event inventory gave up on, so the
