@@ -6,16 +6,16 @@
 package envelope
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"loudly/pkg/strictjson"
 )
 
 // CurrentVersion is the only envelope version this code understands. An event of any
@@ -64,7 +64,24 @@ const (
 	ReasonMissingField   = "missing_field"
 	ReasonBadField       = "bad_field"
 	ReasonTooLarge       = "too_large"
+	// Documents that are not I-JSON (RFC 7493) are refused, never silently altered: a
+	// member name twice in one object (which one would a consumer keep?), and bytes that
+	// are not UTF-8 or escape a lone surrogate (which a decoder would turn into U+FFFD).
+	ReasonDuplicateMember = strictjson.ReasonDuplicateMember
+	ReasonInvalidUTF8     = strictjson.ReasonInvalidUTF8
 )
+
+// jsonReason names why a document could not be decoded: its I-JSON violation, or
+// malformed_json for everything else.
+func jsonReason(err error) string {
+	switch {
+	case errors.Is(err, strictjson.ErrDuplicateMember):
+		return ReasonDuplicateMember
+	case errors.Is(err, strictjson.ErrInvalidUTF8), errors.Is(err, strictjson.ErrNoncharacter):
+		return ReasonInvalidUTF8
+	}
+	return ReasonMalformed
+}
 
 // Decode parses and checks one envelope: size, strict JSON, version, the required fields,
 // a UUID id and a well-formed key. It does not look inside Data; a Type does (Type.Decode,
@@ -76,7 +93,7 @@ func Decode(data []byte) (Envelope, error) {
 		return env, Invalidf(ReasonTooLarge, "event is %d bytes, limit %d", len(data), MaxEventBytes)
 	}
 	if err := Unmarshal(data, &env); err != nil {
-		return env, Invalidf(ReasonMalformed, "envelope: %v", err)
+		return env, Invalidf(jsonReason(err), "envelope: %v", err)
 	}
 	if env.Version != CurrentVersion {
 		if env.Version == 0 {
@@ -133,20 +150,7 @@ func New(typ, key string, data any, now time.Time) (Envelope, []byte, error) {
 	return env, b, err
 }
 
-// Unmarshal decodes data as StrictDecode does.
-func Unmarshal(data []byte, v any) error { return StrictDecode(bytes.NewReader(data), v) }
-
-// StrictDecode decodes exactly one JSON value into v, rejecting unknown fields and trailing
-// data: a producer that drifts from the contract is caught at its first event or request,
-// not after it has corrupted state. HTTP APIs use it too.
-func StrictDecode(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
+// Unmarshal decodes exactly one I-JSON value into v (pkg/strictjson), rejecting unknown
+// fields, trailing data, duplicate member names and invalid UTF-8: a producer that drifts
+// from the contract is caught at its first event, not after it has corrupted state.
+func Unmarshal(data []byte, v any) error { return strictjson.Unmarshal(data, v) }

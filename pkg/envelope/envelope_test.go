@@ -120,7 +120,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"id":`))
 	f.Add([]byte(`{}`))
 	reasons := map[string]bool{envelope.ReasonMalformed: true, envelope.ReasonUnknownVersion: true, envelope.ReasonMissingField: true,
-		envelope.ReasonBadField: true, envelope.ReasonTooLarge: true}
+		envelope.ReasonBadField: true, envelope.ReasonTooLarge: true, envelope.ReasonDuplicateMember: true, envelope.ReasonInvalidUTF8: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, err := envelope.Decode(data)
 		if err != nil {

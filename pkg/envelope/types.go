@@ -40,7 +40,7 @@ func (t *Type[T]) Decode(env Envelope) (T, error) {
 		return p, Invalidf(ReasonUnknownType, "type %q, want %q", env.Type, t.name)
 	}
 	if err := Unmarshal(env.Data, &p); err != nil {
-		return p, Invalidf(ReasonMalformed, "data: %v", err)
+		return p, Invalidf(jsonReason(err), "data: %v", err)
 	}
 	if t.validate != nil {
 		if err := t.validate(env, p); err != nil {

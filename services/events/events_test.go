@@ -109,6 +109,9 @@ var decodeCases = []struct {
 	{"an inventory result reason that is too long", doc(map[string]any{
 		"type": events.TypeInventoryRejected, "data": map[string]any{"reason": strings.Repeat("r", events.MaxReasonLength+1)},
 	}), envelope.ReasonBadField},
+	{"a member name twice in the envelope (I-JSON)", []byte(`{"id":"` + eventID + `","id":"` + eventID + `","type":"order.placed","version":1,"occurred_at":"2026-03-01T12:00:00Z","key":"` + orderID + `","data":{"customer_id":"c-42","lines":[{"sku":"SKU-1","quantity":2}]}}`), envelope.ReasonDuplicateMember},
+	{"a member name twice in the data", []byte(`{"id":"` + eventID + `","type":"order.placed","version":1,"occurred_at":"2026-03-01T12:00:00Z","key":"` + orderID + `","data":{"customer_id":"a","customer_id":"b","lines":[{"sku":"SKU-1","quantity":2}]}}`), envelope.ReasonDuplicateMember},
+	{"invalid UTF-8 in the data", []byte("{\"id\":\"" + eventID + "\",\"type\":\"order.placed\",\"version\":1,\"occurred_at\":\"2026-03-01T12:00:00Z\",\"key\":\"" + orderID + "\",\"data\":{\"customer_id\":\"c\xff\",\"lines\":[{\"sku\":\"SKU-1\",\"quantity\":2}]}}"), envelope.ReasonInvalidUTF8},
 	{"an event larger than the limit", doc(map[string]any{"data": map[string]any{
 		"customer_id": "c-42", "lines": []any{line("SKU-1", 1)}, "padding": strings.Repeat("x", envelope.MaxEventBytes),
 	}}), envelope.ReasonTooLarge},
@@ -118,6 +121,7 @@ var decodeCases = []struct {
 var reasons = map[string]bool{
 	envelope.ReasonMalformed: true, envelope.ReasonUnknownVersion: true, envelope.ReasonUnknownType: true,
 	envelope.ReasonMissingField: true, envelope.ReasonBadField: true, envelope.ReasonTooLarge: true,
+	envelope.ReasonDuplicateMember: true, envelope.ReasonInvalidUTF8: true,
 }
 
 func TestDecode(t *testing.T) {

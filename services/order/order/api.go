@@ -1,6 +1,7 @@
 package order
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"loudly/pkg/envelope"
 	"loudly/pkg/httpapi"
+	"loudly/pkg/strictjson"
 	"loudly/pkg/telemetry"
 	"loudly/services/events"
 )
@@ -42,23 +44,32 @@ type createdResponse struct {
 // *httpapi.Error with a reason token, so the caller can answer and record it.
 func DecodeCreateOrder(body io.Reader) (CreateOrderRequest, error) {
 	var req CreateOrderRequest
-	if err := envelope.StrictDecode(body, &req); err != nil {
+	data, err := io.ReadAll(body)
+	if err != nil {
 		var tooBig *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.As(err, &tooBig):
+		if errors.As(err, &tooBig) {
 			return req, httpapi.Errorf(httpapi.ETooLarge, "body_too_large", "request body is larger than %d bytes", tooBig.Limit)
+		}
+		return req, httpapi.Errorf(httpapi.EInvalid, "unreadable_body", "reading the body: %v", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return req, httpapi.Errorf(httpapi.EInvalid, "empty_body", "request body is empty")
+	}
+	// I-JSON (RFC 7493): a duplicate member name or invalid UTF-8 is refused with its own
+	// reason, never silently resolved or replaced.
+	if err := strictjson.Unmarshal(data, &req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var sj *strictjson.Error
+		switch {
 		case errors.As(err, &typeErr):
 			return req, httpapi.Errorf(httpapi.EInvalid, "bad_type", "field %q must be %s", typeErr.Field, typeErr.Type)
-		case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-			return req, httpapi.Errorf(httpapi.EInvalid, "malformed_json", "request body is not valid JSON: %v", err)
-		case errors.Is(err, io.EOF):
-			return req, httpapi.Errorf(httpapi.EInvalid, "empty_body", "request body is empty")
-		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return req, httpapi.Errorf(httpapi.EInvalid, "unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		case errors.Is(err, strictjson.ErrUnknownField) && errors.As(err, &sj):
+			return req, httpapi.Errorf(httpapi.EInvalid, "unknown_field", "%s", sj.Detail)
+		case errors.Is(err, strictjson.ErrDuplicateMember), errors.Is(err, strictjson.ErrInvalidUTF8), errors.Is(err, strictjson.ErrNoncharacter):
+			errors.As(err, &sj)
+			return req, httpapi.Errorf(httpapi.EInvalid, sj.Reason, "request body is not I-JSON: %s", sj.Detail)
 		default:
-			return req, httpapi.Errorf(httpapi.EInvalid, "malformed_json", "%v", err)
+			return req, httpapi.Errorf(httpapi.EInvalid, "malformed_json", "request body is not valid JSON: %v", err)
 		}
 	}
 	if err := (events.OrderPlaced{CustomerID: req.CustomerID, Lines: req.Lines}).Validate(); err != nil {

@@ -16,6 +16,8 @@ func FuzzDecodeCreateOrder(f *testing.F) {
 		goodOrder, ``, `{`, `null`, `[]`, `{"customer_id":"c","lines":[{"sku":"A","quantity":1}]}{}`,
 		`{"customer_id":"c","lines":[{"sku":"A","quantity":"1"}]}`, `{"customer_id":"c","x":1}`,
 		`{"customer_id":"c","lines":[{"sku":"A","quantity":1e3}]}`, "\xff\xfe",
+		`{"customer_id":"a","customer_id":"b","lines":[{"sku":"A","quantity":1}]}`, "{\"customer_id\":\"\xc3\",\"lines\":[]}",
+		`{"customer_id":"\udc00","lines":[{"sku":"A","quantity":1}]}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -134,6 +134,10 @@ func TestOrderAPI_RejectsBadInputWithJSONErrorAndLeavesNothingBehind(t *testing.
 		{"huge quantity", "application/json", `{"customer_id":"c","lines":[{"sku":"BOOK-001","quantity":1000000}]}`, nil, 400, "bad_field"},
 		{"lower-case sku", "application/json", `{"customer_id":"c","lines":[{"sku":"book","quantity":1}]}`, nil, 400, "bad_field"},
 		{"same sku twice", "application/json", `{"customer_id":"c","lines":[{"sku":"BOOK-001","quantity":1},{"sku":"BOOK-001","quantity":1}]}`, nil, 400, "bad_field"},
+		{"a member name twice (I-JSON)", "application/json", `{"customer_id":"a","customer_id":"b","lines":[{"sku":"BOOK-001","quantity":1}]}`, nil, 400, "duplicate_member"},
+		{"a nested member name twice", "application/json", `{"customer_id":"a","lines":[{"sku":"BOOK-001","quantity":1,"quantity":9}]}`, nil, 400, "duplicate_member"},
+		{"invalid UTF-8 (I-JSON)", "application/json", "{\"customer_id\":\"a\xff\",\"lines\":[{\"sku\":\"BOOK-001\",\"quantity\":1}]}", nil, 400, "invalid_utf8"},
+		{"an escaped lone surrogate", "application/json", `{"customer_id":"a\ud800","lines":[{"sku":"BOOK-001","quantity":1}]}`, nil, 400, "invalid_utf8"},
 		{"oversize body", "application/json", huge, nil, 413, "body_too_large"},
 		{"control character in idempotency key", "application/json", goodOrder, map[string]string{"Idempotency-Key": "a\tb"}, 400, "bad_idempotency_key"},
 	}
