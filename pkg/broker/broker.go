@@ -17,7 +17,11 @@ import (
 // Connect dials url and returns the connection and its JetStream context, after making
 // sure the given event streams and the dead-letter stream exist. The connection reconnects
 // forever; disconnections are logged, and /readyz reports them.
-func Connect(ctx context.Context, url, name string, logger *slog.Logger, streams []jetstream.StreamConfig) (*nats.Conn, jetstream.JetStream, error) {
+//
+// url may list several seed servers, comma-separated (a cluster); opts.Replicas is the
+// replica count of every stream it ensures. While a cluster elects a leader, JetStream API
+// requests go unanswered: ensuring the streams is retried until ctx or ensureTimeout ends.
+func Connect(ctx context.Context, url, name string, logger *slog.Logger, streams []jetstream.StreamConfig, opts Options) (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := nats.Connect(url,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -36,14 +40,29 @@ func Connect(ctx context.Context, url, name string, logger *slog.Logger, streams
 		nc.Close()
 		return nil, nil, err
 	}
-	ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ectx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
-	if err := EnsureStreams(ectx, js, streams); err != nil {
-		nc.Close()
-		return nil, nil, err
+	for {
+		actx, acancel := context.WithTimeout(ectx, 5*time.Second)
+		err = EnsureStreamsWith(actx, js, streams, opts)
+		acancel()
+		if err == nil {
+			return nc, js, nil
+		}
+		if ectx.Err() != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		logger.Warn("ensuring streams failed; retrying", "error", err)
+		select {
+		case <-ectx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return nc, js, nil
 }
+
+// ensureTimeout bounds how long Connect keeps trying to ensure the streams.
+const ensureTimeout = 30 * time.Second
 
 // EnsureStreams creates or updates the event streams and the dead-letter stream.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, streams []jetstream.StreamConfig) error {

@@ -245,7 +245,7 @@ func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, js, err := broker.Connect(ctx, url, "broker-test", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	nc, js, err := broker.Connect(ctx, url, "broker-test", slog.New(slog.NewTextHandler(io.Discard, nil)), nil, broker.Options{})
 	if err != nil {
 		t.Fatalf("broker.Connect(%q): %v", url, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
+	"loudly/pkg/deadletter"
 	"loudly/pkg/faults"
 	"loudly/pkg/health"
 	"loudly/pkg/httpapi"
@@ -56,7 +57,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err = postgres.Migrate(ctx, s.pool, "inventory", sub); err != nil {
 		return nil, err
 	}
-	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-inventory", tel.Logger, events.Streams); err != nil {
+	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-inventory", tel.Logger, events.Streams, cfg.Broker); err != nil {
 		return nil, err
 	}
 	ob, err := outbox.New("inventory.outbox", s.pool, tel)
@@ -84,6 +85,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	checks := &health.Checks{}
 	checks.Add("postgres", s.pool.Ping)
 	checks.Add("nats", broker.ReadyCheck(s.nc))
+	checks.Add("streams", broker.StreamsReadyCheck(s.js, events.StreamOrders, events.StreamInventory, deadletter.Stream))
 	checks.Add("consumers", consumer.ReadyCheck(s.js, s.orders))
 	if s.server, err = httpapi.Listen(cfg.HTTPAddr, mux, checks, tel, "inventory"); err != nil {
 		return nil, err

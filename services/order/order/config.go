@@ -8,6 +8,7 @@ package order
 import (
 	"time"
 
+	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
 	"loudly/pkg/env"
 	"loudly/pkg/outbox"
@@ -17,7 +18,8 @@ import (
 type Config struct {
 	DatabaseURL string
 	DBMaxConns  int
-	NATSURL     string
+	NATSURL     string         // one server, or a comma-separated list of a cluster's seeds
+	Broker      broker.Options // STREAM_REPLICAS
 	HTTPAddr    string
 
 	Consumer consumer.Config    // tuning shared by this service's consumers
@@ -34,7 +36,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL: r.URL("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "postgres", "postgresql"),
 		DBMaxConns:  r.Int("DB_MAX_CONNS", 20, 2, 1000),
-		NATSURL:     r.URL("NATS_URL", "nats://127.0.0.1:4222", "nats", "tls"),
+		NATSURL:     broker.ReadURL(r),
+		Broker:      broker.ReadOptions(r),
 		HTTPAddr:    r.Addr("HTTP_ADDR", ":8080"),
 		Consumer:    consumer.Tuning(r).Keyed("order_id"),
 		Relay: outbox.RelayConfig{

@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err = postgres.Migrate(ctx, s.pool, "orders", sub); err != nil {
 		return nil, err
 	}
-	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-order", tel.Logger, events.Streams); err != nil {
+	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-order", tel.Logger, events.Streams, cfg.Broker); err != nil {
 		return nil, err
 	}
 	ob, err := outbox.New("orders.outbox", s.pool, tel)
@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	checks := &health.Checks{}
 	checks.Add("postgres", s.pool.Ping)
 	checks.Add("nats", broker.ReadyCheck(s.nc))
+	checks.Add("streams", broker.StreamsReadyCheck(s.js, events.StreamOrders, events.StreamInventory, deadletter.Stream))
 	checks.Add("consumers", consumer.ReadyCheck(s.js, s.settlements, s.letters))
 	if s.server, err = httpapi.Listen(cfg.HTTPAddr, mux, checks, tel, "order"); err != nil {
 		return nil, err
