@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"loudly/internal/testenv"
+)
+
+// BenchmarkThroughput is `make bench`: in one run on this machine it measures what
+// PostgreSQL allows for the order service's accept transaction, and what the pipeline does
+// against the same PostgreSQL, and prints one line comparing them:
+//
+//  1. limit: pgbench of the accept transaction (testdata/accept.pgbench) with 8 clients on
+//     a fresh copy of the order schema;
+//  2. saturated: both services as processes (built from ./services/...), a fresh database
+//     and JetStream server, telemetry fully on (OTLP traces, metrics and logs to a
+//     receiver, logs pushed to a Loki endpoint), offered far more orders than they can
+//     settle (the standard mix: hot SKUs, LIMITED-001, 2% poison events), every order and
+//     poison event verified to reach its end; settled/s is the pipeline's figure;
+//  3. half rate: the same at half the saturated settled/s, for accept→settled latency;
+//  4. telemetry off, then on again, at saturation: the cost of telemetry as a ratio, with
+//     the two on runs around the off run so drift in the machine's load cancels out.
+//
+// Each phase starts from fresh processes, database and stream. Service settings in the
+// environment (CONSUMER_*, OUTBOX_*, DB_MAX_CONNS, …; see serviceSettings) reach both
+// services, so configurations are compared by running it twice. Knobs of the bench itself:
+// BENCH_DURATION (load per pipeline phase, 15s), BENCH_RATE (offered rate at saturation,
+// 3000/s), BENCH_CONCURRENCY (requests in flight at saturation, 256),
+// BENCH_PGBENCH_DURATION (15s), BENCH_PROFILE_DIR (take a CPU profile of each service in the
+// saturated phases, through PPROF_ADDR).
+func BenchmarkThroughput(b *testing.B) {
+	var (
+		pgbenchFor  = benchDuration(b, "BENCH_PGBENCH_DURATION", 15*time.Second)
+		loadFor     = benchDuration(b, "BENCH_DURATION", 15*time.Second)
+		offered     = benchFloat(b, "BENCH_RATE", 3000)
+		concurrency = benchInt(b, "BENCH_CONCURRENCY", 256)
+	)
+	pgbench := mustFindPgbench(b)
+	p := pipeline{settings: serviceSettings(os.Environ()), profileDir: os.Getenv("BENCH_PROFILE_DIR"), bin: buildServices(b)}
+	if p.profileDir != "" {
+		if err := os.MkdirAll(p.profileDir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	line := benchLine{Env: p.settings}
+	// The line is printed however the bench ends, so a failed run still shows what it saw.
+	defer func() { fmt.Println(line) }()
+	step := func(name string, f func(b *testing.B)) {
+		if !b.Run(name, f) {
+			b.FailNow()
+		}
+	}
+
+	step("limit/pgbench", func(b *testing.B) {
+		r, err := runPgbench(b.Context(), pgbench, orderSchemaCopy(b), 8, pgbenchFor)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Failed > 0 {
+			b.Fatalf("%d of the accept transactions failed:\n%s", r.Failed, r.Output)
+		}
+		b.Logf("pgbench: %d transactions, %.1f tx/s", r.Processed, r.TPS)
+		b.ReportMetric(r.TPS, "tx/s")
+		line.PgbenchTPS = r.TPS
+	})
+	saturated := func(name string, telemetryOn bool, into *float64) {
+		step(name, func(b *testing.B) {
+			s := p.run(b, phase{name: name, telemetry: telemetryOn, rate: offered, duration: loadFor, concurrency: concurrency, profile: true})
+			line.Lost += s.Lost
+			*into = s.SettledPerSec
+		})
+	}
+	saturated("saturated/telemetry=on", true, &line.Saturated)
+	line.HalfRate = line.Saturated / 2
+	step("half_rate/telemetry=on", func(b *testing.B) {
+		s := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128})
+		line.Lost += s.Lost
+		line.HalfSettled, line.P50, line.P99 = s.SettledPerSec, s.P50, s.P99
+		if s.Behind > 0 {
+			b.Logf("%d orders could not be sent on time at %.1f/s: the pipeline did not keep up with half its saturated rate", s.Behind, line.HalfRate)
+		}
+	})
+	saturated("saturated/telemetry=off", false, &line.SaturatedOff)
+	saturated("saturated_again/telemetry=on", true, &line.SaturatedOn2)
+}
+
+// pipeline runs the services under load.
+type pipeline struct {
+	bin        string   // where buildServices put the binaries
+	settings   []string // service settings passed through, NAME=value
+	profileDir string   // where CPU profiles go; "" for none
+}
+
+// phase is one load run against fresh services.
+type phase struct {
+	name        string
+	telemetry   bool
+	rate        float64
+	duration    time.Duration
+	concurrency int
+	profile     bool // take CPU profiles, if the bench was asked to
+}
+
+// run starts both services on a fresh database and JetStream server, runs the standard
+// mix against them with verification, and returns the loadtest's summary. Anything lost
+// fails the benchmark. The services are killed when the phase ends.
+func (p pipeline) run(b *testing.B, ph phase) summary {
+	b.Helper()
+	natsURL := testenv.EmbeddedNATS(b).URL()
+	env := []string{
+		"DATABASE_URL=" + testenv.Postgres(b), "NATS_URL=" + natsURL,
+		"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s",
+	}
+	if ph.telemetry {
+		env = append(env, telemetryOn(b)...)
+	}
+	env = append(env, p.settings...) // last, so they win over the bench's defaults
+	profiles := map[string]string{}  // service → its PPROF_ADDR
+	svcEnv := func(name string) []string {
+		if p.profileDir == "" || !ph.profile {
+			return env
+		}
+		profiles[name] = freeAddr(b)
+		return append(env[:len(env):len(env)], "PPROF_ADDR="+profiles[name])
+	}
+	order := startService(b, filepath.Join(p.bin, "order"), svcEnv("order"))
+	inventory := startService(b, filepath.Join(p.bin, "inventory"), svcEnv("inventory"))
+	order.waitReady(b, 30*time.Second)
+	inventory.waitReady(b, 30*time.Second)
+
+	var profiled func() []error
+	if len(profiles) > 0 {
+		// Past the start, and done before the sending ends.
+		warmup := min(3*time.Second, ph.duration/4)
+		profiled = takeProfiles(b.Context(), p.profileDir, strings.NewReplacer("/", "-", "=", "-").Replace(ph.name), profiles, warmup, ph.duration-warmup-time.Second)
+	}
+	var stdout, stderr bytes.Buffer
+	s, err := run(b.Context(), config{
+		URL: "http://" + order.addr, NATSURL: natsURL, Rate: ph.rate, Duration: ph.duration,
+		Poison: 0.02, Verify: true, Timeout: 3 * time.Minute, Concurrency: ph.concurrency,
+	}, &stdout, &stderr)
+	if profiled != nil {
+		for _, err := range profiled() {
+			b.Error(err)
+		}
+	}
+	b.Logf("%s at %.1f/s for %s: %s", ph.name, ph.rate, ph.duration, s)
+	if err != nil {
+		b.Errorf("run: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	b.ReportMetric(s.SettledPerSec, "settled/s")
+	b.ReportMetric(s.OrdersPerSec, "accepted/s")
+	b.ReportMetric(float64(s.P50.Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(s.P99.Microseconds())/1000, "p99_ms")
+	return s
+}
+
+// telemetryOn is the environment that turns every exporter on: OTLP traces, metrics and
+// logs to a receiver, and logs pushed to a Loki endpoint, both on this machine.
+func telemetryOn(t testing.TB) []string {
+	receiver := testenv.OTLPReceiver(t)
+	loki := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(loki.Close)
+	return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + receiver.URL, "LOKI_URL=" + loki.URL + "/loki/api/v1/push"}
+}
+
+// takeProfiles waits warmup, then takes a CPU profile of length from each service's
+// PPROF_ADDR at once, saved as dir/<name>.<service>.pprof. The returned function waits
+// for them and returns what went wrong.
+func takeProfiles(ctx context.Context, dir, name string, addrs map[string]string, warmup, length time.Duration) (wait func() []error) {
+	seconds := max(1, int(length/time.Second))
+	var wg sync.WaitGroup
+	errs := make(chan error, len(addrs))
+	for svc, addr := range addrs {
+		wg.Go(func() {
+			if !sleep(ctx, warmup) {
+				return
+			}
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds)
+			path := filepath.Join(dir, name+"."+svc+".pprof")
+			if err := download(ctx, url, path); err != nil {
+				errs <- fmt.Errorf("no CPU profile of %s from PPROF_ADDR=%s (does it serve pkg/profiling there?): %w", svc, addr, err)
+			}
+		})
+	}
+	return func() []error {
+		wg.Wait()
+		close(errs)
+		var out []error
+		for err := range errs {
+			out = append(out, err)
+		}
+		return out
+	}
+}
+
+func download(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	return os.WriteFile(path, body, 0o644)
+}
