@@ -9,10 +9,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"loudly/internal/testenv"
 )
@@ -30,7 +33,9 @@ import (
 //     poison event verified to reach its end; settled/s is the pipeline's figure;
 //  3. half rate: the same at half the saturated settled/s, for accept→settled latency;
 //  4. telemetry off, then on again, at saturation: the cost of telemetry as a ratio, with
-//     the two on runs around the off run so drift in the machine's load cancels out.
+//     the two on runs around the off run so drift in the machine's load cancels out. The
+//     CPU time both services spent per settled order, on and off, is printed too: it
+//     measures the same cost without depending on what else the machine is doing.
 //
 // Each phase starts from fresh processes, database and stream. Service settings in the
 // environment (CONSUMER_*, OUTBOX_*, DB_MAX_CONNS, …; see serviceSettings) reach both
@@ -74,25 +79,27 @@ func BenchmarkThroughput(b *testing.B) {
 		b.ReportMetric(r.TPS, "tx/s")
 		line.PgbenchTPS = r.TPS
 	})
-	saturated := func(name string, telemetryOn bool, into *float64) {
+	saturated := func(name string, telemetryOn bool, settled *float64, cpu *time.Duration) {
 		step(name, func(b *testing.B) {
-			s := p.run(b, phase{name: name, telemetry: telemetryOn, rate: offered, duration: loadFor, concurrency: concurrency, profile: true})
-			line.Lost += s.Lost
-			*into = s.SettledPerSec
+			r := p.run(b, phase{name: name, telemetry: telemetryOn, rate: offered, duration: loadFor, concurrency: concurrency, profile: true})
+			line.Lost += r.Lost
+			*settled, *cpu = r.SettledPerSec, r.cpuPerOrder
 		})
 	}
-	saturated("saturated/telemetry=on", true, &line.Saturated)
+	var cpuOn1, cpuOn2 time.Duration
+	saturated("saturated/telemetry=on", true, &line.Saturated, &cpuOn1)
 	line.HalfRate = line.Saturated / 2
 	step("half_rate/telemetry=on", func(b *testing.B) {
-		s := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128})
+		s := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128}).summary
 		line.Lost += s.Lost
 		line.HalfSettled, line.P50, line.P99 = s.SettledPerSec, s.P50, s.P99
 		if s.Behind > 0 {
 			b.Logf("%d orders could not be sent on time at %.1f/s: the pipeline did not keep up with half its saturated rate", s.Behind, line.HalfRate)
 		}
 	})
-	saturated("saturated/telemetry=off", false, &line.SaturatedOff)
-	saturated("saturated_again/telemetry=on", true, &line.SaturatedOn2)
+	saturated("saturated/telemetry=off", false, &line.SaturatedOff, &line.CPUPerOrderOff)
+	saturated("saturated_again/telemetry=on", true, &line.SaturatedOn2, &cpuOn2)
+	line.CPUPerOrderOn = (cpuOn1 + cpuOn2) / 2
 }
 
 // pipeline runs the services under load.
@@ -112,14 +119,26 @@ type phase struct {
 	profile     bool // take CPU profiles, if the bench was asked to
 }
 
+// phaseResult is the loadtest's summary of a phase and what the services spent on it.
+type phaseResult struct {
+	summary
+	// cpuPerOrder is the CPU time both services used from ready until no order was
+	// pending, per final order: the cost of the work itself, which (unlike
+	// settled/s) hardly moves when other programs compete for the machine.
+	cpuPerOrder time.Duration
+	// logLinesPerOrder is what both services wrote to stdout by then, per final order.
+	logLinesPerOrder float64
+}
+
 // run starts both services on a fresh database and JetStream server, runs the standard
 // mix against them with verification, and returns the loadtest's summary. Anything lost
 // fails the benchmark. The services are killed when the phase ends.
-func (p pipeline) run(b *testing.B, ph phase) summary {
+func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	b.Helper()
 	natsURL := testenv.EmbeddedNATS(b).URL()
+	dsn := testenv.Postgres(b)
 	env := []string{
-		"DATABASE_URL=" + testenv.Postgres(b), "NATS_URL=" + natsURL,
+		"DATABASE_URL=" + dsn, "NATS_URL=" + natsURL,
 		"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s",
 	}
 	if ph.telemetry {
@@ -139,23 +158,40 @@ func (p pipeline) run(b *testing.B, ph phase) summary {
 	order.waitReady(b, 30*time.Second)
 	inventory.waitReady(b, 30*time.Second)
 
+	cpuBefore := cpuTimes(b, order, inventory)
 	var profiled func() []error
 	if len(profiles) > 0 {
 		// Past the start, and done before the sending ends.
 		warmup := min(3*time.Second, ph.duration/4)
 		profiled = takeProfiles(b.Context(), p.profileDir, strings.NewReplacer("/", "-", "=", "-").Replace(ph.name), profiles, warmup, ph.duration-warmup-time.Second)
 	}
+	// The services' CPU and log lines are counted up to the moment no order is pending,
+	// before verification reads every order back.
+	var cpuUsed time.Duration
+	var logLines int
+	quiet := func(ctx context.Context) error {
+		err := waitNothingPending(ctx, dsn)
+		cpuUsed = cpuTimes(b, order, inventory) - cpuBefore
+		logLines = lines(b, order.log) + lines(b, inventory.log)
+		return err
+	}
 	var stdout, stderr bytes.Buffer
 	s, err := run(b.Context(), config{
 		URL: "http://" + order.addr, NATSURL: natsURL, Rate: ph.rate, Duration: ph.duration,
-		Poison: 0.02, Verify: true, Timeout: 3 * time.Minute, Concurrency: ph.concurrency,
+		Poison: 0.02, Verify: true, Timeout: 3 * time.Minute, Concurrency: ph.concurrency, quiet: quiet,
 	}, &stdout, &stderr)
+	r := phaseResult{summary: s}
+	if final := s.Confirmed + s.Rejected + s.Failed; final > 0 {
+		r.cpuPerOrder = cpuUsed / time.Duration(final)
+		r.logLinesPerOrder = float64(logLines) / float64(final)
+	}
 	if profiled != nil {
 		for _, err := range profiled() {
 			b.Error(err)
 		}
 	}
-	b.Logf("%s at %.1f/s for %s: %s", ph.name, ph.rate, ph.duration, s)
+	b.Logf("%s at %.1f/s for %s: %s; services' CPU %s and %.1f log lines per order",
+		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder)
 	if err != nil {
 		b.Errorf("run: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
@@ -163,7 +199,104 @@ func (p pipeline) run(b *testing.B, ph phase) summary {
 	b.ReportMetric(s.OrdersPerSec, "accepted/s")
 	b.ReportMetric(float64(s.P50.Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(s.P99.Microseconds())/1000, "p99_ms")
-	return s
+	b.ReportMetric(float64(r.cpuPerOrder.Microseconds())/1000, "cpu_ms/order")
+	b.ReportMetric(r.logLinesPerOrder, "log_lines/order")
+	return r
+}
+
+// cpuTimes is the CPU time the processes have used so far (user and system).
+func cpuTimes(t testing.TB, procs ...*process) time.Duration {
+	t.Helper()
+	var sum time.Duration
+	for _, p := range procs {
+		d, err := cpuTime(p.cmd.Process.Pid)
+		if err != nil {
+			t.Fatalf("CPU time of %s: %v", p.name, err)
+		}
+		sum += d
+	}
+	return sum
+}
+
+// cpuTime reads a running process's CPU time from /proc/<pid>/stat (Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStat(string(b))
+}
+
+// parseProcStat returns utime+stime from a /proc/<pid>/stat line. They are fields 14 and
+// 15, counted after the command name, which is in parentheses and may itself hold
+// spaces and parentheses; the unit is USER_HZ, 100 per second on Linux.
+func parseProcStat(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc stat line without a command name: %q", stat)
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc stat line too short: %q", stat)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc stat utime %q, stime %q: not numbers", f[11], f[12])
+	}
+	const userHZ = 100
+	return time.Duration(utime+stime) * time.Second / userHZ, nil
+}
+
+// lines counts the lines of a file.
+func lines(t testing.TB, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
+}
+
+func TestParseProcStat(t *testing.T) {
+	// A command name with a space and a parenthesis, as a process may name itself.
+	stat := "4242 (order (x) y) S 1 4242 4242 0 -1 4194560 1200 0 0 0 1234 567 0 0 20 0 9 0 100 1000000 2000 18446744073709551615"
+	got, err := parseProcStat(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 18010 * time.Millisecond; got != want {
+		t.Errorf("parseProcStat = %v, want %v (1234+567 ticks)", got, want)
+	}
+	if _, err := parseProcStat("4242 (order) S 1 2"); err == nil {
+		t.Error("a truncated line parsed")
+	}
+	// This very process has used some CPU by now.
+	if d, err := cpuTime(os.Getpid()); err != nil || d <= 0 {
+		t.Errorf("cpuTime(self) = %v, %v; want a positive duration", d, err)
+	}
+}
+
+// waitNothingPending returns once the order database has no pending order: every order
+// accepted so far has settled, one way or another.
+func waitNothingPending(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for {
+		var pending int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM orders.orders WHERE status = 'pending'`).Scan(&pending); err != nil {
+			return err
+		}
+		if pending == 0 {
+			return nil
+		}
+		if !sleep(ctx, 200*time.Millisecond) {
+			return fmt.Errorf("%d orders still pending: %w", pending, ctx.Err())
+		}
+	}
 }
 
 // telemetryOn is the environment that turns every exporter on: OTLP traces, metrics and

@@ -23,7 +23,10 @@ type benchLine struct {
 	SaturatedOff float64       // settled/s, telemetry off
 	SaturatedOn2 float64       // settled/s, telemetry on again after the off run
 	Lost         int           // over every pipeline run: must be 0
-	Env          []string      // service settings passed through, NAME=value
+	// CPU time both services spent per settled order at saturation: the mean of the two
+	// on runs, and the off run. A steadier view of telemetry's cost than settled/s.
+	CPUPerOrderOn, CPUPerOrderOff time.Duration
+	Env                           []string // service settings passed through, NAME=value
 }
 
 // Ratio is the pipeline's settled/s over PostgreSQL's accept tx/s.
@@ -50,6 +53,10 @@ func (l benchLine) RepeatSpread() float64 {
 	return d / mean
 }
 
+func cpuMS(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
+}
+
 func ratio(a, b float64) float64 {
 	if b == 0 {
 		return 0
@@ -65,9 +72,11 @@ func (l benchLine) String() string {
 	}
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	return fmt.Sprintf("bench: pgbench_tps=%s saturated_settled_per_s=%s ratio=%s half_rate=%s p50_ms=%s p99_ms=%s telemetry_on_off=%s lost=%d"+
-		" half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s env=%s",
+		" half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
+		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s env=%s",
 		f(l.PgbenchTPS, 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost,
-		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3), env)
+		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
+		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), env)
 }
 
 // Service settings the bench passes from its own environment to both services, so that
@@ -139,10 +148,12 @@ func benchInt(t testing.TB, name string, def int) int {
 func TestBenchLine_String(t *testing.T) {
 	l := benchLine{PgbenchTPS: 2676.04, Saturated: 245.0, HalfRate: 122.5, HalfSettled: 121.96,
 		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOn2: 255,
+		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond,
 		Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
 	want := "bench: pgbench_tps=2676.0 saturated_settled_per_s=245.0 ratio=0.092 half_rate=122.5 p50_ms=9512.0 p99_ms=15000.0" +
 		" telemetry_on_off=0.962 lost=0 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
-		" telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040 env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
+		" telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040 cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
+		" env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
 	if got := l.String(); got != want {
 		t.Errorf("bench line:\n got %s\nwant %s", got, want)
 	}
