@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,6 +129,9 @@ type phaseResult struct {
 	cpuPerOrder time.Duration
 	// logLinesPerOrder is what both services wrote to stdout by then, per final order.
 	logLinesPerOrder float64
+	// exportedPerOrder is what both services exported by then, per final order
+	// (approximately: span and log batches wait up to a few seconds before export).
+	exportedPerOrder telemetryVolume
 }
 
 // run starts both services on a fresh database and JetStream server, runs the standard
@@ -141,8 +145,10 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 		"DATABASE_URL=" + dsn, "NATS_URL=" + natsURL,
 		"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s",
 	}
+	var sinks *telemetrySinks
 	if ph.telemetry {
-		env = append(env, telemetryOn(b)...)
+		sinks = telemetryOn(b)
+		env = append(env, sinks.env...)
 	}
 	env = append(env, p.settings...) // last, so they win over the bench's defaults
 	profiles := map[string]string{}  // service → its PPROF_ADDR
@@ -169,10 +175,12 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	// before verification reads every order back.
 	var cpuUsed time.Duration
 	var logLines int
+	var exported telemetryVolume
 	quiet := func(ctx context.Context) error {
 		err := waitNothingPending(ctx, dsn)
 		cpuUsed = cpuTimes(b, order, inventory) - cpuBefore
 		logLines = lines(b, order.log) + lines(b, inventory.log)
+		exported = sinks.volume()
 		return err
 	}
 	var stdout, stderr bytes.Buffer
@@ -184,14 +192,15 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	if final := s.Confirmed + s.Rejected + s.Failed; final > 0 {
 		r.cpuPerOrder = cpuUsed / time.Duration(final)
 		r.logLinesPerOrder = float64(logLines) / float64(final)
+		r.exportedPerOrder = exported.per(final)
 	}
 	if profiled != nil {
 		for _, err := range profiled() {
 			b.Error(err)
 		}
 	}
-	b.Logf("%s at %.1f/s for %s: %s; services' CPU %s and %.1f log lines per order",
-		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder)
+	b.Logf("%s at %.1f/s for %s: %s; per order: services' CPU %s, %.1f log lines, exported %s",
+		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder, r.exportedPerOrder)
 	if err != nil {
 		b.Errorf("run: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
@@ -299,16 +308,52 @@ func waitNothingPending(ctx context.Context, dsn string) error {
 	}
 }
 
-// telemetryOn is the environment that turns every exporter on: OTLP traces, metrics and
-// logs to a receiver, and logs pushed to a Loki endpoint, both on this machine.
-func telemetryOn(t testing.TB) []string {
-	receiver := testenv.OTLPReceiver(t)
+// telemetrySinks are the receivers of the services' telemetry when it is on: OTLP traces,
+// metrics and logs to a receiver, and logs pushed to a Loki endpoint, both on this machine.
+type telemetrySinks struct {
+	env       []string // the services' settings that point them here
+	otlp      *testenv.OTLP
+	lokiBytes atomic.Int64
+}
+
+func telemetryOn(t testing.TB) *telemetrySinks {
+	s := &telemetrySinks{otlp: testenv.OTLPReceiver(t)}
 	loki := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		n, _ := io.Copy(io.Discard, r.Body)
+		s.lokiBytes.Add(n)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(loki.Close)
-	return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + receiver.URL, "LOKI_URL=" + loki.URL + "/loki/api/v1/push"}
+	s.env = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + s.otlp.URL, "LOKI_URL=" + loki.URL + "/loki/api/v1/push"}
+	return s
+}
+
+// telemetryVolume is what the exporters sent.
+type telemetryVolume struct {
+	spans                                   float64
+	traceBytes, logBytes, metricBytes, loki float64
+}
+
+// volume is what has arrived so far; nothing when telemetry is off (s is nil).
+func (s *telemetrySinks) volume() telemetryVolume {
+	if s == nil {
+		return telemetryVolume{}
+	}
+	return telemetryVolume{spans: float64(s.otlp.Spans()), traceBytes: float64(s.otlp.Bytes("/v1/traces")),
+		logBytes: float64(s.otlp.Bytes("/v1/logs")), metricBytes: float64(s.otlp.Bytes("/v1/metrics")), loki: float64(s.lokiBytes.Load())}
+}
+
+func (v telemetryVolume) per(n int) telemetryVolume {
+	d := float64(n)
+	return telemetryVolume{v.spans / d, v.traceBytes / d, v.logBytes / d, v.metricBytes / d, v.loki / d}
+}
+
+func (v telemetryVolume) String() string {
+	if v == (telemetryVolume{}) {
+		return "nothing"
+	}
+	return fmt.Sprintf("%.1f spans (%.0f B), OTLP logs %.0f B, OTLP metrics %.0f B, Loki %.0f B",
+		v.spans, v.traceBytes, v.logBytes, v.metricBytes, v.loki)
 }
 
 // takeProfiles waits warmup, then takes a CPU profile of length from each service's

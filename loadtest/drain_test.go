@@ -60,7 +60,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	line.PublishedPerSec = float64(n) / time.Since(published).Seconds()
 	b.Logf("published %d order.placed events in %s", n, time.Since(published).Round(time.Millisecond))
 
-	env := append([]string{"DATABASE_URL=" + dsn, "NATS_URL=" + natsURL, "LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s"}, telemetryOn(b)...)
+	env := append([]string{"DATABASE_URL=" + dsn, "NATS_URL=" + natsURL, "LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s"}, telemetryOn(b).env...)
 	startService(b, filepath.Join(bin, "inventory"), append(env, settings...))
 	d, err := waitDrained(b.Context(), js, events.StreamOrders, inventory.Consumer, timeout)
 	if err != nil {
