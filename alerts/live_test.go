@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/internal/testenv"
-	"loudly/pkg/events"
 	"loudly/pkg/telemetry/telemetrytest"
+	"loudly/services/events"
 	"loudly/services/inventory/inventory"
 	"loudly/services/order/order"
 )

@@ -18,7 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/internal/testenv"
-	"loudly/pkg/events"
+	"loudly/pkg/broker"
+	"loudly/services/events"
 	"loudly/services/inventory/inventory"
 )
 
@@ -66,7 +67,7 @@ func drain(b *testing.B, bin string, n int, timeout time.Duration, settings []st
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := events.EnsureStreams(b.Context(), js); err != nil {
+	if err := broker.EnsureStreams(b.Context(), js, events.Streams); err != nil {
 		b.Fatal(err)
 	}
 	published := time.Now()
@@ -139,11 +140,11 @@ func (l drainLine) String() string {
 }
 
 // orderPlaced is the order.placed event the order service would publish for the order:
-// built with the contract's own constructor, so the backlog is exactly what the services
-// exchange. It is the one place the bench builds an event (the envelope names the
-// order as order_id today).
+// built and validated with the contract's own constructor, as services/order does, so the
+// backlog is exactly what the services exchange. It is the one place the bench builds an
+// event.
 func orderPlaced(orderID string, req orderRequest, now time.Time) (eventID string, payload []byte, err error) {
-	env, payload, err := events.New(events.TypeOrderPlaced, orderID, events.OrderPlaced{CustomerID: req.CustomerID, Lines: req.Lines}, now)
+	env, payload, err := events.OrderPlacedEvent.New(orderID, events.OrderPlaced{CustomerID: req.CustomerID, Lines: req.Lines}, now)
 	return env.ID, payload, err
 }
 
@@ -279,11 +280,11 @@ func TestOrderPlaced_IsWhatTheServicesExchange(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the inventory consumer's decoder refuses the event: %v\n%s", err, payload)
 	}
-	var data events.OrderPlaced
-	if err := env.DecodeData(&data); err != nil {
+	data, err := events.OrderPlacedEvent.Decode(env)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if env.ID != id || env.Type != events.TypeOrderPlaced || env.OrderID != orderID ||
+	if env.ID != id || env.Type != events.TypeOrderPlaced || env.Key != orderID ||
 		data.CustomerID != req.CustomerID || len(data.Lines) != len(req.Lines) {
 		t.Errorf("event = %+v with %+v, want id %s, type %s, order %s and the order's %d lines", env, data, id, events.TypeOrderPlaced, orderID, len(req.Lines))
 	}
@@ -300,7 +301,7 @@ func TestPublishBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := events.EnsureStreams(t.Context(), js); err != nil {
+	if err := broker.EnsureStreams(t.Context(), js, events.Streams); err != nil {
 		t.Fatal(err)
 	}
 	const n = 3 * backlogInFlight / 2 // past the in-flight bound

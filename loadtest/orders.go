@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"loudly/pkg/events"
+	"loudly/services/events"
 )
 
 // kind is what an order is made to exercise, and so which outcome it should get.

@@ -222,7 +222,7 @@ func TestPgbenchScript_AgainstOrderSchema(t *testing.T) {
 			JOIN orders.outbox x ON x.event_id = h.event_id),
 		(SELECT count(*) FROM orders.orders WHERE status = 'pending'),
 		(SELECT count(*) FROM orders.outbox x JOIN orders.order_history h ON h.event_id = x.event_id
-			WHERE convert_from(x.payload, 'UTF8')::jsonb->>'order_id' IS DISTINCT FROM h.order_id::text
+			WHERE convert_from(x.payload, 'UTF8')::jsonb->>'key' IS DISTINCT FROM h.order_id::text
 			   OR x.subject <> 'orders.placed' OR NOT x.headers ? 'traceparent')`).
 		Scan(&orders, &history, &outbox, &linked, &pending, &badPayload)
 	if err != nil {

@@ -11,12 +11,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
+	"loudly/services/events"
 )
 
 // Poison events are published straight to orders.placed, past the API's validation, the
 // way a broken producer would. Each kind must end as a dead letter with this reason.
-var poisonKinds = []string{events.ReasonMalformed, events.ReasonUnknownVersion, events.ReasonMissingField}
+var poisonKinds = []string{envelope.ReasonMalformed, envelope.ReasonUnknownVersion, envelope.ReasonMissingField}
 
 // poison is one poison event the run published.
 type poison struct {
@@ -28,22 +29,22 @@ type poison struct {
 func poisonPayload(kind string, now time.Time) []byte {
 	data := json.RawMessage(`{"customer_id":"load-poison","lines":[{"sku":"BOOK-001","quantity":1}]}`)
 	switch kind {
-	case events.ReasonUnknownVersion:
+	case envelope.ReasonUnknownVersion:
 		// Well formed in every other way, so only the version can be the reason.
-		b, _ := json.Marshal(events.Envelope{ID: uuid.NewString(), Type: events.TypeOrderPlaced, Version: 99,
-			OccurredAt: now.UTC(), OrderID: uuid.NewString(), Data: data})
+		b, _ := json.Marshal(envelope.Envelope{ID: uuid.NewString(), Type: events.TypeOrderPlaced, Version: 99,
+			OccurredAt: now.UTC(), Key: uuid.NewString(), Data: data})
 		return b
-	case events.ReasonMissingField:
+	case envelope.ReasonMissingField:
 		b, _ := json.Marshal(struct {
 			ID         string          `json:"id"`
 			Type       string          `json:"type"`
 			Version    int             `json:"version"`
 			OccurredAt time.Time       `json:"occurred_at"`
 			Data       json.RawMessage `json:"data"`
-		}{uuid.NewString(), events.TypeOrderPlaced, events.CurrentVersion, now.UTC(), data}) // no order_id
+		}{uuid.NewString(), events.TypeOrderPlaced, envelope.CurrentVersion, now.UTC(), data}) // no key (the order id)
 		return b
 	default: // malformed JSON: an envelope cut off mid-way
-		return fmt.Appendf(nil, `{"id":%q,"type":%q,"version":1,"order_id":`, uuid.NewString(), events.TypeOrderPlaced)
+		return fmt.Appendf(nil, `{"id":%q,"type":%q,"version":1,"key":`, uuid.NewString(), events.TypeOrderPlaced)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/services/events"
 )
 
 // progressEvery is how often a long phase reports on stderr.

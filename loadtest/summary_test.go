@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
+	"loudly/services/events"
 )
 
 func TestPercentile(t *testing.T) {
@@ -73,7 +74,7 @@ func testRun() (sendReport, *verification) {
 		},
 		behind:  1,
 		elapsed: 2 * time.Second,
-		poisons: []poison{{msgID: "poison-a", kind: events.ReasonMalformed}, {msgID: "poison-b", kind: events.ReasonUnknownVersion}},
+		poisons: []poison{{msgID: "poison-a", kind: envelope.ReasonMalformed}, {msgID: "poison-b", kind: envelope.ReasonUnknownVersion}},
 	}
 	v := &verification{
 		orders: map[string]orderView{
@@ -84,7 +85,7 @@ func testRun() (sendReport, *verification) {
 			"o5": {ID: "o5", Status: "failed", Reason: "dead_lettered: x", CreatedAt: created, UpdatedAt: created.Add(20 * time.Millisecond)},
 		},
 		orderErrs: map[string]error{},
-		letters:   map[string]deadletter.Letter{"poison-a": {Reason: events.ReasonMalformed}},
+		letters:   map[string]deadletter.Letter{"poison-a": {Reason: envelope.ReasonMalformed}},
 		waited:    time.Second,
 	}
 	return sent, v
@@ -178,7 +179,7 @@ func TestPoisonPayload(t *testing.T) {
 	for _, kind := range poisonKinds {
 		t.Run(kind, func(t *testing.T) {
 			_, err := events.Decode(poisonPayload(kind, time.Now()))
-			var inv *events.Invalid
+			var inv *envelope.Invalid
 			if !errors.As(err, &inv) || inv.Reason != kind {
 				t.Errorf("Decode = %v, want invalid with reason %s", err, kind)
 			}

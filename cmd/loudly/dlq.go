@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/services/events"
 )
 
 // The dlq group works on the dead-letter stream through package deadletter only, so the
@@ -41,7 +41,7 @@ func runDLQ(ctx context.Context, c *cli, self command, args []string) int {
 func dlqList(ctx context.Context, c *cli, self command, args []string) int {
 	l := c.newLeaf(self, "Lists dead letters, oldest first: sequence, when and by which consumer it was given up,\n"+
 		"why, after how many deliveries, the original subject and Nats-Msg-Id, the order it is\n"+
-		"about (when the payload has an order_id) and the start of the error.")
+		"about (the payload's key, when it has one) and the start of the error.")
 	limit := l.fs.Int("limit", 100, "show at most `N` letters; 0 shows all")
 	asJSON := l.fs.Bool("json", false, "print a JSON array instead of a table")
 	if _, code, ok := l.parse(c, args, 0, 0); !ok {
@@ -83,12 +83,12 @@ func dlqList(ctx context.Context, c *cli, self command, args []string) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tCONSUMER\tOUTCOME\tREASON\tDELIVERIES\tSUBJECT\tMSG-ID\tORDER\tERROR")
+	fmt.Fprintln(tw, "SEQ\tTIME\tCONSUMER\tOUTCOME\tREASON\tDELIVERIES\tSUBJECT\tMSG-ID\tKEY\tERROR")
 	for _, lt := range letters {
 		v := describe(lt)
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
 			lt.Seq, when(lt.Time), cell(lt.Consumer, 0), cell(lt.Outcome, 0), cell(lt.Reason, 0), lt.Deliveries,
-			cell(lt.Subject, 0), cell(v.MsgID, 0), cell(v.OrderID, 0), cell(lt.Error, 48))
+			cell(lt.Subject, 0), cell(v.MsgID, 0), cell(v.Key, 0), cell(lt.Error, 48))
 	}
 	tw.Flush()
 	return exitOK
@@ -160,7 +160,7 @@ func dlqShow(ctx context.Context, c *cli, self command, args []string) int {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "Order:\t%s\n", cell(v.OrderID, 0))
+	fmt.Fprintf(tw, "Key:\t%s\n", cell(v.Key, 0))
 	if v.EventError == "" {
 		fmt.Fprintf(tw, "Event:\tvalid %s event\n", printable(v.eventType))
 	} else {
@@ -351,27 +351,27 @@ func dlqStats(ctx context.Context, c *cli, self command, args []string) int {
 type letterView struct {
 	deadletter.Letter
 	MsgID      string          `json:"msg_id,omitempty"`      // the original Nats-Msg-Id
-	OrderID    string          `json:"order_id,omitempty"`    // the order the payload is about
+	Key        string          `json:"key,omitempty"`         // the entity the payload is about (its envelope key)
 	EventError string          `json:"event_error,omitempty"` // why the payload is not a valid event
 	Payload    json.RawMessage `json:"payload,omitempty"`     // the payload again, readable, when it is JSON
 
 	eventType string
 }
 
-// describe reads the order id from a letter's payload: from the event when it is a valid
-// one, and otherwise from any "order_id" string in a JSON object, since a letter is often
+// describe reads the entity key from a letter's payload: from the event when it is a
+// valid one, and otherwise from any "key" string in a JSON object, since a letter is often
 // there precisely because its event is not valid (an unknown version, a bad field).
 func describe(lt deadletter.Letter) letterView {
 	v := letterView{Letter: lt, MsgID: lt.Headers.Get(jetstream.MsgIDHeader)}
 	if env, err := events.Decode(lt.Data); err == nil {
-		v.OrderID, v.eventType = env.OrderID, env.Type
+		v.Key, v.eventType = env.Key, env.Type
 	} else {
 		v.EventError = err.Error()
 		var loose struct {
-			OrderID any `json:"order_id"`
+			Key any `json:"key"`
 		}
 		if json.Unmarshal(lt.Data, &loose) == nil {
-			v.OrderID, _ = loose.OrderID.(string)
+			v.Key, _ = loose.Key.(string)
 		}
 	}
 	if json.Valid(lt.Data) {

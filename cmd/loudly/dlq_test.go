@@ -15,7 +15,8 @@ import (
 	"loudly/internal/testenv"
 	"loudly/pkg/broker"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
+	"loudly/services/events"
 )
 
 const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -32,7 +33,7 @@ const garbage = "\x00not json \x1b[31mred\x1b[0m"
 type dlqFixture struct {
 	url       string
 	js        jetstream.JetStream
-	event     events.Envelope
+	event     envelope.Envelope
 	eventData []byte
 	poisonID  string // order_id of letter 2
 }
@@ -54,7 +55,7 @@ func newBroker(t *testing.T, ensureStreams bool) (string, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	if ensureStreams {
-		if err := broker.EnsureStreams(context.Background(), js); err != nil {
+		if err := broker.EnsureStreams(context.Background(), js, events.Streams); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +84,7 @@ func newDLQFixture(t *testing.T) *dlqFixture {
 		t.Fatal(err)
 	}
 
-	poison := `{"id":"` + uuid.NewString() + `","type":"order.placed","version":7,"occurred_at":"2026-05-01T10:00:00Z","order_id":"` +
+	poison := `{"id":"` + uuid.NewString() + `","type":"order.placed","version":7,"occurred_at":"2026-05-01T10:00:00Z","key":"` +
 		f.poisonID + `","data":{"customer_id":"c-2"}}`
 	for _, l := range []deadletter.Letter{
 		{
@@ -96,14 +97,14 @@ func newDLQFixture(t *testing.T) *dlqFixture {
 		},
 		{
 			Subject: events.SubjectOrderPlaced, Stream: events.StreamOrders, StreamSeq: ack.Sequence + 1,
-			Consumer: "inventory", Outcome: "invalid", Reason: events.ReasonUnknownVersion,
+			Consumer: "inventory", Outcome: "invalid", Reason: envelope.ReasonUnknownVersion,
 			Error: "unknown_version: version 7, this consumer knows 1", Deliveries: 1, Time: now,
 			Headers: nats.Header{jetstream.MsgIDHeader: {"poison-1"}},
 			Data:    []byte(poison),
 		},
 		{
 			Subject: events.SubjectInventoryReserved, Stream: events.StreamInventory, StreamSeq: 1,
-			Consumer: "order-results", Outcome: "invalid", Reason: events.ReasonMalformed,
+			Consumer: "order-results", Outcome: "invalid", Reason: envelope.ReasonMalformed,
 			Error: "malformed_json: envelope: invalid character", Deliveries: 1, Time: now,
 			Data: []byte(garbage),
 		},
@@ -144,7 +145,7 @@ func TestDLQList(t *testing.T) {
 		}
 		t.Logf("\n%s", r.stdout)
 		if h := strings.Fields(strings.SplitN(r.stdout, "\n", 2)[0]); strings.Join(h, " ") !=
-			"SEQ TIME CONSUMER OUTCOME REASON DELIVERIES SUBJECT MSG-ID ORDER ERROR" {
+			"SEQ TIME CONSUMER OUTCOME REASON DELIVERIES SUBJECT MSG-ID KEY ERROR" {
 			t.Errorf("header = %v", h)
 		}
 		got := rows(t, r.stdout)
@@ -153,7 +154,7 @@ func TestDLQList(t *testing.T) {
 		}
 		for seq, want := range map[string][]string{
 			// consumer, outcome, reason, deliveries, subject, msg id, order
-			"1": {"inventory", "dead_lettered", "db_unavailable", "10", "orders.placed", f.event.ID, f.event.OrderID, "retries"},
+			"1": {"inventory", "dead_lettered", "db_unavailable", "10", "orders.placed", f.event.ID, f.event.Key, "retries"},
 			"2": {"inventory", "invalid", "unknown_version", "1", "orders.placed", "poison-1", f.poisonID, "unknown_version:"},
 			"3": {"order-results", "invalid", "malformed_json", "1", "inventory.reserved", "-", "-", "malformed_json:"},
 		} {
@@ -175,7 +176,7 @@ func TestDLQList(t *testing.T) {
 			Seq      uint64              `json:"seq"`
 			Consumer string              `json:"consumer"`
 			Reason   string              `json:"reason"`
-			OrderID  string              `json:"order_id"`
+			Key      string              `json:"key"`
 			MsgID    string              `json:"msg_id"`
 			Headers  map[string][]string `json:"headers"`
 			Data     []byte              `json:"data"`
@@ -187,14 +188,14 @@ func TestDLQList(t *testing.T) {
 		if len(got) != 3 {
 			t.Fatalf("%d letters, want 3", len(got))
 		}
-		if g := got[0]; g.Seq != 1 || g.Reason != "db_unavailable" || g.OrderID != f.event.OrderID || g.MsgID != f.event.ID ||
+		if g := got[0]; g.Seq != 1 || g.Reason != "db_unavailable" || g.Key != f.event.Key || g.MsgID != f.event.ID ||
 			string(g.Data) != string(f.eventData) || g.Headers["traceparent"][0] != traceparent || len(g.Payload) == 0 {
 			t.Errorf("letter 1 = %+v", g)
 		}
-		if g := got[1]; g.Seq != 2 || g.OrderID != f.poisonID {
+		if g := got[1]; g.Seq != 2 || g.Key != f.poisonID {
 			t.Errorf("letter 2 = %+v", g)
 		}
-		if g := got[2]; g.Seq != 3 || g.Consumer != "order-results" || string(g.Data) != garbage || g.Payload != nil || g.OrderID != "" {
+		if g := got[2]; g.Seq != 3 || g.Consumer != "order-results" || string(g.Data) != garbage || g.Payload != nil || g.Key != "" {
 			t.Errorf("letter 3 = %+v", g)
 		}
 	})
@@ -239,7 +240,7 @@ func TestDLQShow(t *testing.T) {
 			"Nats-Msg-Id:", f.event.ID,
 			"traceparent:", traceparent,
 			"Event:", "valid order.placed event",
-			`  "order_id": "` + f.event.OrderID + `"`, // pretty-printed
+			`  "key": "` + f.event.Key + `"`, // pretty-printed
 			`      "sku": "SKU-1"`,
 		} {
 			if !strings.Contains(r.stdout, want) {
@@ -268,14 +269,14 @@ func TestDLQShow(t *testing.T) {
 		var got struct {
 			Seq        uint64          `json:"seq"`
 			Reason     string          `json:"reason"`
-			OrderID    string          `json:"order_id"`
+			Key        string          `json:"key"`
 			EventError string          `json:"event_error"`
 			Payload    json.RawMessage `json:"payload"`
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &got); r.code != exitOK || err != nil {
 			t.Fatalf("exit %d, %v:\n%s", r.code, err, r.stdout)
 		}
-		if got.Seq != 2 || got.Reason != "unknown_version" || got.OrderID != f.poisonID ||
+		if got.Seq != 2 || got.Reason != "unknown_version" || got.Key != f.poisonID ||
 			!strings.HasPrefix(got.EventError, "unknown_version") || !json.Valid(got.Payload) {
 			t.Errorf("show -json = %+v", got)
 		}

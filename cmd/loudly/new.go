@@ -25,8 +25,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
 	"loudly/services"
+	"loudly/services/events"
 )
 
 // The new group writes code into the repository it runs in. `new service` scaffolds a
@@ -65,8 +65,8 @@ func newService(ctx context.Context, c *cli, self command, args []string) int {
 		"services/services.go, the compose demo, Prometheus's scrape jobs and the runbooks. Its dashboard\n" +
 		"row and alert rule come from the next go generate.\n\n" +
 		"NAME is a lower-case Go package name. SUBJECT of --consumes must carry an event type of\n" +
-		"pkg/events and lie in one of its streams; a --publishes subject outside every stream gets a\n" +
-		"new stream in pkg/events/streams.go."}
+		"services/events and lie in one of its streams; a --publishes subject outside every stream gets a\n" +
+		"new stream in services/events/streams.go."}
 	l.fs.SetOutput(io.Discard)
 	l.fs.Usage = func() {}
 	var spec serviceSpec
@@ -132,7 +132,7 @@ func moduleRoot() (string, error) {
 // The repository files the scaffold reads and edits, relative to the root.
 const (
 	servicesFile    = "services/services.go"
-	streamsFile     = "pkg/events/streams.go"
+	streamsFile     = "services/events/streams.go"
 	composeFile     = "deploy/compose/docker-compose.yml"
 	prometheusFile  = "deploy/compose/prometheus/prometheus.yml"
 	runbookIndex    = "docs/runbooks/README.md"
@@ -171,7 +171,7 @@ type serviceData struct {
 	Expr          string
 }
 
-// eventSample is an event type of pkg/events that a scaffolded consumer can be generated
+// eventSample is an event type of services/events that a scaffolded consumer can be generated
 // for: the subject it travels on, its type constant and a valid payload (Go source), which
 // the generated test publishes.
 type eventSample struct {
@@ -182,7 +182,7 @@ type eventSample struct {
 
 // eventSamples are the event types a consumer can be scaffolded for. The runner decodes
 // every message strictly (events.Decode), so a consumer of a subject that carries no
-// known type would dead-letter everything as unknown_type; a new event type of pkg/events
+// known type would dead-letter everything as unknown_type; a new event type of services/events
 // gets a line here (TestEventSamples_CoverEverySubject checks there is one per subject).
 var eventSamples = []eventSample{
 	{events.SubjectOrderPlaced, "TypeOrderPlaced", `events.OrderPlaced{CustomerID: "c-1", Lines: []events.Line{{SKU: "BOOK-001", Quantity: 1}}}`},
@@ -415,7 +415,7 @@ func overlaps(a, b string) bool {
 	}
 }
 
-// stream is a JetStream stream as pkg/events (or pkg/deadletter) declares it.
+// stream is a JetStream stream as services/events (or pkg/deadletter) declares it.
 type streamDecl struct {
 	Name     string
 	Subjects []string
@@ -453,7 +453,7 @@ func checkConsumes(subject string, streams []streamDecl) (string, eventSample, e
 	st, ok := streamHolding(streams, subject)
 	if !ok {
 		return "", eventSample{}, refuse("--consumes %q: no stream holds it (streams: %s). Consume a subject an existing service publishes, "+
-			"or define the event first in pkg/events: its type, payload, subject and stream, and a case in Decode (docs/template.md)", subject, streamList(streams))
+			"or define the event first in services/events: its type, payload, subject and stream, and a case in Decode (docs/template.md)", subject, streamList(streams))
 	}
 	for _, s := range eventSamples {
 		if covers(subject, s.Subject) {
@@ -464,14 +464,14 @@ func checkConsumes(subject string, streams []streamDecl) (string, eventSample, e
 	for _, s := range eventSamples {
 		known = append(known, s.Subject)
 	}
-	return "", eventSample{}, refuse("--consumes %q: no event type of pkg/events travels on it (known subjects: %s), so the runner would dead-letter "+
-		"every message as unknown_type. Define the event in pkg/events first (type, payload, subject, a case in Decode) and add a sample to "+
+	return "", eventSample{}, refuse("--consumes %q: no event type of services/events travels on it (known subjects: %s), so the runner would dead-letter "+
+		"every message as unknown_type. Define the event in services/events first (type, payload, subject, a case in Decode) and add a sample to "+
 		"eventSamples in cmd/loudly/new.go (docs/template.md)", subject, strings.Join(known, ", "))
 }
 
 // planPublishes finds or adds the stream the service publishes into. A subject no stream
 // holds gets a new stream, named after its first token and holding every subject under it
-// ("shipping.scheduled" → SHIPPING, "shipping.>"), declared in pkg/events so every service
+// ("shipping.scheduled" → SHIPPING, "shipping.>"), declared in services/events so every service
 // ensures it at start-up like the others.
 func (sc *scaffold) planPublishes(spec serviceSpec, streams []streamDecl) error {
 	subject := spec.Publishes
@@ -488,7 +488,7 @@ func (sc *scaffold) planPublishes(spec serviceSpec, streams []streamDecl) error 
 	if st, ok := streamHolding(streams, subject); ok {
 		sc.data.PublishStream = st.Name
 		sc.notes = append(sc.notes, fmt.Sprintf("%s goes into the existing stream %s: every consumer whose filter covers it will receive it, "+
-			"so define its event type in pkg/events (type, payload, a case in Decode) before %s publishes it.", subject, st.Name, spec.Name))
+			"so define its event type in services/events (type, payload, a case in Decode) before %s publishes it.", subject, st.Name, spec.Name))
 		return nil
 	}
 	first := strings.Split(subject, ".")[0]
@@ -523,7 +523,7 @@ func (sc *scaffold) planPublishes(spec serviceSpec, streams []streamDecl) error 
 		Duplicates:  2 * time.Minute,
 	},
 `, name, spec.Name, pattern)
-	sc.notes = append(sc.notes, fmt.Sprintf("%s is a new stream for %s; define the event type %s carries in pkg/events (type, payload, "+
+	sc.notes = append(sc.notes, fmt.Sprintf("%s is a new stream for %s; define the event type %s carries in services/events (type, payload, "+
 		"a case in Decode) before anything consumes it.", name, pattern, subject))
 	return sc.changeGo(streamsFile, src, end, entry, "adds stream "+name+" ("+pattern+") for what "+spec.Name+" publishes")
 }
@@ -650,10 +650,10 @@ func parseServiceList(src []byte) ([]services.Service, int, error) {
 	return out, fset.Position(lit.Rbrace).Offset, nil
 }
 
-// parseStreams reads the streams of pkg/events (events.Streams) from root, and adds the
+// parseStreams reads the streams of services/events (events.Streams) from root, and adds the
 // dead-letter stream.
 func parseStreams(root string) ([]streamDecl, error) {
-	dir := filepath.Join(root, "pkg", "events")
+	dir := filepath.Join(root, "services", "events")
 	consts := map[string]string{}
 	entries, err := os.ReadDir(dir)
 	if err != nil {

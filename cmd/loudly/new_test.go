@@ -116,7 +116,7 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	for _, want := range []string{
 		"services/" + pub + "/main.go", "services/" + pub + "/" + pub + "/handle.go", "services/" + pub + "/" + pub + "/migrations/00002_outbox.sql",
 		"docs/runbooks/LoudlyScaffoldpubDown.md", "deploy/compose/docker-compose.yml", "deploy/compose/prometheus/prometheus.yml",
-		"pkg/events/streams.go", "go generate ./dashboards/... ./alerts/...", "go test ./services/" + pub + "/...",
+		"services/events/streams.go", "go generate ./dashboards/... ./alerts/...", "go test ./services/" + pub + "/...",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("the report does not mention %q:\n%s", want, r.stdout)
@@ -151,7 +151,7 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 		pkg + "migrations/00002_outbox.sql":           {"CREATE TABLE " + pub + ".outbox"},
 		"services/services.go": {`{Name: "` + pub + `", Port: ` + p1 + `, Schema: "` + pub + `", Outbox: true,`,
 			`{Name: "` + sub + `", Port: ` + p2 + `, Schema: "` + sub + `", Outbox: false,`},
-		"pkg/events/streams.go":                    {`"SCAFFOLDPUB"`, `[]string{"` + pub + `.>"}`},
+		"services/events/streams.go":               {`"SCAFFOLDPUB"`, `[]string{"` + pub + `.>"}`},
 		"docs/runbooks/README.md":                  {"[LoudlyScaffoldpubDown](LoudlyScaffoldpubDown.md)", "[LoudlyScaffoldsubDown](LoudlyScaffoldsubDown.md)"},
 		"deploy/compose/prometheus/prometheus.yml": {`- targets: ["` + pub + `:` + p1 + `"]`, `- targets: ["` + sub + `:` + p2 + `"]`},
 	} {
@@ -218,7 +218,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"` + module + `/pkg/events"
+	"` + module + `/services/events"
 )
 
 func TestSamples_AreValidEvents(t *testing.T) {
@@ -293,7 +293,7 @@ func TestNewService_Refuses(t *testing.T) {
 		{"a wildcard first token", []string{name, "--consumes", "*.placed"}, "is not a subject"},
 		{"> before the end", []string{name, "--consumes", first + ".>.x"}, "is not a subject"},
 		{"a subject no stream holds", []string{name, "--consumes", "scaffoldnowhere.captured"}, "no stream holds it (streams: "},
-		{"a subject with no event type", []string{name, "--consumes", first + ".scaffoldnothing"}, "no event type of pkg/events travels on it"},
+		{"a subject with no event type", []string{name, "--consumes", first + ".scaffoldnothing"}, "no event type of services/events travels on it"},
 		{"the dead letters", []string{name, "--consumes", "deadletter.inventory"}, "letters are not events"},
 		{"a wildcard to publish", []string{name, "--consumes", consumed, "--publishes", "billing.*"}, `--publishes "billing.*" is not a subject`},
 		{"publishing what it consumes", []string{name, "--consumes", wildcard, "--publishes", first + ".done"}, "would consume its own events"},
@@ -324,10 +324,10 @@ func TestNewService_Help(t *testing.T) {
 	}
 }
 
-// eventSamples must know every subject of pkg/events: a subject missing here could not
+// eventSamples must know every subject of services/events: a subject missing here could not
 // be consumed by a scaffolded service.
 func TestEventSamples_CoverEverySubject(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, "pkg/events/events.go"), nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, "services/events/events.go"), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func TestEventSamples_CoverEverySubject(t *testing.T) {
 		return true
 	})
 	if len(subjects) == 0 {
-		t.Fatal("found no Subject constants in pkg/events")
+		t.Fatal("found no Subject constants in services/events")
 	}
 	for name, subject := range subjects {
 		if !slices.ContainsFunc(eventSamples, func(s eventSample) bool { return s.Subject == subject }) {

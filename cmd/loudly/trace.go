@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
 	"loudly/pkg/outbox"
+	"loudly/services/events"
 )
 
 // Hops of an order, in the order an order passes them.
@@ -199,7 +199,7 @@ func traceOrder(ctx context.Context, hc *http.Client, js jetstream.JetStream, or
 		return t, fmt.Errorf("dead letters: %w", err)
 	}
 	for _, lt := range letters {
-		if describe(lt).OrderID == id {
+		if describe(lt).Key == id {
 			add(step{Time: lt.Time, Hop: hopDeadLetters, Outcome: lt.Outcome, Reason: lt.Reason,
 				Detail: fmt.Sprintf("letter %d from consumer %s after %d deliveries", lt.Seq, lt.Consumer, lt.Deliveries)})
 		}

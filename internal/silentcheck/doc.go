@@ -13,14 +13,28 @@
 //
 // # Message-handling code
 //
+// Messages are recognised by their methods, across libraries: a type with Ack and one of
+// Nak, Nack, Term or Reject (NATS core *nats.Msg, JetStream jetstream.Msg, Watermill's
+// *message.Message, AMQP deliveries, Google Pub/Sub messages), a type with Ack() error and
+// Data() []byte, or Loudly's consumer.Message. A slice of messages is a batch.
+//
 // A function or function literal is message-handling code when
 //
-//   - one of its parameters is a message: *nats.Msg (github.com/nats-io/nats.go),
-//     jetstream.Msg (github.com/nats-io/nats.go/jetstream), a type named Message from a
-//     package whose path ends in /consumer (Loudly's consumer.Message), or any type with
-//     the methods Ack() error and Data() []byte; or
-//   - its own body settles a message: it calls Ack, AckSync, DoubleAck, Term,
-//     TermWithReason, Nak, NakWithDelay or InProgress on one.
+//   - it is handed to a place typed as a message handler: an argument of a subscribe or
+//     consume call (Subscribe, Consume, Watermill's AddHandler and
+//     AddNoPublisherHandler, a team's own wrapper taking func(ctx, []*nats.Msg) bool), a
+//     value returned, assigned or stored as one. A callback type that also receives an
+//     error (a publish-failure handler) is not a handler;
+//   - it receives a message or a batch and returns what a handler returns: an error,
+//     a bool, Watermill's ([]*Message, error) or one other value (an outcome). Taking
+//     messages to publish (variadic) or marshalling one ((X, error)) is not handling;
+//   - its own body settles a message: Ack, AckSync, DoubleAck, Term, TermWithReason, Nak,
+//     NakWithDelay, Nack, Reject or InProgress.
+//
+// A callback without results that is never subscribed and settles nothing (a helper that
+// looks at a message) is not judged, nor is the code of the broker clients themselves
+// (nats.go, Watermill, amqp, Pub/Sub) outside their tests and examples: status
+// plumbing, replies to publishes and the body of Ack are nobody's consumer.
 //
 // A function literal is judged on its own parameters and body: a closure inside a handler
 // is not a handler because of where it is written, and a handler's checks do not look into
@@ -30,8 +44,8 @@
 //
 // A branch is the body of an if, the else block of an if, or a case (or default) clause of
 // a switch, type switch or select. The findings below are always about the innermost
-// branch that holds the return or call; a return or settlement outside every branch is the
-// function's main path and is never reported.
+// branch that holds the return or call; a return or an Ack outside every branch is the
+// function's main path and is never reported (a termination is, see rule 2).
 //
 // An error branch is the body of an if whose condition tests an error against nil
 // (err != nil, possibly combined with && or ||), the else block of if err == nil, or a
@@ -41,22 +55,28 @@
 // within &&) or the else block of if err != nil (possibly within ||). A return nil or an
 // Ack there is not reported.
 //
+// A success branch is also the branch that follows the work's own success: the body of
+// if process(m) (or if ok) and the else of if !process(m), when the if decides how the
+// message ends (it has an else, or it is the last statement of its block). An Ack there
+// is not reported; if duplicate(m) { m.Ack(); continue } before the work still is.
+//
 // # Rules
 //
 // In message-handling code silentcheck reports:
 //
-//  1. A return that reports success from a branch that records nothing: return nil (every
-//     result nil, the last one an error), a bare return in a function whose only result is
-//     a named error that the branch neither tests nor sets, and a bare return in a
-//     function without results that receives a message (a nats.MsgHandler or
-//     jetstream.MessageHandler callback). A branch that settles the message before
-//     returning is left to rule 2: a Nak hands the message back for redelivery, an Ack
-//     or a Term is judged there.
+//  1. A branch that reports success and records nothing. Success depends on the shape:
+//     return nil (every result nil, the last one an error), return true when the only
+//     result is a bool (a batch handler: true acknowledges; false asks for redelivery
+//     and is never reported), a bare return in a function whose only result is a named
+//     error that the branch neither tests nor sets, and a bare return from a callback
+//     without results. A branch that settles the message before returning, or that
+//     returns because a settlement failed (if err := m.Ack(); err != nil { return }),
+//     is left to rule 2.
 //  2. A settlement that drops the message: Ack, AckSync or DoubleAck inside an error
-//     branch (the broker deletes a message whose processing failed as if it had
-//     succeeded; reported even when the branch logs, because the message is gone either
-//     way), and Ack, AckSync, DoubleAck, Term or TermWithReason in any branch that records
-//     nothing.
+//     branch (reported even when the branch logs: the message is gone either way); Ack,
+//     AckSync or DoubleAck in any other branch that records nothing; and Term,
+//     TermWithReason or Reject that records nothing, wherever it is: in a branch, in the
+//     body of a loop over fetched messages, or on a function's main path.
 //  3. An empty error branch, if err != nil {} (or an empty case err != nil: clause).
 //
 // # What counts as recording
@@ -64,21 +84,34 @@
 // A branch records something when, before the return (anywhere in the branch for rule 2),
 // it
 //
-//   - returns an explicit value: a non-nil result whose type is not error (an outcome such
-//     as consumer.Outcome, a settlement label), or a non-nil error (return err,
-//     return fmt.Errorf(...): the error goes to the caller) other than the error of the
-//     settlement call itself (return m.Ack() records nothing);
-//   - calls a method named Record (telemetry's Decisions.Record, an OTel histogram);
-//   - logs: the logging functions of log/slog (Info, Error, Log, LogAttrs, …) and their
-//     *slog.Logger methods, the Print, Fatal and Panic functions of package log and their
-//     *log.Logger methods;
-//   - calls a span method named AddEvent, RecordError or SetStatus;
-//   - calls Add on an OpenTelemetry metric instrument (go.opentelemetry.io/otel/metric),
-//     or Inc, Add or Observe on a Prometheus client metric;
+//   - returns an explicit value: a non-nil result that is neither error nor bool (an
+//     outcome, a settlement label, messages to publish), or a non-nil error other than
+//     the error of the settlement call itself (return m.Ack() records nothing);
+//   - logs: log/slog, log, logrus (github.com/sirupsen/logrus), zap (go.uber.org/zap),
+//     zerolog (an event's Msg, Msgf or Send; github.com/rs/zerolog), Watermill's
+//     LoggerAdapter, fmt.Print*, fmt.Fprint* to os.Stdout or os.Stderr, print and
+//     println; builders that emit nothing (logrus.WithField, zerolog's Error()) do not
+//     count;
+//   - fails or logs a test: Error, Errorf, Fatal, Fatalf, Fail, FailNow, Log, Logf of
+//     package testing;
+//   - reports to an error tracker: sentry's CaptureException, CaptureMessage, CaptureEvent;
+//   - adds a span event or status (AddEvent, RecordError, SetStatus of
+//     go.opentelemetry.io/otel/trace), or a metric (Add or Record of an OpenTelemetry
+//     instrument, Inc, Add or Observe of a Prometheus metric);
+//   - answers the requester: Respond, RespondMsg or RespondJSON on a message or request
+//     (Error too, on a request that responds), or a publish to the message's Reply;
+//   - hands the problem on: calls a function value whose parameters include an error
+//     with a non-nil error (an error callback), or sends an error or the message on a
+//     channel;
+//   - panics;
 //   - calls a function or method that itself records on its main path (outside its own
-//     branches and loops), directly or through another such function. This is found
-//     across packages (an analysis fact), so a shared helper that logs and dead-letters
-//     counts wherever it is called from; a helper that records only sometimes does not.
+//     branches and loops, panics aside), directly or through another such function. This
+//     is found across packages (an analysis fact), so a shared helper that logs and
+//     dead-letters counts wherever it is called from; a helper that records only
+//     sometimes does not. Loudly's Decisions.Record counts this way, by what it does.
+//
+// Every one of these is decided from the callee's package and type: a method that happens
+// to be called Error or Record on an unrelated type records nothing.
 //
 // A function literal written in the branch counts only when it is called right there
 // (defer func() { ... }() or func() { ... }()); the body of go func() { ... }() may run
@@ -87,22 +120,25 @@
 // # Limits
 //
 // The analysis is syntactic within one function: it does not follow a message handed to
-// another function, it does not judge continue or break in a loop over fetched messages,
-// and it takes a call to a method named Record, AddEvent, RecordError or SetStatus at its
-// word whatever the receiver. In Loudly the consumer runner settles and records every
-// message in one place; handlers written against it return a consumer.Outcome and meet
-// these rules by construction.
+// another function (a helper called as return t.onKeyMessage(m) is not judged unless it
+// receives the message itself), it does not judge continue or break in a loop over
+// fetched messages, and it cannot see a drop that is the absence of a branch
+// (if ok { respond } with no else). Watermill CQRS handlers, which receive decoded events
+// rather than messages, are not recognised. The corpus behind these rules, with its
+// precision and recall, is in README.md next to this file.
 //
 // # Suppressing a finding
 //
-// A finding the team has decided is correct is kept quiet with a comment that says why, on
-// the line of the finding or the line just above it (for an empty error branch, anywhere
-// from the if to its closing brace):
+// A finding the team has decided is correct is kept quiet with a directive that says why,
+// on the line of the finding or the line just above it (for an empty error branch,
+// anywhere from the if to its closing brace):
 //
 //	if replayed {
-//		return nil // silentcheck:ok the reconciler accounts for replays
+//		return nil //silentcheck:ok the reconciler accounts for replays
 //	}
 //
-// A silentcheck:ok comment without a reason suppresses nothing and is itself reported:
-// the reason is the trace.
+// (// silentcheck:ok, with a space, works too.) A directive without a reason suppresses
+// nothing and is itself reported: the reason is the trace. The command lists every
+// finding a directive kept quiet, with its reason, after the findings; -handlers prints
+// every function judged as message-handling code, to see what a clean run covered.
 package silentcheck

@@ -18,5 +18,12 @@ func TestAnalyzer(t *testing.T) {
 		"example.com/natscore", // core NATS callbacks
 		"example.com/duck",     // a message type known only by its methods
 		"example.com/plain",    // no message handling at all
+		"example.com/wm",       // Watermill: router handlers, the seed outage's shape
+		"example.com/batch",    // func(ctx, []*nats.Msg) bool, fetch loops, terminations
+		"example.com/corenats", // callbacks with nothing to settle: replies, channels, callbacks
+		"example.com/loggers",  // logrus, zap, zerolog, decided from types
+		"example.com/amqpish",  // another library's message, known by its methods
+		"example.com/directive",
+		"github.com/nats-io/nats.go", // the client's own plumbing is not judged
 	)
 }

@@ -18,11 +18,13 @@ import (
 // localPostgres is a throwaway PostgreSQL cluster run from the machine's own binaries,
 // for when no server is reachable. Everything it owns lives under dir.
 type localPostgres struct {
-	dir     string
-	port    int
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once the postmaster has exited
-	logPath string
+	bin, dir, data string
+	own            *owner
+	durable        bool // commits wait for the WAL write, so a crash loses no acknowledged commit
+	port           int
+	cmd            *exec.Cmd
+	exited         chan struct{} // closed once the postmaster has exited
+	logPath        string
 }
 
 // owner is the unprivileged account PostgreSQL runs as when the tests run as root,
@@ -37,6 +39,12 @@ type owner struct {
 // and a socket directory inside the cluster's own directory are used, so it never
 // collides with a system PostgreSQL.
 func startLocalPostgres(parent string) (_ *localPostgres, err error) {
+	return initLocalPostgres(parent, false)
+}
+
+// initLocalPostgres is startLocalPostgres, with commits made durable against a crash of
+// the server (not of the machine) when durable is true.
+func initLocalPostgres(parent string, durable bool) (_ *localPostgres, err error) {
 	bin, err := findPostgresBin()
 	if err != nil {
 		return nil, err
@@ -79,44 +87,51 @@ func startLocalPostgres(parent string) (_ *localPostgres, err error) {
 	// The free port is only free until someone else takes it, so a bind failure is
 	// worth another port rather than a failed test run.
 	for attempt := 1; ; attempt++ {
-		pg, err := runPostmaster(bin, dir, data, own)
-		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "already in use") {
-			return pg, err
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pg := &localPostgres{bin: bin, dir: dir, data: data, own: own, durable: durable, port: port}
+		err = pg.run()
+		if err == nil {
+			return pg, nil
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "already in use") {
+			return nil, err
 		}
 	}
 }
 
-func runPostmaster(bin, dir, data string, own *owner) (*localPostgres, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	pg := &localPostgres{
-		dir:     dir,
-		port:    port,
-		exited:  make(chan struct{}),
-		logPath: filepath.Join(dir, "postgres.log"),
-	}
+// run starts the postmaster on pg.port over pg.data and waits until it accepts
+// connections; it is how a cluster is first started and how it is started again.
+func (pg *localPostgres) run() error {
+	pg.exited = make(chan struct{})
+	pg.logPath = filepath.Join(pg.dir, "postgres.log")
 	logFile, err := os.OpenFile(pg.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logFile.Close()
 
 	// Durability settings are off because the cluster is thrown away; they make
-	// database creation and every commit in the tests much faster.
-	pg.cmd = exec.Command(filepath.Join(bin, "postgres"),
-		"-D", data,
-		"-p", strconv.Itoa(port),
+	// database creation and every commit in the tests much faster. fsync stays off even
+	// for a durable cluster: only a crash of the machine, which no test causes, needs it.
+	args := []string{
+		"-D", pg.data,
+		"-p", strconv.Itoa(pg.port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+dir,
+		"-c", "unix_socket_directories=" + pg.dir,
 		"-c", "max_connections=300",
 		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off")
+		"-c", "full_page_writes=off",
+	}
+	if !pg.durable {
+		args = append(args, "-c", "synchronous_commit=off")
+	}
+	pg.cmd = exec.Command(filepath.Join(pg.bin, "postgres"), args...)
 	pg.cmd.Stdout, pg.cmd.Stderr = logFile, logFile
-	if err := prepare(pg.cmd, dir, own); err != nil {
-		return nil, err
+	if err := prepare(pg.cmd, pg.dir, pg.own); err != nil {
+		return err
 	}
 	withParentDeathSignal(pg.cmd)
 
@@ -135,23 +150,23 @@ func runPostmaster(bin, dir, data string, own *owner) (*localPostgres, error) {
 		close(pg.exited)
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start %s: %w", pg.cmd, err)
+		return fmt.Errorf("start %s: %w", pg.cmd, err)
 	}
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case <-pg.exited:
-			return nil, fmt.Errorf("postgres exited during start-up: %s", pg.logTail())
+			return fmt.Errorf("postgres exited during start-up: %s", pg.logTail())
 		default:
 		}
 		if ping(pg.adminDSN(), time.Second) == nil {
-			return pg, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
 			pg.cmd.Process.Kill()
 			<-pg.exited
-			return nil, fmt.Errorf("postgres not ready on port %d after 60s: %s", port, pg.logTail())
+			return fmt.Errorf("postgres not ready on port %d after 60s: %s", pg.port, pg.logTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -182,17 +197,28 @@ func (pg *localPostgres) adminDSN() string {
 // stop shuts the cluster down and removes its directory.
 func (pg *localPostgres) stop() error {
 	// SIGINT is PostgreSQL's "fast" shutdown: it disconnects clients and exits cleanly.
-	pg.cmd.Process.Signal(os.Interrupt)
+	pg.shutdown(os.Interrupt)
+	if err := os.RemoveAll(pg.dir); err != nil {
+		return fmt.Errorf("remove local PostgreSQL directory: %w", err)
+	}
+	return nil
+}
+
+// shutdown signals the postmaster and waits for it to exit, killing it after 15s.
+// Shutting down a cluster that is not running does nothing.
+func (pg *localPostgres) shutdown(sig os.Signal) {
+	select {
+	case <-pg.exited:
+		return
+	default:
+	}
+	pg.cmd.Process.Signal(sig)
 	select {
 	case <-pg.exited:
 	case <-time.After(15 * time.Second):
 		pg.cmd.Process.Kill()
 		<-pg.exited
 	}
-	if err := os.RemoveAll(pg.dir); err != nil {
-		return fmt.Errorf("remove local PostgreSQL directory: %w", err)
-	}
-	return nil
 }
 
 func (pg *localPostgres) logTail() string {

@@ -14,11 +14,11 @@ import (
 // at it and take the server away (Cut) and give it back (Restore) without stopping the
 // server, which other tests may be sharing.
 type Proxy struct {
-	target string
-	ln     net.Listener
-	wg     sync.WaitGroup
+	ln net.Listener
+	wg sync.WaitGroup
 
 	mu     sync.Mutex
+	target string // "" until known: connections are reset
 	cut    bool
 	closed bool
 	conns  map[net.Conn]struct{}
@@ -54,6 +54,14 @@ func ProxyDSN(t testing.TB, dsn string) (*Proxy, string) {
 	p := NewProxy(t, target)
 	u.Host = p.Addr()
 	return p, u.String()
+}
+
+// retarget points new connections at target; open ones stay where they are. It lets a
+// proxy exist, and its address be handed out, before the server behind it has a port.
+func (p *Proxy) retarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
 }
 
 // Addr is the proxy's "127.0.0.1:PORT".
@@ -112,7 +120,14 @@ func (p *Proxy) serve(client net.Conn) {
 		return
 	}
 	defer p.untrack(client)
-	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	if target == "" {
+		reset(client)
+		return
+	}
+	server, err := net.DialTimeout("tcp", target, 5*time.Second)
 	if err != nil {
 		reset(client)
 		return

@@ -1,5 +1,5 @@
-// Package broker connects a service to NATS JetStream and ensures the streams Loudly's
-// events travel on.
+// Package broker connects a service to NATS JetStream and ensures the streams its events
+// travel on, and the dead-letter stream.
 package broker
 
 import (
@@ -12,13 +12,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
 )
 
 // Connect dials url and returns the connection and its JetStream context, after making
-// sure every event stream and the dead-letter stream exist. The connection reconnects
+// sure the given event streams and the dead-letter stream exist. The connection reconnects
 // forever; disconnections are logged, and /readyz reports them.
-func Connect(ctx context.Context, url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+func Connect(ctx context.Context, url, name string, logger *slog.Logger, streams []jetstream.StreamConfig) (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := nats.Connect(url,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -39,7 +38,7 @@ func Connect(ctx context.Context, url, name string, logger *slog.Logger) (*nats.
 	}
 	ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := EnsureStreams(ectx, js); err != nil {
+	if err := EnsureStreams(ectx, js, streams); err != nil {
 		nc.Close()
 		return nil, nil, err
 	}
@@ -47,9 +46,11 @@ func Connect(ctx context.Context, url, name string, logger *slog.Logger) (*nats.
 }
 
 // EnsureStreams creates or updates the event streams and the dead-letter stream.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
-	if err := events.EnsureStreams(ctx, js); err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, streams []jetstream.StreamConfig) error {
+	for _, cfg := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("jetstream: stream %s: %w", cfg.Name, err)
+		}
 	}
 	if err := deadletter.EnsureStream(ctx, js); err != nil {
 		return fmt.Errorf("jetstream: %w", err)

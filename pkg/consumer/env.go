@@ -12,11 +12,19 @@ func Tuning(r *env.Reader) Config {
 		BackoffMax:    r.Duration("CONSUMER_BACKOFF_MAX", 30e9),
 		MaxAckPending: r.Int("CONSUMER_MAX_ACK_PENDING", 256, 1, 100000),
 		Concurrency:   r.Int("CONSUMER_CONCURRENCY", 8, 1, 1024),
+		BatchSize:     r.Int("CONSUMER_BATCH_SIZE", DefaultBatchSize, 1, 1000),
+		BatchWait:     r.Duration("CONSUMER_BATCH_WAIT", DefaultBatchWait),
 	}
 }
 
 // For returns the tuning applied to one durable consumer.
 func (c Config) For(stream, name, filter string) Config {
 	c.Stream, c.Name, c.FilterSubject = stream, name, filter
+	return c
+}
+
+// Keyed returns the tuning with the service's name for its events' key (Config.KeyName).
+func (c Config) Keyed(name string) Config {
+	c.KeyName = name
 	return c
 }

@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
@@ -22,7 +23,7 @@ import (
 	"loudly/internal/testenv"
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
 	"loudly/pkg/telemetry"
 	"loudly/pkg/telemetry/telemetrytest"
 )
@@ -33,6 +34,19 @@ const (
 	backoffBase = 20 * time.Millisecond
 	maxDeliver  = 3
 )
+
+// The suite's events are of a type no service has, keyed by a reference that is no UUID:
+// the runner must not care what the business is.
+const testType = "thing.happened"
+
+type thing struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+var keySeq atomic.Int64
+
+func newKey() string { return fmt.Sprintf("thing-%04d", keySeq.Add(1)) }
 
 // step is what one delivery of a message must end in.
 type step struct {
@@ -49,31 +63,31 @@ func TestRunner_Outcomes(t *testing.T) {
 	errDB := errors.New("connection refused")
 	tests := []struct {
 		name    string
-		payload func(valid []byte) []byte          // nil: a valid order.placed event
-		handler func(attempt int) consumer.Outcome // nil: the handler must never be called
-		want    []step                             // one per delivery, in order
-		letter  *step                              // the dead letter the message must leave, if any
+		payload func(valid []byte) []byte         // nil: a valid event
+		handler func(attempt int) consumer.Result // nil: the handler must never be called
+		want    []step                            // one per delivery, in order
+		letter  *step                             // the dead letter the message must leave, if any
 
 		unreadable bool // the payload is not even an envelope, so no ids can be logged
 	}{
 		{
 			name:    "applied is acked once and never redelivered",
-			handler: func(int) consumer.Outcome { return consumer.Applied("reserved") },
+			handler: func(int) consumer.Result { return consumer.Applied("reserved") },
 			want:    []step{{telemetry.Applied, "reserved", "ack"}},
 		},
 		{
 			name:    "rejected is acked once and never redelivered",
-			handler: func(int) consumer.Outcome { return consumer.Rejected("insufficient_stock") },
+			handler: func(int) consumer.Result { return consumer.Rejected("insufficient_stock") },
 			want:    []step{{telemetry.Rejected, "insufficient_stock", "ack"}},
 		},
 		{
 			name:    "duplicate is acked once and never redelivered",
-			handler: func(int) consumer.Outcome { return consumer.Duplicate("already_applied") },
+			handler: func(int) consumer.Result { return consumer.Duplicate("already_applied") },
 			want:    []step{{telemetry.Duplicate, "already_applied", "ack"}},
 		},
 		{
 			name: "invalid is terminated and dead-lettered",
-			handler: func(int) consumer.Outcome {
+			handler: func(int) consumer.Result {
 				return consumer.Invalid("unknown_sku", errors.New("SKU-1 is not in the catalogue"))
 			},
 			want:   []step{{telemetry.Invalid, "unknown_sku", "term"}},
@@ -81,7 +95,7 @@ func TestRunner_Outcomes(t *testing.T) {
 		},
 		{
 			name:    "retry is nak'ed with a delay, redelivered, and dead-lettered when deliveries run out",
-			handler: func(int) consumer.Outcome { return consumer.Retry("db_unavailable", errDB) },
+			handler: func(int) consumer.Result { return consumer.Retry("db_unavailable", errDB) },
 			want: []step{
 				{telemetry.Retry, "db_unavailable", "nak"},
 				{telemetry.Retry, "db_unavailable", "nak"},
@@ -91,7 +105,7 @@ func TestRunner_Outcomes(t *testing.T) {
 		},
 		{
 			name: "a retried message is redelivered with the next attempt and then applied",
-			handler: func(attempt int) consumer.Outcome {
+			handler: func(attempt int) consumer.Result {
 				if attempt == 1 {
 					return consumer.Retry("db_unavailable", errDB)
 				}
@@ -101,7 +115,7 @@ func TestRunner_Outcomes(t *testing.T) {
 		},
 		{
 			name: "a handler panic is a retry with reason panic, never a lost message",
-			handler: func(attempt int) consumer.Outcome {
+			handler: func(attempt int) consumer.Result {
 				if attempt == 1 {
 					panic("nil map write")
 				}
@@ -111,7 +125,7 @@ func TestRunner_Outcomes(t *testing.T) {
 		},
 		{
 			name:    "a handler that panics every time is dead-lettered",
-			handler: func(int) consumer.Outcome { panic("always") },
+			handler: func(int) consumer.Result { panic("always") },
 			want: []step{
 				{telemetry.Retry, "panic", "nak"},
 				{telemetry.Retry, "panic", "nak"},
@@ -122,8 +136,8 @@ func TestRunner_Outcomes(t *testing.T) {
 		{
 			name:       "a malformed payload never reaches the handler and is invalid/malformed_json",
 			payload:    func([]byte) []byte { return []byte(`{"id": "not closed`) },
-			want:       []step{{telemetry.Invalid, events.ReasonMalformed, "term"}},
-			letter:     &step{telemetry.Invalid, events.ReasonMalformed, "term"},
+			want:       []step{{telemetry.Invalid, envelope.ReasonMalformed, "term"}},
+			letter:     &step{telemetry.Invalid, envelope.ReasonMalformed, "term"},
 			unreadable: true,
 		},
 		{
@@ -135,12 +149,12 @@ func TestRunner_Outcomes(t *testing.T) {
 				b, _ := json.Marshal(doc)
 				return b
 			},
-			want:   []step{{telemetry.Invalid, events.ReasonUnknownVersion, "term"}},
-			letter: &step{telemetry.Invalid, events.ReasonUnknownVersion, "term"},
+			want:   []step{{telemetry.Invalid, envelope.ReasonUnknownVersion, "term"}},
+			letter: &step{telemetry.Invalid, envelope.ReasonUnknownVersion, "term"},
 		},
 		{
 			name:    "a handler returning no outcome is dead-lettered as invalid/no_outcome",
-			handler: func(int) consumer.Outcome { return consumer.Outcome{} },
+			handler: func(int) consumer.Result { return consumer.Result{} },
 			want:    []step{{telemetry.Invalid, "no_outcome", "term"}},
 			letter:  &step{telemetry.Invalid, "no_outcome", "term"},
 		},
@@ -151,9 +165,7 @@ func TestRunner_Outcomes(t *testing.T) {
 			t.Parallel()
 			r := newRig(t, testenv.NATS(t))
 
-			env, valid, err := events.New(events.TypeOrderPlaced, uuid.NewString(), events.OrderPlaced{
-				CustomerID: "c-42", Lines: []events.Line{{SKU: "SKU-1", Quantity: 2}},
-			}, time.Now())
+			env, valid, err := envelope.New(testType, newKey(), thing{Name: "widget", Count: 2}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +177,7 @@ func TestRunner_Outcomes(t *testing.T) {
 			var mu sync.Mutex
 			var attempts []int
 			var seen []time.Time
-			handler := func(_ context.Context, m *consumer.Message) consumer.Outcome {
+			handler := func(_ context.Context, m *consumer.Message) consumer.Result {
 				mu.Lock()
 				attempts = append(attempts, m.Attempt)
 				seen = append(seen, time.Now())
@@ -261,14 +273,14 @@ func TestRunner_Outcomes(t *testing.T) {
 			})
 
 			t.Run("telemetry", func(t *testing.T) {
-				eventType, eventID, orderID := events.TypeOrderPlaced, env.ID, env.OrderID
+				eventType, eventID, key := testType, env.ID, env.Key
 				if tt.unreadable {
 					// Nothing of the event can be read: the subject is the event type label.
-					eventType, eventID, orderID = r.subject, "", ""
+					eventType, eventID, key = r.subject, "", ""
 				}
 				r.assertSpans(t, pub, tt.want)
 				r.assertCounted(t, pub, eventType, tt.want)
-				r.assertLogs(t, pub, eventID, orderID, tt.want)
+				r.assertLogs(t, pub, eventID, key, tt.want)
 			})
 		})
 	}
@@ -287,7 +299,7 @@ func TestRunner_GracefulShutdown(t *testing.T) {
 	started := make(chan string, 10)
 	release := make(chan struct{})
 	handler := func(who string, slow bool) consumer.Handler {
-		return func(_ context.Context, m *consumer.Message) consumer.Outcome {
+		return func(_ context.Context, m *consumer.Message) consumer.Result {
 			mu.Lock()
 			handled[m.Event.ID] = append(handled[m.Event.ID], who)
 			attempts[m.Event.ID] = m.Attempt
@@ -302,9 +314,7 @@ func TestRunner_GracefulShutdown(t *testing.T) {
 
 	var ids []string
 	for range 4 {
-		env, b, err := events.New(events.TypeOrderPlaced, uuid.NewString(), events.OrderPlaced{
-			CustomerID: "c-42", Lines: []events.Line{{SKU: "SKU-1", Quantity: 1}},
-		}, time.Now())
+		env, b, err := envelope.New(testType, newKey(), thing{Name: "widget", Count: 1}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,7 +416,7 @@ func TestRunner_BrokerRestart(t *testing.T) {
 
 	var mu sync.Mutex
 	handled := map[string]bool{}
-	r.start(t, consumer.Config{}, func(_ context.Context, m *consumer.Message) consumer.Outcome {
+	r.start(t, consumer.Config{}, func(_ context.Context, m *consumer.Message) consumer.Result {
 		mu.Lock()
 		handled[m.Event.ID] = true
 		mu.Unlock()
@@ -414,9 +424,7 @@ func TestRunner_BrokerRestart(t *testing.T) {
 	})
 	publishOrder := func(t *testing.T) string {
 		t.Helper()
-		env, b, err := events.New(events.TypeOrderPlaced, uuid.NewString(), events.OrderPlaced{
-			CustomerID: "c-42", Lines: []events.Line{{SKU: "SKU-1", Quantity: 1}},
-		}, time.Now())
+		env, b, err := envelope.New(testType, newKey(), thing{Name: "widget", Count: 1}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -701,7 +709,7 @@ func (r *rig) assertCounted(t *testing.T, pub published, eventType string, want 
 }
 
 // assertLogs: one decision line per delivery, with the trace, the ids and the settlement.
-func (r *rig) assertLogs(t *testing.T, pub published, eventID, orderID string, want []step) {
+func (r *rig) assertLogs(t *testing.T, pub published, eventID, key string, want []step) {
 	t.Helper()
 	lines := r.tel.Decisions(map[string]string{"consumer": r.name})
 	if len(lines) != len(want) {
@@ -712,7 +720,7 @@ func (r *rig) assertLogs(t *testing.T, pub published, eventID, orderID string, w
 	for i, l := range lines {
 		wantFields := map[string]string{
 			"outcome": string(want[i].outcome), "reason": want[i].reason, "settlement": want[i].settlement,
-			"stage": "consume", "trace_id": pub.span.TraceID().String(), "event_id": eventID, "order_id": orderID,
+			"stage": "consume", "trace_id": pub.span.TraceID().String(), "event_id": eventID, "key": key,
 		}
 		if i < len(spans) {
 			wantFields["span_id"] = spans[i].SpanContext().SpanID().String()
@@ -739,7 +747,7 @@ func TestRunner_RestartsLoseNothing(t *testing.T) {
 	var mu sync.Mutex
 	handled := map[string]int{}
 	maxAttempt := 0
-	handler := func(_ context.Context, m *consumer.Message) consumer.Outcome {
+	handler := func(_ context.Context, m *consumer.Message) consumer.Result {
 		time.Sleep(5 * time.Millisecond)
 		mu.Lock()
 		handled[m.Event.ID]++
@@ -749,9 +757,7 @@ func TestRunner_RestartsLoseNothing(t *testing.T) {
 	}
 	var ids []string
 	for range messages {
-		env, b, err := events.New(events.TypeOrderPlaced, uuid.NewString(), events.OrderPlaced{
-			CustomerID: "c-42", Lines: []events.Line{{SKU: "SKU-1", Quantity: 1}},
-		}, time.Now())
+		env, b, err := envelope.New(testType, newKey(), thing{Name: "widget", Count: 1}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,6 @@ import (
 
 	"loudly/internal/testenv"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
 )
 
 // newStream returns a JetStream context on a server of its own with the dead-letter
@@ -32,7 +31,9 @@ func newStream(t *testing.T) jetstream.JetStream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := events.EnsureStreams(context.Background(), js); err != nil {
+	if _, err := js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{
+		Name: workStream, Subjects: []string{"work.>"}, Duplicates: 2 * time.Minute,
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := deadletter.EnsureStream(context.Background(), js); err != nil {
@@ -41,10 +42,16 @@ func newStream(t *testing.T) jetstream.JetStream {
 	return js
 }
 
+// The stream and subject the letters' originals came from: any work stream will do.
+const (
+	workStream  = "WORK"
+	workSubject = "work.requested"
+)
+
 func letter(streamSeq uint64, reason string) deadletter.Letter {
 	return deadletter.Letter{
-		Subject: events.SubjectOrderPlaced, Stream: events.StreamOrders, StreamSeq: streamSeq,
-		Consumer: "inventory", Outcome: "invalid", Reason: reason, Error: "bad_field: order_id \"x\" is not a UUID",
+		Subject: workSubject, Stream: workStream, StreamSeq: streamSeq,
+		Consumer: "inventory", Outcome: "invalid", Reason: reason, Error: "bad_field: key \"x\" is not a reference",
 		Deliveries: 1, Time: time.Date(2026, 5, 1, 10, 0, 0, 123456789, time.UTC),
 		Headers: nats.Header{
 			jetstream.MsgIDHeader: {"evt-" + reason},
@@ -184,13 +191,13 @@ func TestRedrive(t *testing.T) {
 		if err := deadletter.Redrive(ctx, js, 1); err != nil {
 			t.Fatal(err)
 		}
-		s, err := js.Stream(ctx, events.StreamOrders)
+		s, err := js.Stream(ctx, workStream)
 		if err != nil {
 			t.Fatal(err)
 		}
 		m, err := s.GetMsg(ctx, 2)
 		if err != nil {
-			t.Fatalf("the redriven message is not in %s: %v", events.StreamOrders, err)
+			t.Fatalf("the redriven message is not in %s: %v", workStream, err)
 		}
 		if m.Subject != l.Subject || string(m.Data) != string(l.Data) ||
 			m.Header.Get("traceparent") != l.Headers.Get("traceparent") || m.Header.Get(deadletter.HeaderRedriven) != "1" {
@@ -216,14 +223,14 @@ func TestRedrive(t *testing.T) {
 			t.Errorf("second Redrive of the same letter: %v, want ErrNotFound", err)
 		}
 		if n, err := ordersCount(ctx, js); err != nil || n != 1 {
-			t.Errorf("%s holds %d messages after redriving once, %v; want 1", events.StreamOrders, n, err)
+			t.Errorf("%s holds %d messages after redriving once, %v; want 1", workStream, n, err)
 		}
 	})
 }
 
 // ordersCount is how many messages the ORDERS stream holds.
 func ordersCount(ctx context.Context, js jetstream.JetStream) (uint64, error) {
-	st, err := js.Stream(ctx, events.StreamOrders)
+	st, err := js.Stream(ctx, workStream)
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,38 @@ func (r *Reader) URL(name, def string, schemes ...string) string {
 	}
 	r.errs = append(r.errs, fmt.Errorf("%s=%q: scheme must be one of %s", name, v, strings.Join(schemes, ", ")))
 	return v
+}
+
+// URLs parses a comma-separated list of URLs, each with one of schemes, such as the seed
+// servers of a cluster ("nats://n1:4222,nats://n2:4222"). Spaces around the commas are
+// allowed; the list is returned without them. A single URL is a list of one.
+func (r *Reader) URLs(name, def string, schemes ...string) string {
+	v := r.String(name, def)
+	var list []string
+	for part := range strings.SplitSeq(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			r.errs = append(r.errs, fmt.Errorf("%s=%q: empty entry in the comma-separated list of URLs", name, v))
+			return v
+		}
+		u, err := url.Parse(part)
+		if err != nil || u.Host == "" {
+			r.errs = append(r.errs, fmt.Errorf("%s=%q: %q is not a URL with a host", name, v, part))
+			return v
+		}
+		if !slices.Contains(schemes, u.Scheme) {
+			r.errs = append(r.errs, fmt.Errorf("%s=%q: scheme of %q must be one of %s", name, v, part, strings.Join(schemes, ", ")))
+			return v
+		}
+		list = append(list, part)
+	}
+	return strings.Join(list, ",")
+}
+
+// Reject records a problem that a caller's own check found in a variable the reader
+// returned, so it is reported with all the others.
+func (r *Reader) Reject(name, value, problem string) {
+	r.errs = append(r.errs, fmt.Errorf("%s=%q: %s", name, value, problem))
 }
 
 // Addr checks a listen address such as ":8080" or "127.0.0.1:0".

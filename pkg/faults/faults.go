@@ -100,13 +100,39 @@ type Fault struct {
 // Active reports whether f is in force at now.
 func (f Fault) Active(now time.Time) bool { return f.Until.IsZero() || now.Before(f.Until) }
 
-// EnsureBucket creates or opens the fault bucket.
-func EnsureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// BucketConfig is the fault bucket with the given number of replicas (0 means 1).
+func BucketConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "Active drill faults (loudly drill start|stop).",
 		History:     1,
-	})
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	}
+}
+
+// ConfigureBucket creates the fault bucket or updates it to BucketConfig(replicas),
+// scaling an existing bucket up or down on a cluster. Services call it at start-up
+// (broker.EnsureStreamsWith does), with the replica count of their streams.
+func ConfigureBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, BucketConfig(replicas))
+	if err != nil {
+		return nil, fmt.Errorf("fault bucket %s with %d replicas: %w", Bucket, max(replicas, 1), err)
+	}
+	return kv, nil
+}
+
+// EnsureBucket opens the fault bucket, creating it with one replica if it does not
+// exist yet. It never changes an existing bucket: the drill commands and the watchers
+// call it, and they must not scale back down a bucket the services replicated.
+func EnsureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, BucketConfig(1))
+		if errors.Is(err, jetstream.ErrBucketExists) { // created by someone else meanwhile
+			kv, err = js.KeyValue(ctx, Bucket)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fault bucket: %w", err)
 	}

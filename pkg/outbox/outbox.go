@@ -112,18 +112,38 @@ func channelFor(table string) string {
 // publish span continues the trace that produced the event. Nothing is published unless tx
 // commits; call Notify after the commit.
 func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, m Message) error {
-	h := nats.Header{}
-	for k, v := range m.Headers {
-		h[k] = v
+	return o.EnqueueAll(ctx, tx, []Message{m}, nil)
+}
+
+// EnqueueAll adds ms to the outbox inside tx in one statement: a batch handler's result
+// events. Each carries the trace context of traceOf(i) — the context of the message it
+// answers — or of ctx when traceOf is nil.
+func (o *Outbox) EnqueueAll(ctx context.Context, tx pgx.Tx, ms []Message, traceOf func(i int) context.Context) error {
+	if len(ms) == 0 {
+		return nil
 	}
-	o.tel.Inject(ctx, h)
-	hb, err := json.Marshal(h)
-	if err != nil {
-		return fmt.Errorf("outbox: headers: %w", err)
+	ids, subjects := make([]string, len(ms)), make([]string, len(ms))
+	payloads, headers := make([][]byte, len(ms)), make([][]byte, len(ms))
+	for i, m := range ms {
+		h := nats.Header{}
+		for k, v := range m.Headers {
+			h[k] = v
+		}
+		tctx := ctx
+		if traceOf != nil {
+			tctx = traceOf(i)
+		}
+		o.tel.Inject(tctx, h)
+		hb, err := json.Marshal(h)
+		if err != nil {
+			return fmt.Errorf("outbox: headers: %w", err)
+		}
+		ids[i], subjects[i], payloads[i], headers[i] = m.EventID, m.Subject, m.Payload, hb
 	}
 	if _, err := tx.Exec(ctx,
-		`INSERT INTO `+o.table+` (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)`,
-		m.EventID, m.Subject, m.Payload, hb); err != nil {
+		`INSERT INTO `+o.table+` (event_id, subject, payload, headers)
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[])`,
+		ids, subjects, payloads, headers); err != nil {
 		return fmt.Errorf("outbox: insert: %w", err)
 	}
 	return nil

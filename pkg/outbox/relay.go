@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -28,7 +27,29 @@ type RelayConfig struct {
 	PubAckWait   time.Duration // how long to wait for the broker's answer; default 5s
 	MaxBackoff   time.Duration // cap of the per-row retry delay; default 30s
 	Retention    time.Duration // sent rows are kept this long for forensics; default 24h
-	Paused       func() bool   // while it returns true the relay publishes nothing (the outbox-stall drill)
+}
+
+// Publisher sends one row's message and returns the broker's answer to wait for. The
+// relay publishes through one, so behaviour around publishing (a drill that stalls the
+// relay or drifts the envelope, say) is a decorator of it and the relay never knows.
+type Publisher interface {
+	Publish(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error)
+}
+
+// PublisherFunc is a Publisher written as a function.
+type PublisherFunc func(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error)
+
+// Publish calls f.
+func (f PublisherFunc) Publish(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error) {
+	return f(ctx, msg, eventID)
+}
+
+// JetStream publishes asynchronously through js with Nats-Msg-Id = the event id, so a row
+// published twice (a relay that died before marking it sent) is stored once.
+func JetStream(js jetstream.JetStream) Publisher {
+	return PublisherFunc(func(_ context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error) {
+		return js.PublishMsgAsync(msg, jetstream.WithMsgID(eventID))
+	})
 }
 
 func (c RelayConfig) withDefaults() RelayConfig {
@@ -57,7 +78,7 @@ func (c RelayConfig) withDefaults() RelayConfig {
 type Relay struct {
 	o    *Outbox
 	pool *pgxpool.Pool
-	js   jetstream.JetStream
+	pub  Publisher
 	cfg  RelayConfig
 
 	tracer    trace.Tracer
@@ -65,9 +86,10 @@ type Relay struct {
 	lastErr   string
 }
 
-// NewRelay returns a relay for o's table.
-func NewRelay(o *Outbox, pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig) (*Relay, error) {
-	r := &Relay{o: o, pool: pool, js: js, cfg: cfg.withDefaults(), tracer: o.tel.Tracer()}
+// NewRelay returns a relay for o's table that publishes through pub (JetStream(js), or a
+// decorator of it).
+func NewRelay(o *Outbox, pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error) {
+	r := &Relay{o: o, pool: pool, pub: pub, cfg: cfg.withDefaults(), tracer: o.tel.Tracer()}
 	m := o.tel.Meter()
 	var err error
 	r.published, err = m.Int64Counter("loudly.outbox.published",
@@ -124,11 +146,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer poll.Stop()
 	lastCleanup := time.Time{}
 	for ctx.Err() == nil {
-		if r.cfg.Paused != nil && r.cfg.Paused() {
-			r.reportCycleError(ctx, errPaused)
-		} else {
-			r.drain(ctx)
-		}
+		r.drain(ctx)
 		if time.Since(lastCleanup) > time.Minute {
 			lastCleanup = time.Now()
 			r.cleanup(ctx)
@@ -142,8 +160,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	return nil
 }
-
-var errPaused = errors.New("relay paused (drill fault outbox-stall)")
 
 // listenLoop holds a LISTEN connection and forwards its notifications, reconnecting
 // after PollInterval when the connection breaks.
@@ -264,7 +280,7 @@ func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
 			msg.Header[k] = v
 		}
 		r.o.tel.Inject(p.ctx, msg.Header)
-		p.fut, p.err = r.js.PublishMsgAsync(msg, jetstream.WithMsgID(x.eventID))
+		p.fut, p.err = r.pub.Publish(p.ctx, msg, x.eventID)
 		ps[i] = p
 	}
 

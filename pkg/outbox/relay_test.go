@@ -149,7 +149,7 @@ func TestRelay_WakesOnNotify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		relay, err := outbox.NewRelay(ob, r.newPool(t), r.js, slow)
+		relay, err := outbox.NewRelay(ob, r.newPool(t), outbox.JetStream(r.js), slow)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +213,7 @@ func TestRelay_SeveralRelaysPublishEachRowOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		relay, err := outbox.NewRelay(ob, pool, r.js, outbox.RelayConfig{BatchSize: 20, PollInterval: 50 * time.Millisecond})
+		relay, err := outbox.NewRelay(ob, pool, outbox.JetStream(r.js), outbox.RelayConfig{BatchSize: 20, PollInterval: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -466,7 +466,12 @@ func (r *rig) relay(t *testing.T) *outbox.Relay {
 
 func (r *rig) relayWith(t *testing.T, cfg outbox.RelayConfig) *outbox.Relay {
 	t.Helper()
-	relay, err := outbox.NewRelay(r.ob, r.pool, r.js, cfg)
+	return r.relayThrough(t, outbox.JetStream(r.js), cfg)
+}
+
+func (r *rig) relayThrough(t *testing.T, pub outbox.Publisher, cfg outbox.RelayConfig) *outbox.Relay {
+	t.Helper()
+	relay, err := outbox.NewRelay(r.ob, r.pool, pub, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,11 +583,20 @@ func gauge[N int64 | float64](rm metricdata.ResourceMetrics, name string) (N, bo
 	return 0, false
 }
 
-func TestRelay_RecordsTheStreamSequenceAndHonoursPause(t *testing.T) {
+// A publisher decorator (how a drill stalls the relay) holds rows back while it refuses,
+// and they go out once it lets them through.
+func TestRelay_RecordsTheStreamSequenceAndHonoursAPublisherDecorator(t *testing.T) {
 	r := newRig(t, testenv.NATS(t))
 	var paused atomic.Bool
 	paused.Store(true)
-	r.run(t, outbox.RelayConfig{PollInterval: 50 * time.Millisecond, Paused: paused.Load})
+	inner := outbox.JetStream(r.js)
+	stall := outbox.PublisherFunc(func(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error) {
+		if paused.Load() {
+			return nil, errors.New("paused")
+		}
+		return inner.Publish(ctx, msg, eventID)
+	})
+	runUntilCleanup(t, r.relayThrough(t, stall, outbox.RelayConfig{PollInterval: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}))
 	m := r.message("placed")
 	r.enqueue(t, context.Background(), true, m)
 	time.Sleep(300 * time.Millisecond)

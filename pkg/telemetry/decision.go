@@ -43,23 +43,50 @@ func (o Outcome) Failed() bool { return o == Invalid || o == DeadLettered }
 // Stages name where a decision was taken; they are a metric label, so the set stays small.
 const (
 	StageConsume   = "consume"   // a message settlement by the consumer runner
+	StageBatch     = "batch"     // a consumer batch that failed as a whole and was decided again message by message
 	StageHTTP      = "http"      // an API request decision
 	StageOutbox    = "outbox"    // the outbox relay
 	StageReconcile = "reconcile" // a reconciler finding
 )
 
+// Settlement is what a consumer told the broker about a message.
+type Settlement string
+
+// The settlements of DESIGN.md's outcome table.
+const (
+	Ack  Settlement = "ack"  // applied, rejected, duplicate
+	Nak  Settlement = "nak"  // retry: redelivered after a backoff delay
+	Term Settlement = "term" // invalid, dead-lettered: never redelivered (its dead letter is stored first)
+)
+
 // Decision is one branch taken. Stage, Outcome and Reason are metric labels and must come
-// from small fixed sets (never ids); EventID and OrderID go to the span event and log line.
+// from small fixed sets (never ids); EventID and Key go to the span event and log line.
 type Decision struct {
-	Stage      string
-	Outcome    Outcome
-	Reason     string
-	EventType  string
-	EventID    string
-	OrderID    string
-	Settlement string // ack, nak, term (with "_failed" when the broker did not take it); empty when no message is settled
+	Stage     string
+	Outcome   Outcome
+	Reason    string
+	EventType string
+	EventID   string
+	// Key is the entity the decision is about (the event's key), never a label. It is
+	// logged as KeyName ("loudly.<KeyName>" on the span), DefaultKeyName when empty: a
+	// service names it for its domain (the demo: order_id), so its logs read in its terms.
+	Key     string
+	KeyName string
+	// Settlement is what the broker was told; empty when no message is settled.
+	// SettleErr is set when the broker did not take it: the message will come back, and
+	// the record says "<settlement>_failed" instead of claiming it was settled.
+	Settlement Settlement
+	SettleErr  error
 	Err        error
 	Attrs      []slog.Attr // extra log/span detail, never labels
+}
+
+// settlement is the settlement as recorded.
+func (d Decision) settlement() string {
+	if d.SettleErr != nil {
+		return string(d.Settlement) + "_failed"
+	}
+	return string(d.Settlement)
 }
 
 // Recorder records decisions: one span event, one counter increment (with an exemplar
@@ -70,6 +97,10 @@ type Recorder struct {
 	counter metric.Int64Counter
 	logger  *slog.Logger
 }
+
+// DefaultKeyName is the log field (and, prefixed "loudly.", the span attribute) under
+// which a decision carries its entity key unless it names another.
+const DefaultKeyName = "key"
 
 // NewRecorder builds a recorder on the given providers' tracer, meter and logger.
 func NewRecorder(tracer trace.Tracer, meter metric.Meter, logger *slog.Logger) (*Recorder, error) {
@@ -110,11 +141,15 @@ func (r *Recorder) Record(ctx context.Context, d Decision) {
 	if d.EventID != "" {
 		spanAttrs = append(spanAttrs, attribute.String("loudly.event_id", d.EventID))
 	}
-	if d.OrderID != "" {
-		spanAttrs = append(spanAttrs, attribute.String("loudly.order_id", d.OrderID))
+	keyName := d.KeyName
+	if keyName == "" {
+		keyName = DefaultKeyName
+	}
+	if d.Key != "" {
+		spanAttrs = append(spanAttrs, attribute.String("loudly."+keyName, d.Key))
 	}
 	if d.Settlement != "" {
-		spanAttrs = append(spanAttrs, attribute.String("loudly.settlement", d.Settlement))
+		spanAttrs = append(spanAttrs, attribute.String("loudly.settlement", d.settlement()))
 	}
 	if d.Err != nil {
 		spanAttrs = append(spanAttrs, attribute.String("loudly.error", d.Err.Error()))
@@ -138,10 +173,13 @@ func (r *Recorder) Record(ctx context.Context, d Decision) {
 		slog.String("reason", d.Reason),
 		slog.String("event_type", d.EventType),
 		slog.String("event_id", d.EventID),
-		slog.String("order_id", d.OrderID),
+		slog.String(keyName, d.Key),
 	)
 	if d.Settlement != "" {
-		attrs = append(attrs, slog.String("settlement", d.Settlement))
+		attrs = append(attrs, slog.String("settlement", d.settlement()))
+	}
+	if d.SettleErr != nil {
+		attrs = append(attrs, slog.String("settle_error", d.SettleErr.Error()))
 	}
 	if d.Err != nil {
 		attrs = append(attrs, slog.String("error", d.Err.Error()))

@@ -38,7 +38,7 @@ func TestRecorder_Record(t *testing.T) {
 	tests := []struct {
 		outcome    telemetry.Outcome
 		reason     string
-		settlement string
+		settlement telemetry.Settlement
 		err        error
 	}{
 		{telemetry.Applied, "reserved", "ack", nil},
@@ -66,7 +66,7 @@ func TestRecorder_Record(t *testing.T) {
 			ctx, span := c.Tracer().Start(context.Background(), "process orders.placed")
 			c.Telemetry.Decisions.Record(ctx, telemetry.Decision{
 				Stage: telemetry.StageConsume, Outcome: tt.outcome, Reason: tt.reason,
-				EventType: "order.placed", EventID: testEventID, OrderID: testOrderID,
+				EventType: "order.placed", EventID: testEventID, Key: testOrderID,
 				Settlement: tt.settlement, Err: tt.err,
 			})
 			span.End()
@@ -77,8 +77,8 @@ func TestRecorder_Record(t *testing.T) {
 			ev := decisionEvent(t, s)
 			wantAttrs := map[string]string{
 				"loudly.outcome": string(tt.outcome), "loudly.reason": tt.reason, "loudly.stage": "consume",
-				"loudly.event_type": "order.placed", "loudly.event_id": testEventID, "loudly.order_id": testOrderID,
-				"loudly.settlement": tt.settlement,
+				"loudly.event_type": "order.placed", "loudly.event_id": testEventID, "loudly.key": testOrderID,
+				"loudly.settlement": string(tt.settlement),
 			}
 			if tt.err != nil {
 				wantAttrs["loudly.error"] = tt.err.Error()
@@ -96,8 +96,8 @@ func TestRecorder_Record(t *testing.T) {
 			// (c) the log line.
 			line := oneDecisionLine(t, c)
 			assertFields(t, line, map[string]string{
-				"outcome": string(tt.outcome), "reason": tt.reason, "stage": "consume", "settlement": tt.settlement,
-				"event_type": "order.placed", "event_id": testEventID, "order_id": testOrderID,
+				"outcome": string(tt.outcome), "reason": tt.reason, "stage": "consume", "settlement": string(tt.settlement),
+				"event_type": "order.placed", "event_id": testEventID, "key": testOrderID,
 				"trace_id": sc.TraceID().String(), "span_id": sc.SpanID().String(),
 				"level": wantLevel[tt.outcome], "service": "decision-test",
 			})
@@ -143,7 +143,7 @@ func TestRecorder_Record_OutcomeOutsideTheClosedSet(t *testing.T) {
 func TestRecorder_Record_WithoutASpan(t *testing.T) {
 	c := telemetrytest.New(t, "decision-test")
 	c.Telemetry.Decisions.Record(context.Background(), telemetry.Decision{
-		Stage: telemetry.StageReconcile, Outcome: telemetry.Retry, Reason: "query_failed", OrderID: testOrderID,
+		Stage: telemetry.StageReconcile, Outcome: telemetry.Retry, Reason: "query_failed", Key: testOrderID,
 	})
 
 	spans := c.Spans()
@@ -159,14 +159,14 @@ func TestRecorder_Record_WithoutASpan(t *testing.T) {
 			t.Errorf("own span has parent %s, want a root span", s.Parent().SpanID())
 		}
 		assertAttrs(t, "span event", decisionEvent(t, s), map[string]string{
-			"loudly.outcome": "retry", "loudly.reason": "query_failed", "loudly.order_id": testOrderID,
+			"loudly.outcome": "retry", "loudly.reason": "query_failed", "loudly.key": testOrderID,
 		})
 	})
 	t.Run("the counter's exemplar and the log line point at that span", func(t *testing.T) {
 		assertCounted(t, c, map[string]string{"stage": "reconcile", "outcome": "retry", "reason": "query_failed"}, s.SpanContext())
 		assertFields(t, oneDecisionLine(t, c), map[string]string{
 			"trace_id": s.SpanContext().TraceID().String(), "span_id": s.SpanContext().SpanID().String(),
-			"order_id": testOrderID,
+			"key": testOrderID,
 		})
 	})
 }
@@ -248,7 +248,7 @@ func BenchmarkRecordDecision(b *testing.B) {
 	b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	d := telemetry.Decision{
 		Stage: telemetry.StageConsume, Outcome: telemetry.Applied, Reason: "reserved",
-		EventType: "order.placed", EventID: testEventID, OrderID: testOrderID, Settlement: "ack",
+		EventType: "order.placed", EventID: testEventID, Key: testOrderID, Settlement: "ack",
 	}
 	tracer := tel.Tracer()
 

@@ -88,7 +88,7 @@ func TestLoki_PushesLinesWithServiceAndLevelLabelsAndTraceIDsInTheLine(t *testin
 	tel, _ := setupWithLoki(t, srv.URL+"/loki/api/v1/push", 0)
 
 	ctx, span := tel.Tracer().Start(context.Background(), "work")
-	tel.Decisions.Record(ctx, Decision{Stage: StageConsume, Outcome: Invalid, Reason: "malformed_json", EventID: "e-1", OrderID: "o-1"})
+	tel.Decisions.Record(ctx, Decision{Stage: StageConsume, Outcome: Invalid, Reason: "malformed_json", EventID: "e-1", Key: "o-1"})
 	span.End()
 	tel.Logger.Info("plain line")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -110,8 +110,8 @@ func TestLoki_PushesLinesWithServiceAndLevelLabelsAndTraceIDsInTheLine(t *testin
 			switch line["msg"] {
 			case "decision":
 				decision = true
-				if s.Stream["level"] != "error" || line["trace_id"] != span.SpanContext().TraceID().String() || line["order_id"] != "o-1" {
-					t.Errorf("decision line %v in stream %v: want level error, the span's trace id and order_id", line, s.Stream)
+				if s.Stream["level"] != "error" || line["trace_id"] != span.SpanContext().TraceID().String() || line["key"] != "o-1" {
+					t.Errorf("decision line %v in stream %v: want level error, the span's trace id and key", line, s.Stream)
 				}
 			case "plain line":
 				plain = s.Stream["level"] == "info"

@@ -32,7 +32,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		DBMaxConns:  r.Int("DB_MAX_CONNS", 20, 2, 1000),
 		NATSURL:     r.URL("NATS_URL", "nats://127.0.0.1:4222", "nats", "tls"),
 		HTTPAddr:    r.Addr("HTTP_ADDR", ":8081"),
-		Consumer:    consumer.Tuning(r),
+		Consumer:    consumer.Tuning(r).Keyed("order_id"),
 		Relay: outbox.RelayConfig{
 			BatchSize:    r.Int("OUTBOX_BATCH_SIZE", 100, 1, 10000),
 			PollInterval: r.Duration("OUTBOX_POLL_INTERVAL", time.Second),

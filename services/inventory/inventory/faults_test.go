@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/internal/testenv"
-	"loudly/pkg/events"
 	"loudly/pkg/faults"
+	"loudly/services/events"
 )
 
 // Each drill fault acts where the drill says, and only while it is active.
@@ -23,7 +23,7 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 		if _, err := faults.Start(context.Background(), h.js, name, intensity, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		testenv.WaitFor(t, 5*time.Second, name+" active", func() bool { _, ok := h.svc.reserver.faults.Get(name); return ok })
+		testenv.WaitFor(t, 5*time.Second, name+" active", func() bool { _, ok := h.svc.drills.faults.Get(name); return ok })
 		t.Cleanup(func() { _ = faults.Stop(context.Background(), h.js, name) })
 	}
 	stop := func(name string) {
@@ -31,7 +31,7 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 		if err := faults.Stop(context.Background(), h.js, name); err != nil {
 			t.Fatal(err)
 		}
-		testenv.WaitFor(t, 5*time.Second, name+" stopped", func() bool { _, ok := h.svc.reserver.faults.Get(name); return !ok })
+		testenv.WaitFor(t, 5*time.Second, name+" stopped", func() bool { _, ok := h.svc.drills.faults.Get(name); return !ok })
 	}
 
 	t.Run("silent-skip acks as applied and does nothing", func(t *testing.T) {
@@ -44,7 +44,7 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 			t.Errorf("decision %v, stock %d→%d: want a claimed reservation and untouched stock", d, before, h.available(t, "BOOK-001"))
 		}
 		time.Sleep(300 * time.Millisecond)
-		if n := len(h.results(t, env.OrderID)); n != 0 {
+		if n := len(h.results(t, env.Key)); n != 0 {
 			t.Errorf("%d result events: the skipped order must never be answered", n)
 		}
 	})
@@ -103,7 +103,7 @@ func TestFaults_CannotBeSwitchedOnByAnEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitDecision(t, env.ID, "applied")
-	testenv.WaitFor(t, 5*time.Second, "the real result event", func() bool { return len(h.results(t, env.OrderID)) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the real result event", func() bool { return len(h.results(t, env.Key)) == 1 })
 	if active, _ := faults.List(context.Background(), h.js); len(active) != 0 {
 		t.Fatalf("faults active after an event asked for one: %+v", active)
 	}

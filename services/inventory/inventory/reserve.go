@@ -3,15 +3,11 @@ package inventory
 import (
 	"context"
 	"errors"
-	"time"
-
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"loudly/pkg/consumer"
-	"loudly/pkg/events"
-	"loudly/pkg/faults"
+	"loudly/services/events"
 )
 
 // Consumer is the inventory service's durable consumer name.
@@ -19,58 +15,37 @@ const Consumer = "inventory"
 
 // reserver decides order.placed events.
 type reserver struct {
-	store   *store
-	faults  *faults.Watcher // drill faults; nil in production code paths that have none
-	hotSKU  string          // the SKU the stock-out drill empties
-	ackWait time.Duration   // the consumer's ack wait, which the ack-timeout drill overstays
+	store *store
 }
 
-var errInjectedOutage = errors.New("database unavailable (drill fault db-outage)")
-
-// handle returns the outcome of one order.placed event; the runner settles and records it.
-func (r *reserver) handle(ctx context.Context, m *consumer.Message) consumer.Outcome {
-	if m.Event.Type != events.TypeOrderPlaced {
-		return consumer.Invalid(events.ReasonUnknownType, errors.New("inventory only decides order.placed, got "+m.Event.Type))
+// decide returns the result of each order.placed event of a batch, decided in one
+// transaction; the runner settles and records each. A failed transaction fails the batch
+// (the runner then decides each event on its own); an event decided alone gets its retry
+// reason.
+func (r *reserver) decide(ctx context.Context, items []consumer.Item[events.OrderPlaced]) ([]consumer.Result, error) {
+	reqs := make([]request, len(items))
+	for i, it := range items {
+		reqs[i] = request{ctx: it.Context(), event: it.Event, order: it.Payload}
 	}
-	var order events.OrderPlaced
-	if err := m.Event.DecodeData(&order); err != nil {
-		return consumer.Invalid(events.ReasonMalformed, err)
+	ds, err := r.store.reserve(ctx, reqs)
+	if err != nil {
+		if len(items) > 1 {
+			return nil, err
+		}
+		return []consumer.Result{consumer.Retry(retryReason(ctx, err), err)}, nil
 	}
-	if r.faults.Hit(faults.SilentSkip) {
-		// The original outage, on purpose: claim success, do nothing, say nothing more.
-		return consumer.Applied("reserved")
+	out := make([]consumer.Result, len(ds))
+	for i, d := range ds {
+		switch {
+		case d.duplicate:
+			out[i] = consumer.Duplicate("event_already_applied")
+		case d.rejected:
+			out[i] = consumer.Rejected(d.reason)
+		default:
+			out[i] = consumer.Applied("reserved")
+		}
 	}
-	span := trace.SpanFromContext(ctx)
-	if r.faults.Hit(faults.DBOutage) {
-		span.SetAttributes(faults.Attr(faults.DBOutage))
-		return consumer.Retry("db_unavailable", errInjectedOutage)
-	}
-	var opts reserveOptions
-	if f, ok := r.faults.Get(faults.DBLatency); ok {
-		span.SetAttributes(faults.Attr(faults.DBLatency))
-		opts.latency = time.Duration(f.Intensity * float64(time.Second))
-	}
-	if r.faults.Hit(faults.StockOut) {
-		span.SetAttributes(faults.Attr(faults.StockOut))
-		opts.emptySKU = r.hotSKU
-	}
-	d, err := r.store.reserve(ctx, m.Event, order, opts)
-	if err == nil && !d.duplicate && r.faults.Hit(faults.AckTimeout) {
-		// Committed, then stuck past the ack wait with no heartbeat: the broker redelivers,
-		// and the idempotency record turns the redelivery into a duplicate.
-		span.SetAttributes(faults.Attr(faults.AckTimeout))
-		m.StopProgress()
-		time.Sleep(r.ackWait + time.Second)
-	}
-	switch {
-	case err != nil:
-		return consumer.Retry(retryReason(ctx, err), err)
-	case d.duplicate:
-		return consumer.Duplicate("event_already_applied")
-	case d.rejected:
-		return consumer.Rejected(d.reason)
-	}
-	return consumer.Applied("reserved")
+	return out, nil
 }
 
 // retryReason names a transient failure for the decision counter.

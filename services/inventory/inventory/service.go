@@ -12,7 +12,6 @@ import (
 
 	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
-	"loudly/pkg/events"
 	"loudly/pkg/faults"
 	"loudly/pkg/health"
 	"loudly/pkg/httpapi"
@@ -20,6 +19,7 @@ import (
 	"loudly/pkg/outbox"
 	"loudly/pkg/postgres"
 	"loudly/pkg/telemetry"
+	"loudly/services/events"
 )
 
 //go:embed migrations/*.sql
@@ -35,7 +35,8 @@ type Service struct {
 	server    *httpapi.Server
 	relay     *outbox.Relay
 	orders    *consumer.Runner
-	reserver  *reserver
+	handler   consumer.BatchHandler // the orders consumer's handler, drills included
+	drills    *drills
 	stopWatch context.CancelFunc
 }
 
@@ -55,15 +56,15 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err = postgres.Migrate(ctx, s.pool, "inventory", sub); err != nil {
 		return nil, err
 	}
-	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-inventory", tel.Logger); err != nil {
+	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-inventory", tel.Logger, events.Streams); err != nil {
 		return nil, err
 	}
 	ob, err := outbox.New("inventory.outbox", s.pool, tel)
 	if err != nil {
 		return nil, err
 	}
-	st := &store{pool: s.pool, outbox: ob}
-	if s.relay, err = outbox.NewRelay(ob, s.pool, s.js, cfg.Relay); err != nil {
+	st := newStore(s.pool, ob)
+	if s.relay, err = outbox.NewRelay(ob, s.pool, outbox.JetStream(s.js), cfg.Relay); err != nil {
 		return nil, err
 	}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -72,9 +73,10 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err != nil {
 		return nil, err
 	}
-	s.reserver = &reserver{store: st, faults: w, hotSKU: cfg.HotSKU, ackWait: cfg.Consumer.AckWait}
-	if s.orders, err = consumer.New(ctx, s.js,
-		cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), s.reserver.handle, tel); err != nil {
+	s.drills = &drills{faults: w, hotSKU: cfg.HotSKU, ackWait: cfg.Consumer.AckWait}
+	s.handler = consumer.HandleBatch(events.OrderPlacedEvent, (&reserver{store: st}).decide, s.drills.wire(st)...)
+	if s.orders, err = consumer.NewBatch(ctx, s.js,
+		cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), s.handler, tel); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()

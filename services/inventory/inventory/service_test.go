@@ -14,8 +14,9 @@ import (
 	"loudly/internal/testenv"
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
 	"loudly/pkg/telemetry/telemetrytest"
+	"loudly/services/events"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -79,7 +80,7 @@ func startInventory(t *testing.T) *harness {
 }
 
 // publish sends an order.placed event for lines, as the order service's relay would.
-func (h *harness) publish(t *testing.T, lines ...events.Line) events.Envelope {
+func (h *harness) publish(t *testing.T, lines ...events.Line) envelope.Envelope {
 	t.Helper()
 	env, payload, err := events.New(events.TypeOrderPlaced, newUUID(t), events.OrderPlaced{CustomerID: "c", Lines: lines}, time.Now())
 	if err != nil {
@@ -113,7 +114,7 @@ func (h *harness) available(t *testing.T, sku string) int {
 }
 
 // results returns the result events published for orderID.
-func (h *harness) results(t *testing.T, orderID string) []events.Envelope {
+func (h *harness) results(t *testing.T, orderID string) []envelope.Envelope {
 	t.Helper()
 	s, err := h.js.Stream(context.Background(), events.StreamInventory)
 	if err != nil {
@@ -123,7 +124,7 @@ func (h *harness) results(t *testing.T, orderID string) []events.Envelope {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []events.Envelope
+	var out []envelope.Envelope
 	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(context.Background(), seq)
 		if err != nil {
@@ -133,7 +134,7 @@ func (h *harness) results(t *testing.T, orderID string) []events.Envelope {
 		if err != nil {
 			t.Fatalf("inventory published an invalid event: %v", err)
 		}
-		if env.OrderID == orderID {
+		if env.Key == orderID {
 			out = append(out, env)
 		}
 	}
@@ -178,14 +179,14 @@ func TestReserve_DecidesEachOrderAndPublishesItsResult(t *testing.T) {
 			before := h.available(t, c.stockSKU)
 			env := h.publish(t, c.lines...)
 			d := h.waitDecision(t, env.ID, c.outcome)
-			if d["reason"] != c.reason || d["settlement"] != "ack" || d["order_id"] != env.OrderID || d["trace_id"] == nil {
+			if d["reason"] != c.reason || d["settlement"] != "ack" || d["order_id"] != env.Key || d["trace_id"] == nil {
 				t.Errorf("decision %v, want reason %s, settlement ack, the order id and a trace id", d, c.reason)
 			}
 			if diff := h.available(t, c.stockSKU) - before; diff != c.stockDiff {
 				t.Errorf("%s stock changed by %d, want %d", c.stockSKU, diff, c.stockDiff)
 			}
-			testenv.WaitFor(t, 5*time.Second, "the result event", func() bool { return len(h.results(t, env.OrderID)) == 1 })
-			res := h.results(t, env.OrderID)[0]
+			testenv.WaitFor(t, 5*time.Second, "the result event", func() bool { return len(h.results(t, env.Key)) == 1 })
+			res := h.results(t, env.Key)[0]
 			if res.Type != c.result {
 				t.Errorf("result %s, want %s", res.Type, c.result)
 			}
@@ -206,7 +207,7 @@ func TestReserve_DecidesEachOrderAndPublishesItsResult(t *testing.T) {
 		testenv.WaitFor(t, 5*time.Second, "the dead letter", func() bool {
 			ls, _ := deadletter.List(context.Background(), h.js, 0)
 			for _, l := range ls {
-				if l.Consumer == Consumer && l.Reason == events.ReasonMalformed && string(l.Data) == `{"id":` {
+				if l.Consumer == Consumer && l.Reason == envelope.ReasonMalformed && string(l.Data) == `{"id":` {
 					return true
 				}
 			}
@@ -228,7 +229,7 @@ func TestReserve_SameEventTwiceAppliesStockOnce(t *testing.T) {
 	if diff := before - h.available(t, "PAGER-001"); diff != 3 {
 		t.Errorf("stock reduced by %d, want 3", diff)
 	}
-	testenv.WaitFor(t, 5*time.Second, "one result event", func() bool { return len(h.results(t, env.OrderID)) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "one result event", func() bool { return len(h.results(t, env.Key)) == 1 })
 }
 
 func TestReserve_RedeliveryAfterCrashBetweenCommitAndAck(t *testing.T) {
@@ -258,8 +259,10 @@ func TestReserve_RedeliveryAfterCrashBetweenCommitAndAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := h.svc.reserver.handle(context.Background(), &consumer.Message{Event: decoded, Data: taken.Data()}); out.Kind() != "applied" {
-		t.Fatalf("first attempt: %s %s %v", out.Kind(), out.Reason(), out.Err())
+	var out consumer.Result
+	err = h.svc.handler(context.Background(), []*consumer.Message{{Event: decoded, Data: taken.Data()}}, func(_ int, r consumer.Result) { out = r })
+	if err != nil || out.Outcome() != "applied" {
+		t.Fatalf("first attempt: %s %s %v %v", out.Outcome(), out.Reason(), out.Err(), err)
 	}
 
 	// The restarted process gets the redelivery after AckWait and must not apply it again.

@@ -12,8 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
 	"loudly/pkg/outbox"
+	"loudly/services/events"
 )
 
 // Rejection reasons.
@@ -23,9 +24,35 @@ const (
 )
 
 // store is the inventory service's PostgreSQL state, all in schema "inventory".
+//
+// Reservations go through two seams that drills decorate (drills.go), so a drill fault
+// acts where a real fault would, inside the transaction, while the business code reads as
+// production code: begin starts the transaction, lockStock locks and reads the stock rows.
 type store struct {
-	pool   *pgxpool.Pool
-	outbox *outbox.Outbox
+	pool      *pgxpool.Pool
+	outbox    *outbox.Outbox
+	begin     func(context.Context) (pgx.Tx, error)
+	lockStock func(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error)
+}
+
+func newStore(pool *pgxpool.Pool, ob *outbox.Outbox) *store {
+	return &store{pool: pool, outbox: ob, begin: pool.Begin, lockStock: lockStock}
+}
+
+// lockStock locks the stock rows of skus, in SKU order so that concurrent transactions
+// cannot deadlock, and returns what is available of each known SKU.
+func lockStock(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error) {
+	rows, err := tx.Query(ctx, `SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
+	if err != nil {
+		return nil, err
+	}
+	available := map[string]int{}
+	var sku string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil }); err != nil {
+		return nil, err
+	}
+	return available, nil
 }
 
 // decision is what reserve decided for one order event.
@@ -36,111 +63,157 @@ type decision struct {
 	sku       string
 }
 
-// reserveOptions carry drill faults into the transaction, so they act where a real
-// fault would: inside the database round trips.
-type reserveOptions struct {
-	latency  time.Duration // db-latency: the transaction waits this long in the database
-	emptySKU string        // stock-out: this SKU reads as having nothing available
+// request is one order.placed event to decide, with the context of its message (its
+// trace: the result event and the reservation record continue it).
+type request struct {
+	ctx   context.Context
+	event envelope.Envelope
+	order events.OrderPlaced
 }
 
-// reserve decides one order.placed event in a single transaction: it locks the stock rows
-// of every line (in SKU order, so concurrent orders cannot deadlock), reserves all lines or
-// none, records the event id, and writes the result event to the outbox. Any error leaves
-// nothing behind, so the caller can retry.
-func (s *store) reserve(ctx context.Context, env events.Envelope, order events.OrderPlaced, opts reserveOptions) (decision, error) {
-	tx, err := s.pool.Begin(ctx)
+// reserve decides a batch of order.placed events in one transaction, in stream order. It
+// locks every stock row the batch touches once (in SKU order, so concurrent batches cannot
+// deadlock), reads which events were decided before, decides each order against the
+// stock left by the orders before it — all its lines or none — updates each row once,
+// records every event id and writes every result event to the outbox, then commits. Any
+// error leaves nothing behind, so the caller can decide the batch again, or each event on
+// its own.
+//
+// The locks come before the idempotency read on purpose: a concurrent batch deciding the
+// same event touches the same rows, so once the locks are held it has committed or rolled
+// back, and the read sees its result.
+func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error) {
+	tx, err := s.begin(ctx)
 	if err != nil {
-		return decision{}, err
+		return nil, err
 	}
 	defer tx.Rollback(context.Background())
 
-	if opts.latency > 0 {
-		if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, opts.latency.Seconds()); err != nil {
-			return decision{}, err
+	var skus, ids []string
+	for _, r := range reqs {
+		ids = append(ids, r.event.ID)
+		for _, l := range r.order.Lines {
+			skus = append(skus, l.SKU)
 		}
 	}
-	var seen bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inventory.reservations WHERE event_id = $1)`, env.ID).Scan(&seen); err != nil {
-		return decision{}, err
+	slices.Sort(skus)
+	skus = slices.Compact(skus)
+	available, err := s.lockStock(ctx, tx, skus)
+	if err != nil {
+		return nil, err
 	}
-	if seen {
-		return decision{duplicate: true}, nil
+	rows, err := tx.Query(ctx, `SELECT event_id::text FROM inventory.reservations WHERE event_id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, err
+	}
+	seen, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	decided := make(map[string]bool, len(reqs))
+	for _, id := range seen {
+		decided[id] = true
 	}
 
+	ds := make([]decision, len(reqs))
+	taken := map[string]int{} // per SKU, what this batch reserves
+	var (
+		resIDs, resOrders, resOutcomes, resReasons, resTraces, resResults []string
+		resLines                                                          [][]byte
+		results                                                           []outbox.Message
+		resultCtx                                                         []context.Context
+	)
+	now := time.Now()
+	for i, r := range reqs {
+		if decided[r.event.ID] {
+			ds[i] = decision{duplicate: true} // decided before, or earlier in this batch
+			continue
+		}
+		decided[r.event.ID] = true
+		d := decide(r.order, available)
+		if !d.rejected {
+			for _, l := range r.order.Lines {
+				available[l.SKU] -= l.Quantity
+				taken[l.SKU] += l.Quantity
+			}
+		}
+		ds[i] = d
+
+		outcome, typ, subject := "reserved", events.InventoryReservedEvent, events.SubjectInventoryReserved
+		result := events.InventoryResult{}
+		if d.rejected {
+			outcome, typ, subject = "rejected", events.InventoryRejectedEvent, events.SubjectInventoryRejected
+			result = events.InventoryResult{Reason: d.reason, SKU: d.sku}
+		}
+		renv, payload, err := typ.New(r.event.Key, result, now)
+		if err != nil {
+			return nil, err
+		}
+		lb, err := json.Marshal(r.order.Lines)
+		if err != nil {
+			return nil, err
+		}
+		traceID := ""
+		if sc := trace.SpanContextFromContext(r.ctx); sc.IsValid() {
+			traceID = sc.TraceID().String()
+		}
+		resIDs, resOrders, resOutcomes = append(resIDs, r.event.ID), append(resOrders, r.event.Key), append(resOutcomes, outcome)
+		resReasons, resLines, resTraces = append(resReasons, d.reason), append(resLines, lb), append(resTraces, traceID)
+		resResults = append(resResults, renv.ID)
+		results = append(results, outbox.Message{EventID: renv.ID, Subject: subject, Payload: payload})
+		resultCtx = append(resultCtx, r.ctx)
+	}
+	if len(results) == 0 {
+		return ds, nil // every event was decided before: nothing to write
+	}
+	if len(taken) > 0 {
+		tskus, tqty := make([]string, 0, len(taken)), make([]int32, 0, len(taken))
+		for sku, n := range taken {
+			tskus, tqty = append(tskus, sku), append(tqty, int32(n))
+		}
+		if _, err := tx.Exec(ctx, `UPDATE inventory.stock AS s SET available = s.available - t.n, reserved = s.reserved + t.n
+			FROM unnest($1::text[], $2::int[]) AS t(sku, n) WHERE s.sku = t.sku`, tskus, tqty); err != nil {
+			return nil, err
+		}
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
+		SELECT e, o, oc, nullif(rs, ''), l, nullif(tr, ''), re
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::uuid[]) AS t(e, o, oc, rs, l, tr, re)
+		ON CONFLICT (event_id) DO NOTHING`,
+		resIDs, resOrders, resOutcomes, resReasons, resLines, resTraces, resResults)
+	if err != nil {
+		return nil, err
+	}
+	if n := tag.RowsAffected(); n != int64(len(resIDs)) {
+		// Another transaction decided one of these events although the locks should have
+		// ordered it before this one: decide nothing here, let the events be decided again.
+		return nil, fmt.Errorf("recorded %d of %d decisions: an event was decided concurrently", n, len(resIDs))
+	}
+	if err := s.outbox.EnqueueAll(ctx, tx, results, func(i int) context.Context { return resultCtx[i] }); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	s.outbox.Notify()
+	return ds, nil
+}
+
+// decide is the business rule for one order: every line reserved, or the order rejected
+// for its first line (in SKU order) that is unknown or short.
+func decide(order events.OrderPlaced, available map[string]int) decision {
 	lines := slices.Clone(order.Lines)
 	slices.SortFunc(lines, func(a, b events.Line) int { return strings.Compare(a.SKU, b.SKU) })
-	skus := make([]string, len(lines))
-	for i, l := range lines {
-		skus[i] = l.SKU
-	}
-	rows, err := tx.Query(ctx, `SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
-	if err != nil {
-		return decision{}, err
-	}
-	available := map[string]int{}
-	var sku string
-	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil }); err != nil {
-		return decision{}, err
-	}
-	if _, ok := available[opts.emptySKU]; ok {
-		available[opts.emptySKU] = 0
-	}
-	d := decision{}
 	for _, l := range lines {
 		have, known := available[l.SKU]
 		switch {
 		case !known:
-			d = decision{rejected: true, reason: ReasonUnknownSKU, sku: l.SKU}
+			return decision{rejected: true, reason: ReasonUnknownSKU, sku: l.SKU}
 		case have < l.Quantity:
-			d = decision{rejected: true, reason: ReasonInsufficientStock, sku: l.SKU}
-		}
-		if d.rejected {
-			break
+			return decision{rejected: true, reason: ReasonInsufficientStock, sku: l.SKU}
 		}
 	}
-	if !d.rejected {
-		for _, l := range lines {
-			if _, err := tx.Exec(ctx, `UPDATE inventory.stock SET available = available - $2, reserved = reserved + $2 WHERE sku = $1`,
-				l.SKU, l.Quantity); err != nil {
-				return decision{}, err
-			}
-		}
-	}
-
-	outcome, typ, subject := "reserved", events.TypeInventoryReserved, events.SubjectInventoryReserved
-	result := events.InventoryResult{}
-	if d.rejected {
-		outcome, typ, subject = "rejected", events.TypeInventoryRejected, events.SubjectInventoryRejected
-		result = events.InventoryResult{Reason: d.reason, SKU: d.sku}
-	}
-	lb, _ := json.Marshal(order.Lines)
-	traceID := ""
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		traceID = sc.TraceID().String()
-	}
-	renv, payload, err := events.New(typ, env.OrderID, result, time.Now())
-	if err != nil {
-		return decision{}, err
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
-		VALUES ($1, $2, $3, nullif($4, ''), $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
-		env.ID, env.OrderID, outcome, d.reason, lb, traceID, renv.ID)
-	if err != nil {
-		return decision{}, err
-	}
-	if tag.RowsAffected() == 0 {
-		// A concurrent delivery of the same event committed first.
-		return decision{duplicate: true}, nil
-	}
-	if err := s.outbox.Enqueue(ctx, tx, outbox.Message{EventID: renv.ID, Subject: subject, Payload: payload}); err != nil {
-		return decision{}, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return decision{}, fmt.Errorf("commit: %w", err)
-	}
-	s.outbox.Notify()
-	return d, nil
+	return decision{}
 }
 
 // Stock is one SKU's stock.

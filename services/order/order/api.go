@@ -16,10 +16,10 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"loudly/pkg/events"
-	"loudly/pkg/faults"
+	"loudly/pkg/envelope"
 	"loudly/pkg/httpapi"
 	"loudly/pkg/telemetry"
+	"loudly/services/events"
 )
 
 // MaxRequestBytes bounds a POST /v1/orders body.
@@ -42,7 +42,7 @@ type createdResponse struct {
 // *httpapi.Error with a reason token, so the caller can answer and record it.
 func DecodeCreateOrder(body io.Reader) (CreateOrderRequest, error) {
 	var req CreateOrderRequest
-	if err := events.StrictDecode(body, &req); err != nil {
+	if err := envelope.StrictDecode(body, &req); err != nil {
 		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
 		var syntaxErr *json.SyntaxError
@@ -62,7 +62,7 @@ func DecodeCreateOrder(body io.Reader) (CreateOrderRequest, error) {
 		}
 	}
 	if err := (events.OrderPlaced{CustomerID: req.CustomerID, Lines: req.Lines}).Validate(); err != nil {
-		var inv *events.Invalid
+		var inv *envelope.Invalid
 		if errors.As(err, &inv) {
 			return req, httpapi.Errorf(httpapi.EInvalid, inv.Reason, "%s", inv.Detail)
 		}
@@ -74,7 +74,6 @@ func DecodeCreateOrder(body io.Reader) (CreateOrderRequest, error) {
 // api serves the order endpoints.
 type api struct {
 	store    *store
-	faults   *faults.Watcher
 	tel      *telemetry.Telemetry
 	accepted metric.Int64Counter
 }
@@ -134,11 +133,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 		o.TraceID = sc.TraceID().String()
 	}
 	hash := sha256.Sum256(body)
-	drift := a.faults.Hit(faults.SchemaDrift)
-	if drift {
-		trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.SchemaDrift))
-	}
-	res, err := a.store.create(ctx, o, key, hash[:], drift, func(o Order) json.RawMessage {
+	res, err := a.store.create(ctx, o, key, hash[:], func(o Order) json.RawMessage {
 		b, _ := json.Marshal(createdResponse{ID: o.ID, Status: o.Status, TraceParent: traceparent(sc)})
 		return b
 	})
@@ -155,12 +150,12 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", "/v1/orders/"+res.order.ID)
 	if res.replayed {
 		a.tel.Decisions.Record(ctx, telemetry.Decision{Stage: telemetry.StageHTTP, Outcome: telemetry.Duplicate,
-			Reason: "idempotency_replay", EventType: r.Pattern, OrderID: res.order.ID})
+			Reason: "idempotency_replay", EventType: r.Pattern, Key: res.order.ID, KeyName: KeyName})
 		w.Header().Set("Idempotent-Replayed", "true")
 	} else {
 		a.accepted.Add(ctx, 1)
 		a.tel.Decisions.Record(ctx, telemetry.Decision{Stage: telemetry.StageHTTP, Outcome: telemetry.Applied,
-			Reason: "order_accepted", EventType: r.Pattern, OrderID: res.order.ID,
+			Reason: "order_accepted", EventType: r.Pattern, Key: res.order.ID, KeyName: KeyName,
 			Attrs: []slog.Attr{slog.Int("lines", len(req.Lines))}})
 	}
 	if sc.IsValid() {

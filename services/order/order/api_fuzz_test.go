@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"loudly/pkg/events"
 	"loudly/pkg/httpapi"
+	"loudly/services/events"
 )
 
 // FuzzDecodeCreateOrder: whatever the body, the decoder never panics, and either returns

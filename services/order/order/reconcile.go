@@ -81,7 +81,7 @@ func (r *reconciler) reconcile(ctx context.Context) {
 	if n > 0 {
 		// Retry: the business result is missing, and the reconciler looks again next round.
 		r.tel.Decisions.Record(ctx, telemetry.Decision{Stage: telemetry.StageReconcile, Outcome: telemetry.Retry,
-			Reason: "pending_past_deadline", OrderID: oldestID,
+			Reason: "pending_past_deadline", Key: oldestID, KeyName: KeyName,
 			Attrs: []slog.Attr{slog.Int64("unsettled", n), slog.Duration("oldest_age", age), slog.Duration("deadline", r.deadline)}})
 	}
 }

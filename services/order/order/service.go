@@ -14,7 +14,7 @@ import (
 	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
 	"loudly/pkg/faults"
 	"loudly/pkg/health"
 	"loudly/pkg/httpapi"
@@ -22,10 +22,14 @@ import (
 	"loudly/pkg/outbox"
 	"loudly/pkg/postgres"
 	"loudly/pkg/telemetry"
+	"loudly/services/events"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// KeyName is what this service calls its events' key (the order id) in decision logs.
+const KeyName = "order_id"
 
 // Consumer names of this service.
 const (
@@ -69,7 +73,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err = postgres.Migrate(ctx, s.pool, "orders", sub); err != nil {
 		return nil, err
 	}
-	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-order", tel.Logger); err != nil {
+	if s.nc, s.js, err = broker.Connect(ctx, cfg.NATSURL, "loudly-order", tel.Logger, events.Streams); err != nil {
 		return nil, err
 	}
 	ob, err := outbox.New("orders.outbox", s.pool, tel)
@@ -77,17 +81,21 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		return nil, err
 	}
 	st := &store{pool: s.pool, outbox: ob}
-	relayCfg := cfg.Relay
-	relayCfg.Paused = func() bool { _, stalled := s.faults.Get(faults.OutboxStall); return stalled }
-	if s.relay, err = outbox.NewRelay(ob, s.pool, s.js, relayCfg); err != nil {
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	s.stopWatch = stopWatch
+	if s.faults, err = faults.Watch(watchCtx, s.js, tel.Meter()); err != nil {
+		return nil, err
+	}
+	if s.relay, err = outbox.NewRelay(ob, s.pool, drillPublisher(outbox.JetStream(s.js), s.faults), cfg.Relay); err != nil {
 		return nil, err
 	}
 	set, err := newSettler(st, tel.Meter())
 	if err != nil {
 		return nil, err
 	}
-	if s.settlements, err = consumer.New(ctx, s.js,
-		cfg.Consumer.For(events.StreamInventory, SettlementConsumer, "inventory.>"), set.handleResult, tel); err != nil {
+	results := []*envelope.Type[events.InventoryResult]{events.InventoryReservedEvent, events.InventoryRejectedEvent}
+	if s.settlements, err = consumer.NewBatch(ctx, s.js,
+		cfg.Consumer.For(events.StreamInventory, SettlementConsumer, "inventory.>"), consumer.HandleBatchOf(results, set.settle), tel); err != nil {
 		return nil, err
 	}
 	letterCfg := cfg.Consumer.For(deadletter.Stream, DeadLetterConsumer, deadletter.SubjectPrefix+InventoryConsumerID)
@@ -107,13 +115,8 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		return nil, err
 	}
 
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	s.stopWatch = stopWatch
-	if s.faults, err = faults.Watch(watchCtx, s.js, tel.Meter()); err != nil {
-		return nil, err
-	}
 	mux := http.NewServeMux()
-	(&api{store: st, tel: tel, accepted: accepted, faults: s.faults}).routes(mux)
+	(&api{store: st, tel: tel, accepted: accepted}).routes(mux)
 	checks := &health.Checks{}
 	checks.Add("postgres", s.pool.Ping)
 	checks.Add("nats", broker.ReadyCheck(s.nc))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -12,7 +13,7 @@ import (
 
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
+	"loudly/services/events"
 )
 
 // settler turns inventory's results into final order statuses.
@@ -37,41 +38,47 @@ func newSettler(s *store, m metric.Meter) (*settler, error) {
 	return &settler{store: s, settled: settled, latency: latency}, nil
 }
 
-// handleResult settles the order an inventory.reserved / inventory.rejected event is about.
-func (s *settler) handleResult(ctx context.Context, m *consumer.Message) consumer.Outcome {
-	var status, reason string
-	switch m.Event.Type {
-	case events.TypeInventoryReserved:
-		status = StatusConfirmed
-	case events.TypeInventoryRejected:
-		var r events.InventoryResult
-		if err := m.Event.DecodeData(&r); err != nil {
-			return consumer.Invalid(events.ReasonMalformed, err)
+// settle applies a batch of inventory.reserved / inventory.rejected events, in one
+// transaction; the runner settles and records each result.
+func (s *settler) settle(ctx context.Context, items []consumer.Item[events.InventoryResult]) ([]consumer.Result, error) {
+	reqs := make([]settleRequest, len(items))
+	for i, it := range items {
+		reqs[i] = settleRequest{eventID: it.Event.ID, orderID: it.Event.Key, status: StatusConfirmed}
+		if it.Event.Type == events.TypeInventoryRejected {
+			reqs[i].status, reqs[i].reason = StatusRejected, it.Payload.Reason
 		}
-		status, reason = StatusRejected, r.Reason
-	default:
-		return consumer.Invalid(events.ReasonUnknownType, errors.New("not an inventory result: "+m.Event.Type))
 	}
-	res, err := s.store.settle(ctx, m.Event.ID, m.Event.OrderID, status, reason)
-	switch {
-	case errors.Is(err, errUnknownOrder):
-		// A result for an order this service never accepted: the contract between the two
-		// services is broken somewhere, and the letter keeps the evidence.
-		return consumer.Invalid("unknown_order", err)
-	case err != nil:
-		return consumer.Retry("db_error", err)
-	case res.duplicate:
-		return consumer.Duplicate("already_settled")
+	res, err := s.store.settle(ctx, reqs)
+	if err != nil {
+		if len(items) > 1 {
+			return nil, err // the runner decides each event again on its own
+		}
+		return []consumer.Result{consumer.Retry("db_error", err)}, nil
 	}
-	s.settled.Add(ctx, 1, metric.WithAttributes(attribute.String("status", status)))
-	s.latency.Record(ctx, res.age.Seconds(), metric.WithAttributes(attribute.String("status", status)))
-	return consumer.Applied("order_" + status)
+	out := make([]consumer.Result, len(res))
+	for i, r := range res {
+		status := reqs[i].status
+		switch {
+		case r.unknown:
+			// A result for an order this service never accepted: the contract between the
+			// two services is broken somewhere, and the letter keeps the evidence.
+			out[i] = consumer.Invalid("unknown_order", fmt.Errorf("%w: %s", errUnknownOrder, reqs[i].orderID))
+		case r.duplicate:
+			out[i] = consumer.Duplicate("already_settled")
+		default:
+			ictx := items[i].Context()
+			s.settled.Add(ictx, 1, metric.WithAttributes(attribute.String("status", status)))
+			s.latency.Record(ictx, r.age.Seconds(), metric.WithAttributes(attribute.String("status", status)))
+			out[i] = consumer.Applied("order_" + status)
+		}
+	}
+	return out, nil
 }
 
 // handleDeadLetter fails the order whose order.placed event inventory gave up on, so the
 // customer gets an answer and the order stops counting as in flight. Letters that are not
 // about one of our orders (poison published straight to the subject) have nothing to fail.
-func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) consumer.Outcome {
+func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) consumer.Result {
 	orderID, ok := placedOrderID(m.Data)
 	if !ok {
 		return consumer.Rejected("not_an_order")
@@ -81,14 +88,14 @@ func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) con
 	switch {
 	case errors.Is(err, errUnknownOrder):
 		// Poison that happens to look like an order event: no order of ours to answer.
-		return consumer.Rejected("unknown_order").WithOrder(orderID)
+		return consumer.Rejected("unknown_order").WithKey(orderID)
 	case err != nil:
-		return consumer.Retry("db_error", err).WithOrder(orderID)
+		return consumer.Retry("db_error", err).WithKey(orderID)
 	case !ok:
-		return consumer.Duplicate("not_pending").WithOrder(orderID)
+		return consumer.Duplicate("not_pending").WithKey(orderID)
 	}
 	s.settled.Add(ctx, 1, metric.WithAttributes(attribute.String("status", StatusFailed)))
-	return consumer.Applied("order_failed").WithOrder(orderID)
+	return consumer.Applied("order_failed").WithKey(orderID)
 }
 
 // placedOrderID reads the order id of a dead-lettered order.placed event. It reads
@@ -97,14 +104,14 @@ func (s *settler) handleDeadLetter(ctx context.Context, m *consumer.Message) con
 // is no UUID, or another event type, is not one of our orders.
 func placedOrderID(data []byte) (string, bool) {
 	var loose struct {
-		Type    string `json:"type"`
-		OrderID string `json:"order_id"`
+		Type string `json:"type"`
+		Key  string `json:"key"`
 	}
 	if json.Unmarshal(data, &loose) != nil || loose.Type != events.TypeOrderPlaced {
 		return "", false
 	}
-	if _, err := uuid.Parse(loose.OrderID); err != nil {
+	if _, err := uuid.Parse(loose.Key); err != nil {
 		return "", false
 	}
-	return loose.OrderID, true
+	return loose.Key, true
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"loudly/pkg/events"
 	"loudly/pkg/outbox"
+	"loudly/services/events"
 )
 
 // Order statuses.
@@ -67,10 +67,7 @@ type placed struct {
 // create stores a new pending order and its order.placed event in one transaction. With an
 // idempotency key, a replay of the same request returns the first response, and a
 // different request under the same key fails with errIdempotencyConflict.
-//
-// drift is the schema-drift drill: the event goes out with an envelope version no
-// consumer knows, as a producer deployed ahead of its consumers would send it.
-func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, drift bool, respond func(Order) json.RawMessage) (placed, error) {
+func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, respond func(Order) json.RawMessage) (placed, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return placed{}, err
@@ -110,15 +107,9 @@ func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []b
 		return placed{}, fmt.Errorf("insert order: %w", err)
 	}
 	o.Status = StatusPending
-	env, payload, err := events.New(events.TypeOrderPlaced, o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, o.CreatedAt)
+	env, payload, err := events.OrderPlacedEvent.New(o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, o.CreatedAt)
 	if err != nil {
 		return placed{}, err
-	}
-	if drift {
-		env.Version = events.CurrentVersion + 1
-		if payload, err = json.Marshal(env); err != nil {
-			return placed{}, err
-		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, event_id) VALUES ($1, 'pending', $2)`,
 		o.ID, env.ID); err != nil {
@@ -189,50 +180,127 @@ func (s *store) get(ctx context.Context, id string) (Order, error) {
 // settlement is what settle did.
 type settlement struct {
 	duplicate bool          // the event was applied before, or the order was already settled
+	unknown   bool          // no such order: the result answers an order this service never took
 	age       time.Duration // order creation to this settlement
 }
 
-// settle applies one result event: it records the event id and moves the order to its
-// final status in one transaction. A failed order (its event was dead-lettered) can still
-// be settled: that is what a redrive is for.
-func (s *store) settle(ctx context.Context, eventID, orderID, status, reason string) (settlement, error) {
+// settleRequest is one result event to apply.
+type settleRequest struct {
+	eventID, orderID, status, reason string
+}
+
+// settle applies a batch of result events, in stream order, in one transaction: it
+// records every event id, moves each order to its final status (the first result for an
+// order wins; a failed order — its event was dead-lettered — can still be settled by a
+// late result), and writes each order's history. An event for an unknown order is
+// reported, and its id is not kept, so a redriven copy is judged again. Any error leaves
+// nothing behind.
+func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return settlement{}, err
+		return nil, err
 	}
 	defer tx.Rollback(context.Background())
-	tag, err := tx.Exec(ctx, `INSERT INTO orders.processed_events (event_id, order_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, eventID, orderID)
+
+	ids, orders := make([]string, len(reqs)), make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i], orders[i] = r.eventID, r.orderID
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO orders.processed_events (event_id, order_id)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text`, ids, orders)
 	if err != nil {
-		return settlement{}, err
+		return nil, err
 	}
-	if tag.RowsAffected() == 0 {
-		return settlement{duplicate: true}, nil
-	}
-	var created time.Time
-	err = tx.QueryRow(ctx, `UPDATE orders.orders SET status = $2, reason = nullif($3, ''), settled_at = now(), updated_at = now()
-		WHERE id = $1 AND status IN ('pending', 'failed') RETURNING created_at`, orderID, status, reason).Scan(&created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders.orders WHERE id = $1)`, orderID).Scan(&exists); err != nil {
-			return settlement{}, err
-		}
-		if !exists {
-			return settlement{}, errUnknownOrder
-		}
-		// Settled already by another result event for the same order: keep the first.
-		return settlement{duplicate: true}, tx.Commit(ctx)
-	}
+	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return settlement{}, err
+		return nil, err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, reason, event_id) VALUES ($1, $2, nullif($3, ''), $4)`,
-		orderID, status, reason, eventID); err != nil {
-		return settlement{}, err
+	isFresh := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		isFresh[id] = true
+	}
+
+	out := make([]settlement, len(reqs))
+	first := map[string]int{} // order id → the request that settles it
+	var uIDs, uStatus, uReason []string
+	for i, r := range reqs {
+		if !isFresh[r.eventID] {
+			out[i].duplicate = true
+			continue
+		}
+		isFresh[r.eventID] = false // the same event twice in one batch: the second is a duplicate
+		if _, taken := first[r.orderID]; taken {
+			out[i].duplicate = true // another result for the same order came first
+			continue
+		}
+		first[r.orderID] = i
+		uIDs, uStatus, uReason = append(uIDs, r.orderID), append(uStatus, r.status), append(uReason, r.reason)
+	}
+	if len(uIDs) == 0 {
+		return out, tx.Commit(ctx)
+	}
+	rows, err = tx.Query(ctx, `UPDATE orders.orders AS o SET status = t.status, reason = nullif(t.reason, ''), settled_at = now(), updated_at = now()
+		FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, status, reason)
+		WHERE o.id = t.id AND o.status IN ('pending', 'failed') RETURNING o.id::text, o.created_at`, uIDs, uStatus, uReason)
+	if err != nil {
+		return nil, err
+	}
+	created := map[string]time.Time{}
+	var id string
+	var at time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { created[id] = at; return nil }); err != nil {
+		return nil, err
+	}
+	var missing, hIDs, hStatus, hReason, hEvents []string
+	for _, oid := range uIDs {
+		if _, ok := created[oid]; !ok {
+			missing = append(missing, oid)
+		}
+	}
+	exists := map[string]bool{}
+	if len(missing) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id::text FROM orders.orders WHERE id = ANY($1::uuid[])`, missing)
+		if err != nil {
+			return nil, err
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			exists[f] = true
+		}
+	}
+	var unknownEvents []string
+	for oid, i := range first {
+		r := reqs[i]
+		switch c, ok := created[oid]; {
+		case ok:
+			out[i].age = time.Since(c)
+			hIDs, hStatus, hReason, hEvents = append(hIDs, oid), append(hStatus, r.status), append(hReason, r.reason), append(hEvents, r.eventID)
+		case exists[oid]:
+			out[i].duplicate = true // settled already by an earlier result: keep the first
+		default:
+			out[i].unknown = true
+			unknownEvents = append(unknownEvents, r.eventID)
+		}
+	}
+	if len(unknownEvents) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM orders.processed_events WHERE event_id = ANY($1::uuid[])`, unknownEvents); err != nil {
+			return nil, err
+		}
+	}
+	if len(hIDs) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, reason, event_id)
+			SELECT o, st, nullif(rs, ''), e FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS t(o, st, rs, e)`,
+			hIDs, hStatus, hReason, hEvents); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return settlement{}, err
+		return nil, err
 	}
-	return settlement{age: time.Since(created)}, nil
+	return out, nil
 }
 
 // fail marks a pending order failed; it reports false when the order was not pending,

@@ -1,16 +1,20 @@
 package events
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Streams are the JetStream streams that carry events. Every service ensures all of them
-// at start-up with the same configuration, so start-up order does not matter and a
-// changed configuration is applied by whichever service starts first.
+// Streams of the demo's events.
+const (
+	StreamOrders    = "ORDERS"
+	StreamInventory = "INVENTORY"
+)
+
+// Streams are the JetStream streams that carry the demo's events. Every service ensures
+// all of them at start-up with the same configuration, so start-up order does not matter
+// and a changed configuration is applied by whichever service starts first.
 var Streams = []jetstream.StreamConfig{
 	{
 		Name:        StreamOrders,
@@ -30,14 +34,4 @@ var Streams = []jetstream.StreamConfig{
 		MaxAge:      72 * time.Hour,
 		Duplicates:  2 * time.Minute,
 	},
-}
-
-// EnsureStreams creates or updates the event streams.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
-	for _, cfg := range Streams {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("stream %s: %w", cfg.Name, err)
-		}
-	}
-	return nil
 }

@@ -1,0 +1,190 @@
+package silentcheck
+
+import (
+	"go/ast"
+	"go/types"
+	"strings"
+
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// What counts as leaving a trace is decided from the callee's package and type, so that
+// a method that happens to be called Error or Record on an unrelated type does not
+// silence a finding. Each table lists the calls that emit (a log line, a span event, a
+// metric sample); builders such as logrus.WithField or zerolog's Error() that return
+// something still to be emitted are deliberately absent.
+var (
+	slogEmitters = names("Debug", "DebugContext", "Info", "InfoContext", "Warn", "WarnContext",
+		"Error", "ErrorContext", "Log", "LogAttrs")
+	logEmitters = names("Print", "Printf", "Println", "Fatal", "Fatalf", "Fatalln", "Panic",
+		"Panicf", "Panicln", "Output")
+	// logrus: package functions and the methods of *Logger and *Entry.
+	logrusEmitters = names("Trace", "Debug", "Info", "Print", "Warn", "Warning", "Error", "Fatal",
+		"Panic", "Tracef", "Debugf", "Infof", "Printf", "Warnf", "Warningf", "Errorf", "Fatalf",
+		"Panicf", "Traceln", "Debugln", "Infoln", "Println", "Warnln", "Warningln", "Errorln",
+		"Fatalln", "Panicln", "Log", "Logf", "Logln")
+	// zap: *Logger and *SugaredLogger.
+	zapEmitters = names("Debug", "Info", "Warn", "Error", "DPanic", "Panic", "Fatal", "Log",
+		"Debugf", "Infof", "Warnf", "Errorf", "DPanicf", "Panicf", "Fatalf", "Logf",
+		"Debugw", "Infow", "Warnw", "Errorw", "DPanicw", "Panicw", "Fatalw", "Logw",
+		"Debugln", "Infoln", "Warnln", "Errorln", "DPanicln", "Panicln", "Fatalln", "Logln")
+	// zerolog: an *Event is emitted by Msg, Msgf, MsgFunc or Send; Logger.Print* emit too.
+	zerologEmitters = names("Msg", "Msgf", "MsgFunc", "Send", "Print", "Printf", "Println")
+	// Watermill's LoggerAdapter, which its examples and middlewares log through.
+	watermillEmitters = names("Error", "Info", "Debug", "Trace")
+	// testing: a failed or logged test is a trace the test's reader sees.
+	testingEmitters = names("Error", "Errorf", "Fatal", "Fatalf", "Fail", "FailNow", "Log", "Logf")
+	// An error tracker is a trace an operator is paged by.
+	sentryEmitters = names("CaptureException", "CaptureMessage", "CaptureEvent")
+	fmtEmitters    = names("Print", "Printf", "Println")
+	fmtWriters     = names("Fprint", "Fprintf", "Fprintln")
+	spanRecorders  = names("AddEvent", "RecordError", "SetStatus")
+	otelMetrics    = names("Add", "Record")
+	promRecorders  = names("Inc", "Add", "Observe")
+	// Replying to the requester hands the decision to whoever asked.
+	replies = names("Respond", "RespondMsg", "RespondJSON")
+)
+
+func names(list ...string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, n := range list {
+		m[n] = true
+	}
+	return m
+}
+
+// isRecordingCall reports whether call leaves a trace: a log line, a span event or
+// status, a metric, a failed test, a reply to the requester, an error handed to an
+// error callback, a panic, or a call to a function known to do one of those.
+func (c *checker) isRecordingCall(call *ast.CallExpr) bool {
+	info := c.pass.TypesInfo
+	if id, ok := ast.Unparen(call.Fun).(*ast.Ident); ok {
+		if b, ok := info.Uses[id].(*types.Builtin); ok {
+			// panic is recovered into an error or crashes: loud either way; print and
+			// println write to stderr, a log line by another name.
+			return b.Name() == "panic" || b.Name() == "print" || b.Name() == "println"
+		}
+	}
+	if c.repliesTo(call) {
+		return true
+	}
+	switch callee := typeutil.Callee(info, call).(type) {
+	case *types.Var:
+		// A parameter or field of type func(..., error) called with an error: the
+		// caller's error callback (nats.ErrHandler, an OnError option) decides.
+		return c.callsErrorCallback(call)
+	case *types.Func:
+		return c.funcRecords(callee.Origin(), call)
+	}
+	return false
+}
+
+func (c *checker) funcRecords(fn *types.Func, call *ast.CallExpr) bool {
+	name := fn.Name()
+	sig, _ := fn.Type().(*types.Signature)
+	isMethod := sig != nil && sig.Recv() != nil
+	path := ""
+	if fn.Pkg() != nil {
+		path = trimVendor(fn.Pkg().Path())
+	}
+	switch {
+	case path == "log/slog":
+		return slogEmitters[name]
+	case path == "log":
+		return logEmitters[name]
+	case path == "github.com/sirupsen/logrus":
+		return logrusEmitters[name]
+	case path == "go.uber.org/zap":
+		return zapEmitters[name]
+	case path == "github.com/rs/zerolog" || strings.HasPrefix(path, "github.com/rs/zerolog/"):
+		return zerologEmitters[name]
+	case path == "github.com/ThreeDotsLabs/watermill":
+		return isMethod && watermillEmitters[name]
+	case path == "testing":
+		return isMethod && testingEmitters[name]
+	case path == "github.com/getsentry/sentry-go":
+		return sentryEmitters[name]
+	case path == "fmt":
+		return fmtEmitters[name] || (fmtWriters[name] && len(call.Args) > 0 && c.isStdStream(call.Args[0]))
+	case strings.HasPrefix(path, "go.opentelemetry.io/otel/trace"):
+		return isMethod && spanRecorders[name]
+	case strings.HasPrefix(path, "go.opentelemetry.io/otel/metric"):
+		return isMethod && otelMetrics[name]
+	case strings.HasPrefix(path, "github.com/prometheus/client_golang/prometheus"):
+		return isMethod && promRecorders[name]
+	}
+	if fn.Pkg() == c.pass.Pkg {
+		return c.records[fn]
+	}
+	return c.pass.ImportObjectFact(fn, new(recordsFact))
+}
+
+func (c *checker) isPanic(call *ast.CallExpr) bool {
+	id, ok := ast.Unparen(call.Fun).(*ast.Ident)
+	if !ok {
+		return false
+	}
+	b, ok := c.pass.TypesInfo.Uses[id].(*types.Builtin)
+	return ok && b.Name() == "panic"
+}
+
+// isStdStream reports whether e is os.Stdout or os.Stderr: a print there is a log line.
+func (c *checker) isStdStream(e ast.Expr) bool {
+	sel, ok := ast.Unparen(e).(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	v, ok := c.pass.TypesInfo.Uses[sel.Sel].(*types.Var)
+	return ok && v.Pkg() != nil && v.Pkg().Path() == "os" && (v.Name() == "Stdout" || v.Name() == "Stderr")
+}
+
+// callsErrorCallback reports whether call invokes a function value whose parameters
+// include an error and passes it a non-nil error.
+func (c *checker) callsErrorCallback(call *ast.CallExpr) bool {
+	for _, a := range call.Args {
+		t := c.pass.TypesInfo.TypeOf(a)
+		if t != nil && !c.isNil(a) && isErrorType(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// repliesTo reports whether call answers a request: Respond, RespondMsg or RespondJSON
+// on a message or a request (a core-NATS reply, a nats micro request), its Error method
+// when it also responds, or a publish to a message's Reply subject.
+func (c *checker) repliesTo(call *ast.CallExpr) bool {
+	info := c.pass.TypesInfo
+	if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+		if s := info.Selections[sel]; s != nil && s.Kind() == types.MethodVal {
+			recv := s.Recv()
+			name := sel.Sel.Name
+			if replies[name] || (name == "Error" && hasMethod(recv, "Respond")) {
+				if isMessageType(recv) || hasMethod(recv, "Respond") {
+					return true
+				}
+			}
+		}
+	}
+	for _, a := range call.Args {
+		sel, ok := ast.Unparen(a).(*ast.SelectorExpr)
+		if !ok || sel.Sel.Name != "Reply" {
+			continue
+		}
+		if t := info.TypeOf(sel.X); t != nil && isMessageType(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// isHandOff reports whether a send statement passes the problem or the message on: an
+// error sent to whoever waits for it, or the message forwarded to a channel another
+// goroutine consumes.
+func (c *checker) isHandOff(send *ast.SendStmt) bool {
+	t := c.pass.TypesInfo.TypeOf(send.Value)
+	if t == nil || c.isNil(send.Value) {
+		return false
+	}
+	return types.Implements(t, errorType) || isMessageType(t) || isBatchType(t)
+}

@@ -1,0 +1,640 @@
+package silentcheck
+
+import (
+	"bytes"
+	"fmt"
+	"go/ast"
+	"go/constant"
+	"go/format"
+	"go/token"
+	"go/types"
+	"os"
+	"strings"
+)
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// isMessageHandler reports whether a function with this signature and body is
+// message-handling code:
+//
+//   - it is handed to a place typed as a message handler (handed);
+//   - it settles a message it holds; or
+//   - it receives a message (or a batch) and returns what a handler returns, so that its
+//     result tells its caller what became of the message (see handlerResults).
+//
+// A callback without results that receives a message but is neither handed to a
+// subscription nor settles anything is left alone: a core-NATS callback with nothing to
+// settle is judged only where it is subscribed. A broker client's own code is not judged
+// (see clientCode).
+func (c *checker) isMessageHandler(file *ast.File, sig *types.Signature, body *ast.BlockStmt, handed bool) bool {
+	why := c.handlerReason(file, sig, body, handed)
+	if why != "" && listHandlers {
+		fmt.Fprintf(os.Stderr, "%s: message handler (%s)\n", c.pass.Fset.Position(body.Pos()), why)
+	}
+	return why != ""
+}
+
+func (c *checker) handlerReason(file *ast.File, sig *types.Signature, body *ast.BlockStmt, handed bool) string {
+	if c.clientCode(file) {
+		return ""
+	}
+	if receivesMessage(sig) && handed {
+		return "handed to a subscription"
+	}
+	if receivesMessage(sig) && handlerResults(sig) {
+		return "receives a message and returns a result"
+	}
+	settles := false
+	c.inspectBody(body, func(n ast.Node, _ bool) bool {
+		if call, ok := n.(*ast.CallExpr); ok {
+			if _, ok := c.settleCall(call); ok {
+				settles = true
+			}
+		}
+		return !settles
+	})
+	if settles {
+		return "settles a message"
+	}
+	return ""
+}
+
+// handlerResults reports whether sig returns what a handler returns to whoever settles
+// the message: an error (Watermill's NoPublishHandlerFunc, a team's func(m) error), a
+// batch handler's bool, Watermill's ([]*Message, error), or one value of some other type
+// (an outcome). A function that takes messages to publish (variadic) or turns a message
+// into something else (Marshal: (X, error)) is not a handler.
+func handlerResults(sig *types.Signature) bool {
+	if sig.Variadic() && receivesMessage(types.NewSignatureType(nil, nil, nil,
+		types.NewTuple(sig.Params().At(sig.Params().Len()-1)), nil, false)) {
+		return false
+	}
+	res := sig.Results()
+	switch res.Len() {
+	case 1:
+		return true
+	case 2:
+		return isError(res.At(1).Type()) && isBatchType(res.At(0).Type())
+	}
+	return false
+}
+
+// settleCall returns the method name when call settles a message (m.Ack(), …).
+func (c *checker) settleCall(call *ast.CallExpr) (string, bool) {
+	sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || !settleMethods[sel.Sel.Name] {
+		return "", false
+	}
+	s := c.pass.TypesInfo.Selections[sel]
+	if s == nil || s.Kind() != types.MethodVal || !isMessageType(s.Recv()) {
+		return "", false
+	}
+	return sel.Sel.Name, true
+}
+
+// stmtsRecord reports whether stmts, a branch of a function, leave a trace before limit
+// (anywhere when limit is NoPos): a recording call, an error or a message handed on
+// through a channel, or a return of the function with an explicit value, except a
+// return of the error of the call skip (a settlement's own error).
+func (c *checker) stmtsRecord(stmts []ast.Stmt, limit token.Pos, skip *ast.CallExpr) bool {
+	found := false
+	for _, s := range stmts {
+		if found || (limit.IsValid() && s.Pos() >= limit) {
+			break
+		}
+		c.inspectBody(s, func(n ast.Node, inLit bool) bool {
+			if found || (limit.IsValid() && n.Pos() >= limit) {
+				return false
+			}
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				if c.isRecordingCall(n) {
+					found = true
+				}
+			case *ast.SendStmt:
+				if c.isHandOff(n) {
+					found = true
+				}
+			case *ast.ReturnStmt:
+				if !inLit && c.returnsExplicit(n, skip) {
+					found = true
+				}
+			}
+			return !found
+		})
+	}
+	return found
+}
+
+// inspectBody walks n without entering function literals, except those called on the
+// spot (defer func() { ... }(), func() { ... }()), whose nodes are visited with inLit set.
+func (c *checker) inspectBody(n ast.Node, visit func(n ast.Node, inLit bool) bool) {
+	var walk func(n ast.Node, inLit bool)
+	walk = func(n ast.Node, inLit bool) {
+		ast.Inspect(n, func(m ast.Node) bool {
+			if m == nil {
+				return false
+			}
+			switch m := m.(type) {
+			case *ast.FuncLit:
+				return false
+			case *ast.GoStmt:
+				// A goroutine's body may run after the branch is long gone: only the
+				// arguments, evaluated here, count.
+				if _, ok := ast.Unparen(m.Call.Fun).(*ast.FuncLit); !ok {
+					return visit(m, inLit)
+				}
+				if !visit(m, inLit) {
+					return false
+				}
+				for _, a := range m.Call.Args {
+					walk(a, inLit)
+				}
+				return false
+			case *ast.CallExpr:
+				if !visit(m, inLit) {
+					return false
+				}
+				if lit, ok := ast.Unparen(m.Fun).(*ast.FuncLit); ok {
+					walk(lit.Body, true)
+					for _, a := range m.Args {
+						walk(a, inLit)
+					}
+					return false
+				}
+				return true
+			}
+			return visit(m, inLit)
+		})
+	}
+	walk(n, false)
+}
+
+// returnsExplicit reports whether ret hands something to the caller: a non-nil value of
+// a type that is neither error nor bool (an outcome, a settlement label, messages to
+// publish) or a non-nil error other than skip's. A bool is a batch handler's verdict,
+// which return true makes a success report, not a trace.
+func (c *checker) returnsExplicit(ret *ast.ReturnStmt, skip *ast.CallExpr) bool {
+	if len(ret.Results) == 0 {
+		return false // what a bare return hands back is not visible here
+	}
+	for _, e := range ret.Results {
+		if c.isNil(e) {
+			continue
+		}
+		if skip != nil && ast.Unparen(e) == skip {
+			continue
+		}
+		if t := c.pass.TypesInfo.TypeOf(e); t != nil {
+			if b, ok := t.Underlying().(*types.Basic); ok && b.Info()&types.IsBoolean != 0 {
+				continue
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (c *checker) isNil(e ast.Expr) bool {
+	tv, ok := c.pass.TypesInfo.Types[e]
+	return ok && tv.IsNil()
+}
+
+func (c *checker) isTrue(e ast.Expr) bool {
+	tv, ok := c.pass.TypesInfo.Types[e]
+	return ok && tv.Value != nil && tv.Value.Kind() == constant.Bool && constant.BoolVal(tv.Value)
+}
+
+// branch is the innermost if/else/case block holding a node.
+type branch struct {
+	stmts     []ast.Stmt
+	desc      string         // how the diagnostic names it
+	errBranch bool           // taken when an error is not nil
+	okBranch  bool           // taken when an error is nil, or when the work succeeded
+	errVars   []types.Object // the error variables its condition tests
+}
+
+// checkFunc applies the rules to one function body, leaving nested function literals to
+// their own visit.
+func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.BlockStmt, handed bool) {
+	if !c.isMessageHandler(file, sig, body, handed) {
+		return
+	}
+	var stack []ast.Node
+	ast.Inspect(body, func(n ast.Node) bool {
+		if n == nil {
+			stack = stack[:len(stack)-1]
+			return false
+		}
+		if _, ok := n.(*ast.FuncLit); ok {
+			return false
+		}
+		stack = append(stack, n)
+		switch n := n.(type) {
+		case *ast.ReturnStmt:
+			c.checkReturn(n, sig, stack)
+		case *ast.CallExpr:
+			if name, ok := c.settleCall(n); ok && dropMethods[name] {
+				c.checkSettle(n, name, body, stack)
+			}
+		case *ast.IfStmt:
+			if len(n.Body.List) == 0 {
+				if ok, _ := c.errCheck(n.Cond, true); ok {
+					c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond))
+				}
+			}
+		case *ast.CaseClause:
+			if len(n.Body) == 0 && len(stack) >= 3 {
+				if sw, ok := stack[len(stack)-3].(*ast.SwitchStmt); ok && sw.Tag == nil {
+					for _, e := range n.List {
+						if ok, _ := c.errCheck(e, true); ok {
+							c.reportEmpty(n.Pos(), n.End(), "case "+c.exprList(n.List))
+							break
+						}
+					}
+				}
+			}
+		}
+		return true
+	})
+}
+
+func (c *checker) reportEmpty(pos, end token.Pos, desc string) {
+	c.report(pos, end, "silent path: empty error branch %q in a message handler swallows the error; "+
+		"return an outcome (consumer.Retry(reason, err)), return the error, or record it with telemetry Decisions.Record", desc)
+}
+
+// checkReturn applies rule 1 to ret, the top of stack. What reports success depends on
+// the handler's shape: return nil (every result nil) when the last result is an error,
+// return true when the only result is a bool (a batch handler: true acknowledges the
+// batch), a bare return from a callback without results.
+func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack []ast.Node) {
+	results := sig.Results()
+	what := "returns nil from a message handler without recording a decision"
+	fix := "return an outcome (consumer.Invalid(reason, err)) or record it with telemetry Decisions.Record before returning"
+	switch {
+	case len(ret.Results) > 0 && results.Len() == 1 && isBool(results.At(0).Type()):
+		if !c.isTrue(ret.Results[0]) {
+			return // false asks for redelivery; anything else is not visible here
+		}
+		what = "returns true (the batch is acknowledged) from a message handler without recording a decision"
+		fix = "log or record why the message is dropped, or return false to have it redelivered"
+	case len(ret.Results) > 0:
+		if results.Len() == 0 || !isError(results.At(results.Len()-1).Type()) {
+			return
+		}
+		for _, e := range ret.Results {
+			if !c.isNil(e) {
+				return
+			}
+		}
+	case results.Len() == 0:
+		if !receivesMessage(sig) {
+			return
+		}
+		what = "returns from a message handler without settling the message or recording a decision"
+		fix = "record it with telemetry Decisions.Record and settle it (NakWithDelay to retry, TermWithReason once dead-lettered) before returning, or hand the message to the consumer runner"
+	case results.Len() == 1 && isError(results.At(0).Type()) && results.At(0).Name() != "":
+		what = "ends with a bare return that reports success (" + results.At(0).Name() +
+			" is not set) from a message handler without recording a decision"
+	default:
+		return
+	}
+	b := c.innermostBranch(stack)
+	if b == nil || b.okBranch {
+		return // the main path or the success path, not an early exit
+	}
+	if results.Len() == 1 && len(ret.Results) == 0 && results.Len() > 0 {
+		named := results.At(0)
+		for _, v := range b.errVars {
+			if v == named {
+				return // the branch tests the error it returns
+			}
+		}
+		if c.assignsBefore(b.stmts, named, ret.Pos()) {
+			return
+		}
+	}
+	if c.settlesBefore(b.stmts, ret.Pos()) || c.guardsSettlement(stack) {
+		return // the settlement is what rule 2 judges
+	}
+	if c.stmtsRecord(b.stmts, ret.Pos(), nil) {
+		return
+	}
+	c.report(ret.Pos(), token.NoPos, "silent path: branch %q %s; %s", b.desc, what, fix)
+}
+
+// checkSettle applies rule 2 to a call that acks or terminates a message. A positive
+// ack is judged only in a branch; a termination anywhere, because a message removed for
+// good with no trace is the silent drop in its purest form, whether it happens in a
+// branch, in the body of a loop over a fetched batch or on a handler's main path.
+func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockStmt, stack []ast.Node) {
+	b := c.innermostBranch(stack)
+	if b == nil {
+		if positiveAcks[name] {
+			return // acking on the main path
+		}
+		b = c.enclosingScope(body, stack)
+	}
+	if b.okBranch && positiveAcks[name] {
+		return // acking on the success path
+	}
+	recv := c.text(ast.Unparen(call.Fun).(*ast.SelectorExpr).X) + "." + name
+	if b.errBranch && positiveAcks[name] {
+		c.report(call.Pos(), token.NoPos, "silent path: branch %q acknowledges the message (%s) on an error path, "+
+			"so the broker deletes it as if it had succeeded; return an outcome (consumer.Retry(reason, err) "+
+			"or consumer.Invalid(reason, err)) and let the runner settle it", b.desc, recv)
+		return
+	}
+	if c.stmtsRecord(b.stmts, token.NoPos, call) {
+		return
+	}
+	fix := "consumer.Applied(reason) or consumer.Duplicate(reason)"
+	if !positiveAcks[name] {
+		fix = "consumer.Invalid(reason, err), which dead-letters it"
+	}
+	c.report(call.Pos(), token.NoPos, "silent path: branch %q settles the message (%s) without recording a decision; "+
+		"return an outcome (%s) or record it with telemetry Decisions.Record before settling", b.desc, recv, fix)
+}
+
+// enclosingScope is the block a settlement outside every branch belongs to: the body of
+// the innermost loop (one fetched message's handling), else the function's body.
+func (c *checker) enclosingScope(body *ast.BlockStmt, stack []ast.Node) *branch {
+	for i := len(stack) - 2; i >= 0; i-- {
+		switch n := stack[i].(type) {
+		case *ast.RangeStmt:
+			return &branch{stmts: n.Body.List, desc: "for range " + c.text(n.X)}
+		case *ast.ForStmt:
+			return &branch{stmts: n.Body.List, desc: "for loop body"}
+		}
+	}
+	return &branch{stmts: body.List, desc: "main path"}
+}
+
+// guardsSettlement reports whether the innermost if holding the top of stack tests a
+// settlement's own result (if err := m.Ack(); err != nil { return }): the message was
+// handed back to the broker, which redelivers it when the settlement failed, so
+// returning there drops nothing.
+func (c *checker) guardsSettlement(stack []ast.Node) bool {
+	for i := len(stack) - 2; i >= 0; i-- {
+		ifs, ok := stack[i].(*ast.IfStmt)
+		if !ok {
+			continue
+		}
+		found := false
+		for _, n := range []ast.Node{ifs.Init, ifs.Cond} {
+			if n == nil {
+				continue
+			}
+			c.inspectBody(n, func(n ast.Node, _ bool) bool {
+				if call, ok := n.(*ast.CallExpr); ok {
+					if _, ok := c.settleCall(call); ok {
+						found = true
+					}
+				}
+				return !found
+			})
+		}
+		return found
+	}
+	return false
+}
+
+// settlesBefore reports whether stmts settle a message (other than InProgress) before pos.
+func (c *checker) settlesBefore(stmts []ast.Stmt, pos token.Pos) bool {
+	found := false
+	for _, s := range stmts {
+		if s.Pos() >= pos {
+			break
+		}
+		c.inspectBody(s, func(n ast.Node, _ bool) bool {
+			if call, ok := n.(*ast.CallExpr); ok && call.Pos() < pos {
+				if name, ok := c.settleCall(call); ok && name != "InProgress" {
+					found = true
+				}
+			}
+			return !found
+		})
+	}
+	return found
+}
+
+// assignsBefore reports whether stmts assign a non-nil value to v before pos.
+func (c *checker) assignsBefore(stmts []ast.Stmt, v *types.Var, pos token.Pos) bool {
+	found := false
+	for _, s := range stmts {
+		if s.Pos() >= pos {
+			break
+		}
+		c.inspectBody(s, func(n ast.Node, inLit bool) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok || n.Pos() >= pos {
+				return !found
+			}
+			for i, lhs := range as.Lhs {
+				id, ok := ast.Unparen(lhs).(*ast.Ident)
+				if !ok || c.pass.TypesInfo.ObjectOf(id) != v {
+					continue
+				}
+				if len(as.Rhs) == len(as.Lhs) && c.isNil(as.Rhs[i]) {
+					continue
+				}
+				found = true
+			}
+			return !found
+		})
+	}
+	return found
+}
+
+// innermostBranch finds the branch holding the node at the top of stack, or nil when it
+// is on the function's main path.
+func (c *checker) innermostBranch(stack []ast.Node) *branch {
+	node := stack[len(stack)-1]
+	for i := len(stack) - 2; i >= 1; i-- {
+		switch n := stack[i].(type) {
+		case *ast.BlockStmt:
+			ifs, ok := stack[i-1].(*ast.IfStmt)
+			if !ok {
+				continue
+			}
+			if ifs.Body == n || ifs.Else == n {
+				then := ifs.Body == n
+				b := &branch{stmts: n.List, desc: "if " + c.text(ifs.Cond)}
+				if !then {
+					b.desc = "else of " + b.desc
+				}
+				b.errBranch, b.errVars = c.errCheck(ifs.Cond, then)
+				var parent ast.Node
+				if i >= 2 {
+					parent = stack[i-2]
+				}
+				b.okBranch = c.okCheck(ifs.Cond, then) || c.succeeded(ifs, then, parent)
+				return b
+			}
+		case *ast.CaseClause:
+			if node.Pos() <= n.Colon {
+				continue // in the case expressions, not the body
+			}
+			b := &branch{stmts: n.Body, desc: "default"}
+			if n.List != nil {
+				b.desc = "case " + c.exprList(n.List)
+			}
+			if i >= 2 {
+				if sw, ok := stack[i-2].(*ast.SwitchStmt); ok && sw.Tag == nil {
+					for _, e := range n.List {
+						if isErr, vars := c.errCheck(e, true); isErr {
+							b.errBranch = true
+							b.errVars = append(b.errVars, vars...)
+						}
+					}
+				}
+			}
+			return b
+		case *ast.CommClause:
+			if node.Pos() <= n.Colon {
+				continue
+			}
+			b := &branch{stmts: n.Body, desc: "default"}
+			if n.Comm != nil {
+				b.desc = "case " + c.text(n.Comm)
+			}
+			return b
+		}
+	}
+	return nil
+}
+
+// succeeded reports whether the branch of ifs is conditioned on the handler's own work
+// succeeding: the body of if process(m) (or if ok, a bool the work produced), the else
+// of if !process(m). Only when the if decides how the message ends, not when it is an
+// early exit before the work: it has an else, or it is the last statement of its block.
+// if duplicate(m) { m.Ack(); return nil } followed by the real work stays a finding.
+func (c *checker) succeeded(ifs *ast.IfStmt, then bool, parent ast.Node) bool {
+	cond := ast.Unparen(ifs.Cond)
+	if u, ok := cond.(*ast.UnaryExpr); ok && u.Op == token.NOT {
+		cond, then = ast.Unparen(u.X), !then
+	}
+	if !then {
+		return false
+	}
+	switch cond.(type) {
+	case *ast.CallExpr, *ast.Ident:
+	default:
+		return false
+	}
+	if t := c.pass.TypesInfo.TypeOf(cond); t == nil || !isBool(t) {
+		return false
+	}
+	if ifs.Else != nil {
+		return true
+	}
+	var list []ast.Stmt
+	switch p := parent.(type) {
+	case *ast.BlockStmt:
+		list = p.List
+	case *ast.CaseClause:
+		list = p.Body
+	case *ast.CommClause:
+		list = p.Body
+	}
+	return len(list) > 0 && list[len(list)-1] == ifs
+}
+
+// errCheck reports whether a branch guarded by cond is taken on an error: cond tests an
+// error against nil (err != nil, within && or ||) when then is true; cond is err == nil
+// when then is false (the else block). It returns the error variables tested.
+func (c *checker) errCheck(cond ast.Expr, then bool) (bool, []types.Object) {
+	cond = ast.Unparen(cond)
+	be, ok := cond.(*ast.BinaryExpr)
+	if !ok {
+		return false, nil
+	}
+	switch be.Op {
+	case token.LAND, token.LOR:
+		if !then {
+			return false, nil
+		}
+		l, lv := c.errCheck(be.X, true)
+		r, rv := c.errCheck(be.Y, true)
+		return l || r, append(lv, rv...)
+	case token.NEQ, token.EQL:
+		if (be.Op == token.NEQ) != then {
+			return false, nil
+		}
+		x, y := ast.Unparen(be.X), ast.Unparen(be.Y)
+		if c.isNil(x) {
+			x, y = y, x
+		}
+		if !c.isNil(y) {
+			return false, nil
+		}
+		t := c.pass.TypesInfo.TypeOf(x)
+		if t == nil || !isError(t) {
+			return false, nil
+		}
+		var vars []types.Object
+		if id, ok := x.(*ast.Ident); ok {
+			if obj := c.pass.TypesInfo.ObjectOf(id); obj != nil {
+				vars = append(vars, obj)
+			}
+		}
+		return true, vars
+	}
+	return false, nil
+}
+
+// okCheck reports whether a branch guarded by cond is taken only when an error is nil:
+// the body of if err == nil (within &&), the else block of if err != nil (within ||).
+func (c *checker) okCheck(cond ast.Expr, then bool) bool {
+	cond = ast.Unparen(cond)
+	be, ok := cond.(*ast.BinaryExpr)
+	if !ok {
+		return false
+	}
+	switch {
+	case (be.Op == token.LAND && then) || (be.Op == token.LOR && !then):
+		return c.okCheck(be.X, then) || c.okCheck(be.Y, then)
+	case (be.Op == token.EQL && then) || (be.Op == token.NEQ && !then):
+		x, y := ast.Unparen(be.X), ast.Unparen(be.Y)
+		if c.isNil(x) {
+			x, y = y, x
+		}
+		t := c.pass.TypesInfo.TypeOf(x)
+		return c.isNil(y) && t != nil && isError(t)
+	}
+	return false
+}
+
+func isError(t types.Type) bool { return types.Implements(t, errorType) }
+
+func isBool(t types.Type) bool {
+	b, ok := t.Underlying().(*types.Basic)
+	return ok && b.Info()&types.IsBoolean != 0
+}
+
+// text renders a node for a diagnostic, shortened to one line.
+func (c *checker) text(n ast.Node) string {
+	var buf bytes.Buffer
+	if err := format.Node(&buf, c.pass.Fset, n); err != nil {
+		return fmt.Sprintf("%T", n)
+	}
+	return shorten(strings.Join(strings.Fields(buf.String()), " "))
+}
+
+func (c *checker) exprList(list []ast.Expr) string {
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = c.text(e)
+	}
+	return shorten(strings.Join(parts, ", "))
+}
+
+// shorten keeps a branch's description to one readable line.
+func shorten(s string) string {
+	const max = 60
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}

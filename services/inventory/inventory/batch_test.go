@@ -1,0 +1,148 @@
+package inventory
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"loudly/internal/testenv"
+	"loudly/pkg/outbox"
+	"loudly/services/events"
+)
+
+// Batches decided concurrently keep the business rule: stock never goes negative,
+// LIMITED-001 (100 in stock) is never oversold, an order takes all its lines or none, and
+// an event in two batches — or twice in one — is applied once.
+func TestReserve_ConcurrentBatchesKeepTheRule(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	h := newHarness(t, config(t, dsn, testenv.NATS(t), nil), dsn)
+	ob, err := outbox.New("inventory.outbox", h.svc.pool, h.tel.Telemetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newStore(h.svc.pool, ob)
+	bookBefore := h.available(t, "BOOK-001")
+
+	const orders, workers, batch = 200, 4, 25
+	reqs := make([]request, orders)
+	for i := range reqs {
+		order := events.OrderPlaced{CustomerID: "c", Lines: []events.Line{{SKU: "LIMITED-001", Quantity: 1}, {SKU: "BOOK-001", Quantity: 1}}}
+		env, _, err := events.OrderPlacedEvent.New(newUUID(t), order, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs[i] = request{ctx: context.Background(), event: env, order: order}
+	}
+	// Each worker takes every workers-th batch; one event also rides in a second worker's
+	// batch, and one batch carries an event twice.
+	batches := make([][]request, workers)
+	for i := 0; i < orders; i += batch {
+		w := (i / batch) % workers
+		batches[w] = append(batches[w], reqs[i:i+batch]...)
+	}
+	batches[1] = append(batches[1], reqs[0])
+	batches[2] = append(batches[2], reqs[len(reqs)-1])
+
+	var mu sync.Mutex
+	decided := map[string][]decision{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			own := batches[w]
+			for i := 0; i < len(own); i += batch {
+				part := own[i:min(i+batch, len(own))]
+				for attempt := 0; ; attempt++ {
+					ds, err := st.reserve(context.Background(), part)
+					if err != nil {
+						if attempt < 5 {
+							continue // a failed batch is decided again, as the runner would
+						}
+						t.Errorf("batch failed 6 times: %v", err)
+						return
+					}
+					mu.Lock()
+					for j, d := range ds {
+						decided[part[j].event.ID] = append(decided[part[j].event.ID], d)
+					}
+					mu.Unlock()
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	reserved, rejected, duplicates := 0, 0, 0
+	for id, ds := range decided {
+		applied := 0
+		for _, d := range ds {
+			switch {
+			case d.duplicate:
+				duplicates++
+			case d.rejected:
+				rejected++
+				applied++
+			default:
+				reserved++
+				applied++
+			}
+		}
+		if applied != 1 {
+			t.Errorf("event %s was decided %d times (%+v), want once", id, applied, ds)
+		}
+	}
+	if reserved != 100 || rejected != orders-100 || duplicates != 2 {
+		t.Errorf("reserved %d, rejected %d, duplicates %d; want 100, %d, 2", reserved, rejected, duplicates, orders-100)
+	}
+	var avail, res int
+	if err := h.db.QueryRow(context.Background(), `SELECT available, reserved FROM inventory.stock WHERE sku = 'LIMITED-001'`).Scan(&avail, &res); err != nil {
+		t.Fatal(err)
+	}
+	if avail != 0 || res != 100 {
+		t.Errorf("LIMITED-001 available %d reserved %d, want 0 and 100", avail, res)
+	}
+	if got := bookBefore - h.available(t, "BOOK-001"); got != 100 {
+		t.Errorf("BOOK-001 went down by %d, want 100: a rejected order took one of its lines", got)
+	}
+	var rows, results int
+	if err := h.db.QueryRow(context.Background(), `SELECT count(*), count(result_event_id) FROM inventory.reservations`).Scan(&rows, &results); err != nil {
+		t.Fatal(err)
+	}
+	if rows != orders || results != orders {
+		t.Errorf("%d reservations with %d result events, want %d of each", rows, results, orders)
+	}
+}
+
+// A batch of one is the simple case: the same decision, the same records.
+func TestReserve_ABatchOfOne(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	h := newHarness(t, config(t, dsn, testenv.NATS(t), map[string]string{"CONSUMER_BATCH_SIZE": "1"}), dsn)
+	h.run(t)
+	if h.svc.cfg.Consumer.BatchSize != 1 {
+		t.Fatalf("CONSUMER_BATCH_SIZE=1 gave batches of %d", h.svc.cfg.Consumer.BatchSize)
+	}
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, h.publish(t, events.Line{SKU: "MUG-001", Quantity: i + 1}).ID)
+	}
+	for _, id := range ids {
+		if d := h.waitDecision(t, id, "applied"); d["reason"] != "reserved" {
+			t.Errorf("decision %v", d)
+		}
+	}
+	batches := 0
+	for _, s := range h.tel.Spans() {
+		if s.Name() == "process batch "+Consumer {
+			batches++
+			for _, a := range s.Attributes() {
+				if a.Key == "messaging.batch.message_count" && a.Value.AsInt64() != 1 {
+					t.Errorf("a batch of %d with CONSUMER_BATCH_SIZE=1", a.Value.AsInt64())
+				}
+			}
+		}
+	}
+	if batches != len(ids) {
+		t.Errorf("%d batch spans for %d events", batches, len(ids))
+	}
+}

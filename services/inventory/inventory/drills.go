@@ -1,0 +1,95 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/trace"
+
+	"loudly/pkg/consumer"
+	"loudly/pkg/faults"
+	"loudly/pkg/telemetry"
+)
+
+// drills applies the inventory service's drill faults, every one of them from outside the
+// business code: consumer middleware around the reservation handler (silent-skip,
+// db-outage, ack-timeout) and decorators of the store's two seams (db-latency around
+// beginning a transaction, stock-out around reading the stock). wire is the one place
+// they are attached; a service without drills never calls it.
+type drills struct {
+	faults  *faults.Watcher
+	hotSKU  string        // the SKU stock-out empties
+	ackWait time.Duration // the consumer's ack wait, which ack-timeout overstays
+}
+
+var errInjectedOutage = errors.New("database unavailable (drill fault db-outage)")
+
+// wire decorates the store and returns the middleware for the handler.
+func (d *drills) wire(st *store) []consumer.Middleware {
+	begin, lock := st.begin, st.lockStock
+	st.begin = func(ctx context.Context) (pgx.Tx, error) {
+		tx, err := begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if f, ok := d.faults.Get(faults.DBLatency); ok {
+			// The wait happens inside the transaction, holding its connection, as a slow
+			// database would.
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.DBLatency))
+			if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, f.Intensity); err != nil {
+				_ = tx.Rollback(context.Background())
+				return nil, err
+			}
+		}
+		return tx, nil
+	}
+	st.lockStock = func(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error) {
+		available, err := lock(ctx, tx, skus)
+		if _, hot := available[d.hotSKU]; hot && err == nil && d.faults.Hit(faults.StockOut) {
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.StockOut))
+			available[d.hotSKU] = 0
+		}
+		return available, err
+	}
+	return []consumer.Middleware{d.silentSkip, d.dbOutage, d.ackTimeout}
+}
+
+// silentSkip is the original outage, on purpose: claim success, do nothing, say nothing
+// more. It marks no span: the drill is finding it without help.
+func (d *drills) silentSkip(next consumer.Handler) consumer.Handler {
+	return func(ctx context.Context, m *consumer.Message) consumer.Result {
+		if d.faults.Hit(faults.SilentSkip) {
+			return consumer.Applied("reserved")
+		}
+		return next(ctx, m)
+	}
+}
+
+// dbOutage fails reservations as an unreachable database would.
+func (d *drills) dbOutage(next consumer.Handler) consumer.Handler {
+	return func(ctx context.Context, m *consumer.Message) consumer.Result {
+		if d.faults.Hit(faults.DBOutage) {
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.DBOutage))
+			return consumer.Retry("db_unavailable", errInjectedOutage)
+		}
+		return next(ctx, m)
+	}
+}
+
+// ackTimeout lets a reservation commit, then stalls like a handler stuck in a call that
+// never returns: past the handler's deadline the runner stops its heartbeats, the broker
+// redelivers once the ack wait has passed, and the idempotency record turns the
+// redelivery into a duplicate.
+func (d *drills) ackTimeout(next consumer.Handler) consumer.Handler {
+	return func(ctx context.Context, m *consumer.Message) consumer.Result {
+		res := next(ctx, m)
+		if res.Outcome() == telemetry.Applied && d.faults.Hit(faults.AckTimeout) {
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.AckTimeout))
+			<-ctx.Done()
+			time.Sleep(d.ackWait + time.Second)
+		}
+		return res
+	}
+}
