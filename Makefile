@@ -1,7 +1,7 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test test-compat check tools run-order run-inventory load build up down drill
+.PHONY: test test-compat check tools run-order run-inventory load bench bench-drain build up down drill
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS and
 # Prometheus.
@@ -38,6 +38,21 @@ run-inventory:
 
 load:
 	$(GO) run ./loadtest -rate 50 -duration 30s -poison 0.02 -verify
+
+# make bench: PostgreSQL's limit for the accept transaction (pgbench) and the pipeline's
+# settled/s, latency at half that rate and telemetry on/off, in one run on this machine,
+# summed up in one line "bench: …" (about 5 minutes; loadtest/bench_test.go). Service
+# settings in the environment reach both services, e.g. CONSUMER_BATCH_SIZE=1 make bench;
+# BENCH_DURATION, BENCH_RATE, BENCH_CONCURRENCY, BENCH_PGBENCH_DURATION and
+# BENCH_PROFILE_DIR change the run itself.
+bench:
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkThroughput$$' -benchtime 1x -timeout 30m ./loadtest/
+
+# make bench-drain: 100,000 order.placed events (BENCH_DRAIN_EVENTS) waiting in the stream,
+# then the inventory service started: events/s drained with the settings given and with
+# CONSUMER_BATCH_SIZE=1, side by side, in one line "drain: … speedup=…".
+bench-drain:
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkBacklogDrain$$' -benchtime 1x -timeout 60m ./loadtest/
 
 # The broker-facing suites again, against the NATS server at NATS_URL (an older or
 # clustered server than the embedded one): .ci/run does this when a server answers on

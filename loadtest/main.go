@@ -77,6 +77,12 @@ type config struct {
 	Seed        uint64        // order mix; 0 picks one at random (printed, to repeat a run)
 	Forever     bool          // repeat rounds of Duration until interrupted (the compose demo's load)
 	StatusAddr  string        // with Forever: where /readyz answers while rounds run
+
+	// quiet, when set, is called between sending and verifying and returns once the
+	// system under test has nothing in flight (or ctx ends). Verification then reads each
+	// order about once, instead of polling the service while the pipeline still works,
+	// which would take from the throughput being measured. Benchmarks set it; flags do not.
+	quiet func(ctx context.Context) error
 }
 
 // total is the number of orders the run schedules.

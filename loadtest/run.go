@@ -80,6 +80,13 @@ func runLoad(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary
 	sent := send(ctx, cfg, p, js, stderr)
 
 	var v *verification
+	if cfg.Verify && cfg.quiet != nil && ctx.Err() == nil {
+		qctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		if err := cfg.quiet(qctx); err != nil {
+			fmt.Fprintf(stderr, "warning: waiting for the pipeline to finish: %v; verifying now\n", err)
+		}
+		cancel()
+	}
 	if cfg.Verify && ctx.Err() == nil {
 		v = verify(ctx, cfg, client, js, sent, stderr)
 	}

@@ -22,12 +22,14 @@ type OTLP struct {
 	mu       sync.Mutex
 	traceIDs map[string]int
 	requests map[string]int
+	bytes    map[string]int64
+	spans    int
 }
 
 // OTLPReceiver starts a receiver on a loopback port, closed at cleanup.
 func OTLPReceiver(t testing.TB) *OTLP {
 	t.Helper()
-	o := &OTLP{traceIDs: map[string]int{}, requests: map[string]int{}}
+	o := &OTLP{traceIDs: map[string]int{}, requests: map[string]int{}, bytes: map[string]int64{}}
 	srv := httptest.NewServer(http.HandlerFunc(o.serve))
 	t.Cleanup(srv.Close)
 	o.URL = srv.URL
@@ -43,6 +45,7 @@ func (o *OTLP) serve(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.requests[r.URL.Path]++
+	o.bytes[r.URL.Path] += int64(len(body))
 	if r.URL.Path == "/v1/traces" {
 		var req coltrace.ExportTraceServiceRequest
 		if err := proto.Unmarshal(body, &req); err != nil {
@@ -53,6 +56,7 @@ func (o *OTLP) serve(w http.ResponseWriter, r *http.Request) {
 			for _, ss := range rs.ScopeSpans {
 				for _, s := range ss.Spans {
 					o.traceIDs[hex.EncodeToString(s.TraceId)]++
+					o.spans++
 				}
 			}
 		}
@@ -73,4 +77,19 @@ func (o *OTLP) Requests(path string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.requests[path]
+}
+
+// Bytes returns how many request body bytes arrived on path, as sent (compressed if the
+// exporter compressed them): what an exporter costs the network.
+func (o *OTLP) Bytes(path string) int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.bytes[path]
+}
+
+// Spans returns how many spans were exported.
+func (o *OTLP) Spans() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.spans
 }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchLine is what `make bench` found, printed as one line: the pipeline's figures next
+// to PostgreSQL's limit for the same work, measured in the same run on the same machine,
+// so the ratios mean something even when the machine is busy and the absolute figures do
+// not.
+type benchLine struct {
+	PgbenchTPS   float64       // the accept transaction, 8 clients, before the pipeline runs
+	PgbenchTPS2  float64       // the same after them
+	Saturated    float64       // settled/s, telemetry on, offered well above capacity
+	HalfRate     float64       // the rate offered for the latency run: Saturated/2
+	HalfSettled  float64       // settled/s at that rate
+	P50, P99     time.Duration // accept→settled at that rate
+	SaturatedOff float64       // settled/s, telemetry off
+	SaturatedOn2 float64       // settled/s, telemetry on again after the off run
+	Lost         int           // over every pipeline run: must be 0
+	// CPU time both services spent per settled order at saturation: the mean of the two
+	// on runs, and the off run. A steadier view of telemetry's cost than settled/s.
+	CPUPerOrderOn, CPUPerOrderOff time.Duration
+	Env                           []string // service settings passed through, NAME=value
+}
+
+// Limit is PostgreSQL's accept tx/s: the mean of the runs before and after the pipeline
+// (the one run there is, if the bench stopped early).
+func (l benchLine) Limit() float64 {
+	if l.PgbenchTPS2 == 0 {
+		return l.PgbenchTPS
+	}
+	return (l.PgbenchTPS + l.PgbenchTPS2) / 2
+}
+
+// Ratio is the pipeline's settled/s over PostgreSQL's accept tx/s.
+func (l benchLine) Ratio() float64 { return ratio(l.Saturated, l.Limit()) }
+
+// TelemetryOnOff compares settled/s with telemetry on and off. The on runs come before
+// and after the off run, and their mean is used, so a machine that gets busier or
+// quieter during the bench does not show up as a telemetry cost.
+func (l benchLine) TelemetryOnOff() float64 {
+	return ratio((l.Saturated+l.SaturatedOn2)/2, l.SaturatedOff)
+}
+
+// RepeatSpread is how far the two telemetry-on runs differ, relative to their mean: the
+// noise floor of this run. A telemetry cost smaller than it is not measured.
+func (l benchLine) RepeatSpread() float64 {
+	mean := (l.Saturated + l.SaturatedOn2) / 2
+	if mean == 0 {
+		return 0
+	}
+	d := l.Saturated - l.SaturatedOn2
+	if d < 0 {
+		d = -d
+	}
+	return d / mean
+}
+
+func cpuMS(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// String is the summary line; the lead fields come first, in a fixed order.
+func (l benchLine) String() string {
+	env := "default"
+	if len(l.Env) > 0 {
+		env = strings.Join(l.Env, ",")
+	}
+	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+	return fmt.Sprintf("bench: pgbench_tps=%s saturated_settled_per_s=%s ratio=%s half_rate=%s p50_ms=%s p99_ms=%s telemetry_on_off=%s lost=%d"+
+		" half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
+		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s pgbench_tps_before_after=%s/%s env=%s",
+		f(l.Limit(), 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost,
+		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
+		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1), env)
+}
+
+// Service settings the bench passes from its own environment to both services, so that
+// `CONSUMER_BATCH_SIZE=1 make bench` and `make bench` can be compared. Everything else
+// the services read is set by the bench (or, like GOMAXPROCS and GOGC, inherited as it
+// is by every child process).
+var (
+	passThroughPrefixes = []string{"CONSUMER_", "OUTBOX_", "OTEL_BSP_", "OTEL_BLRP_", "OTEL_METRIC_EXPORT_"}
+	passThroughNames    = []string{"DB_MAX_CONNS", "LOG_LEVEL", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
+)
+
+// serviceSettings picks the pass-through settings out of environ, sorted by name.
+func serviceSettings(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		if slices.Contains(passThroughNames, k) || slices.ContainsFunc(passThroughPrefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
+			out = append(out, kv)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// benchDuration, benchFloat and benchInt read a knob of the bench from the environment;
+// a bad value stops the run before anything is measured.
+func benchDuration(t testing.TB, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a positive duration such as 15s", name, v)
+	}
+	return d
+}
+
+func benchFloat(t testing.TB, name string, def float64) float64 {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0) {
+		t.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return f
+}
+
+func benchInt(t testing.TB, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+func TestBenchLine_String(t *testing.T) {
+	l := benchLine{PgbenchTPS: 2600.04, PgbenchTPS2: 2752, Saturated: 245.0, HalfRate: 122.5, HalfSettled: 121.96,
+		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOn2: 255,
+		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond,
+		Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
+	want := "bench: pgbench_tps=2676.0 saturated_settled_per_s=245.0 ratio=0.092 half_rate=122.5 p50_ms=9512.0 p99_ms=15000.0" +
+		" telemetry_on_off=0.962 lost=0 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
+		" telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040 cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
+		" pgbench_tps_before_after=2600.0/2752.0 env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
+	if got := l.String(); got != want {
+		t.Errorf("bench line:\n got %s\nwant %s", got, want)
+	}
+	// Nothing measured (a run that failed early) must still print, with zero ratios.
+	if got := (benchLine{Lost: 3}).String(); !strings.Contains(got, " ratio=0.000 ") || !strings.Contains(got, " lost=3 ") ||
+		!strings.Contains(got, "telemetry_on_off=0.000") || !strings.HasSuffix(got, " env=default") {
+		t.Errorf("empty bench line = %s", got)
+	}
+	// A run that stopped before the second pgbench compares with the first alone.
+	if got := (benchLine{PgbenchTPS: 1000, Saturated: 100}).String(); !strings.HasPrefix(got, "bench: pgbench_tps=1000.0 saturated_settled_per_s=100.0 ratio=0.100 ") {
+		t.Errorf("bench line with one pgbench run = %s", got)
+	}
+}
+
+func TestServiceSettings(t *testing.T) {
+	environ := []string{
+		"PATH=/usr/bin", "HOME=/root",
+		"DB_MAX_CONNS=40", "CONSUMER_CONCURRENCY=16", "CONSUMER_BATCH_SIZE=64", "CONSUMER_BATCH_WAIT=5ms",
+		"OUTBOX_BATCH_SIZE=500", "OTEL_BSP_MAX_QUEUE_SIZE=8192",
+		// The bench decides these for each run; a developer's shell must not.
+		"DATABASE_URL=postgres://elsewhere/db", "NATS_URL=nats://elsewhere:4222", "HTTP_ADDR=:9999",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318", "LOKI_URL=http://loki:3100",
+	}
+	want := []string{"CONSUMER_BATCH_SIZE=64", "CONSUMER_BATCH_WAIT=5ms", "CONSUMER_CONCURRENCY=16", "DB_MAX_CONNS=40",
+		"OTEL_BSP_MAX_QUEUE_SIZE=8192", "OUTBOX_BATCH_SIZE=500"}
+	if got := serviceSettings(environ); !slices.Equal(got, want) {
+		t.Errorf("serviceSettings =\n %v\nwant\n %v", got, want)
+	}
+}
