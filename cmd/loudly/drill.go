@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"loudly/pkg/faults"
+	"loudly/services/drill"
 )
 
 // The drill group switches the faults of package faults on and off through the fault
@@ -49,7 +50,7 @@ func drillList(ctx context.Context, c *cli, self command, args []string) int {
 		return code
 	}
 	var views []drillView
-	for _, s := range faults.Catalog {
+	for _, s := range drill.Catalog {
 		views = append(views, drillView{Name: s.Name, Service: s.Service, Intensity: s.Default, Unit: s.Unit,
 			Alerts: s.Alerts, Guide: "docs/drills/" + s.Name + ".md", Description: s.Description})
 	}
@@ -73,7 +74,7 @@ func drillStart(ctx context.Context, c *cli, self command, args []string) int {
 	if !ok {
 		return code
 	}
-	spec, known := faults.Lookup(pos[0])
+	spec, known := drill.Lookup(pos[0])
 	if !known {
 		return l.usageError(c, "unknown drill %q; 'loudly drill list' shows them", pos[0])
 	}
@@ -85,7 +86,7 @@ func drillStart(ctx context.Context, c *cli, self command, args []string) int {
 		return code
 	}
 	defer nc.Close()
-	f, err := faults.Start(ctx, js, spec.Name, *intensity, *dur)
+	f, err := drill.Start(ctx, js, spec.Name, *intensity, *dur)
 	if err != nil {
 		return l.fail(c, err)
 	}
@@ -111,7 +112,7 @@ func drillStop(ctx context.Context, c *cli, self command, args []string) int {
 	defer nc.Close()
 	var names []string
 	if len(pos) == 1 {
-		if _, known := faults.Lookup(pos[0]); !known {
+		if _, known := drill.Lookup(pos[0]); !known {
 			return l.usageError(c, "unknown drill %q", pos[0])
 		}
 		names = pos
@@ -153,7 +154,7 @@ func drillStatus(ctx context.Context, c *cli, self command, args []string) int {
 	}
 	views := []drillView{}
 	for _, f := range active {
-		spec, _ := faults.Lookup(f.Name)
+		spec, _ := drill.Lookup(f.Name)
 		views = append(views, drillView{Name: f.Name, Service: spec.Service, Intensity: f.Intensity, Unit: spec.Unit,
 			Alerts: spec.Alerts, Guide: "docs/drills/" + f.Name + ".md", Description: spec.Description, Started: f.Started, Until: f.Until})
 	}

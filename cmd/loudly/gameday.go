@@ -21,6 +21,7 @@ import (
 
 	"loudly/pkg/env"
 	"loudly/pkg/faults"
+	"loudly/services/drill"
 )
 
 // A game day runs the drills of the catalog one after another, in an order the seed
@@ -81,7 +82,7 @@ func drillGameday(ctx context.Context, c *cli, self command, args []string) int 
 	if !seedSet {
 		*seed = rand.Uint64()
 	}
-	plan := newSchedule(*seed, *duration, *each, *recovery, faults.Catalog)
+	plan := newSchedule(*seed, *duration, *each, *recovery, drill.Catalog)
 
 	natsURL, err := l.natsURL(c)
 	if err != nil {
@@ -163,7 +164,7 @@ type schedule struct {
 // round of the catalog is a fresh shuffle from the seeded generator (PCG, so the same seed
 // gives the same game on any machine and Go version), and a drill never follows itself
 // across rounds.
-func newSchedule(seed uint64, duration, each, recovery time.Duration, catalog []faults.Spec) schedule {
+func newSchedule(seed uint64, duration, each, recovery time.Duration, catalog []drill.Spec) schedule {
 	s := schedule{Seed: seed, Each: each, Recover: recovery}
 	if each <= 0 || recovery < 0 || len(catalog) == 0 {
 		return s
@@ -194,7 +195,7 @@ type faultSwitch interface {
 type jsFaults struct{ js jetstream.JetStream }
 
 func (f jsFaults) Start(ctx context.Context, name string, d time.Duration) error {
-	_, err := faults.Start(ctx, f.js, name, 0, d)
+	_, err := drill.Start(ctx, f.js, name, 0, d)
 	return err
 }
 
@@ -401,7 +402,7 @@ func (g *gameday) run(ctx context.Context, plan schedule) scorecard {
 		g.logf("warning: %s", w)
 	}
 	for _, name := range plan.Drills {
-		spec, _ := faults.Lookup(name)
+		spec, _ := drill.Lookup(name)
 		d, err := g.drill(ctx, spec, plan.Each, plan.Recover)
 		card.Drills = append(card.Drills, d)
 		if err != nil {
@@ -435,7 +436,7 @@ func (g *gameday) warnings(ctx context.Context, plan schedule) []string {
 			continue
 		}
 		seen[name] = true
-		spec, _ := faults.Lookup(name)
+		spec, _ := drill.Lookup(name)
 		var missing []string
 		fastest := time.Duration(-1)
 		for _, a := range spec.Alerts {
@@ -463,7 +464,7 @@ func (g *gameday) warnings(ctx context.Context, plan schedule) []string {
 // this process die), watch the alerts until each is over, stop the fault, keep watching
 // through the recovery pause, then ask what is still unsettled. An error ends the game:
 // the fault could not be started, or ctx ended (then the fault is stopped first).
-func (g *gameday) drill(ctx context.Context, spec faults.Spec, each, recovery time.Duration) (drillScore, error) {
+func (g *gameday) drill(ctx context.Context, spec drill.Spec, each, recovery time.Duration) (drillScore, error) {
 	d := drillScore{Drill: spec.Name, Expected: spec.Alerts, Quiet: spec.Quiet,
 		Fired: map[string]time.Time{}, QuietViolated: map[string]time.Time{}}
 	d.UnsettledBefore = g.unsettled(ctx, &d)
@@ -603,7 +604,7 @@ func (d *drillScore) finish() {
 		s := d.Fired[d.DetectedBy].Sub(d.Started).Seconds()
 		d.TimeToDetect = &s
 	}
-	d.LossExpected = d.Drill == faults.SilentSkip
+	d.LossExpected = d.Drill == drill.SilentSkip
 	d.Unsettled = d.unsettledVerdict()
 	if len(d.Fired) == 0 {
 		d.Fired = nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"loudly/pkg/faults"
+	"loudly/services/drill"
 )
 
 func TestGameday_Schedule(t *testing.T) {
@@ -22,8 +23,8 @@ func TestGameday_Schedule(t *testing.T) {
 
 	t.Run("the same seed gives the same game", func(t *testing.T) {
 		for _, seed := range []uint64{0, 1, 42, 1 << 63} {
-			a := newSchedule(seed, 90*time.Minute, each, recovery, faults.Catalog)
-			b := newSchedule(seed, 90*time.Minute, each, recovery, faults.Catalog)
+			a := newSchedule(seed, 90*time.Minute, each, recovery, drill.Catalog)
+			b := newSchedule(seed, 90*time.Minute, each, recovery, drill.Catalog)
 			if names(a) != names(b) {
 				t.Errorf("seed %d: %s, then %s", seed, names(a), names(b))
 			}
@@ -32,7 +33,7 @@ func TestGameday_Schedule(t *testing.T) {
 	t.Run("different seeds give different games", func(t *testing.T) {
 		seen := map[string]uint64{}
 		for seed := range uint64(20) {
-			s := names(newSchedule(seed, 40*time.Minute, each, recovery, faults.Catalog))
+			s := names(newSchedule(seed, 40*time.Minute, each, recovery, drill.Catalog))
 			if other, dup := seen[s]; dup {
 				t.Errorf("seeds %d and %d both give %s", other, seed, s)
 			}
@@ -50,12 +51,12 @@ func TestGameday_Schedule(t *testing.T) {
 			{90 * time.Minute, 18},
 		} {
 			for seed := range uint64(50) {
-				s := newSchedule(seed, tc.duration, each, recovery, faults.Catalog)
+				s := newSchedule(seed, tc.duration, each, recovery, drill.Catalog)
 				if len(s.Drills) != tc.want || time.Duration(len(s.Drills))*(each+recovery) > tc.duration {
 					t.Fatalf("%s, seed %d: %d drills (%s), want %d", tc.duration, seed, len(s.Drills), names(s), tc.want)
 				}
-				for i := 0; i < len(s.Drills); i += len(faults.Catalog) {
-					round := slices.Clone(s.Drills[i:min(i+len(faults.Catalog), len(s.Drills))])
+				for i := 0; i < len(s.Drills); i += len(drill.Catalog) {
+					round := slices.Clone(s.Drills[i:min(i+len(drill.Catalog), len(s.Drills))])
 					slices.Sort(round)
 					if len(slices.Compact(round)) != len(round) {
 						t.Fatalf("%s, seed %d: a drill repeats within a round: %s", tc.duration, seed, names(s))
@@ -68,10 +69,10 @@ func TestGameday_Schedule(t *testing.T) {
 				}
 			}
 		}
-		full := newSchedule(7, 40*time.Minute, each, recovery, faults.Catalog).Drills
+		full := newSchedule(7, 40*time.Minute, each, recovery, drill.Catalog).Drills
 		slices.Sort(full)
 		var catalog []string
-		for _, s := range faults.Catalog {
+		for _, s := range drill.Catalog {
 			catalog = append(catalog, s.Name)
 		}
 		slices.Sort(catalog)
@@ -212,7 +213,7 @@ func between(t, t0 time.Time, from, to time.Duration) bool {
 func TestGameday_Scorecard(t *testing.T) {
 	const each, recovery = 3 * time.Minute, 2 * time.Minute
 	slot := each + recovery
-	plan := schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{faults.StockOut, faults.SilentSkip, faults.OutboxStall}}
+	plan := schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{drill.StockOut, drill.SilentSkip, drill.OutboxStall}}
 
 	t.Run("detection, expected loss, carried-over tails and a miss", func(t *testing.T) {
 		w, g := newFakeWorld(t)
@@ -303,7 +304,7 @@ func TestGameday_Scorecard(t *testing.T) {
 			}
 			return nil
 		}
-		card := g.run(context.Background(), schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{faults.SilentSkip}})
+		card := g.run(context.Background(), schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{drill.SilentSkip}})
 		d := card.Drills[0]
 		if card.Passed || !d.detected() || d.QuietViolated["LoudlyInvalidRateHigh"].IsZero() {
 			t.Fatalf("passed %v, drill %+v: want detected, the quiet alert violated, and a failed game", card.Passed, d)
@@ -324,7 +325,7 @@ func TestGameday_Scorecard(t *testing.T) {
 			}
 			return nil
 		}
-		card := g.run(context.Background(), schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{faults.DBLatency}})
+		card := g.run(context.Background(), schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{drill.DBLatency}})
 		d := card.Drills[0]
 		if !card.Passed || d.DetectedBy != "LoudlyThroughputDivergence" || *d.TimeToDetect != 60 || !slices.Equal(d.CarriedOver, []string{"LoudlyThroughputDivergence"}) {
 			t.Errorf("drill %+v (after %v): want detected at 60s, with the tail noted as carried over", d, *d.TimeToDetect)
@@ -336,7 +337,7 @@ func TestGameday_Scorecard(t *testing.T) {
 		w.alerts = func(time.Time) []promAlert {
 			return []promAlert{alert("LoudlyOutboxBacklogGrowing", "firing", "table", "orders.outbox")}
 		}
-		card := g.run(context.Background(), schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{faults.OutboxStall}})
+		card := g.run(context.Background(), schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{drill.OutboxStall}})
 		if card.Passed || card.Drills[0].detected() {
 			t.Errorf("scorecard %+v", card)
 		}
@@ -348,15 +349,15 @@ func TestGameday_Scorecard(t *testing.T) {
 			w.faults.mu.Lock()
 			active, since := w.faults.active, w.faults.since
 			w.faults.mu.Unlock()
-			if spec, ok := faults.Lookup(active); ok && now.Sub(since) >= 30*time.Second {
+			if spec, ok := drill.Lookup(active); ok && now.Sub(since) >= 30*time.Second {
 				return []promAlert{alert(spec.Alerts[len(spec.Alerts)-1], "firing")}
 			}
 			return nil
 		}
 		w.unsettled = func(time.Time) (float64, bool) { return 0, false } // no series yet
-		all := newSchedule(3, 8*slot, each, recovery, faults.Catalog)
+		all := newSchedule(3, 8*slot, each, recovery, drill.Catalog)
 		card := g.run(context.Background(), all)
-		if !card.Passed || len(card.Drills) != len(faults.Catalog) {
+		if !card.Passed || len(card.Drills) != len(drill.Catalog) {
 			t.Fatalf("scorecard %+v", card)
 		}
 		for _, d := range card.Drills {
@@ -399,7 +400,7 @@ func TestGameday_Scorecard(t *testing.T) {
 	t.Run("warns about drills whose alerts cannot fire in time", func(t *testing.T) {
 		w, g := newFakeWorld(t)
 		w.rules = map[string]time.Duration{"LoudlyRejectionRateHigh": 5 * time.Minute, "LoudlyOutboxBacklogGrowing": 2 * time.Minute}
-		card := g.run(context.Background(), schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{faults.StockOut, faults.OutboxStall, faults.DBOutage}})
+		card := g.run(context.Background(), schedule{Seed: 1, Each: each, Recover: recovery, Drills: []string{drill.StockOut, drill.OutboxStall, drill.DBOutage}})
 		got := strings.Join(card.Warnings, "\n")
 		for _, want := range []string{"stock-out: its quickest alert holds 5m0s", "db-outage: Prometheus has no rule LoudlyConsumerStalled, LoudlyThroughputDivergence"} {
 			if !strings.Contains(got, want) {
@@ -435,7 +436,7 @@ func TestGameday_Command(t *testing.T) {
 				if !slices.ContainsFunc(seen, func(s faults.Fault) bool { return s.Name == f.Name }) {
 					seen = append(seen, f)
 				}
-				spec, _ := faults.Lookup(f.Name)
+				spec, _ := drill.Lookup(f.Name)
 				alerts = append(alerts, alert(spec.Alerts[0], "firing"))
 				if onFault != nil {
 					onFault()
@@ -462,7 +463,7 @@ func TestGameday_Command(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &card); err != nil {
 		t.Fatalf("stdout is not one JSON scorecard: %v\n%s", err, r.stdout)
 	}
-	want := newSchedule(7, 2500*time.Millisecond, time.Second, 200*time.Millisecond, faults.Catalog).Drills
+	want := newSchedule(7, 2500*time.Millisecond, time.Second, 200*time.Millisecond, drill.Catalog).Drills
 	var ran []string
 	for _, d := range card.Drills {
 		ran = append(ran, d.Drill)

@@ -14,6 +14,7 @@ import (
 	"loudly/internal/testenv"
 	"loudly/pkg/faults"
 	"loudly/pkg/telemetry/telemetrytest"
+	"loudly/services/drill"
 	"loudly/services/inventory/inventory"
 	"loudly/services/order/order"
 )
@@ -139,12 +140,12 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 
 	t.Run("an order whose event was dead-lettered shows the letter", func(t *testing.T) {
 		js := p.js
-		if _, err := faults.Start(context.Background(), js, faults.SchemaDrift, 1, time.Minute); err != nil {
+		if _, err := drill.Start(context.Background(), js, drill.SchemaDrift, 1, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(300 * time.Millisecond) // the order service sees the fault
 		id := p.place(t, "MUG-001")
-		if err := faults.Stop(context.Background(), js, faults.SchemaDrift); err != nil {
+		if err := faults.Stop(context.Background(), js, drill.SchemaDrift); err != nil {
 			t.Fatal(err)
 		}
 		p.waitStatus(t, id, "failed")
