@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -362,8 +361,8 @@ func (e *drillEnv) acceptedBefore(t time.Time) []string {
 func (e *drillEnv) alerts(t *testing.T) map[string]string {
 	out := map[string]string{}
 	for _, a := range e.prom.Alerts(t) {
-		if name := a.Labels["alertname"]; out[name] != "firing" {
-			out[name] = a.State
+		if name := string(a.Labels["alertname"]); out[name] != "firing" {
+			out[name] = string(a.State)
 		}
 	}
 	return out
@@ -375,12 +374,7 @@ func (e *drillEnv) value(t *testing.T, q string) float64 {
 	if len(res) == 0 {
 		return -1
 	}
-	s, _ := res[0].Value[1].(string)
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		t.Fatalf("%s: value %v", q, res[0].Value[1])
-	}
-	return v
+	return float64(res[0].Value)
 }
 
 // runDrill waits until none of the drill's alerts is active, starts its fault, waits for
@@ -565,7 +559,7 @@ func (e *drillEnv) checkFaultExpiry(t *testing.T) {
 	testenv.WaitFor(t, d, "both services reporting the fault active", func() bool {
 		res := e.prom.Query(t, q)
 		time.Sleep(200 * time.Millisecond)
-		return len(res) == 2 && res[0].Value[1] == "0.05" && res[1].Value[1] == "0.05"
+		return len(res) == 2 && res[0].Value == 0.05 && res[1].Value == 0.05
 	})
 	testenv.WaitFor(t, d+10*time.Second, "loudly_fault_active back to 0 after -for", func() bool {
 		time.Sleep(200 * time.Millisecond)
@@ -595,7 +589,7 @@ func (e *drillEnv) diagnose(t *testing.T) string {
 	} {
 		fmt.Fprintf(&b, "%s:\n", q)
 		for _, s := range e.prom.Query(t, q) {
-			fmt.Fprintf(&b, "  %v %v\n", s.Metric, s.Value[1])
+			fmt.Fprintf(&b, "  %v %v\n", s.Metric, s.Value)
 		}
 	}
 	return b.String()
