@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"loudly/internal/ordertrace"
 	"loudly/internal/testenv"
 	"loudly/pkg/faults"
 	"loudly/pkg/telemetry/telemetrytest"
@@ -75,10 +76,10 @@ func (p *pipeline) place(t *testing.T, sku string) string {
 	return body.ID
 }
 
-func (p *pipeline) trace(t *testing.T, id string) (result, orderTrace) {
+func (p *pipeline) trace(t *testing.T, id string) (result, ordertrace.Order) {
 	t.Helper()
 	r := loudly(t, "trace", id, "-json", "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL, "-grafana", "http://grafana.test")
-	var ot orderTrace
+	var ot ordertrace.Order
 	if err := json.Unmarshal([]byte(r.stdout), &ot); err != nil {
 		t.Fatalf("trace -json: %v\nstdout %s\nstderr %s", err, r.stdout, r.stderr)
 	}
@@ -93,8 +94,8 @@ func (p *pipeline) waitStatus(t *testing.T, id, status string) {
 	})
 }
 
-func hops(ot orderTrace) map[string]step {
-	m := map[string]step{}
+func hops(ot ordertrace.Order) map[string]ordertrace.Step {
+	m := map[string]ordertrace.Step{}
 	for _, s := range ot.Timeline {
 		m[s.Hop] = s
 	}
@@ -113,15 +114,15 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		}
 		h := hops(ot)
 		for hop, outcome := range map[string]string{
-			hopAPI: "accepted", hopOrderOutbox: "published", hopOrdersStream: "stored", hopInventory: "reserved",
-			hopInvOutbox: "published", hopResultsStream: "stored", hopSettlement: "confirmed",
+			ordertrace.HopAPI: "accepted", ordertrace.HopOrderOutbox: "published", ordertrace.HopOrdersStream: "stored", ordertrace.HopInventory: "reserved",
+			ordertrace.HopInvOutbox: "published", ordertrace.HopResultsStream: "stored", ordertrace.HopSettlement: "confirmed",
 		} {
 			if h[hop].Outcome != outcome {
 				t.Errorf("%s: %+v, want outcome %s", hop, h[hop], outcome)
 			}
 		}
-		if ot.TraceID == "" || h[hopInventory].TraceID != ot.TraceID || !strings.Contains(ot.GrafanaURL, ot.TraceID) {
-			t.Errorf("trace id %q, inventory's %q, link %s: want one trace and a link to it", ot.TraceID, h[hopInventory].TraceID, ot.GrafanaURL)
+		if ot.TraceID == "" || h[ordertrace.HopInventory].TraceID != ot.TraceID || !strings.Contains(ot.GrafanaURL, ot.TraceID) {
+			t.Errorf("trace id %q, inventory's %q, link %s: want one trace and a link to it", ot.TraceID, h[ordertrace.HopInventory].TraceID, ot.GrafanaURL)
 		}
 		text := loudly(t, "trace", id, "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL)
 		if text.code != 0 || !strings.Contains(text.stdout, "order "+id+": confirmed") || !strings.Contains(text.stdout, "trace: http://localhost:3000/explore") {
@@ -133,7 +134,7 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		id := p.place(t, "SOLDOUT-001")
 		p.waitStatus(t, id, "rejected")
 		_, ot := p.trace(t, id)
-		if s := hops(ot)[hopSettlement]; s.Outcome != "rejected" || s.Reason != "insufficient_stock" {
+		if s := hops(ot)[ordertrace.HopSettlement]; s.Outcome != "rejected" || s.Reason != "insufficient_stock" {
 			t.Errorf("settlement %+v", s)
 		}
 	})
@@ -153,7 +154,7 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		if r.code != exitOK {
 			t.Errorf("a failed order is final: exit %d", r.code)
 		}
-		if s := hops(ot)[hopDeadLetters]; s.Outcome != "invalid" || s.Reason != "unknown_version" {
+		if s := hops(ot)[ordertrace.HopDeadLetters]; s.Outcome != "invalid" || s.Reason != "unknown_version" {
 			t.Errorf("dead letter step %+v", s)
 		}
 	})
@@ -163,8 +164,8 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		id := p.place(t, "BOOK-002")
 		time.Sleep(500 * time.Millisecond) // published, and nobody consumes it
 		r, ot := p.trace(t, id)
-		if r.code != exitFailed || ot.StuckAt != hopInventory {
-			t.Fatalf("exit %d, stuck at %q (%s); want 1 and %q", r.code, ot.StuckAt, ot.StuckWhy, hopInventory)
+		if r.code != exitFailed || ot.StuckAt != ordertrace.HopInventory {
+			t.Fatalf("exit %d, stuck at %q (%s); want 1 and %q", r.code, ot.StuckAt, ot.StuckWhy, ordertrace.HopInventory)
 		}
 		text := loudly(t, "trace", id, "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL)
 		if !strings.Contains(text.stdout, "STUCK at inventory consumer") {
