@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"loudly/internal/ordertrace"
 	"loudly/internal/testenv"
@@ -25,6 +26,7 @@ type pipeline struct {
 	natsURL, orderURL, invURL string
 	js                        jetstream.JetStream
 	stopInventory             func()
+	orderTel                  *telemetrytest.Capture
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -51,11 +53,12 @@ func startPipeline(t *testing.T) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ord, err := order.New(context.Background(), ocfg, telemetrytest.New(t, "order").Telemetry)
+	orderTel := telemetrytest.New(t, "order")
+	ord, err := order.New(context.Background(), ocfg, orderTel.Telemetry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{natsURL: natsURL, js: js, orderURL: "http://" + ord.Addr(), invURL: "http://" + inv.Addr()}
+	p := &pipeline{natsURL: natsURL, js: js, orderURL: "http://" + ord.Addr(), invURL: "http://" + inv.Addr(), orderTel: orderTel}
 	p.stopInventory = testenv.RunService(t, "inventory", 30*time.Second, inv.Run, inv.Close)
 	testenv.RunService(t, "order", 30*time.Second, ord.Run, ord.Close)
 	return p
@@ -144,8 +147,16 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		if _, err := drill.Start(context.Background(), js, drill.SchemaDrift, 1, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond) // the order service sees the fault
+		testenv.WaitFor(t, 10*time.Second, "the order service to see the fault", func() bool {
+			return faultGauge(t, p.orderTel, drill.SchemaDrift) == 1
+		})
 		id := p.place(t, "MUG-001")
+		// The relay publishes after the order commits: stopping the fault before then
+		// would publish the event undrifted.
+		testenv.WaitFor(t, 10*time.Second, "the order's event published", func() bool {
+			_, ot := p.trace(t, id)
+			return hops(ot)[ordertrace.HopOrderOutbox].Outcome == "published"
+		})
 		if err := faults.Stop(context.Background(), js, drill.SchemaDrift); err != nil {
 			t.Fatal(err)
 		}
@@ -182,4 +193,21 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 			t.Errorf("bad id: exit %d", r.code)
 		}
 	})
+}
+
+// faultGauge is the loudly.fault.active value a service exports for the fault name.
+func faultGauge(t *testing.T, c *telemetrytest.Capture, name string) float64 {
+	t.Helper()
+	for _, sm := range c.Collect(t).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[float64]); ok && m.Name == "loudly.fault.active" {
+				for _, dp := range g.DataPoints {
+					if v, _ := dp.Attributes.Value("fault"); v.AsString() == name {
+						return dp.Value
+					}
+				}
+			}
+		}
+	}
+	return 0
 }
