@@ -244,7 +244,8 @@ func (g *Game) drill(ctx context.Context, spec drill.Spec, each, recovery time.D
 		Fired: map[string]time.Time{}, QuietViolated: map[string]time.Time{}}
 	d.UnsettledBefore = g.unsettled(ctx, &d)
 
-	// Alerts already active are an earlier drill's tail, not this drill's detection.
+	// Alerts already active are an earlier drill's tail, not this drill's detection. An
+	// alert instance is its label set; LabelSet.String sorts the names, so it is a key.
 	watched := map[string]bool{}
 	for _, a := range slices.Concat(spec.Alerts, spec.Quiet) {
 		watched[a] = true
