@@ -15,8 +15,8 @@ import (
 	"loudly/dashboards"
 	"loudly/internal/generated"
 	"loudly/internal/testenv"
-	"loudly/pkg/faults"
 	"loudly/services"
+	"loudly/services/drill"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -117,10 +117,10 @@ func TestRules_EveryServiceHasItsDownAlert(t *testing.T) {
 	}
 }
 
-// The drills of pkg/faults name the alerts they teach; each must exist.
+// The drills of services/drill name the alerts they teach; each must exist.
 func TestRules_CoverEveryAlertTheDrillsTeach(t *testing.T) {
 	names := Names(Rules(Production))
-	for _, s := range faults.Catalog {
+	for _, s := range drill.Catalog {
 		for _, a := range append(slices.Clone(s.Alerts), s.Quiet...) {
 			if !slices.Contains(names, a) {
 				t.Errorf("drill %s names alert %s, which no rule defines", s.Name, a)

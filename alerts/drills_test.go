@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"loudly/internal/testenv"
 	"loudly/pkg/faults"
 	"loudly/pkg/telemetry"
+	"loudly/services/drill"
 	"loudly/services/inventory/inventory"
 	"loudly/services/order/order"
 )
@@ -46,24 +46,24 @@ var drillGroups = []drillGroup{
 		// LoudlyOutboxBacklogGrowing compares the oldest unpublished event's age with a
 		// fixed 60s (thresholds do not scale with the profile), so it cannot fire before
 		// the stall is a minute old.
-		{name: faults.OutboxStall, within: 2 * time.Minute},
+		{name: drill.OutboxStall, within: 2 * time.Minute},
 		// A stall holds the message past the 2s ack wait (ack wait + 1s), so the broker
 		// redelivers it and inventory decides the redelivery a duplicate.
-		{name: faults.AckTimeout, check: stockMovedOnce},
+		{name: drill.AckTimeout, check: stockMovedOnce},
 	}},
 	{name: "dead-letters", drills: []drillCase{
-		{name: faults.PoisonFlood},
-		{name: faults.SchemaDrift},
+		{name: drill.PoisonFlood},
+		{name: drill.SchemaDrift},
 		// Retries outlast the drill (CONSUMER_MAX_DELIVER 30, backoff ≤ 2s), as the
 		// production settings (10 deliveries, backoff up to 30s: about 2 minutes) outlast
 		// the production windows; so the consumer holds the orders instead of failing
 		// them, and they settle once the database is back.
-		{name: faults.DBOutage},
+		{name: drill.DBOutage},
 	}},
 	{name: "business", drills: []drillCase{
-		{name: faults.StockOut},
-		{name: faults.DBLatency},
-		{name: faults.SilentSkip, all: true, lastInGroup: true},
+		{name: drill.StockOut},
+		{name: drill.DBLatency},
+		{name: drill.SilentSkip, all: true, lastInGroup: true},
 	}},
 }
 
@@ -114,7 +114,7 @@ func TestDrills_FireTheirAlertsAndLoseNothing(t *testing.T) {
 			covered[d.name]++
 		}
 	}
-	for _, s := range faults.Catalog {
+	for _, s := range drill.Catalog {
 		if covered[s.Name] != 1 {
 			t.Fatalf("drill %s runs %d times here; every drill of the catalog must run once", s.Name, covered[s.Name])
 		}
@@ -151,7 +151,7 @@ func TestDrills_FireTheirAlertsAndLoseNothing(t *testing.T) {
 	fmt.Fprintf(&b, "%d drills in %s:\n", len(results), time.Since(begin).Round(time.Second))
 	for _, r := range results {
 		var fired []string
-		spec, _ := faults.Lookup(r.drill)
+		spec, _ := drill.Lookup(r.drill)
 		for _, a := range spec.Alerts {
 			if d, ok := r.fired[a]; ok {
 				fired = append(fired, fmt.Sprintf("%s %s", a, d.Round(100*time.Millisecond)))
@@ -240,7 +240,7 @@ func startDrillEnv(t *testing.T, g drillGroup) *drillEnv {
 		return time.Since(start) > 15*time.Second && e.value(t, `sum(loudly_orders_settled_total)`) > 0
 	})
 	active := e.alerts(t)
-	for _, s := range faults.Catalog {
+	for _, s := range drill.Catalog {
 		for _, a := range slices.Concat(s.Alerts, s.Quiet) {
 			if active[a] != "" {
 				t.Fatalf("%s %s on healthy traffic (active: %v)", a, active[a], active)
@@ -361,8 +361,8 @@ func (e *drillEnv) acceptedBefore(t time.Time) []string {
 func (e *drillEnv) alerts(t *testing.T) map[string]string {
 	out := map[string]string{}
 	for _, a := range e.prom.Alerts(t) {
-		if name := a.Labels["alertname"]; out[name] != "firing" {
-			out[name] = a.State
+		if name := string(a.Labels["alertname"]); out[name] != "firing" {
+			out[name] = string(a.State)
 		}
 	}
 	return out
@@ -374,18 +374,13 @@ func (e *drillEnv) value(t *testing.T, q string) float64 {
 	if len(res) == 0 {
 		return -1
 	}
-	s, _ := res[0].Value[1].(string)
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		t.Fatalf("%s: value %v", q, res[0].Value[1])
-	}
-	return v
+	return float64(res[0].Value)
 }
 
 // runDrill waits until none of the drill's alerts is active, starts its fault, waits for
 // its alert(s) while checking the quiet ones, stops the fault and checks the books.
 func (e *drillEnv) runDrill(t *testing.T, d drillCase) drillResult {
-	spec, ok := faults.Lookup(d.name)
+	spec, ok := drill.Lookup(d.name)
 	if !ok {
 		t.Fatalf("no drill %s", d.name)
 	}
@@ -406,7 +401,7 @@ func (e *drillEnv) runDrill(t *testing.T, d drillCase) drillResult {
 	start := time.Now()
 	// At the catalog's intensity, with -for as the game day starts them: it ends by itself
 	// should the test die.
-	if _, err := faults.Start(ctx, e.js, d.name, 0, 3*time.Minute); err != nil {
+	if _, err := drill.Start(ctx, e.js, d.name, 0, 3*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	stopped := false
@@ -451,7 +446,7 @@ func (e *drillEnv) runDrill(t *testing.T, d drillCase) drillResult {
 	stoppedAt := time.Now()
 	t.Logf("%s: %s firing after %s (all fired: %v)", d.name, r.detectedBy, r.fired[r.detectedBy].Round(100*time.Millisecond), r.fired)
 
-	if d.name == faults.SilentSkip {
+	if d.name == drill.SilentSkip {
 		r.note = e.closeSilentSkipBooks(t, stoppedAt, checkQuiet)
 	} else {
 		e.waitAllFinal(t, stoppedAt)
@@ -556,7 +551,7 @@ func stockMovedOnce(t *testing.T, e *drillEnv) {
 // Prometheus scrapes it from both services goes back to 0, with nobody stopping it.
 func (e *drillEnv) checkFaultExpiry(t *testing.T) {
 	const d = 5 * time.Second
-	f, err := faults.Start(context.Background(), e.js, faults.DBLatency, 0.05, d)
+	f, err := drill.Start(context.Background(), e.js, drill.DBLatency, 0.05, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +559,7 @@ func (e *drillEnv) checkFaultExpiry(t *testing.T) {
 	testenv.WaitFor(t, d, "both services reporting the fault active", func() bool {
 		res := e.prom.Query(t, q)
 		time.Sleep(200 * time.Millisecond)
-		return len(res) == 2 && res[0].Value[1] == "0.05" && res[1].Value[1] == "0.05"
+		return len(res) == 2 && res[0].Value == 0.05 && res[1].Value == 0.05
 	})
 	testenv.WaitFor(t, d+10*time.Second, "loudly_fault_active back to 0 after -for", func() bool {
 		time.Sleep(200 * time.Millisecond)
@@ -594,7 +589,7 @@ func (e *drillEnv) diagnose(t *testing.T) string {
 	} {
 		fmt.Fprintf(&b, "%s:\n", q)
 		for _, s := range e.prom.Query(t, q) {
-			fmt.Fprintf(&b, "  %v %v\n", s.Metric, s.Value[1])
+			fmt.Fprintf(&b, "  %v %v\n", s.Metric, s.Value)
 		}
 	}
 	return b.String()

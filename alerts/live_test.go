@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 
 	"loudly/internal/testenv"
 	"loudly/pkg/telemetry/telemetrytest"
@@ -76,8 +77,8 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 
 	testenv.WaitFor(t, 30*time.Second, "20s of load, and orders settled", func() bool {
 		time.Sleep(time.Second)
-		return time.Since(start) > 20*time.Second && len(query(t, prom, `loudly_orders_settled_total`)) > 0 &&
-			len(query(t, prom, `loudly_deadletter_messages`)) > 0
+		return time.Since(start) > 20*time.Second && query(t, prom, `loudly_orders_settled_total`) > 0 &&
+			query(t, prom, `loudly_deadletter_messages`) > 0
 	})
 	t.Logf("%s: %d orders accepted; checking every query", time.Since(start).Round(time.Second), accepted.Load())
 
@@ -93,7 +94,7 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 			switch {
 			case err != nil:
 				t.Errorf("%s, panel %q: %v\n%s", file, q.panel, err, expr)
-			case len(res) == 0 && !quietPanels[q.panel]:
+			case res == 0 && !quietPanels[q.panel]:
 				t.Errorf("%s, panel %q: no data under load for\n%s", file, q.panel, expr)
 			}
 		}
@@ -124,7 +125,7 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 	t.Logf("%s: both firing %s after the inventory stopped; %d orders accepted",
 		time.Since(start).Round(time.Second), time.Since(stopped).Round(time.Second), accepted.Load())
 	for _, a := range prom.Alerts(t) {
-		if a.Labels["alertname"] == "LoudlyUnsettledOrders" && (a.Labels["job"] != "order" || !strings.Contains(a.Annotations["description"], "orders have been pending")) {
+		if a.Labels["alertname"] == "LoudlyUnsettledOrders" && (a.Labels["job"] != "order" || !strings.Contains(string(a.Annotations["description"]), "orders have been pending")) {
 			t.Errorf("LoudlyUnsettledOrders: labels %v, annotations %v", a.Labels, a.Annotations)
 		}
 	}
@@ -217,50 +218,39 @@ func panelQueries(t *testing.T, file string) []panelQuery {
 	return out
 }
 
-// instant runs an instant query and returns its result, or Prometheus's error.
-func instant(p *testenv.Prometheus, q string) ([]json.RawMessage, error) {
-	res, err := http.PostForm(p.URL+"/api/v1/query", url.Values{"query": {q}})
+// instant runs an instant query and returns how many results it has (a scalar or a
+// string is one), or Prometheus's error.
+func instant(p *testenv.Prometheus, q string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, _, err := p.API().Query(ctx, q, time.Time{})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	defer res.Body.Close()
-	var body struct {
-		Status, Error string
-		Data          struct {
-			ResultType string          `json:"resultType"`
-			Result     json.RawMessage `json:"result"`
-		}
+	switch v := v.(type) {
+	case model.Vector:
+		return len(v), nil
+	case model.Matrix:
+		return len(v), nil
 	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("prometheus: %s", body.Error)
-	}
-	var out []json.RawMessage
-	if body.Data.ResultType == "vector" || body.Data.ResultType == "matrix" {
-		_ = json.Unmarshal(body.Data.Result, &out)
-	} else {
-		out = []json.RawMessage{body.Data.Result} // scalar
-	}
-	return out, nil
+	return 1, nil
 }
 
-func query(t *testing.T, p *testenv.Prometheus, q string) []json.RawMessage {
+func query(t *testing.T, p *testenv.Prometheus, q string) int {
 	t.Helper()
-	out, err := instant(p, q)
+	n, err := instant(p, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return n
 }
 
 // alertState is the most advanced state of an alert in Prometheus: firing, pending or "".
 func alertState(t *testing.T, p *testenv.Prometheus, name string) string {
 	state := ""
 	for _, a := range p.Alerts(t) {
-		if a.Labels["alertname"] == name && (a.State == "firing" || state == "") {
-			state = a.State
+		if string(a.Labels["alertname"]) == name && (a.State == promv1.AlertStateFiring || state == "") {
+			state = string(a.State)
 		}
 	}
 	return state
@@ -269,30 +259,22 @@ func alertState(t *testing.T, p *testenv.Prometheus, name string) string {
 // checkRulesLoaded fails unless Prometheus loaded n alerting rules, all healthy.
 func checkRulesLoaded(t *testing.T, p *testenv.Prometheus, n int) {
 	t.Helper()
-	var body struct {
-		Data struct {
-			Groups []struct {
-				Rules []struct {
-					Name, Health, LastError string
-				}
-			}
-		}
-	}
-	res, err := http.Get(p.URL + "/api/v1/rules?type=alert")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := p.API().Rules(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	data := body.Data
 	var loaded int
-	for _, g := range data.Groups {
+	for _, g := range res.Groups {
 		for _, r := range g.Rules {
+			a, ok := r.(promv1.AlertingRule)
+			if !ok {
+				continue
+			}
 			loaded++
-			if r.Health == "err" {
-				t.Errorf("rule %s: %s", r.Name, r.LastError)
+			if a.Health == promv1.RuleHealthBad {
+				t.Errorf("rule %s: %s", a.Name, a.LastError)
 			}
 		}
 	}

@@ -24,46 +24,46 @@ import (
 // The dlq group works on the dead-letter stream through package deadletter only, so the
 // CLI and the consumers agree on what a letter is.
 var dlqCommands = []command{
-	{name: "list", args: "[-limit N] [-json]", summary: "list dead letters, oldest first", run: dlqList},
-	{name: "show", args: "SEQ [-json]", summary: "show everything about one dead letter", run: dlqShow},
-	{name: "redrive", args: "SEQ... | -all [-reason R] [-consumer C] [-dry-run]", summary: "publish dead letters back to their original subject", run: dlqRedrive},
-	{name: "stats", args: "[-json]", summary: "count dead letters per consumer and reason", run: dlqStats},
+	{name: "list", args: "[-limit N] [-json]", summary: "list dead letters, oldest first", runE: dlqList},
+	{name: "show", args: "SEQ [-json]", summary: "show everything about one dead letter", runE: dlqShow},
+	{name: "redrive", args: "SEQ... | -all [-reason R] [-consumer C] [-dry-run]", summary: "publish dead letters back to their original subject", runE: dlqRedrive},
+	{name: "stats", args: "[-json]", summary: "count dead letters per consumer and reason", runE: dlqStats},
 }
 
-func runDLQ(ctx context.Context, c *cli, self command, args []string) int {
-	return c.dispatch(ctx, group{
+func runDLQ(ctx context.Context, c *cli, self command, args []string) error {
+	return c.runGroup(ctx, group{
 		name:     self.name,
 		about:    "Dead letters are the messages a consumer gave up on, kept in the " + deadletter.Stream + " stream\nwith the reason; SEQ is a letter's sequence in that stream.",
 		commands: dlqCommands,
 	}, args)
 }
 
-func dlqList(ctx context.Context, c *cli, self command, args []string) int {
+func dlqList(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Lists dead letters, oldest first: sequence, when and by which consumer it was given up,\n"+
 		"why, after how many deliveries, the original subject and Nats-Msg-Id, the order it is\n"+
 		"about (the payload's key, when it has one) and the start of the error.")
 	limit := l.fs.Int("limit", 100, "show at most `N` letters; 0 shows all")
 	asJSON := l.fs.Bool("json", false, "print a JSON array instead of a table")
-	if _, code, ok := l.parse(c, args, 0, 0); !ok {
-		return code
+	if _, err := l.parseArgs(args, 0, 0); err != nil {
+		return err
 	}
 	if *limit < 0 {
-		return l.usageError(c, "-limit must be 0 or more")
+		return l.usagef("-limit must be 0 or more")
 	}
-	nc, js, code, ok := l.connect(c)
-	if !ok {
-		return code
+	nc, js, err := l.connect(c)
+	if err != nil {
+		return err
 	}
 	defer nc.Close()
 
 	letters, err := deadletter.List(ctx, js, *limit)
 	if err != nil {
-		return l.fail(c, err)
+		return explain(err)
 	}
 	total := uint64(len(letters))
 	if *limit > 0 && len(letters) == *limit {
 		if total, err = deadletter.Count(ctx, js); err != nil {
-			return l.fail(c, err)
+			return explain(err)
 		}
 	}
 	if total > uint64(len(letters)) {
@@ -76,11 +76,11 @@ func dlqList(ctx context.Context, c *cli, self command, args []string) int {
 		for _, lt := range letters {
 			views = append(views, describe(lt))
 		}
-		return l.writeJSON(c, views)
+		return c.writeJSON(views)
 	}
 	if len(letters) == 0 {
 		fmt.Fprintln(c.stdout, "no dead letters")
-		return exitOK
+		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tCONSUMER\tOUTCOME\tREASON\tDELIVERIES\tSUBJECT\tMSG-ID\tKEY\tERROR")
@@ -91,34 +91,34 @@ func dlqList(ctx context.Context, c *cli, self command, args []string) int {
 			cell(lt.Subject, 0), cell(v.MsgID, 0), cell(v.Key, 0), cell(lt.Error, 48))
 	}
 	tw.Flush()
-	return exitOK
+	return nil
 }
 
-func dlqShow(ctx context.Context, c *cli, self command, args []string) int {
+func dlqShow(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Shows one dead letter: the dead-letter headers (why, when, by whom), the original\n"+
 		"message's headers, and its payload, pretty-printed when it is JSON and quoted otherwise.")
 	asJSON := l.fs.Bool("json", false, "print the letter as a JSON object")
-	pos, code, ok := l.parse(c, args, 1, 1)
-	if !ok {
-		return code
+	pos, err := l.parseArgs(args, 1, 1)
+	if err != nil {
+		return err
 	}
 	seq, err := parseSeq(pos[0])
 	if err != nil {
-		return l.usageError(c, "%v", err)
+		return l.usagef("%v", err)
 	}
-	nc, js, code, ok := l.connect(c)
-	if !ok {
-		return code
+	nc, js, err := l.connect(c)
+	if err != nil {
+		return err
 	}
 	defer nc.Close()
 
 	lt, err := deadletter.Get(ctx, js, seq)
 	if err != nil {
-		return l.failSeq(c, seq, err)
+		return letterError(seq, err)
 	}
 	v := describe(lt)
 	if *asJSON {
-		return l.writeJSON(c, v)
+		return c.writeJSON(v)
 	}
 
 	w := c.stdout
@@ -177,10 +177,10 @@ func dlqShow(ctx context.Context, c *cli, self command, args []string) int {
 	default:
 		fmt.Fprintf(w, "Payload (%d bytes, not JSON):\n%s\n", len(lt.Data), strconv.Quote(string(lt.Data)))
 	}
-	return exitOK
+	return nil
 }
 
-func dlqRedrive(ctx context.Context, c *cli, self command, args []string) int {
+func dlqRedrive(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Publishes dead letters back to the subject they came from, with their original payload\n"+
 		"and headers (a new Nats-Msg-Id, so the broker's duplicate window does not swallow them,\n"+
 		"and "+deadletter.HeaderRedriven+" set to SEQ), and deletes each letter once the broker has\n"+
@@ -189,29 +189,29 @@ func dlqRedrive(ctx context.Context, c *cli, self command, args []string) int {
 	reason := l.fs.String("reason", "", "with -all: only letters whose reason is `R`")
 	consumer := l.fs.String("consumer", "", "with -all: only letters from consumer `C`")
 	dryRun := l.fs.Bool("dry-run", false, "print what would be redriven, change nothing")
-	pos, code, ok := l.parse(c, args, 0, -1)
-	if !ok {
-		return code
+	pos, err := l.parseArgs(args, 0, -1)
+	if err != nil {
+		return err
 	}
 	var seqs []uint64
 	for _, p := range pos {
 		seq, err := parseSeq(p)
 		if err != nil {
-			return l.usageError(c, "%v", err)
+			return l.usagef("%v", err)
 		}
 		seqs = append(seqs, seq)
 	}
 	switch {
 	case *all && len(seqs) > 0:
-		return l.usageError(c, "give sequences or -all, not both")
+		return l.usagef("give sequences or -all, not both")
 	case !*all && len(seqs) == 0:
-		return l.usageError(c, "which letters? give sequences, or -all")
+		return l.usagef("which letters? give sequences, or -all")
 	case !*all && (*reason != "" || *consumer != ""):
-		return l.usageError(c, "-reason and -consumer filter -all")
+		return l.usagef("-reason and -consumer filter -all")
 	}
-	nc, js, code, ok := l.connect(c)
-	if !ok {
-		return code
+	nc, js, err := l.connect(c)
+	if err != nil {
+		return err
 	}
 	defer nc.Close()
 
@@ -220,7 +220,7 @@ func dlqRedrive(ctx context.Context, c *cli, self command, args []string) int {
 	if *all {
 		list, err := deadletter.List(ctx, js, 0)
 		if err != nil {
-			return l.fail(c, err)
+			return explain(err)
 		}
 		for _, lt := range list {
 			if (*reason == "" || lt.Reason == *reason) && (*consumer == "" || lt.Consumer == *consumer) {
@@ -229,13 +229,13 @@ func dlqRedrive(ctx context.Context, c *cli, self command, args []string) int {
 		}
 		if len(letters) == 0 {
 			fmt.Fprintln(c.stdout, "no dead letters match")
-			return exitOK
+			return nil
 		}
 	} else {
 		for _, seq := range seqs {
 			lt, err := deadletter.Get(ctx, js, seq)
 			if err != nil {
-				l.failSeq(c, seq, err)
+				fmt.Fprintf(c.stderr, "%s: %v\n", l.fs.Name(), letterError(seq, err))
 				continue
 			}
 			letters = append(letters, lt)
@@ -253,7 +253,7 @@ func dlqRedrive(ctx context.Context, c *cli, self command, args []string) int {
 			continue
 		}
 		if err := deadletter.Redrive(ctx, js, lt.Seq); err != nil {
-			l.failSeq(c, lt.Seq, err)
+			fmt.Fprintf(c.stderr, "%s: %v\n", l.fs.Name(), letterError(lt.Seq, err))
 			continue
 		}
 		fmt.Fprintf(c.stdout, "redriven %d to %s\n", lt.Seq, cell(lt.Subject, 0))
@@ -269,30 +269,30 @@ func dlqRedrive(ctx context.Context, c *cli, self command, args []string) int {
 	}
 	if done == tried {
 		fmt.Fprintf(c.stdout, "%s %d %s\n", verb, done, plural(done, "letter", "letters"))
-		return exitOK
+		return nil
 	}
 	fmt.Fprintf(c.stdout, "%s %d of %d %s; %d failed\n", verb, done, tried, plural(tried, "letter", "letters"), tried-done)
 	if ctx.Err() != nil {
-		fmt.Fprintf(c.stderr, "%s: interrupted\n", l.fs.Name())
+		return errors.New("interrupted")
 	}
-	return exitFailed
+	return fmt.Errorf("%d of %d %s not redriven", tried-done, tried, plural(tried, "letter", "letters"))
 }
 
-func dlqStats(ctx context.Context, c *cli, self command, args []string) int {
+func dlqStats(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Counts dead letters per consumer and reason, with the oldest and newest of each.")
 	asJSON := l.fs.Bool("json", false, "print a JSON array instead of a table")
-	if _, code, ok := l.parse(c, args, 0, 0); !ok {
-		return code
+	if _, err := l.parseArgs(args, 0, 0); err != nil {
+		return err
 	}
-	nc, js, code, ok := l.connect(c)
-	if !ok {
-		return code
+	nc, js, err := l.connect(c)
+	if err != nil {
+		return err
 	}
 	defer nc.Close()
 
 	letters, err := deadletter.List(ctx, js, 0)
 	if err != nil {
-		return l.fail(c, err)
+		return explain(err)
 	}
 	type key struct{ consumer, reason string }
 	type row struct {
@@ -330,11 +330,11 @@ func dlqStats(ctx context.Context, c *cli, self command, args []string) int {
 	})
 
 	if *asJSON {
-		return l.writeJSON(c, rows)
+		return c.writeJSON(rows)
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(c.stdout, "no dead letters")
-		return exitOK
+		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONSUMER\tREASON\tCOUNT\tOLDEST\tNEWEST")
@@ -343,7 +343,7 @@ func dlqStats(ctx context.Context, c *cli, self command, args []string) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(c.stdout, "total %d %s\n", len(letters), plural(len(letters), "letter", "letters"))
-	return exitOK
+	return nil
 }
 
 // letterView is a letter as the CLI shows it: the letter itself, and what can be read
@@ -389,33 +389,20 @@ func parseSeq(s string) (uint64, error) {
 	return seq, nil
 }
 
-// fail reports err and returns exitFailed, explaining the failures an operator can fix.
-func (l *leaf) fail(c *cli, err error) int {
+// explain adds to err what an operator can do about it.
+func explain(err error) error {
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		err = fmt.Errorf("stream %s does not exist on this server; Loudly's services create it when they start: %w", deadletter.Stream, err)
+		return fmt.Errorf("stream %s does not exist on this server; Loudly's services create it when they start: %w", deadletter.Stream, err)
 	}
-	fmt.Fprintf(c.stderr, "%s: %v\n", l.fs.Name(), err)
-	return exitFailed
+	return err
 }
 
-// failSeq is fail for one letter.
-func (l *leaf) failSeq(c *cli, seq uint64, err error) int {
+// letterError is explain for one letter.
+func letterError(seq uint64, err error) error {
 	if errors.Is(err, deadletter.ErrNotFound) {
-		err = fmt.Errorf("no dead letter %d (never was, expired, or already redriven)", seq)
-	} else {
-		err = fmt.Errorf("dead letter %d: %w", seq, err)
+		return fmt.Errorf("no dead letter %d (never was, expired, or already redriven)", seq)
 	}
-	return l.fail(c, err)
-}
-
-func (l *leaf) writeJSON(c *cli, v any) int {
-	enc := json.NewEncoder(c.stdout)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return l.fail(c, err)
-	}
-	return exitOK
+	return explain(fmt.Errorf("dead letter %d: %w", seq, err))
 }
 
 // cell makes an untrusted string safe for one table cell: "-" when empty (so every row

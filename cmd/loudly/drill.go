@@ -8,20 +8,21 @@ import (
 	"time"
 
 	"loudly/pkg/faults"
+	"loudly/services/drill"
 )
 
-// The drill group switches the faults of package faults on and off through the fault
-// bucket, the only control path the services listen to.
+// The drill group switches the faults of the drill catalogue (package drill) on and off
+// through the fault bucket, the only control path the services listen to.
 var drillCommands = []command{
-	{name: "list", args: "[-json]", summary: "list the drills: fault, where it acts, the alerts it teaches", run: drillList},
-	{name: "start", args: "NAME [-intensity X] [-for D]", summary: "start a drill's fault", run: drillStart},
-	{name: "stop", args: "[NAME]", summary: "stop one drill's fault, or all", run: drillStop},
-	{name: "status", args: "[-json]", summary: "show the active faults", run: drillStatus},
-	{name: "gameday", args: "-seed N -duration D [-each D] [-recover D] [-prometheus URL] [-json]", summary: "run drills at random for a while and score their detection", run: drillGameday},
+	{name: "list", args: "[-json]", summary: "list the drills: fault, where it acts, the alerts it teaches", runE: drillList},
+	{name: "start", args: "NAME [-intensity X] [-for D]", summary: "start a drill's fault", runE: drillStart},
+	{name: "stop", args: "[NAME]", summary: "stop one drill's fault, or all", runE: drillStop},
+	{name: "status", args: "[-json]", summary: "show the active faults", runE: drillStatus},
+	{name: "gameday", args: "-seed N -duration D [-each D] [-recover D] [-prometheus URL] [-json]", summary: "run drills at random for a while and score their detection", runE: drillGameday},
 }
 
-func runDrill(ctx context.Context, c *cli, self command, args []string) int {
-	return c.dispatch(ctx, group{
+func runDrill(ctx context.Context, c *cli, self command, args []string) error {
+	return c.runGroup(ctx, group{
 		name: self.name,
 		about: "On-call drills inject realistic faults into the running services, without restarts.\n" +
 			"Each drill's guide is docs/drills/<name>.md.",
@@ -42,52 +43,51 @@ type drillView struct {
 	Until       time.Time `json:"until,omitzero"`
 }
 
-func drillList(ctx context.Context, c *cli, self command, args []string) int {
+func drillList(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Lists every drill: its fault, the service it acts in, the default intensity and the\nalerts it should fire.")
 	asJSON := l.fs.Bool("json", false, "print JSON")
-	if _, code, ok := l.parse(c, args, 0, 0); !ok {
-		return code
+	if _, err := l.parseArgs(args, 0, 0); err != nil {
+		return err
 	}
 	var views []drillView
-	for _, s := range faults.Catalog {
+	for _, s := range drill.Catalog {
 		views = append(views, drillView{Name: s.Name, Service: s.Service, Intensity: s.Default, Unit: s.Unit,
 			Alerts: s.Alerts, Guide: "docs/drills/" + s.Name + ".md", Description: s.Description})
 	}
 	if *asJSON {
-		return l.writeJSON(c, views)
+		return c.writeJSON(views)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "DRILL\tSERVICE\tDEFAULT\tALERTS\tWHAT HAPPENS")
 	for _, v := range views {
 		fmt.Fprintf(tw, "%s\t%s\t%g %s\t%s\t%s\n", v.Name, v.Service, v.Intensity, v.Unit, strings.Join(v.Alerts, ","), v.Description)
 	}
-	tw.Flush()
-	return exitOK
+	return tw.Flush()
 }
 
-func drillStart(ctx context.Context, c *cli, self command, args []string) int {
+func drillStart(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Starts (or changes) a drill's fault. Services pick it up within a second.")
 	intensity := l.fs.Float64("intensity", 0, "fraction of events, seconds of latency or events/s, by drill (default: the drill's)")
 	dur := l.fs.Duration("for", 0, "end the fault by itself after `D` (e.g. 5m); 0: until stopped")
-	pos, code, ok := l.parse(c, args, 1, 1)
-	if !ok {
-		return code
+	pos, err := l.parseArgs(args, 1, 1)
+	if err != nil {
+		return err
 	}
-	spec, known := faults.Lookup(pos[0])
+	spec, known := drill.Lookup(pos[0])
 	if !known {
-		return l.usageError(c, "unknown drill %q; 'loudly drill list' shows them", pos[0])
+		return l.usagef("unknown drill %q; 'loudly drill list' shows them", pos[0])
 	}
 	if *dur < 0 {
-		return l.usageError(c, "-for must be positive")
+		return l.usagef("-for must be positive")
 	}
-	nc, js, code, ok := l.connect(c)
-	if !ok {
-		return code
+	nc, js, err := l.connect(c)
+	if err != nil {
+		return err
 	}
 	defer nc.Close()
-	f, err := faults.Start(ctx, js, spec.Name, *intensity, *dur)
+	f, err := drill.Start(ctx, js, spec.Name, *intensity, *dur)
 	if err != nil {
-		return l.fail(c, err)
+		return err
 	}
 	until := "until stopped"
 	if !f.Until.IsZero() {
@@ -95,30 +95,30 @@ func drillStart(ctx context.Context, c *cli, self command, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "started %s at %g %s in %s, %s\nexpected alerts: %s\nguide: docs/drills/%s.md\n",
 		f.Name, f.Intensity, spec.Unit, spec.Service, until, strings.Join(spec.Alerts, ", "), f.Name)
-	return exitOK
+	return nil
 }
 
-func drillStop(ctx context.Context, c *cli, self command, args []string) int {
+func drillStop(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Stops a drill's fault, or every active fault when no name is given.")
-	pos, code, ok := l.parse(c, args, 0, 1)
-	if !ok {
-		return code
+	pos, err := l.parseArgs(args, 0, 1)
+	if err != nil {
+		return err
 	}
-	nc, js, code, ok := l.connect(c)
-	if !ok {
-		return code
+	nc, js, err := l.connect(c)
+	if err != nil {
+		return err
 	}
 	defer nc.Close()
 	var names []string
 	if len(pos) == 1 {
-		if _, known := faults.Lookup(pos[0]); !known {
-			return l.usageError(c, "unknown drill %q", pos[0])
+		if _, known := drill.Lookup(pos[0]); !known {
+			return l.usagef("unknown drill %q", pos[0])
 		}
 		names = pos
 	} else {
 		active, err := faults.List(ctx, js)
 		if err != nil {
-			return l.fail(c, err)
+			return err
 		}
 		for _, f := range active {
 			names = append(names, f.Name)
@@ -126,43 +126,43 @@ func drillStop(ctx context.Context, c *cli, self command, args []string) int {
 	}
 	for _, n := range names {
 		if err := faults.Stop(ctx, js, n); err != nil {
-			return l.fail(c, err)
+			return err
 		}
 		fmt.Fprintf(c.stdout, "stopped %s\n", n)
 	}
 	if len(names) == 0 {
 		fmt.Fprintln(c.stdout, "no active faults")
 	}
-	return exitOK
+	return nil
 }
 
-func drillStatus(ctx context.Context, c *cli, self command, args []string) int {
+func drillStatus(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Shows the active faults and when each ends.")
 	asJSON := l.fs.Bool("json", false, "print JSON")
-	if _, code, ok := l.parse(c, args, 0, 0); !ok {
-		return code
+	if _, err := l.parseArgs(args, 0, 0); err != nil {
+		return err
 	}
-	nc, js, code, ok := l.connect(c)
-	if !ok {
-		return code
+	nc, js, err := l.connect(c)
+	if err != nil {
+		return err
 	}
 	defer nc.Close()
 	active, err := faults.List(ctx, js)
 	if err != nil {
-		return l.fail(c, err)
+		return err
 	}
 	views := []drillView{}
 	for _, f := range active {
-		spec, _ := faults.Lookup(f.Name)
+		spec, _ := drill.Lookup(f.Name)
 		views = append(views, drillView{Name: f.Name, Service: spec.Service, Intensity: f.Intensity, Unit: spec.Unit,
 			Alerts: spec.Alerts, Guide: "docs/drills/" + f.Name + ".md", Description: spec.Description, Started: f.Started, Until: f.Until})
 	}
 	if *asJSON {
-		return l.writeJSON(c, views)
+		return c.writeJSON(views)
 	}
 	if len(views) == 0 {
 		fmt.Fprintln(c.stdout, "no active faults")
-		return exitOK
+		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "DRILL\tINTENSITY\tSTARTED\tENDS")
@@ -173,6 +173,5 @@ func drillStatus(ctx context.Context, c *cli, self command, args []string) int {
 		}
 		fmt.Fprintf(tw, "%s\t%g %s\t%s\t%s\n", v.Name, v.Intensity, v.Unit, v.Started.Format(time.RFC3339), ends)
 	}
-	tw.Flush()
-	return exitOK
+	return tw.Flush()
 }

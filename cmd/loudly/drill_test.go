@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"loudly/pkg/faults"
+	"loudly/services/drill"
 )
 
 func TestDrill_StartStatusStop(t *testing.T) {
@@ -66,7 +67,7 @@ func TestDrill_BadUsage(t *testing.T) {
 	if r := loudly(t, "drill", "start", "db-outage", "-intensity", "3", "-nats", url); r.code != exitFailed || !strings.Contains(r.stderr, "outside") {
 		t.Errorf("intensity 3: %+v", r)
 	}
-	if r := loudly(t, "drill", "list"); r.code != 0 || strings.Count(r.stdout, "\n") != len(faults.Catalog)+1 {
+	if r := loudly(t, "drill", "list"); r.code != 0 || strings.Count(r.stdout, "\n") != len(drill.Catalog)+1 {
 		t.Errorf("list: %+v", r)
 	}
 }

@@ -3,15 +3,21 @@
 // back, without knowing the JetStream API.
 //
 // Each command group lives in its own file (dlq.go, …) and registers itself in commands.
-// run is the whole program; main only hands it the process's arguments, streams and a
-// context cancelled by Ctrl-C, so tests run exactly what a user runs, in-process.
+// A command only parses its command line and wires the package that does the work
+// (internal/gameday, internal/ordertrace, pkg/deadletter, services/drill), the way
+// x/tools' commands do. run is the whole program; main only hands it the process's
+// arguments, streams and a context cancelled by Ctrl-C, so tests run exactly what a user
+// runs, in-process.
 //
-// Exit codes: 0 success, 1 the command failed (broker unreachable, unknown letter, a
-// redrive that did not complete), 2 the command line was wrong.
+// Commands return errors; run turns them into exit codes and messages in one place
+// (exit): 0 success, 1 the command failed (broker unreachable, unknown letter, a redrive
+// that did not complete), 2 the command line was wrong (a *usageError, shown with the
+// usage).
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,21 +52,24 @@ const (
 )
 
 // command is one entry of a dispatch table: a top-level command, or a subcommand of a
-// group. args is its synopsis after the name, as the usages show it. run receives the
-// entry with name made full ("loudly dlq show"), and the arguments after the name.
+// group. args is its synopsis after the name, as the usages show it. runE receives the
+// entry with name made full ("loudly dlq show"), and the arguments after the name; it
+// returns nil on success, a *usageError for a command line that makes no sense, and any
+// other error when the command failed. (run is the older form, compat.go.)
 type command struct {
 	name    string
 	args    string
 	summary string
+	runE    func(ctx context.Context, c *cli, self command, args []string) error
 	run     func(ctx context.Context, c *cli, self command, args []string) int
 }
 
 // commands is the top level. A new group (drill, trace, new) adds one line here and its
 // own file.
 var commands = []command{
-	{name: "dlq", args: "<command>", summary: "list, inspect and redrive dead letters", run: runDLQ},
-	{name: "drill", args: "<command>", summary: "start and stop on-call drills (fault injection)", run: runDrill},
-	{name: "trace", args: "ORDER_ID [-json]", summary: "follow one order through every hop; exit 1 if it is stuck", run: runTrace},
+	{name: "dlq", args: "<command>", summary: "list, inspect and redrive dead letters", runE: runDLQ},
+	{name: "drill", args: "<command>", summary: "start and stop on-call drills (fault injection)", runE: runDrill},
+	{name: "trace", args: "ORDER_ID [-json]", summary: "follow one order through every hop; exit 1 if it is stuck", runE: runTrace},
 	{name: "new", args: "<command>", summary: "scaffold a new service wired like the others", run: runNew},
 }
 
@@ -84,7 +93,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := &cli{stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	g := top
 	g.commands = commands
-	return c.dispatch(ctx, g, args)
+	return c.exit(c.runGroup(ctx, g, args))
+}
+
+// usageError is a command line that parsed but makes no sense, or a configuration that
+// cannot be used: exit 2, with the message and (when usage is set) the command's usage
+// on stderr.
+type usageError struct {
+	cmd   string // full name: "loudly dlq show"
+	msg   string // empty: the usage alone says it (no command given)
+	usage func(io.Writer)
+}
+
+func (e *usageError) Error() string { return e.cmd + ": " + e.msg }
+
+// helpRequest is -h, --help or "help": not a failure, the usage on stdout and exit 0.
+type helpRequest struct{ usage func(io.Writer) }
+
+func (helpRequest) Error() string { return "help requested" }
+
+// commandError is a command that failed, named in its message.
+type commandError struct {
+	cmd string
+	err error
+}
+
+func (e *commandError) Error() string { return e.cmd + ": " + e.err.Error() }
+func (e *commandError) Unwrap() error { return e.err }
+
+// exit is the one place an error becomes an exit code and a message.
+func (c *cli) exit(err error) int {
+	var (
+		help   helpRequest
+		usage  *usageError
+		status exitStatus
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &help):
+		help.usage(c.stdout)
+		return exitOK
+	case errors.As(err, &usage):
+		if usage.msg != "" {
+			fmt.Fprintf(c.stderr, "%s\n", usage.Error())
+			if usage.usage != nil {
+				fmt.Fprintln(c.stderr)
+			}
+		}
+		if usage.usage != nil {
+			usage.usage(c.stderr)
+		}
+		return exitUsage
+	case errors.As(err, &status):
+		return int(status) // reported already, by a command that returns exit codes
+	}
+	fmt.Fprintf(c.stderr, "%s\n", err)
+	return exitFailed
 }
 
 // group is a level of the command tree: the program, or a command group such as
@@ -110,31 +175,42 @@ func (g group) usage(w io.Writer) {
 	}
 }
 
-// dispatch runs the command of g named by args[0]. "help", "-h" and "--help" print the
-// usage of g (or, as "help NAME", of a command in it) on stdout.
-func (c *cli) dispatch(ctx context.Context, g group, args []string) int {
+// runGroup runs the command of g named by args[0]. "help", "-h" and "--help" ask for the
+// usage of g (or, as "help NAME", of a command in it). A command's failure comes back
+// named after the command.
+func (c *cli) runGroup(ctx context.Context, g group, args []string) error {
 	if len(args) == 0 {
-		g.usage(c.stderr)
-		return exitUsage
+		return &usageError{cmd: g.name, usage: g.usage}
 	}
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "-help", "--help":
 		if len(rest) == 0 {
-			g.usage(c.stdout)
-			return exitOK
+			return helpRequest{g.usage}
 		}
 		name, rest = rest[0], append(rest[1:len(rest):len(rest)], "-h") // "help dlq list" is "dlq list -h"
 	}
 	for _, cmd := range g.commands {
 		if cmd.name == name {
 			cmd.name = g.name + " " + cmd.name
-			return cmd.run(ctx, c, cmd, rest)
+			return named(cmd.name, cmd.call(ctx, c, rest))
 		}
 	}
-	fmt.Fprintf(c.stderr, "%s: unknown command %q\n\n", g.name, name)
-	g.usage(c.stderr)
-	return exitUsage
+	return &usageError{cmd: g.name, msg: fmt.Sprintf("unknown command %q", name), usage: g.usage}
+}
+
+// named names the command in a failure, unless the error already says who and how.
+func named(cmd string, err error) error {
+	var (
+		help   helpRequest
+		usage  *usageError
+		named  *commandError
+		status exitStatus
+	)
+	if err == nil || errors.As(err, &help) || errors.As(err, &usage) || errors.As(err, &named) || errors.As(err, &status) {
+		return err
+	}
+	return &commandError{cmd: cmd, err: err}
 }
 
 // leaf is the flag set of a command that does the work, with the flags every such command
@@ -162,20 +238,18 @@ func (l *leaf) usage(w io.Writer) {
 	l.fs.SetOutput(io.Discard)
 }
 
-// parse parses args, flags and positional arguments in any order ("show 42 -json" and
-// "show -json 42" alike; "--" ends the flags), and checks the number of positional
-// arguments is within [min, max] (max < 0: no limit). On -h it prints the usage to stdout;
-// on a bad command line the problem and the usage to stderr. ok is false when the command
-// must stop, with exit code code.
-func (l *leaf) parse(c *cli, args []string, min, max int) (pos []string, code int, ok bool) {
+// parseArgs parses args, flags and positional arguments in any order ("show 42 -json"
+// and "show -json 42" alike; "--" ends the flags), and checks the number of positional
+// arguments is within [min, max] (max < 0: no limit). The error is a helpRequest for -h,
+// a *usageError for a bad command line: the command returns it as it is.
+func (l *leaf) parseArgs(args []string, min, max int) (pos []string, err error) {
 	for {
 		err := l.fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
-			l.usage(c.stdout)
-			return nil, exitOK, false
+			return nil, helpRequest{l.usage}
 		}
 		if err != nil {
-			return nil, l.usageError(c, "%v", err), false
+			return nil, l.usagef("%v", err)
 		}
 		rest := l.fs.Args()
 		if len(rest) == 0 {
@@ -190,18 +264,22 @@ func (l *leaf) parse(c *cli, args []string, min, max int) (pos []string, code in
 	}
 	if len(pos) < min || max >= 0 && len(pos) > max {
 		if len(pos) < min {
-			return nil, l.usageError(c, "missing arguments"), false
+			return nil, l.usagef("missing arguments")
 		}
-		return nil, l.usageError(c, "unexpected arguments: %s", strings.Join(pos[max:], " ")), false
+		return nil, l.usagef("unexpected arguments: %s", strings.Join(pos[max:], " "))
 	}
-	return pos, exitOK, true
+	return pos, nil
 }
 
-// usageError reports a command line that parsed but makes no sense, and returns exitUsage.
-func (l *leaf) usageError(c *cli, format string, args ...any) int {
-	fmt.Fprintf(c.stderr, "%s: %s\n\n", l.fs.Name(), fmt.Sprintf(format, args...))
-	l.usage(c.stderr)
-	return exitUsage
+// usagef is a command line that parsed but makes no sense: exit 2, with the usage.
+func (l *leaf) usagef(format string, args ...any) error {
+	return &usageError{cmd: l.fs.Name(), msg: fmt.Sprintf(format, args...), usage: l.usage}
+}
+
+// badConfig is a setting (a flag's value, an environment variable) that cannot be used:
+// exit 2, with the reason but without the whole usage.
+func (l *leaf) badConfig(err error) error {
+	return &usageError{cmd: l.fs.Name(), msg: err.Error()}
 }
 
 // natsURL is the -nats flag if given, else NATS_URL, else the default; checked so that a
@@ -215,31 +293,39 @@ func (l *leaf) natsURL(c *cli) (string, error) {
 	}
 	r := env.New(func(string) string { return v })
 	u := r.URL(name, defaultNATS, "nats", "tls") // what the services accept
-	return u, r.Err()
+	if err := r.Err(); err != nil {
+		return "", l.badConfig(err)
+	}
+	return u, nil
 }
 
 // connect opens a connection for one command. It deliberately does not use
 // broker.Connect: an operator's tool must not create or reconfigure streams (an old
 // binary would undo a newer service's configuration), and it should fail fast instead of
 // reconnecting forever.
-func (l *leaf) connect(c *cli) (*nats.Conn, jetstream.JetStream, int, bool) {
+func (l *leaf) connect(c *cli) (*nats.Conn, jetstream.JetStream, error) {
 	u, err := l.natsURL(c)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "%s: %v\n", l.fs.Name(), err)
-		return nil, nil, exitUsage, false
+		return nil, nil, err
 	}
 	nc, err := nats.Connect(u, nats.Name("loudly-cli"), nats.Timeout(5*time.Second), nats.NoReconnect())
 	if err != nil {
-		fmt.Fprintf(c.stderr, "%s: connect to NATS at %s: %v\n", l.fs.Name(), redact(u), err)
-		return nil, nil, exitFailed, false
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redact(u), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		fmt.Fprintf(c.stderr, "%s: %v\n", l.fs.Name(), err)
-		return nil, nil, exitFailed, false
+		return nil, nil, err
 	}
-	return nc, js, exitOK, true
+	return nc, js, nil
+}
+
+// writeJSON prints v as one indented JSON document.
+func (c *cli) writeJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // redact hides the credentials of a URL shown in an error: a password, or a token given

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -60,6 +61,63 @@ func TestRun_BadCommandLine(t *testing.T) {
 			r := loudly(t, args...)
 			if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, "Usage:") {
 				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and the usage on stderr only", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// Commands return errors; exit alone turns them into an exit code and a message.
+func TestExit_MapsErrorsInOnePlace(t *testing.T) {
+	leafOf := func(c *cli) *leaf {
+		return c.newLeaf(command{name: "loudly test", args: "X"}, "A command for this test.")
+	}
+	for _, tc := range []struct {
+		name           string
+		err            func(l *leaf) error
+		code           int
+		stdout, stderr []string // substrings; nil: must be empty
+	}{
+		{"success", func(*leaf) error { return nil }, exitOK, nil, nil},
+		{"help", func(l *leaf) error { _, err := l.parseArgs([]string{"-h"}, 0, 0); return err }, exitOK,
+			[]string{"Usage:", "loudly test X", "-nats URL"}, nil},
+		{"a bad command line", func(l *leaf) error { return l.usagef("no %s", "way") }, exitUsage,
+			nil, []string{"loudly test: no way\n\nUsage:", "-nats URL"}},
+		{"a bad flag", func(l *leaf) error { _, err := l.parseArgs([]string{"-bogus"}, 0, 0); return err }, exitUsage,
+			nil, []string{"flag provided but not defined", "Usage:"}},
+		{"a bad setting", func(l *leaf) error {
+			l.nats = "http://x"
+			_, err := l.natsURL(&cli{getenv: func(string) string { return "" }})
+			return err
+		}, exitUsage,
+			nil, []string{"loudly test: -nats"}},
+		{"a failure, named after its command", func(*leaf) error { return named("loudly test", errors.New("broker gone")) }, exitFailed,
+			nil, []string{"loudly test: broker gone\n"}},
+		{"a failure named once, however deep", func(*leaf) error { return named("loudly", named("loudly test", errors.New("broker gone"))) }, exitFailed,
+			nil, []string{"loudly test: broker gone\n"}},
+		{"an exit code reported already", func(*leaf) error { return named("loudly test", exitStatus(exitUsage)) }, exitUsage, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			c := &cli{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+			code := c.exit(tc.err(leafOf(c)))
+			if code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			for _, out := range []struct {
+				got  string
+				want []string
+			}{{stdout.String(), tc.stdout}, {stderr.String(), tc.stderr}} {
+				if len(out.want) == 0 && out.got != "" {
+					t.Errorf("printed %q, want nothing there", out.got)
+				}
+				for _, w := range out.want {
+					if !strings.Contains(out.got, w) {
+						t.Errorf("output lacks %q:\n%s", w, out.got)
+					}
+				}
+			}
+			if strings.Count(stderr.String(), "loudly test:") > 1 {
+				t.Errorf("the command is named twice:\n%s", stderr.String())
 			}
 		})
 	}

@@ -10,10 +10,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"loudly/internal/ordertrace"
 	"loudly/internal/testenv"
 	"loudly/pkg/faults"
 	"loudly/pkg/telemetry/telemetrytest"
+	"loudly/services/drill"
 	"loudly/services/inventory/inventory"
 	"loudly/services/order/order"
 )
@@ -23,6 +26,7 @@ type pipeline struct {
 	natsURL, orderURL, invURL string
 	js                        jetstream.JetStream
 	stopInventory             func()
+	orderTel                  *telemetrytest.Capture
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -49,11 +53,12 @@ func startPipeline(t *testing.T) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ord, err := order.New(context.Background(), ocfg, telemetrytest.New(t, "order").Telemetry)
+	orderTel := telemetrytest.New(t, "order")
+	ord, err := order.New(context.Background(), ocfg, orderTel.Telemetry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{natsURL: natsURL, js: js, orderURL: "http://" + ord.Addr(), invURL: "http://" + inv.Addr()}
+	p := &pipeline{natsURL: natsURL, js: js, orderURL: "http://" + ord.Addr(), invURL: "http://" + inv.Addr(), orderTel: orderTel}
 	p.stopInventory = testenv.RunService(t, "inventory", 30*time.Second, inv.Run, inv.Close)
 	testenv.RunService(t, "order", 30*time.Second, ord.Run, ord.Close)
 	return p
@@ -74,10 +79,10 @@ func (p *pipeline) place(t *testing.T, sku string) string {
 	return body.ID
 }
 
-func (p *pipeline) trace(t *testing.T, id string) (result, orderTrace) {
+func (p *pipeline) trace(t *testing.T, id string) (result, ordertrace.Order) {
 	t.Helper()
 	r := loudly(t, "trace", id, "-json", "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL, "-grafana", "http://grafana.test")
-	var ot orderTrace
+	var ot ordertrace.Order
 	if err := json.Unmarshal([]byte(r.stdout), &ot); err != nil {
 		t.Fatalf("trace -json: %v\nstdout %s\nstderr %s", err, r.stdout, r.stderr)
 	}
@@ -92,8 +97,8 @@ func (p *pipeline) waitStatus(t *testing.T, id, status string) {
 	})
 }
 
-func hops(ot orderTrace) map[string]step {
-	m := map[string]step{}
+func hops(ot ordertrace.Order) map[string]ordertrace.Step {
+	m := map[string]ordertrace.Step{}
 	for _, s := range ot.Timeline {
 		m[s.Hop] = s
 	}
@@ -112,15 +117,15 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		}
 		h := hops(ot)
 		for hop, outcome := range map[string]string{
-			hopAPI: "accepted", hopOrderOutbox: "published", hopOrdersStream: "stored", hopInventory: "reserved",
-			hopInvOutbox: "published", hopResultsStream: "stored", hopSettlement: "confirmed",
+			ordertrace.HopAPI: "accepted", ordertrace.HopOrderOutbox: "published", ordertrace.HopOrdersStream: "stored", ordertrace.HopInventory: "reserved",
+			ordertrace.HopInvOutbox: "published", ordertrace.HopResultsStream: "stored", ordertrace.HopSettlement: "confirmed",
 		} {
 			if h[hop].Outcome != outcome {
 				t.Errorf("%s: %+v, want outcome %s", hop, h[hop], outcome)
 			}
 		}
-		if ot.TraceID == "" || h[hopInventory].TraceID != ot.TraceID || !strings.Contains(ot.GrafanaURL, ot.TraceID) {
-			t.Errorf("trace id %q, inventory's %q, link %s: want one trace and a link to it", ot.TraceID, h[hopInventory].TraceID, ot.GrafanaURL)
+		if ot.TraceID == "" || h[ordertrace.HopInventory].TraceID != ot.TraceID || !strings.Contains(ot.GrafanaURL, ot.TraceID) {
+			t.Errorf("trace id %q, inventory's %q, link %s: want one trace and a link to it", ot.TraceID, h[ordertrace.HopInventory].TraceID, ot.GrafanaURL)
 		}
 		text := loudly(t, "trace", id, "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL)
 		if text.code != 0 || !strings.Contains(text.stdout, "order "+id+": confirmed") || !strings.Contains(text.stdout, "trace: http://localhost:3000/explore") {
@@ -132,19 +137,27 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		id := p.place(t, "SOLDOUT-001")
 		p.waitStatus(t, id, "rejected")
 		_, ot := p.trace(t, id)
-		if s := hops(ot)[hopSettlement]; s.Outcome != "rejected" || s.Reason != "insufficient_stock" {
+		if s := hops(ot)[ordertrace.HopSettlement]; s.Outcome != "rejected" || s.Reason != "insufficient_stock" {
 			t.Errorf("settlement %+v", s)
 		}
 	})
 
 	t.Run("an order whose event was dead-lettered shows the letter", func(t *testing.T) {
 		js := p.js
-		if _, err := faults.Start(context.Background(), js, faults.SchemaDrift, 1, time.Minute); err != nil {
+		if _, err := drill.Start(context.Background(), js, drill.SchemaDrift, 1, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond) // the order service sees the fault
+		testenv.WaitFor(t, 10*time.Second, "the order service to see the fault", func() bool {
+			return faultGauge(t, p.orderTel, drill.SchemaDrift) == 1
+		})
 		id := p.place(t, "MUG-001")
-		if err := faults.Stop(context.Background(), js, faults.SchemaDrift); err != nil {
+		// The relay publishes after the order commits: stopping the fault before then
+		// would publish the event undrifted.
+		testenv.WaitFor(t, 10*time.Second, "the order's event published", func() bool {
+			_, ot := p.trace(t, id)
+			return hops(ot)[ordertrace.HopOrderOutbox].Outcome == "published"
+		})
+		if err := faults.Stop(context.Background(), js, drill.SchemaDrift); err != nil {
 			t.Fatal(err)
 		}
 		p.waitStatus(t, id, "failed")
@@ -152,7 +165,7 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		if r.code != exitOK {
 			t.Errorf("a failed order is final: exit %d", r.code)
 		}
-		if s := hops(ot)[hopDeadLetters]; s.Outcome != "invalid" || s.Reason != "unknown_version" {
+		if s := hops(ot)[ordertrace.HopDeadLetters]; s.Outcome != "invalid" || s.Reason != "unknown_version" {
 			t.Errorf("dead letter step %+v", s)
 		}
 	})
@@ -162,8 +175,8 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		id := p.place(t, "BOOK-002")
 		time.Sleep(500 * time.Millisecond) // published, and nobody consumes it
 		r, ot := p.trace(t, id)
-		if r.code != exitFailed || ot.StuckAt != hopInventory {
-			t.Fatalf("exit %d, stuck at %q (%s); want 1 and %q", r.code, ot.StuckAt, ot.StuckWhy, hopInventory)
+		if r.code != exitFailed || ot.StuckAt != ordertrace.HopInventory {
+			t.Fatalf("exit %d, stuck at %q (%s); want 1 and %q", r.code, ot.StuckAt, ot.StuckWhy, ordertrace.HopInventory)
 		}
 		text := loudly(t, "trace", id, "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL)
 		if !strings.Contains(text.stdout, "STUCK at inventory consumer") {
@@ -180,4 +193,21 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 			t.Errorf("bad id: exit %d", r.code)
 		}
 	})
+}
+
+// faultGauge is the loudly.fault.active value a service exports for the fault name.
+func faultGauge(t *testing.T, c *telemetrytest.Capture, name string) float64 {
+	t.Helper()
+	for _, sm := range c.Collect(t).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[float64]); ok && m.Name == "loudly.fault.active" {
+				for _, dp := range g.DataPoints {
+					if v, _ := dp.Attributes.Value("fault"); v.AsString() == name {
+						return dp.Value
+					}
+				}
+			}
+		}
+	}
+	return 0
 }

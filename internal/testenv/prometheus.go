@@ -1,18 +1,19 @@
 package testenv
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 )
 
 // PrometheusConfig is what a test's Prometheus scrapes and evaluates.
@@ -126,119 +127,79 @@ func (p *Prometheus) LogTail() string {
 	return string(b)
 }
 
-// API calls a Prometheus HTTP API path (e.g. "/api/v1/query") with params and decodes the
-// "data" field into out. A query error fails the test with Prometheus's message.
-func (p *Prometheus) API(t testing.TB, path string, params url.Values, out any) {
+// API is Prometheus's official HTTP API client, talking to this server. Tests use it
+// for what the helpers below do not cover, with their own context and error handling.
+func (p *Prometheus) API() promv1.API {
+	c, err := promapi.NewClient(promapi.Config{Address: p.URL})
+	if err != nil { // only for an unparsable address, which StartPrometheus never makes
+		panic(fmt.Sprintf("testenv: prometheus client for %s: %v", p.URL, err))
+	}
+	return promv1.NewAPI(c)
+}
+
+// Query runs an instant PromQL query and returns the vector (nothing for another result
+// type). A query error fails the test with Prometheus's message.
+func (p *Prometheus) Query(t testing.TB, q string) model.Vector {
 	t.Helper()
-	res, err := http.PostForm(p.URL+path, params)
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	v, _, err := p.API().Query(ctx, q, time.Time{})
 	if err != nil {
-		t.Fatalf("prometheus %s: %v", path, err)
+		t.Fatalf("prometheus query %s: %v", q, err)
 	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	var env struct {
-		Status string          `json:"status"`
-		Error  string          `json:"error"`
-		Data   json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil || env.Status != "success" {
-		t.Fatalf("prometheus %s %v: %s %s", path, params, env.Error, bytes.TrimSpace(body))
-	}
-	if out != nil {
-		if err := json.Unmarshal(env.Data, out); err != nil {
-			t.Fatalf("prometheus %s: decode: %v", path, err)
-		}
-	}
-}
-
-// Sample is one series of an instant query result.
-type Sample struct {
-	Metric map[string]string `json:"metric"`
-	Value  [2]any            `json:"value"`
-}
-
-// Query runs an instant PromQL query and returns the vector.
-func (p *Prometheus) Query(t testing.TB, q string) []Sample {
-	t.Helper()
-	var data struct {
-		ResultType string          `json:"resultType"`
-		Result     json.RawMessage `json:"result"`
-	}
-	p.API(t, "/api/v1/query", url.Values{"query": {q}}, &data)
-	var out []Sample
-	if data.ResultType == "vector" {
-		_ = json.Unmarshal(data.Result, &out)
-	}
-	return out
-}
-
-// Exemplar is one exemplar returned by /api/v1/query_exemplars.
-type Exemplar struct {
-	Labels map[string]string `json:"labels"`
-	Value  string            `json:"value"`
+	vec, _ := v.(model.Vector)
+	return vec
 }
 
 // QueryExemplars returns the exemplars of the series matched by q in the last window.
-func (p *Prometheus) QueryExemplars(t testing.TB, q string, window time.Duration) []Exemplar {
+func (p *Prometheus) QueryExemplars(t testing.TB, q string, window time.Duration) []promv1.Exemplar {
 	t.Helper()
-	var data []struct {
-		SeriesLabels map[string]string `json:"seriesLabels"`
-		Exemplars    []Exemplar        `json:"exemplars"`
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
 	now := time.Now()
-	p.API(t, "/api/v1/query_exemplars", url.Values{
-		"query": {q},
-		"start": {fmt.Sprint(now.Add(-window).Unix())},
-		"end":   {fmt.Sprint(now.Add(time.Minute).Unix())},
-	}, &data)
-	var out []Exemplar
-	for _, s := range data {
+	res, err := p.API().QueryExemplars(ctx, q, now.Add(-window), now.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("prometheus exemplars of %s: %v", q, err)
+	}
+	var out []promv1.Exemplar
+	for _, s := range res {
 		out = append(out, s.Exemplars...)
 	}
 	return out
 }
 
-// Alert is one alert as /api/v1/alerts shows it.
-type Alert struct {
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
-	State       string            `json:"state"`
-}
-
 // Alerts returns the pending and firing alerts.
-func (p *Prometheus) Alerts(t testing.TB) []Alert {
+func (p *Prometheus) Alerts(t testing.TB) []promv1.Alert {
 	t.Helper()
-	var data struct {
-		Alerts []Alert `json:"alerts"`
-	}
-	res, err := http.Get(p.URL + "/api/v1/alerts")
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	res, err := p.API().Alerts(ctx)
 	if err != nil {
 		t.Fatalf("prometheus alerts: %v", err)
 	}
-	defer res.Body.Close()
-	var env struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
-		t.Fatal(err)
-	}
-	_ = json.Unmarshal(env.Data, &data)
-	return data.Alerts
+	return res.Alerts
 }
 
-// WaitTargetsUp waits until every target of Prometheus has been scraped successfully.
+// WaitTargetsUp waits until every scrape target of Prometheus has been scraped
+// successfully.
 func (p *Prometheus) WaitTargetsUp(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	WaitFor(t, timeout, "every scrape target up", func() bool {
-		up := p.Query(t, "up")
-		if len(up) == 0 {
-			return false
+		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		defer cancel()
+		res, err := p.API().Targets(ctx)
+		if err != nil {
+			t.Fatalf("prometheus targets: %v", err)
 		}
-		for _, s := range up {
-			if s.Value[1] != "1" {
+		for _, tg := range res.Active {
+			if tg.Health != promv1.HealthGood {
 				return false
 			}
 		}
-		return true
+		return len(res.Active) > 0
 	})
 }
+
+// apiTimeout bounds one call of the helpers, so a wedged Prometheus fails the test
+// instead of hanging it.
+const apiTimeout = 30 * time.Second

@@ -1,11 +1,16 @@
-// Package faults is Loudly's runtime fault injection for on-call drills. Faults live in one
+// Package faults is runtime fault injection, for on-call drills. Faults live in one
 // place, a JetStream key-value bucket, and services watch it: starting, changing or
 // stopping a fault needs no restart, and nothing else — no header, no query string, no
 // request from outside the control path — can switch one on.
 //
-// Every active fault is visible (a gauge per fault, and a loudly.fault attribute on the
-// spans it touches) except silent-skip, whose whole point is to reproduce the original
-// outage: a consumer that acks events it never applied and says nothing.
+// The package knows no fault by name: a fault is a name and an intensity whose meaning
+// belongs to the code that acts on it. Which faults exist, their units and limits, is a
+// catalogue the service's own code keeps (the demo's is package loudly/services/drill).
+//
+// An active fault is visible — a gauge for each fault the watcher is told to export, and
+// a loudly.fault attribute on the spans it touches — unless its catalogue keeps it
+// silent on purpose (the demo's silent-skip reproduces a consumer that acks events it
+// never applied and says nothing).
 package faults
 
 import (
@@ -13,7 +18,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -25,69 +32,6 @@ import (
 
 // Bucket is the key-value bucket holding active faults, one key per fault name.
 const Bucket = "LOUDLY_FAULTS"
-
-// Fault names.
-const (
-	SilentSkip  = "silent-skip"
-	SchemaDrift = "schema-drift"
-	PoisonFlood = "poison-flood"
-	DBLatency   = "db-latency"
-	DBOutage    = "db-outage"
-	StockOut    = "stock-out"
-	OutboxStall = "outbox-stall"
-	AckTimeout  = "ack-timeout"
-)
-
-// Spec describes a fault of the catalog and the drill built on it.
-type Spec struct {
-	Name        string
-	Service     string  // where it acts
-	Unit        string  // what Intensity means: "fraction" of events, "seconds" of latency, "events/s", "on/off"
-	Default     float64 // intensity when none is given
-	Max         float64
-	Silent      bool     // no gauge, no span attribute: the silent-skip drill
-	Alerts      []string // the alerts the drill teaches; at least one must fire
-	Quiet       []string // alerts that must NOT fire (silent-skip: the consumer's own signals)
-	Description string
-}
-
-// Catalog lists every fault a drill can start. docs/drills/<name>.md is each drill's guide.
-var Catalog = []Spec{
-	{Name: SilentSkip, Service: "inventory", Unit: "fraction", Default: 0.2, Max: 1, Silent: true,
-		Alerts: []string{"LoudlyUnsettledOrders", "LoudlyThroughputDivergence"}, Quiet: []string{"LoudlyInvalidRateHigh"},
-		Description: "the inventory consumer acks a fraction of valid order events without applying them, and records them as applied"},
-	{Name: SchemaDrift, Service: "order", Unit: "fraction", Default: 0.3, Max: 1,
-		Alerts:      []string{"LoudlyDeadLettersArriving", "LoudlyInvalidRateHigh"},
-		Description: "the order service emits a fraction of order.placed events with an unknown envelope version"},
-	{Name: PoisonFlood, Service: "order", Unit: "events/s", Default: 20, Max: 1000,
-		Alerts:      []string{"LoudlyInvalidRateHigh", "LoudlyDeadLettersArriving"},
-		Description: "malformed events are published straight to orders.placed at this rate"},
-	{Name: DBLatency, Service: "inventory", Unit: "seconds", Default: 2, Max: 30,
-		Alerts:      []string{"LoudlyThroughputDivergence", "LoudlyUnsettledOrders"},
-		Description: "every reservation transaction waits this long inside the database"},
-	{Name: DBOutage, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
-		Alerts:      []string{"LoudlyConsumerStalled", "LoudlyThroughputDivergence", "LoudlyOrderSLOFastBurn"},
-		Description: "this fraction of reservations fail as if the database were unreachable"},
-	{Name: StockOut, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
-		Alerts:      []string{"LoudlyRejectionRateHigh"},
-		Description: "the hot SKU (BOOK-001) reads as out of stock for this fraction of orders"},
-	{Name: OutboxStall, Service: "order", Unit: "on/off", Default: 1, Max: 1,
-		Alerts:      []string{"LoudlyOutboxBacklogGrowing"},
-		Description: "the order service's outbox relay stops publishing"},
-	{Name: AckTimeout, Service: "inventory", Unit: "fraction", Default: 0.1, Max: 1,
-		Alerts:      []string{"LoudlyRedeliveriesHigh"},
-		Description: "this fraction of reservations stall past the ack wait after committing, without in-progress heartbeats"},
-}
-
-// Lookup returns the catalog entry for name.
-func Lookup(name string) (Spec, bool) {
-	for _, s := range Catalog {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return Spec{}, false
-}
 
 // Fault is an active fault.
 type Fault struct {
@@ -139,18 +83,15 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyVal
 	return kv, nil
 }
 
-// Start switches a fault on (or changes it). Intensity 0 takes the catalog default; d 0
-// means until stopped.
+// Start switches a fault on (or changes it) at intensity, for d (0: until stopped). It
+// checks only what holds for any fault — a name, an intensity not below 0 —; a catalogue
+// checks its own names and limits before calling it.
 func Start(ctx context.Context, js jetstream.JetStream, name string, intensity float64, d time.Duration) (Fault, error) {
-	spec, ok := Lookup(name)
-	if !ok {
-		return Fault{}, fmt.Errorf("unknown fault %q", name)
+	if name == "" {
+		return Fault{}, errors.New("fault without a name")
 	}
-	if intensity == 0 {
-		intensity = spec.Default
-	}
-	if intensity < 0 || intensity > spec.Max {
-		return Fault{}, fmt.Errorf("fault %s: intensity %g outside 0..%g (%s)", name, intensity, spec.Max, spec.Unit)
+	if intensity < 0 || math.IsNaN(intensity) {
+		return Fault{}, fmt.Errorf("fault %s: intensity %g, want 0 or more", name, intensity)
 	}
 	f := Fault{Name: name, Intensity: intensity, Started: time.Now().UTC()}
 	if d > 0 {
@@ -214,9 +155,10 @@ type Watcher struct {
 }
 
 // Watch loads the bucket, follows its updates until ctx ends, and exports
-// loudly_fault_active{fault} (the intensity while active, else 0) for every fault of the
-// catalog except the silent one.
-func Watch(ctx context.Context, js jetstream.JetStream, meter metric.Meter) (*Watcher, error) {
+// loudly_fault_active{fault} (the intensity while active, else 0) for each fault named in
+// exported. A fault not in exported still acts; it is just not on the gauge.
+func Watch(ctx context.Context, js jetstream.JetStream, meter metric.Meter, exported []string) (*Watcher, error) {
+	exported = slices.Clone(exported)
 	w := &Watcher{active: map[string]Fault{}, now: time.Now}
 	kv, err := EnsureBucket(ctx, js)
 	if err != nil {
@@ -249,15 +191,12 @@ func Watch(ctx context.Context, js jetstream.JetStream, meter metric.Meter) (*Wa
 		return nil, err
 	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for _, s := range Catalog {
-			if s.Silent {
-				continue
-			}
+		for _, name := range exported {
 			v := 0.0
-			if f, ok := w.Get(s.Name); ok {
+			if f, ok := w.Get(name); ok {
 				v = f.Intensity
 			}
-			o.ObserveFloat64(g, v, metric.WithAttributes(attribute.String("fault", s.Name)))
+			o.ObserveFloat64(g, v, metric.WithAttributes(attribute.String("fault", name)))
 		}
 		return nil
 	}, g)

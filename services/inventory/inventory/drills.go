@@ -11,6 +11,7 @@ import (
 	"loudly/pkg/consumer"
 	"loudly/pkg/faults"
 	"loudly/pkg/telemetry"
+	"loudly/services/drill"
 )
 
 // drills applies the inventory service's drill faults, every one of them from outside the
@@ -34,10 +35,10 @@ func (d *drills) wire(st *store) []consumer.Middleware {
 		if err != nil {
 			return nil, err
 		}
-		if f, ok := d.faults.Get(faults.DBLatency); ok {
+		if f, ok := d.faults.Get(drill.DBLatency); ok {
 			// The wait happens inside the transaction, holding its connection, as a slow
 			// database would.
-			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.DBLatency))
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.DBLatency))
 			if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, f.Intensity); err != nil {
 				_ = tx.Rollback(context.Background())
 				return nil, err
@@ -47,8 +48,8 @@ func (d *drills) wire(st *store) []consumer.Middleware {
 	}
 	st.lockStock = func(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error) {
 		available, err := lock(ctx, tx, skus)
-		if _, hot := available[d.hotSKU]; hot && err == nil && d.faults.Hit(faults.StockOut) {
-			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.StockOut))
+		if _, hot := available[d.hotSKU]; hot && err == nil && d.faults.Hit(drill.StockOut) {
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.StockOut))
 			available[d.hotSKU] = 0
 		}
 		return available, err
@@ -60,7 +61,7 @@ func (d *drills) wire(st *store) []consumer.Middleware {
 // more. It marks no span: the drill is finding it without help.
 func (d *drills) silentSkip(next consumer.Handler) consumer.Handler {
 	return func(ctx context.Context, m *consumer.Message) consumer.Result {
-		if d.faults.Hit(faults.SilentSkip) {
+		if d.faults.Hit(drill.SilentSkip) {
 			return consumer.Applied("reserved")
 		}
 		return next(ctx, m)
@@ -70,8 +71,8 @@ func (d *drills) silentSkip(next consumer.Handler) consumer.Handler {
 // dbOutage fails reservations as an unreachable database would.
 func (d *drills) dbOutage(next consumer.Handler) consumer.Handler {
 	return func(ctx context.Context, m *consumer.Message) consumer.Result {
-		if d.faults.Hit(faults.DBOutage) {
-			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.DBOutage))
+		if d.faults.Hit(drill.DBOutage) {
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.DBOutage))
 			return consumer.Retry("db_unavailable", errInjectedOutage)
 		}
 		return next(ctx, m)
@@ -85,8 +86,8 @@ func (d *drills) dbOutage(next consumer.Handler) consumer.Handler {
 func (d *drills) ackTimeout(next consumer.Handler) consumer.Handler {
 	return func(ctx context.Context, m *consumer.Message) consumer.Result {
 		res := next(ctx, m)
-		if res.Outcome() == telemetry.Applied && d.faults.Hit(faults.AckTimeout) {
-			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.AckTimeout))
+		if res.Outcome() == telemetry.Applied && d.faults.Hit(drill.AckTimeout) {
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.AckTimeout))
 			<-ctx.Done()
 			time.Sleep(d.ackWait + time.Second)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"loudly/internal/testenv"
 	"loudly/pkg/faults"
+	"loudly/services/drill"
 	"loudly/services/events"
 )
 
@@ -20,7 +21,7 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 	h.run(t)
 	start := func(name string, intensity float64) {
 		t.Helper()
-		if _, err := faults.Start(context.Background(), h.js, name, intensity, time.Minute); err != nil {
+		if _, err := drill.Start(context.Background(), h.js, name, intensity, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		testenv.WaitFor(t, 5*time.Second, name+" active", func() bool { _, ok := h.svc.drills.faults.Get(name); return ok })
@@ -35,11 +36,11 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 	}
 
 	t.Run("silent-skip acks as applied and does nothing", func(t *testing.T) {
-		start(faults.SilentSkip, 1)
+		start(drill.SilentSkip, 1)
 		before := h.available(t, "BOOK-001")
 		env := h.publish(t, events.Line{SKU: "BOOK-001", Quantity: 1})
 		d := h.waitDecision(t, env.ID, "applied")
-		stop(faults.SilentSkip)
+		stop(drill.SilentSkip)
 		if d["reason"] != "reserved" || h.available(t, "BOOK-001") != before {
 			t.Errorf("decision %v, stock %d→%d: want a claimed reservation and untouched stock", d, before, h.available(t, "BOOK-001"))
 		}
@@ -49,41 +50,41 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 		}
 	})
 	t.Run("db-outage retries until it ends, then applies", func(t *testing.T) {
-		start(faults.DBOutage, 1)
+		start(drill.DBOutage, 1)
 		env := h.publish(t, events.Line{SKU: "BOOK-002", Quantity: 1})
 		d := h.waitDecision(t, env.ID, "retry")
 		if d["reason"] != "db_unavailable" || d["settlement"] != "nak" {
 			t.Errorf("decision %v", d)
 		}
-		stop(faults.DBOutage)
+		stop(drill.DBOutage)
 		h.waitDecision(t, env.ID, "applied")
 	})
 	t.Run("stock-out rejects the hot SKU", func(t *testing.T) {
-		start(faults.StockOut, 1)
+		start(drill.StockOut, 1)
 		env := h.publish(t, events.Line{SKU: "BOOK-001", Quantity: 1})
 		if d := h.waitDecision(t, env.ID, "rejected"); d["reason"] != ReasonInsufficientStock {
 			t.Errorf("decision %v", d)
 		}
-		stop(faults.StockOut)
+		stop(drill.StockOut)
 	})
 	t.Run("db-latency slows the transaction", func(t *testing.T) {
-		start(faults.DBLatency, 0.3)
+		start(drill.DBLatency, 0.3)
 		begin := time.Now()
 		env := h.publish(t, events.Line{SKU: "MUG-001", Quantity: 1})
 		h.waitDecision(t, env.ID, "applied")
 		if took := time.Since(begin); took < 300*time.Millisecond {
 			t.Errorf("decided in %s with 0.3s of injected latency", took)
 		}
-		stop(faults.DBLatency)
+		stop(drill.DBLatency)
 	})
 	t.Run("ack-timeout commits, overstays the ack wait, and the redelivery is a duplicate", func(t *testing.T) {
-		start(faults.AckTimeout, 1)
+		start(drill.AckTimeout, 1)
 		before := h.available(t, "SHIRT-S")
 		env := h.publish(t, events.Line{SKU: "SHIRT-S", Quantity: 2})
 		testenv.WaitFor(t, 5*time.Second, "the redelivery", func() bool {
 			return len(h.tel.Decisions(map[string]string{"event_id": env.ID, "outcome": "duplicate"})) > 0
 		})
-		stop(faults.AckTimeout)
+		stop(drill.AckTimeout)
 		if diff := before - h.available(t, "SHIRT-S"); diff != 2 {
 			t.Errorf("stock reduced by %d, want 2 (once)", diff)
 		}
@@ -97,7 +98,7 @@ func TestFaults_CannotBeSwitchedOnByAnEvent(t *testing.T) {
 	msg := nats.NewMsg(events.SubjectOrderPlaced)
 	msg.Data = payload
 	for _, k := range []string{"Loudly-Fault", "X-Loudly-Fault", "Fault", "Drill"} {
-		msg.Header.Set(k, faults.SilentSkip)
+		msg.Header.Set(k, drill.SilentSkip)
 	}
 	if _, err := h.js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(env.ID)); err != nil {
 		t.Fatal(err)

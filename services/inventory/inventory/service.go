@@ -13,13 +13,13 @@ import (
 	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/faults"
 	"loudly/pkg/health"
 	"loudly/pkg/httpapi"
 	"loudly/pkg/lifecycle"
 	"loudly/pkg/outbox"
 	"loudly/pkg/postgres"
 	"loudly/pkg/telemetry"
+	"loudly/services/drill"
 	"loudly/services/events"
 )
 
@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	s.stopWatch = stopWatch
-	w, err := faults.Watch(watchCtx, s.js, tel.Meter())
+	w, err := drill.Watch(watchCtx, s.js, tel.Meter())
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"loudly/pkg/faults"
 	"loudly/pkg/outbox"
 	"loudly/pkg/telemetry"
+	"loudly/services/drill"
 	"loudly/services/events"
 )
 
@@ -30,23 +31,23 @@ import (
 // ahead of its consumers would. The outbox rows themselves are untouched.
 func drillPublisher(next outbox.Publisher, w *faults.Watcher) outbox.Publisher {
 	return outbox.PublisherFunc(func(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error) {
-		if _, stalled := w.Get(faults.OutboxStall); stalled {
-			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.OutboxStall))
+		if _, stalled := w.Get(drill.OutboxStall); stalled {
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.OutboxStall))
 			for stalled {
 				select {
 				case <-ctx.Done():
 					return nil, fmt.Errorf("relay stalled (drill fault outbox-stall): %w", ctx.Err())
 				case <-time.After(100 * time.Millisecond):
 				}
-				_, stalled = w.Get(faults.OutboxStall)
+				_, stalled = w.Get(drill.OutboxStall)
 			}
 		}
-		if msg.Subject == events.SubjectOrderPlaced && w.Hit(faults.SchemaDrift) {
+		if msg.Subject == events.SubjectOrderPlaced && w.Hit(drill.SchemaDrift) {
 			drifted, err := driftVersion(msg.Data)
 			if err != nil {
 				return nil, err
 			}
-			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(faults.SchemaDrift))
+			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.SchemaDrift))
 			msg.Data = drifted
 		}
 		return next.Publish(ctx, msg, eventID)
@@ -81,7 +82,7 @@ func (p *poisoner) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		f, ok := p.faults.Get(faults.PoisonFlood)
+		f, ok := p.faults.Get(drill.PoisonFlood)
 		if !ok {
 			carry = 0
 			continue
@@ -96,7 +97,7 @@ func (p *poisoner) Run(ctx context.Context) error {
 func (p *poisoner) publish(ctx context.Context) {
 	ctx, span := p.tel.Tracer().Start(ctx, "poison-flood publish")
 	defer span.End()
-	span.SetAttributes(faults.Attr(faults.PoisonFlood))
+	span.SetAttributes(faults.Attr(drill.PoisonFlood))
 	id := "poison-flood-" + uuid.NewString()
 	msg := nats.NewMsg(events.SubjectOrderPlaced)
 	msg.Data = fmt.Appendf(nil, `{"id":"%s","type":"order.placed","version":1,"data":`, id) // truncated JSON

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
 	"loudly/internal/testenv"
 	"loudly/pkg/telemetry"
 )
@@ -51,7 +53,7 @@ func TestPrometheus_DecisionExemplarsAreExportedTraces(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	var exemplars []testenv.Exemplar
+	var exemplars []promv1.Exemplar
 	testenv.WaitFor(t, 20*time.Second, "exemplars of loudly_decisions_total in Prometheus", func() bool {
 		exemplars = prom.QueryExemplars(t, "loudly_decisions_total", 5*time.Minute)
 		return len(exemplars) >= 3
@@ -62,7 +64,7 @@ func TestPrometheus_DecisionExemplarsAreExportedTraces(t *testing.T) {
 		}
 	}
 	for _, e := range exemplars {
-		id := e.Labels["trace_id"]
+		id := string(e.Labels["trace_id"])
 		if len(id) != 32 {
 			t.Errorf("exemplar %v has no trace id", e.Labels)
 			continue

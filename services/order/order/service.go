@@ -22,6 +22,7 @@ import (
 	"loudly/pkg/outbox"
 	"loudly/pkg/postgres"
 	"loudly/pkg/telemetry"
+	"loudly/services/drill"
 	"loudly/services/events"
 )
 
@@ -83,7 +84,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	st := &store{pool: s.pool, outbox: ob}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	s.stopWatch = stopWatch
-	if s.faults, err = faults.Watch(watchCtx, s.js, tel.Meter()); err != nil {
+	if s.faults, err = drill.Watch(watchCtx, s.js, tel.Meter()); err != nil {
 		return nil, err
 	}
 	if s.relay, err = outbox.NewRelay(ob, s.pool, drillPublisher(outbox.JetStream(s.js), s.faults), cfg.Relay); err != nil {

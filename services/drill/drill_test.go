@@ -1,0 +1,105 @@
+package drill
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"loudly/internal/testenv"
+	"loudly/pkg/faults"
+	"loudly/pkg/telemetry/telemetrytest"
+)
+
+func TestCatalog_EveryDrillIsComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range Catalog {
+		if seen[s.Name] {
+			t.Errorf("%s listed twice", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Service == "" || s.Unit == "" || s.Description == "" || len(s.Alerts) == 0 {
+			t.Errorf("%s: service %q, unit %q, description %q, alerts %v: want all", s.Name, s.Service, s.Unit, s.Description, s.Alerts)
+		}
+		if s.Default <= 0 || s.Default > s.Max {
+			t.Errorf("%s: default %g outside 0..%g", s.Name, s.Default, s.Max)
+		}
+		if got, ok := Lookup(s.Name); !ok || got.Name != s.Name {
+			t.Errorf("Lookup(%s) = %+v, %v", s.Name, got, ok)
+		}
+	}
+	if _, ok := Lookup("rm-rf"); ok {
+		t.Error("Lookup found a drill that does not exist")
+	}
+	if e := Exported(); len(e) != len(Catalog)-1 || slices.Contains(e, SilentSkip) {
+		t.Errorf("exported %v: want every drill but silent-skip", e)
+	}
+}
+
+func TestStart_ChecksTheCatalogue(t *testing.T) {
+	nc, err := nats.Connect(testenv.EmbeddedNATS(t).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+
+	t.Run("unknown drills and out-of-range intensities are refused", func(t *testing.T) {
+		if _, err := Start(ctx, js, "rm-rf", 1, 0); err == nil {
+			t.Error("unknown drill accepted")
+		}
+		if _, err := Start(ctx, js, DBOutage, 2, 0); err == nil {
+			t.Error("intensity 2 accepted for a fraction")
+		}
+		if fs, _ := faults.List(ctx, js); len(fs) != 0 {
+			t.Errorf("refused drills were stored: %+v", fs)
+		}
+	})
+	t.Run("intensity 0 takes the drill's default", func(t *testing.T) {
+		f, err := Start(ctx, js, PoisonFlood, 0, time.Minute)
+		if err != nil || f.Intensity != 20 || f.Until.Sub(f.Started) != time.Minute {
+			t.Fatalf("%+v %v: want 20 events/s for a minute", f, err)
+		}
+		if fs, _ := faults.List(ctx, js); len(fs) != 1 || fs[0].Name != PoisonFlood || fs[0].Intensity != 20 {
+			t.Errorf("in the bucket: %+v", fs)
+		}
+	})
+}
+
+// A service's watcher exports a gauge for every drill but the silent one.
+func TestWatch_ExportsEveryDrillButTheSilentOne(t *testing.T) {
+	nc, err := nats.Connect(testenv.EmbeddedNATS(t).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tel := telemetrytest.New(t, "inventory")
+	if _, err := Watch(ctx, js, tel.Meter()); err != nil {
+		t.Fatal(err)
+	}
+	var exported []string
+	for _, sm := range tel.Collect(t).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == "loudly.fault.active" {
+				for _, dp := range m.Data.(metricdata.Gauge[float64]).DataPoints {
+					v, _ := dp.Attributes.Value("fault")
+					exported = append(exported, v.AsString())
+				}
+			}
+		}
+	}
+	slices.Sort(exported)
+	want := Exported()
+	slices.Sort(want)
+	if !slices.Equal(exported, want) || slices.Contains(exported, SilentSkip) {
+		t.Errorf("gauge for %v, want %v", exported, want)
+	}
+}
