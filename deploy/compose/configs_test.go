@@ -439,8 +439,9 @@ func TestGrafanaDatasources(t *testing.T) {
 
 // Grafana expands $NAME and ${NAME} in provisioning files from its environment, so a
 // ${__value.raw} or $__tags meant for Grafana itself must be written $$: otherwise it
-// silently becomes an empty string. The repository's alert rules are provisioned the same
-// way ({{ $$labels.job }} in an annotation).
+// silently becomes an empty string. Alert-rule annotations are the exception: provisioning
+// keeps them raw (grafana/grafana#54975), so a $$ there reaches the notifier's template
+// engine and breaks it ({{ $labels.job }} is written as is).
 func TestGrafanaProvisioningEscapesDollars(t *testing.T) {
 	rules := filepath.Join(repoRoot, "alerts", "grafana-alerts.yaml")
 	for _, f := range []string{datasourcesFile, dashboardsFile, contactPoints, policiesFile, rules} {
@@ -451,15 +452,36 @@ func TestGrafanaProvisioningEscapesDollars(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "#") {
-				continue
-			}
-			for _, run := range regexp.MustCompile(`\$+`).FindAllString(line, -1) {
-				if len(run)%2 == 1 {
-					t.Errorf("%s:%d: %q: a single $ is an environment variable to Grafana; write $$", f, i+1, strings.TrimSpace(line))
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		walkStrings(&doc, false, func(s *yaml.Node, annotation bool) {
+			for _, run := range regexp.MustCompile(`\$+`).FindAllString(s.Value, -1) {
+				switch {
+				case annotation && len(run) > 1:
+					t.Errorf("%s:%d: annotation %q: provisioning keeps annotations raw; write a single $", f, s.Line, s.Value)
+				case !annotation && len(run)%2 == 1:
+					t.Errorf("%s:%d: %q: a single $ is an environment variable to Grafana; write $$", f, s.Line, s.Value)
 				}
 			}
+		})
+	}
+}
+
+// walkStrings calls fn with every scalar value under n, and whether it is the value of an
+// alert rule's annotation.
+func walkStrings(n *yaml.Node, annotation bool, fn func(s *yaml.Node, annotation bool)) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		fn(n, annotation)
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			walkStrings(n.Content[i+1], annotation || n.Content[i].Value == "annotations", fn)
+		}
+	default:
+		for _, c := range n.Content {
+			walkStrings(c, annotation, fn)
 		}
 	}
 }
