@@ -387,10 +387,18 @@ func TestGrafanaDatasources(t *testing.T) {
 		t.Errorf("datasources %v, want exactly %v", sortedKeys(ds), sortedKeys(want))
 	}
 
-	// Metric exemplar -> trace.
-	ex := get(ds["prometheus"], "jsonData", "exemplarTraceIdDestinations", 0)
-	if str(ex, "name") != "trace_id" || str(ex, "datasourceUid") != "tempo" {
-		t.Errorf("Prometheus exemplars: %v, want trace_id -> tempo", ex)
+	// Metric exemplar -> trace, for both kinds of exemplar Prometheus stores: the services'
+	// (label trace_id, otlptranslator.ExemplarTraceIDKey in the OpenTelemetry Prometheus exporter) and those Tempo's
+	// metrics generator writes with its span metrics (label traceID, Tempo's
+	// modules/generator/registry traceIDLabelName).
+	dest := map[string]string{}
+	for _, ex := range list(ds["prometheus"], "jsonData", "exemplarTraceIdDestinations") {
+		dest[str(ex, "name")] = str(ex, "datasourceUid")
+	}
+	for _, label := range []string{"trace_id", "traceID"} {
+		if dest[label] != "tempo" {
+			t.Errorf("Prometheus exemplars labelled %s link to %q, want tempo (destinations %v)", label, dest[label], dest)
+		}
 	}
 	// Trace -> logs, metrics, service map.
 	tj := get(ds["tempo"], "jsonData")
