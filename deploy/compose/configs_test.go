@@ -349,6 +349,28 @@ func TestTempoConfig(t *testing.T) {
 			t.Errorf("metrics generator processor %s is off: Grafana's service map and trace-to-metrics links need it", p)
 		}
 	}
+	// Retention runs in Tempo 3's backend worker, against the worker's compaction config
+	// (modules/backendworker: processRetentionJob hands w.cfg.Compactor to tempodb's
+	// RetainWithConfig). A block_retention anywhere else parses and does nothing.
+	if got := str(tc, "backend_worker", "compaction", "block_retention"); got != "72h" {
+		t.Errorf("backend_worker.compaction.block_retention = %q, want the demo's 72h (Tempo's default keeps 14 days)", got)
+	}
+	var misplaced []string
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		if m, ok := v.(map[string]any); ok {
+			for k, c := range m {
+				if k == "block_retention" && path != ".backend_worker.compaction" {
+					misplaced = append(misplaced, path+"."+k)
+				}
+				walk(c, path+"."+k)
+			}
+		}
+	}
+	walk(map[string]any(tc), "")
+	if len(misplaced) > 0 {
+		t.Errorf("block_retention at %v: the backend worker does not read it there", misplaced)
+	}
 	for _, path := range []string{
 		str(tc, "storage", "trace", "wal", "path"),
 		str(tc, "storage", "trace", "local", "path"),
