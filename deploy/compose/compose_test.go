@@ -633,6 +633,47 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
+// What the Dockerfile and the README say about the upstream images it extends is what
+// their Dockerfiles at the pinned releases build: otelcol-contrib's
+// (opentelemetry-collector-releases, distributions/otelcol-contrib/Dockerfile) is FROM
+// scratch, prometheus-nats-exporter's (cicd/Dockerfile) is FROM alpine with ENTRYPOINT
+// ["/entrypoint.sh"]. A healthcheck written for the wrong base fails only in compose.
+func TestUpstreamImageBasesAreDescribedAsTheyAre(t *testing.T) {
+	dockerfile, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The comment block right above each stage.
+	comment := func(stage string) string {
+		lines := strings.Split(string(dockerfile), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "FROM ") && strings.HasSuffix(l, " AS "+stage) {
+				var c []string
+				for j := i - 1; j >= 0 && strings.HasPrefix(lines[j], "#"); j-- {
+					c = append([]string{lines[j]}, c...)
+				}
+				return strings.Join(c, " ")
+			}
+		}
+		t.Fatalf("the Dockerfile has no stage %s", stage)
+		return ""
+	}
+	if c := comment("otel-collector"); !strings.Contains(c, "FROM scratch") {
+		t.Errorf("otel-collector stage comment %q: the collector-contrib image is FROM scratch", c)
+	}
+	if c := comment("nats-exporter"); strings.Contains(c, "scratch") || !strings.Contains(c, "Alpine") || !strings.Contains(c, "entrypoint script") {
+		t.Errorf("nats-exporter stage comment %q: the image is Alpine with an entrypoint script", c)
+	}
+	flat := strings.Join(strings.Fields(string(readme)), " ")
+	if strings.Contains(flat, "NATS exporter images are `FROM scratch`") || !strings.Contains(flat, "NATS exporter image is Alpine with an entrypoint script") {
+		t.Error("README.md must say the NATS exporter image is Alpine with an entrypoint script, not FROM scratch")
+	}
+}
+
 // The build context leaves out only what cannot change a binary; the packages the
 // Dockerfile compiles must stay in it.
 func TestDockerignoreKeepsTheSources(t *testing.T) {
