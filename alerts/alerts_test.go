@@ -28,10 +28,7 @@ func TestGeneratedFilesAreInSync(t *testing.T) { generated.CheckInSync(t, "alert
 // promtool is Prometheus's own checker: the rule file must load, and every rule must fire
 // on its failure scenario and stay quiet on healthy traffic.
 func TestPromtool_ChecksAndUnitTestsTheRules(t *testing.T) {
-	bin, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus), which ships it; `make tools` does this")
-	}
+	bin := testenv.PromtoolPath(t)
 	for _, args := range [][]string{
 		{"check", "rules", "prometheus-rules.yaml"},
 		{"test", "rules", "prometheus-rules.test.yaml"},

@@ -19,6 +19,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 
+	"loudly/internal/testenv"
 	"loudly/services"
 )
 
@@ -274,10 +275,7 @@ func mountedAtSource(project *types.Project, service, rel string) string {
 // container; the check uses that file when it exists, and otherwise checks the config
 // without it (saying so), since alerts/ is provided by other work.
 func TestPrometheusConfigPassesPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus); `make tools` does it")
-	}
+	promtool := testenv.PromtoolPath(t)
 	doc := readYAML(t, prometheusConfig)
 	rules, _ := filepath.Abs(filepath.Join(repoRoot, "alerts", "prometheus-rules.yaml"))
 	if _, err := os.Stat(rules); err == nil {
