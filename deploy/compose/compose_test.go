@@ -429,6 +429,7 @@ func TestServicesReachTheirDependencies(t *testing.T) {
 			"NATS_URL":                    "nats://nats:4222",
 			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318", // OTLP/HTTP, what the services export
 			"LOKI_URL":                    "http://loki:3100/loki/api/v1/push",
+			"OTEL_LOGS_EXPORTER":          "none", // one log path: the push above (README, "Logs")
 			"OTEL_SERVICE_NAME":           name,
 		}
 		for k, v := range want {
