@@ -9,8 +9,7 @@
 #   docker build --build-arg VERSION=$(git describe --always --dirty) -t loudly:dev .
 #
 # Two more targets add a healthcheck probe (deploy/compose/httpcheck) to third-party
-# images of the compose demo that ship no shell, curl or wget and no health command of
-# their own. Their versions are pinned in deploy/compose/.env, which passes them here;
+# images of the compose demo that have no health command of their own. Their versions are pinned in deploy/compose/.env, which passes them here;
 # the defaults below are the same (deploy/compose's test checks they agree).
 
 ARG GO_VERSION=1.26.8
@@ -33,12 +32,14 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
       ./services/... ./loadtest ./cmd/loudly && \
     go build -trimpath -ldflags "-s -w" -o /out/ ./deploy/compose/httpcheck
 
-# The OpenTelemetry Collector image is FROM scratch: httpcheck asks its health_check
-# extension.
+# The OpenTelemetry Collector contrib image is FROM scratch (no shell, no wget): httpcheck
+# asks its health_check extension.
 FROM otel/opentelemetry-collector-contrib:${OTELCOL_VERSION} AS otel-collector
 COPY --from=build /out/httpcheck /httpcheck
 
-# prometheus-nats-exporter is FROM scratch too: httpcheck asks its /metrics.
+# prometheus-nats-exporter's image is Alpine with an entrypoint script (/entrypoint.sh
+# execs the exporter with compose's command as its arguments). Its busybox wget could
+# probe it; httpcheck asks its /metrics so both extended images use the same probe.
 FROM natsio/prometheus-nats-exporter:${NATS_EXPORTER_VERSION} AS nats-exporter
 COPY --from=build /out/httpcheck /httpcheck
 

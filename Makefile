@@ -3,23 +3,18 @@ GO ?= go
 
 .PHONY: test test-compat check tools run-order run-inventory load bench bench-drain build up down drill
 
-# The test command: formatting, vet, and every test against real PostgreSQL, NATS and
-# Prometheus.
+# The test command: formatting, vet, and every test against real PostgreSQL, NATS,
+# Prometheus and OpenTelemetry Collector.
 test: tools check
 	$(GO) test -count=1 -timeout 30m ./...
 
-# Tests run a real Prometheus and promtool (Debian's prometheus package; its service is
-# not started). Installed here when missing, so `make test` works on a fresh machine.
+# The third-party programs the tests run, at the versions the compose demo pins
+# (deploy/compose/.env), built from the Go module proxy into a cache outside the
+# repository (LOUDLY_TOOLS_DIR, default ~/.cache/loudly-tools) and reused after that:
+# Prometheus and promtool, and the collector with the compose config's components
+# (deploy/compose/otel-collector/builder.yaml). See internal/tools/build.sh.
 tools:
-	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's prometheus package (server + promtool)"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	  else \
-	    echo "tests need prometheus and promtool on PATH: sudo apt-get install prometheus"; exit 1; \
-	  fi; \
-	fi
+	@GO="$(GO)" bash internal/tools/build.sh
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

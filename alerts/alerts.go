@@ -274,8 +274,10 @@ const GrafanaFolder = "Loudly"
 // series; C, B compared with the threshold (the condition). No data means the condition
 // does not hold (the PromQL returns only series that breach), so noDataState is OK.
 //
-// Grafana expands environment variables in provisioned strings, so every "$" of the
-// annotation templates is written "$$" and reaches Grafana as "$".
+// Annotations are written as Grafana's notifier executes them: Grafana's file provisioning
+// expands environment variables in most fields of a rule ("$$" being a literal "$"), but
+// not in annotations, which it keeps raw since Grafana 9.1 (grafana/grafana#54975), so a
+// "$$" there would reach the template engine and break it.
 func GrafanaRules(rules []Rule) ([]byte, error) {
 	f := grafanaFile{APIVersion: 1}
 	exprDS := common.DataSourceRef{Type: ptr("__expr__"), Uid: ptr("__expr__")}
@@ -342,11 +344,11 @@ func GrafanaRules(rules []Rule) ([]byte, error) {
 }
 
 // GrafanaTemplate rewrites a Prometheus annotation template for Grafana: the value of
-// the condition's reduced series is $values.B.Value, and "$" is escaped as "$$" against
-// the provisioning's environment-variable expansion.
+// the condition's reduced series is $values.B.Value (Grafana's $value is the whole
+// evaluation string, not a number). Nothing is escaped: provisioning keeps annotations
+// as written.
 func GrafanaTemplate(s string) string {
-	s = strings.ReplaceAll(s, "$value", "$values.B.Value")
-	return strings.ReplaceAll(s, "$", "$$")
+	return strings.ReplaceAll(s, "$value", "$values.B.Value")
 }
 
 // GrafanaUID is the uid of the Grafana rule for an alert name: LoudlyNoOrders is

@@ -28,10 +28,7 @@ func TestGeneratedFilesAreInSync(t *testing.T) { generated.CheckInSync(t, "alert
 // promtool is Prometheus's own checker: the rule file must load, and every rule must fire
 // on its failure scenario and stay quiet on healthy traffic.
 func TestPromtool_ChecksAndUnitTestsTheRules(t *testing.T) {
-	bin, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus), which ships it; `make tools` does this")
-	}
+	bin := testenv.PromtoolPath(t)
 	for _, args := range [][]string{
 		{"check", "rules", "prometheus-rules.yaml"},
 		{"test", "rules", "prometheus-rules.test.yaml"},
@@ -202,16 +199,8 @@ func TestRuleFiles_AgreeAndUseTheProvisionedDatasources(t *testing.T) {
 			if b.DatasourceUID != "__expr__" || b.Model["type"] != "reduce" || c.DatasourceUID != "__expr__" || c.Model["type"] != "threshold" {
 				t.Errorf("grafana %s: B must reduce A and C compare B with the threshold: %v %v", r.Title, b, c)
 			}
-			// Grafana expands environment variables in provisioned strings, "$$" being a
-			// literal "$": what it keeps must be the template with Grafana's value.
-			for k, v := range r.Annotations {
-				expanded := grafanaExpand(v)
-				if strings.Contains(expanded, "\x00") {
-					t.Errorf("grafana %s: annotation %s: Grafana would expand an environment variable in %q", r.Title, k, v)
-				}
-				if k == "description" && !strings.Contains(expanded, "{{ $values.B.Value | humanize") {
-					t.Errorf("grafana %s: description %q does not show $values.B.Value", r.Title, expanded)
-				}
+			if d := r.Annotations["description"]; !strings.Contains(d, "{{ $values.B.Value | humanize") {
+				t.Errorf("grafana %s: description %q does not show $values.B.Value", r.Title, d)
 			}
 		}
 	}
@@ -238,28 +227,6 @@ func TestRuleFiles_AgreeAndUseTheProvisionedDatasources(t *testing.T) {
 			}
 		}
 	})
-}
-
-// grafanaExpand does what Grafana's provisioning does to a string: split at "$$", expand
-// environment variables in each part, join with "$". Variables expand to NUL here, so an
-// unescaped "$" shows.
-func grafanaExpand(s string) string {
-	parts := strings.Split(s, "$$")
-	for i, p := range parts {
-		parts[i] = os.Expand(p, func(string) string { return "\x00" })
-	}
-	return strings.Join(parts, "$")
-}
-
-func TestGrafanaTemplate_EscapesForProvisioning(t *testing.T) {
-	in := "{{ $labels.job }}: {{ $value | humanizePercentage }}"
-	out := GrafanaTemplate(in)
-	if want := "{{ $$labels.job }}: {{ $$values.B.Value | humanizePercentage }}"; out != want {
-		t.Fatalf("GrafanaTemplate = %q, want %q", out, want)
-	}
-	if got := grafanaExpand(out); got != "{{ $labels.job }}: {{ $values.B.Value | humanizePercentage }}" {
-		t.Fatalf("after Grafana's expansion: %q", got)
-	}
 }
 
 func TestProfile_ScalesWindowsAndForButNotThresholds(t *testing.T) {

@@ -429,6 +429,7 @@ func TestServicesReachTheirDependencies(t *testing.T) {
 			"NATS_URL":                    "nats://nats:4222",
 			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318", // OTLP/HTTP, what the services export
 			"LOKI_URL":                    "http://loki:3100/loki/api/v1/push",
+			"OTEL_LOGS_EXPORTER":          "none", // one log path: the push above (README, "Logs")
 			"OTEL_SERVICE_NAME":           name,
 		}
 		for k, v := range want {
@@ -630,6 +631,47 @@ func TestDockerfile(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(repoRoot, pkg)); err != nil {
 			t.Errorf("the Dockerfile builds %s: %v", pkg, err)
 		}
+	}
+}
+
+// What the Dockerfile and the README say about the upstream images it extends is what
+// their Dockerfiles at the pinned releases build: otelcol-contrib's
+// (opentelemetry-collector-releases, distributions/otelcol-contrib/Dockerfile) is FROM
+// scratch, prometheus-nats-exporter's (cicd/Dockerfile) is FROM alpine with ENTRYPOINT
+// ["/entrypoint.sh"]. A healthcheck written for the wrong base fails only in compose.
+func TestUpstreamImageBasesAreDescribedAsTheyAre(t *testing.T) {
+	dockerfile, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The comment block right above each stage.
+	comment := func(stage string) string {
+		lines := strings.Split(string(dockerfile), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "FROM ") && strings.HasSuffix(l, " AS "+stage) {
+				var c []string
+				for j := i - 1; j >= 0 && strings.HasPrefix(lines[j], "#"); j-- {
+					c = append([]string{lines[j]}, c...)
+				}
+				return strings.Join(c, " ")
+			}
+		}
+		t.Fatalf("the Dockerfile has no stage %s", stage)
+		return ""
+	}
+	if c := comment("otel-collector"); !strings.Contains(c, "FROM scratch") {
+		t.Errorf("otel-collector stage comment %q: the collector-contrib image is FROM scratch", c)
+	}
+	if c := comment("nats-exporter"); strings.Contains(c, "scratch") || !strings.Contains(c, "Alpine") || !strings.Contains(c, "entrypoint script") {
+		t.Errorf("nats-exporter stage comment %q: the image is Alpine with an entrypoint script", c)
+	}
+	flat := strings.Join(strings.Fields(string(readme)), " ")
+	if strings.Contains(flat, "NATS exporter images are `FROM scratch`") || !strings.Contains(flat, "NATS exporter image is Alpine with an entrypoint script") {
+		t.Error("README.md must say the NATS exporter image is Alpine with an entrypoint script, not FROM scratch")
 	}
 }
 

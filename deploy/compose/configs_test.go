@@ -19,6 +19,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 
+	"loudly/internal/testenv"
 	"loudly/services"
 )
 
@@ -274,10 +275,7 @@ func mountedAtSource(project *types.Project, service, rel string) string {
 // container; the check uses that file when it exists, and otherwise checks the config
 // without it (saying so), since alerts/ is provided by other work.
 func TestPrometheusConfigPassesPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus); `make tools` does it")
-	}
+	promtool := testenv.PromtoolPath(t)
 	doc := readYAML(t, prometheusConfig)
 	rules, _ := filepath.Abs(filepath.Join(repoRoot, "alerts", "prometheus-rules.yaml"))
 	if _, err := os.Stat(rules); err == nil {
@@ -349,6 +347,28 @@ func TestTempoConfig(t *testing.T) {
 			t.Errorf("metrics generator processor %s is off: Grafana's service map and trace-to-metrics links need it", p)
 		}
 	}
+	// Retention runs in Tempo 3's backend worker, against the worker's compaction config
+	// (modules/backendworker: processRetentionJob hands w.cfg.Compactor to tempodb's
+	// RetainWithConfig). A block_retention anywhere else parses and does nothing.
+	if got := str(tc, "backend_worker", "compaction", "block_retention"); got != "72h" {
+		t.Errorf("backend_worker.compaction.block_retention = %q, want the demo's 72h (Tempo's default keeps 14 days)", got)
+	}
+	var misplaced []string
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		if m, ok := v.(map[string]any); ok {
+			for k, c := range m {
+				if k == "block_retention" && path != ".backend_worker.compaction" {
+					misplaced = append(misplaced, path+"."+k)
+				}
+				walk(c, path+"."+k)
+			}
+		}
+	}
+	walk(map[string]any(tc), "")
+	if len(misplaced) > 0 {
+		t.Errorf("block_retention at %v: the backend worker does not read it there", misplaced)
+	}
 	for _, path := range []string{
 		str(tc, "storage", "trace", "wal", "path"),
 		str(tc, "storage", "trace", "local", "path"),
@@ -387,10 +407,18 @@ func TestGrafanaDatasources(t *testing.T) {
 		t.Errorf("datasources %v, want exactly %v", sortedKeys(ds), sortedKeys(want))
 	}
 
-	// Metric exemplar -> trace.
-	ex := get(ds["prometheus"], "jsonData", "exemplarTraceIdDestinations", 0)
-	if str(ex, "name") != "trace_id" || str(ex, "datasourceUid") != "tempo" {
-		t.Errorf("Prometheus exemplars: %v, want trace_id -> tempo", ex)
+	// Metric exemplar -> trace, for both kinds of exemplar Prometheus stores: the services'
+	// (label trace_id, otlptranslator.ExemplarTraceIDKey in the OpenTelemetry Prometheus exporter) and those Tempo's
+	// metrics generator writes with its span metrics (label traceID, Tempo's
+	// modules/generator/registry traceIDLabelName).
+	dest := map[string]string{}
+	for _, ex := range list(ds["prometheus"], "jsonData", "exemplarTraceIdDestinations") {
+		dest[str(ex, "name")] = str(ex, "datasourceUid")
+	}
+	for _, label := range []string{"trace_id", "traceID"} {
+		if dest[label] != "tempo" {
+			t.Errorf("Prometheus exemplars labelled %s link to %q, want tempo (destinations %v)", label, dest[label], dest)
+		}
 	}
 	// Trace -> logs, metrics, service map.
 	tj := get(ds["tempo"], "jsonData")
@@ -439,8 +467,9 @@ func TestGrafanaDatasources(t *testing.T) {
 
 // Grafana expands $NAME and ${NAME} in provisioning files from its environment, so a
 // ${__value.raw} or $__tags meant for Grafana itself must be written $$: otherwise it
-// silently becomes an empty string. The repository's alert rules are provisioned the same
-// way ({{ $$labels.job }} in an annotation).
+// silently becomes an empty string. Alert-rule annotations are the exception: provisioning
+// keeps them raw (grafana/grafana#54975), so a $$ there reaches the notifier's template
+// engine and breaks it ({{ $labels.job }} is written as is).
 func TestGrafanaProvisioningEscapesDollars(t *testing.T) {
 	rules := filepath.Join(repoRoot, "alerts", "grafana-alerts.yaml")
 	for _, f := range []string{datasourcesFile, dashboardsFile, contactPoints, policiesFile, rules} {
@@ -451,15 +480,36 @@ func TestGrafanaProvisioningEscapesDollars(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "#") {
-				continue
-			}
-			for _, run := range regexp.MustCompile(`\$+`).FindAllString(line, -1) {
-				if len(run)%2 == 1 {
-					t.Errorf("%s:%d: %q: a single $ is an environment variable to Grafana; write $$", f, i+1, strings.TrimSpace(line))
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		walkStrings(&doc, false, func(s *yaml.Node, annotation bool) {
+			for _, run := range regexp.MustCompile(`\$+`).FindAllString(s.Value, -1) {
+				switch {
+				case annotation && len(run) > 1:
+					t.Errorf("%s:%d: annotation %q: provisioning keeps annotations raw; write a single $", f, s.Line, s.Value)
+				case !annotation && len(run)%2 == 1:
+					t.Errorf("%s:%d: %q: a single $ is an environment variable to Grafana; write $$", f, s.Line, s.Value)
 				}
 			}
+		})
+	}
+}
+
+// walkStrings calls fn with every scalar value under n, and whether it is the value of an
+// alert rule's annotation.
+func walkStrings(n *yaml.Node, annotation bool, fn func(s *yaml.Node, annotation bool)) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		fn(n, annotation)
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			walkStrings(n.Content[i+1], annotation || n.Content[i].Value == "annotations", fn)
+		}
+	default:
+		for _, c := range n.Content {
+			walkStrings(c, annotation, fn)
 		}
 	}
 }

@@ -26,21 +26,19 @@ type PrometheusConfig struct {
 	EvalInterval   time.Duration // default 1s
 }
 
-// Prometheus is a real Prometheus server (Debian's prometheus package) started for one
-// test, with exemplar storage on, on a free loopback port.
+// Prometheus is a real Prometheus server of the release the compose demo runs (built by
+// `make tools`, see PrometheusPath) started for one test, with exemplar storage on, on a
+// free loopback port.
 type Prometheus struct {
 	URL string
 	log string
 }
 
 // StartPrometheus starts Prometheus, waits until it is ready, and stops it at cleanup. It
-// fails the test with an install hint when the binary is missing; it never skips.
+// fails the test with a hint when the binary is missing; it never skips.
 func StartPrometheus(t testing.TB, cfg PrometheusConfig) *Prometheus {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("testenv: the prometheus binary is not on PATH: install Debian's package (apt-get install prometheus); .ci/run does this")
-	}
+	bin := PrometheusPath(t)
 	if cfg.ScrapeInterval == 0 {
 		cfg.ScrapeInterval = time.Second
 	}

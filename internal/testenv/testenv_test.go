@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -499,4 +500,22 @@ func readMessage(t *testing.T, js jetstream.JetStream, stream string, seq uint64
 		t.Fatal(err)
 	}
 	return string(msg.Data)
+}
+
+// The Prometheus and promtool the tests run are the release the compose demo runs, not
+// whatever a package manager installed.
+func TestPrometheusIsTheComposeRelease(t *testing.T) {
+	want := composePin(t, "PROMETHEUS_VERSION")
+	for _, bin := range []string{PromtoolPath(t), PrometheusPath(t)} {
+		out, err := exec.Command(bin, "--version").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s --version: %v\n%s", bin, err, out)
+		}
+		if !strings.Contains(string(out), "version "+strings.TrimPrefix(want, "v")+" ") {
+			t.Errorf("%s reports %q, want %s (PROMETHEUS_VERSION in deploy/compose/.env)", bin, strings.SplitN(string(out), "\n", 2)[0], want)
+		}
+	}
+	if got, err := PrometheusModuleVersion("v3.5.0"); got != "v0.305.0" || err != nil {
+		t.Errorf("PrometheusModuleVersion(v3.5.0) = %s, %v", got, err)
+	}
 }

@@ -15,6 +15,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"loudly/pkg/telemetry"
 )
 
 // Stream is the JetStream stream of dead letters; letters are published on
@@ -77,6 +81,12 @@ type Letter struct {
 // Publish stores l and waits for the broker to confirm it. Its Nats-Msg-Id is derived from
 // the original stream position, so a letter published twice (a crash between publishing
 // it and terminating the original) is stored once.
+//
+// A letter carries the original's trace context, so whoever handles it continues the
+// original's trace. An original that had none (a producer that does not propagate, poison
+// published by hand) gets the trace context of ctx instead: the span that decided to give
+// the message up. Then the exemplar of that decision leads to a trace that also shows
+// what became of the letter, and a redrive continues it too.
 func Publish(ctx context.Context, js jetstream.JetStream, l Letter) error {
 	msg := nats.NewMsg(SubjectPrefix + l.Consumer)
 	msg.Data = l.Data
@@ -87,6 +97,9 @@ func Publish(ctx context.Context, js jetstream.JetStream, l Letter) error {
 			continue
 		}
 		msg.Header[k] = v
+	}
+	if !hasTraceContext(l.Headers) {
+		propagation.TraceContext{}.Inject(ctx, telemetry.HeaderCarrier(msg.Header))
 	}
 	msg.Header.Set(HeaderReason, l.Reason)
 	msg.Header.Set(HeaderOutcome, l.Outcome)
@@ -104,6 +117,12 @@ func Publish(ctx context.Context, js jetstream.JetStream, l Letter) error {
 	}
 	_, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("dlq:%s:%d", l.Stream, l.StreamSeq)))
 	return err
+}
+
+// hasTraceContext reports whether h carries a valid W3C trace context.
+func hasTraceContext(h nats.Header) bool {
+	ctx := propagation.TraceContext{}.Extract(context.Background(), telemetry.HeaderCarrier(h))
+	return trace.SpanContextFromContext(ctx).IsValid()
 }
 
 // fromRaw rebuilds a letter from a stored message.

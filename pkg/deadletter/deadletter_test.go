@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"loudly/internal/testenv"
 	"loudly/pkg/deadletter"
@@ -239,4 +240,46 @@ func ordersCount(ctx context.Context, js jetstream.JetStream) (uint64, error) {
 		return 0, err
 	}
 	return info.State.Msgs, nil
+}
+
+// A letter continues the original's trace; an original without trace context (a broken
+// producer, poison published by hand) gets the trace context of the span that gave it up,
+// so its handling joins the trace the decision's exemplar points at.
+func TestPublish_CarriesTheDecidingSpansContextWhenTheOriginalHadNone(t *testing.T) {
+	js := newStream(t)
+	deciding := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(context.Background(), deciding)
+
+	traced := letter(1, "traced")
+	untraced := letter(2, "untraced")
+	delete(untraced.Headers, "traceparent")
+	for _, l := range []deadletter.Letter{traced, untraced} {
+		if err := deadletter.Publish(ctx, js, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, err := deadletter.List(context.Background(), js, 0)
+	if err != nil || len(ls) != 2 {
+		t.Fatalf("List = %d letters, %v", len(ls), err)
+	}
+	if got, want := ls[0].Headers.Get("traceparent"), traced.Headers.Get("traceparent"); got != want {
+		t.Errorf("a letter whose original was traced: traceparent %q, want the original's %q", got, want)
+	}
+	if got, want := ls[1].Headers.Get("traceparent"), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"; got != want {
+		t.Errorf("a letter whose original was not traced: traceparent %q, want the deciding span's %q", got, want)
+	}
+
+	// Without a span in ctx there is nothing to carry, and nothing is made up.
+	bare := letter(3, "bare")
+	delete(bare.Headers, "traceparent")
+	if err := deadletter.Publish(context.Background(), js, bare); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := deadletter.Get(context.Background(), js, 3); err != nil || l.Headers.Get("traceparent") != "" {
+		t.Errorf("a letter published without a span: traceparent %q, %v", l.Headers.Get("traceparent"), err)
+	}
 }

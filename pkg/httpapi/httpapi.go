@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -96,7 +98,7 @@ func Listen(addr string, api *http.ServeMux, checks *health.Checks, tel *telemet
 	}
 	checks.Register(api)
 	api.Handle("GET /metrics", tel.MetricsHandler())
-	h := otelhttp.NewHandler(api, name,
+	h := otelhttp.NewHandler(limitBodies(api, tel, MaxBodyBytes), name,
 		otelhttp.WithTracerProvider(tel.TracerProvider),
 		otelhttp.WithMeterProvider(tel.MeterProvider),
 		otelhttp.WithPropagators(tel.Propagator),
@@ -141,3 +143,80 @@ func (s *Server) Serve() error {
 
 // Shutdown stops accepting requests and waits for those in flight.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// MaxBodyBytes bounds every request body of a service's API. A handler may read with a
+// smaller limit of its own; none gets a larger one.
+const MaxBodyBytes = 64 << 10
+
+// After refusing a body that is still arriving, the server reads and discards up to
+// drainBytes more of it for at most drainTimeout. A connection closed with unread bytes
+// in its receive buffer is reset, and the reset throws away the 413 the client has not
+// read yet: a client that sends its whole body before reading (curl after 100 Continue)
+// would see "connection reset by peer" instead of the error.
+const (
+	drainBytes   = 4 << 20
+	drainTimeout = 5 * time.Second
+)
+
+// limitBodies refuses request bodies over limit. A Content-Length over it is refused from
+// the headers: 413 with the JSON error before the handler runs and before any body is
+// read, so a client that sent "Expect: 100-continue" gets the 413 instead of a 100
+// Continue and never sends the body. A body of unknown length (chunked) reaches the
+// handler through http.MaxBytesReader, and the handler answers its *http.MaxBytesError
+// with 413 as usual; the rest of the body is drained afterwards, so the client can read
+// that answer. Either way the connection is closed after the answer.
+func limitBodies(api *http.ServeMux, tel *telemetry.Telemetry, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			// The mux has not routed the request yet: ask it for the route the decision
+			// is recorded under, as a handler would record it.
+			_, pattern := api.Handler(r)
+			e := Errorf(ETooLarge, "body_too_large", "request body is larger than %d bytes", limit)
+			tel.Decisions.Record(r.Context(), telemetry.Decision{
+				Stage: telemetry.StageHTTP, Outcome: telemetry.Invalid, Reason: e.Reason, EventType: pattern, Err: e,
+			})
+			w.Header().Set("Connection", "close")
+			WriteError(w, r, tel.Logger, e)
+			// Without "Expect: 100-continue" the body is already on its way.
+			if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+				drain(w, r.Body)
+			}
+			return
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			api.ServeHTTP(w, r)
+			return
+		}
+		body := r.Body
+		limited := &limitedBody{ReadCloser: http.MaxBytesReader(w, body, limit)}
+		r.Body = limited
+		api.ServeHTTP(w, r)
+		if limited.exceeded {
+			drain(w, body)
+		}
+	})
+}
+
+// limitedBody notes whether the handler's reads ran past the limit.
+type limitedBody struct {
+	io.ReadCloser
+	exceeded bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		b.exceeded = true
+	}
+	return n, err
+}
+
+// drain sends the answer written so far, then reads and discards what is left of body,
+// bounded by drainBytes and drainTimeout.
+func drain(w http.ResponseWriter, body io.Reader) {
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	_ = rc.SetReadDeadline(time.Now().Add(drainTimeout))
+	_, _ = io.CopyN(io.Discard, body, drainBytes)
+}

@@ -49,6 +49,9 @@ type Config struct {
 	// export at all (and no connection attempts, so no error spam). FromEnv fills it from
 	// OTEL_EXPORTER_OTLP_ENDPOINT; the exporters read the rest of OTEL_EXPORTER_OTLP_*.
 	OTLPEndpoint string
+	// NoOTLPLogs keeps logs out of the OTLP export while traces and metrics go (FromEnv:
+	// OTEL_LOGS_EXPORTER=none): for a setup whose logs reach their store another way (Loki).
+	NoOTLPLogs bool
 
 	// Loki switches pushing logs to Loki on when its URL is set (FromEnv: LOKI_URL).
 	Loki LokiConfig
@@ -70,6 +73,13 @@ func FromEnv(cfg Config, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); v != "" {
 		cfg.OTLPEndpoint = v
+	}
+	switch v := getenv("OTEL_LOGS_EXPORTER"); v {
+	case "", "otlp":
+	case "none":
+		cfg.NoOTLPLogs = true
+	default:
+		return cfg, fmt.Errorf("OTEL_LOGS_EXPORTER=%q: want otlp or none", v)
 	}
 	if v := getenv("LOKI_URL"); v != "" {
 		cfg.Loki.URL = v
@@ -164,10 +174,11 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	t.MeterProvider = sdkmetric.NewMeterProvider(mopts...)
 	t.shutdowns = append(t.shutdowns, t.MeterProvider.Shutdown)
 
-	// Logs: JSON on stdout always; the OTLP bridge when an endpoint is set.
+	// Logs: JSON on stdout always; the OTLP bridge when an endpoint is set (and logs are not
+	// turned off for it).
 	handlers := []slog.Handler{slog.NewJSONHandler(cfg.LogWriter, &slog.HandlerOptions{Level: cfg.LogLevel})}
 	handlers = append(handlers, cfg.ExtraLogHandlers...)
-	if cfg.OTLPEndpoint != "" {
+	if cfg.OTLPEndpoint != "" && !cfg.NoOTLPLogs {
 		exp, err := otlploghttp.New(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("telemetry: OTLP log exporter: %w", err)

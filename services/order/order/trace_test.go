@@ -2,13 +2,18 @@ package order
 
 import (
 	"context"
+	"encoding/hex"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"loudly/internal/testenv"
+	"loudly/pkg/deadletter"
+	"loudly/pkg/events"
 	"loudly/pkg/telemetry"
 	"loudly/pkg/telemetry/telemetrytest"
 	"loudly/services/inventory/inventory"
@@ -96,5 +101,80 @@ func TestTrace_AnOrderIsOneTraceFromRequestToSettlement(t *testing.T) {
 		if !decided || attrs["messaging.system"] != "nats" || attrs["messaging.destination.name"] == "" || attrs["messaging.nats.message.delivery_count"] != "1" {
 			t.Errorf("%s: decision event %v, attributes %v", name, decided, attrs)
 		}
+	}
+}
+
+// A poison message published without trace context (a producer that does not propagate)
+// is decided invalid by inventory and dead-lettered; the exemplar of that decision is the
+// on-call engineer's way in, and the trace it opens must go on to what the order service's
+// dead-letter consumer did with the letter.
+func TestTrace_APoisonMessagesExemplarLeadsToItsDeadLetterHandling(t *testing.T) {
+	dsn, natsURL := testenv.Postgres(t), testenv.NATS(t)
+	invTel := telemetrytest.New(t, "inventory")
+	startInventory(t, dsn, natsURL, invTel.Telemetry)
+	r := start(t, testConfig(t, dsn, natsURL))
+
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poison := nats.NewMsg(events.SubjectOrderPlaced)
+	poison.Data = []byte(`{"id":`) // no traceparent header
+	if _, err := js.PublishMsg(context.Background(), poison, jetstream.WithMsgID("poison-untraced-"+t.Name())); err != nil {
+		t.Fatal(err)
+	}
+
+	// The exemplar of inventory's invalid decision.
+	var traceID string
+	testenv.WaitFor(t, 10*time.Second, "an exemplar on inventory's invalid decision", func() bool {
+		for _, p := range invTel.Counter(t, "loudly.decisions", map[string]string{"outcome": "invalid"}) {
+			for _, e := range p.Exemplars {
+				traceID = hex.EncodeToString(e.TraceID)
+			}
+		}
+		return traceID != ""
+	})
+
+	// Every span of that trace, in both services.
+	inTrace := func(tel *telemetrytest.Capture, kind trace.SpanKind, name string) sdktrace.ReadOnlySpan {
+		for _, s := range tel.Spans() {
+			if s.SpanContext().TraceID().String() == traceID && s.SpanKind() == kind && s.Name() == name {
+				return s
+			}
+		}
+		return nil
+	}
+	decision := func(s sdktrace.ReadOnlySpan) map[string]string {
+		for _, e := range s.Events() {
+			if e.Name == "decision" {
+				attrs := map[string]string{}
+				for _, a := range e.Attributes {
+					attrs[string(a.Key)] = a.Value.Emit()
+				}
+				return attrs
+			}
+		}
+		return nil
+	}
+	letters := "process " + deadletter.SubjectPrefix + InventoryConsumerID
+	var decided, handled sdktrace.ReadOnlySpan
+	testenv.WaitFor(t, 10*time.Second, "the dead-letter consumer's span in the exemplar's trace", func() bool {
+		decided = inTrace(invTel, trace.SpanKindConsumer, "process "+events.SubjectOrderPlaced)
+		handled = inTrace(r.tel, trace.SpanKindConsumer, letters)
+		return decided != nil && handled != nil
+	})
+	if d := decision(decided); d["loudly.outcome"] != "invalid" {
+		t.Errorf("inventory's span of the exemplar's trace decided %v, want invalid", d)
+	}
+	if got, want := handled.Parent().SpanID(), decided.SpanContext().SpanID(); got != want {
+		t.Errorf("the dead-letter handling's parent is span %s, want the deciding span %s", got, want)
+	}
+	if d := decision(handled); d == nil || d["loudly.reason"] != "not_an_order" {
+		t.Errorf("the dead-letter consumer's decision in the trace: %v, want rejected not_an_order (the poison is no order)", d)
 	}
 }
