@@ -16,8 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/internal/testenv"
-	"loudly/pkg/events"
+	"loudly/pkg/envelope"
 	"loudly/pkg/telemetry"
+	"loudly/services/events"
 	"loudly/services/inventory/inventory"
 	"loudly/services/order/order"
 )
@@ -278,7 +279,7 @@ func runLoad(t *testing.T, composeEnv func(string) map[string]string, change map
 		testenv.WaitFor(t, 10*time.Second, "the poison decided", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
-			return strings.Count(stdout.String(), `"outcome":"invalid","reason":"`+events.ReasonMalformed+`"`) >= 3
+			return strings.Count(stdout.String(), `"outcome":"invalid","reason":"`+envelope.ReasonMalformed+`"`) >= 3
 		})
 	})
 	if t.Failed() {

@@ -13,9 +13,9 @@ import (
 
 	"loudly/internal/testenv"
 	"loudly/pkg/deadletter"
-	"loudly/pkg/events"
 	"loudly/pkg/telemetry"
 	"loudly/pkg/telemetry/telemetrytest"
+	"loudly/services/events"
 	"loudly/services/inventory/inventory"
 )
 
