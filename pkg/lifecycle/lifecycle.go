@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"loudly/pkg/profiling"
 	"loudly/pkg/telemetry"
 )
 
@@ -52,6 +53,15 @@ func Main[C any, S Service](p Program[C, S]) int {
 		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
 		return ExitConfig
 	}
+	// PPROF_ADDR: an opt-in profiling endpoint, loopback only, off unless set.
+	prof, err := profiling.Listen(os.Getenv(profiling.EnvAddr))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
+		return ExitConfig
+	}
+	defer prof.Close()
+	go func() { _ = prof.Run(ctx) }()
+
 	tcfg, err := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version}, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
