@@ -59,7 +59,7 @@ var Catalog = []Spec{
 		Description: "malformed events are published straight to orders.placed at this rate"},
 	{Name: DBLatency, Service: "inventory", Unit: "seconds", Default: 2, Max: 30,
 		Alerts:      []string{"LoudlyThroughputDivergence", "LoudlyUnsettledOrders"},
-		Description: "every reservation transaction waits this long inside the database"},
+		Description: "every reservation waits this long inside the database (a batch of n, n times as long, up to the ack wait)"},
 	{Name: DBOutage, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
 		Alerts:      []string{"LoudlyConsumerStalled", "LoudlyThroughputDivergence", "LoudlyOrderSLOFastBurn"},
 		Description: "this fraction of reservations fail as if the database were unreachable"},

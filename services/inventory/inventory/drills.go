@@ -30,16 +30,22 @@ var errInjectedOutage = errors.New("database unavailable (drill fault db-outage)
 // wire decorates the store and returns the middleware for the handler.
 func (d *drills) wire(st *store) []consumer.Middleware {
 	begin, lock := st.begin, st.lockStock
-	st.begin = func(ctx context.Context) (pgx.Tx, error) {
-		tx, err := begin(ctx)
+	st.begin = func(ctx context.Context, n int) (pgx.Tx, error) {
+		tx, err := begin(ctx, n)
 		if err != nil {
 			return nil, err
 		}
 		if f, ok := d.faults.Get(drill.DBLatency); ok {
 			// The wait happens inside the transaction, holding its connection, as a slow
-			// database would.
+			// database would: this long for each reservation, so a batch of n orders is
+			// slowed like n orders decided one by one — but never past the handler's
+			// deadline, so the drill slows the pipeline without turning into timeouts.
 			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.DBLatency))
-			if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, f.Intensity); err != nil {
+			wait := time.Duration(f.Intensity * float64(n) * float64(time.Second))
+			if dl, ok := ctx.Deadline(); ok {
+				wait = min(wait, time.Until(dl)*9/10) // the rest of the transaction needs time too
+			}
+			if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, max(wait, 0).Seconds()); err != nil {
 				_ = tx.Rollback(context.Background())
 				return nil, err
 			}

@@ -27,16 +27,18 @@ const (
 //
 // Reservations go through two seams that drills decorate (drills.go), so a drill fault
 // acts where a real fault would, inside the transaction, while the business code reads as
-// production code: begin starts the transaction, lockStock locks and reads the stock rows.
+// production code: begin starts the transaction for n reservations, lockStock locks and
+// reads the stock rows.
 type store struct {
 	pool      *pgxpool.Pool
 	outbox    *outbox.Outbox
-	begin     func(context.Context) (pgx.Tx, error)
+	begin     func(ctx context.Context, n int) (pgx.Tx, error)
 	lockStock func(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error)
 }
 
 func newStore(pool *pgxpool.Pool, ob *outbox.Outbox) *store {
-	return &store{pool: pool, outbox: ob, begin: pool.Begin, lockStock: lockStock}
+	begin := func(ctx context.Context, _ int) (pgx.Tx, error) { return pool.Begin(ctx) }
+	return &store{pool: pool, outbox: ob, begin: begin, lockStock: lockStock}
 }
 
 // lockStock locks the stock rows of skus, in SKU order so that concurrent transactions
@@ -83,7 +85,7 @@ type request struct {
 // same event touches the same rows, so once the locks are held it has committed or rolled
 // back, and the read sees its result.
 func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error) {
-	tx, err := s.begin(ctx)
+	tx, err := s.begin(ctx, len(reqs))
 	if err != nil {
 		return nil, err
 	}
