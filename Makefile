@@ -1,7 +1,7 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test test-compat check tools run-order run-inventory load bench bench-drain build up down drill
+.PHONY: test test-compat check tools run-order run-inventory load bench bench-drain build up up-cluster down drill
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS,
 # Prometheus and OpenTelemetry Collector.
@@ -62,8 +62,13 @@ COMPOSE = docker compose -f deploy/compose/docker-compose.yml
 up:
 	$(COMPOSE) up -d --build --wait
 
+# The same demo on a three-node JetStream cluster (R3 streams) with two replicas of each
+# service (deploy/compose/docker-compose.cluster.yml).
+up-cluster:
+	$(COMPOSE) -f deploy/compose/docker-compose.cluster.yml up -d --build --wait
+
 down:
-	$(COMPOSE) down
+	$(COMPOSE) down --remove-orphans
 
 # make drill NAME=silent-skip [FOR=10m] [INTENSITY=0.2]: start an on-call drill.
 drill:
