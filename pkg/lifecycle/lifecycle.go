@@ -5,11 +5,13 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"loudly/pkg/env"
 	"loudly/pkg/telemetry"
 )
 
@@ -47,13 +49,11 @@ func Main[C any, S Service](p Program[C, S]) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// Every bad variable is reported at once: the service's and telemetry's.
 	cfg, err := load(os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
-		return ExitConfig
-	}
-	tcfg, err := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version}, os.Getenv)
-	if err != nil {
+	r := env.New(os.Getenv)
+	tcfg := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version}, r)
+	if err := errors.Join(err, r.Err()); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
 		return ExitConfig
 	}
