@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"loudly/pkg/idempotency"
 	"loudly/pkg/outbox"
 	"loudly/services/events"
 )
@@ -48,8 +49,9 @@ type HistoryEntry struct {
 
 // store is the order service's PostgreSQL state, all in schema "orders".
 type store struct {
-	pool   *pgxpool.Pool
-	outbox *outbox.Outbox
+	pool      *pgxpool.Pool
+	outbox    *outbox.Outbox
+	processed *idempotency.Table // result events applied: orders.processed_events
 }
 
 var (
@@ -192,11 +194,11 @@ func (s *store) settle(ctx context.Context, eventID, orderID, status, reason str
 		return settlement{}, err
 	}
 	defer tx.Rollback(context.Background())
-	tag, err := tx.Exec(ctx, `INSERT INTO orders.processed_events (event_id, order_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, eventID, orderID)
+	seen, err := s.processed.Remember(ctx, tx, eventID, orderID)
 	if err != nil {
 		return settlement{}, err
 	}
-	if tag.RowsAffected() == 0 {
+	if seen {
 		return settlement{duplicate: true}, nil
 	}
 	var created time.Time
