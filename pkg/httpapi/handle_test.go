@@ -21,10 +21,10 @@ func TestHandle_WritesAndRecordsEveryErrorAnswer(t *testing.T) {
 		code     string
 		noDetail bool // the client sees "Internal error", not the cause
 	}{
-		{"a bad request is invalid", httpapi.Errorf(httpapi.EInvalid, "bad_order_id", "not a UUID"), 400, "invalid", "bad_order_id", "invalid", false},
+		{"a bad request is invalid", httpapi.Errorf(httpapi.EInvalid, "bad_id", "not a UUID"), 400, "invalid", "bad_id", "invalid", false},
 		{"a conflict is invalid", httpapi.Errorf(httpapi.EConflict, "idempotency_conflict", "reused"), 409, "invalid", "idempotency_conflict", "conflict", false},
 		{"a body too large is invalid", httpapi.Errorf(httpapi.ETooLarge, "body_too_large", "big"), 413, "invalid", "body_too_large", "too_large", false},
-		{"not found is rejected", httpapi.Errorf(httpapi.ENotFound, "unknown_order", "no such order"), 404, "rejected", "unknown_order", "not_found", false},
+		{"not found is rejected", httpapi.Errorf(httpapi.ENotFound, "unknown_thing", "no such thing"), 404, "rejected", "unknown_thing", "not_found", false},
 		{"a client error without a reason is recorded by its code", httpapi.Errorf(httpapi.EUnsupported, "", "json only"), 415, "invalid", "unsupported_media_type", "unsupported_media_type", false},
 		{"a server failure is retry, named by Internal", httpapi.Internal("db_error", errors.New("connection refused")), 500, "retry", "db_error", "internal", true},
 		{"any other error is retry, internal", errors.New("boom"), 500, "retry", "internal", "internal", true},

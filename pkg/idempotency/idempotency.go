@@ -5,7 +5,7 @@
 //
 // A table of processed events has the event id as its primary key and a column for the
 // event's entity key. Migrate creates one in that shape; a service whose table predates
-// this package (the order service's orders.processed_events, keyed by order_id) names its
+// this package, keyed by a column of another name (a uuid entity_id, say), names its
 // key column instead.
 package idempotency
 

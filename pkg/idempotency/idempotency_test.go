@@ -70,20 +70,20 @@ func TestTable_RemembersEachEventOnce(t *testing.T) {
 
 	t.Run("an existing table with its own key column", func(t *testing.T) {
 		if _, err := pool.Exec(ctx, `CREATE SCHEMA shop; CREATE TABLE shop.processed_events (
-			event_id uuid PRIMARY KEY, order_id uuid NOT NULL, processed_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			event_id uuid PRIMARY KEY, entity_id uuid NOT NULL, processed_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 			t.Fatal(err)
 		}
-		tbl, err := idempotency.New("shop.processed_events", "order_id")
+		tbl, err := idempotency.New("shop.processed_events", "entity_id")
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, order := uuid.NewString(), uuid.NewString()
-		if remember(t, tbl, id, order, true) || !remember(t, tbl, id, order, true) {
+		id, entity := uuid.NewString(), uuid.NewString()
+		if remember(t, tbl, id, entity, true) || !remember(t, tbl, id, entity, true) {
 			t.Error("want unseen, then seen")
 		}
 		var got string
-		if err := pool.QueryRow(ctx, `SELECT order_id::text FROM shop.processed_events WHERE event_id = $1`, id).Scan(&got); err != nil || got != order {
-			t.Errorf("order_id %q (%v), want %s", got, err, order)
+		if err := pool.QueryRow(ctx, `SELECT entity_id::text FROM shop.processed_events WHERE event_id = $1`, id).Scan(&got); err != nil || got != entity {
+			t.Errorf("entity_id %q (%v), want %s", got, err, entity)
 		}
 	})
 

@@ -33,7 +33,7 @@ import (
 
 // Spec is what a service is, as far as the base is concerned.
 type Spec struct {
-	Name   string // "order": its NATS connection is loudly-NAME, its HTTP spans and log lines name it
+	Name   string // "shipping": its NATS connection is loudly-NAME, its HTTP spans and log lines name it
 	Schema string // the PostgreSQL schema it owns, created at start-up
 
 	// Migrations holds the service's goose migrations in a directory "migrations" (an
