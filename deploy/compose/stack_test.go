@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/internal/testenv"
+	envreader "loudly/pkg/env"
 	"loudly/pkg/envelope"
 	"loudly/pkg/telemetry"
 	"loudly/services/events"
@@ -185,8 +186,9 @@ func runLoad(t *testing.T, composeEnv func(string) map[string]string, change map
 				env[k] = v
 			}
 			getenv := func(k string) string { return env[k] }
-			cfg, err := telemetry.FromEnv(telemetry.Config{ServiceName: name, LogWriter: lockedWriter{&mu, &stdout}}, getenv)
-			if err != nil {
+			r := envreader.New(getenv)
+			cfg := telemetry.FromEnv(telemetry.Config{ServiceName: name, LogWriter: lockedWriter{&mu, &stdout}}, r)
+			if err := r.Err(); err != nil {
 				t.Fatal(err)
 			}
 			tel, err := telemetry.Setup(context.Background(), cfg)

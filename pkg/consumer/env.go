@@ -1,17 +1,33 @@
 package consumer
 
-import "loudly/pkg/env"
+import (
+	"time"
+
+	"loudly/pkg/env"
+)
+
+// Defaults of Config, documented in the README ("Configuration"). Tuning reads the
+// environment against them and withDefaults fills a zero field with them: one value each.
+// JetStream's own defaults (unlimited deliveries, 1000 in flight) are overridden on purpose.
+const (
+	DefaultAckWait       = 30 * time.Second
+	DefaultMaxDeliver    = 10
+	DefaultBackoffBase   = 500 * time.Millisecond
+	DefaultBackoffMax    = 30 * time.Second
+	DefaultMaxAckPending = 256
+	DefaultConcurrency   = 8
+)
 
 // Tuning is the part of Config every service reads from the same environment variables
-// (README, "Configuration").
+// (README, "Configuration"): the one place the CONSUMER_* variables are read.
 func Tuning(r *env.Reader) Config {
 	return Config{
-		AckWait:       r.Duration("CONSUMER_ACK_WAIT", 30e9),
-		MaxDeliver:    r.Int("CONSUMER_MAX_DELIVER", 10, 1, 1000),
-		BackoffBase:   r.Duration("CONSUMER_BACKOFF_BASE", 500e6),
-		BackoffMax:    r.Duration("CONSUMER_BACKOFF_MAX", 30e9),
-		MaxAckPending: r.Int("CONSUMER_MAX_ACK_PENDING", 256, 1, 100000),
-		Concurrency:   r.Int("CONSUMER_CONCURRENCY", 8, 1, 1024),
+		AckWait:       r.Duration("CONSUMER_ACK_WAIT", DefaultAckWait),
+		MaxDeliver:    r.Int("CONSUMER_MAX_DELIVER", DefaultMaxDeliver, 1, 1000),
+		BackoffBase:   r.Duration("CONSUMER_BACKOFF_BASE", DefaultBackoffBase),
+		BackoffMax:    r.Duration("CONSUMER_BACKOFF_MAX", DefaultBackoffMax),
+		MaxAckPending: r.Int("CONSUMER_MAX_ACK_PENDING", DefaultMaxAckPending, 1, 100000),
+		Concurrency:   r.Int("CONSUMER_CONCURRENCY", DefaultConcurrency, 1, 1024),
 		BatchSize:     r.Int("CONSUMER_BATCH_SIZE", DefaultBatchSize, 1, 1000),
 		BatchWait:     r.Duration("CONSUMER_BATCH_WAIT", DefaultBatchWait),
 	}

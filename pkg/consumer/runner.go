@@ -31,8 +31,8 @@ import (
 	"loudly/pkg/telemetry"
 )
 
-// Config describes one durable consumer. Zero values take the documented defaults; the
-// JetStream defaults (unlimited deliveries, 1000 in flight) are overridden on purpose.
+// Config describes one durable consumer. Zero values take the Default* values (env.go);
+// the JetStream defaults (unlimited deliveries, 1000 in flight) are overridden on purpose.
 type Config struct {
 	Stream        string // required
 	Name          string // durable consumer name; required
@@ -65,22 +65,22 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("consumer: Stream, Name and FilterSubject are required")
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = DefaultAckWait
 	}
 	if c.MaxDeliver <= 0 {
-		c.MaxDeliver = 10
+		c.MaxDeliver = DefaultMaxDeliver
 	}
 	if c.BackoffBase <= 0 {
-		c.BackoffBase = 500 * time.Millisecond
+		c.BackoffBase = DefaultBackoffBase
 	}
 	if c.BackoffMax <= 0 {
-		c.BackoffMax = 30 * time.Second
+		c.BackoffMax = DefaultBackoffMax
 	}
 	if c.MaxAckPending <= 0 {
-		c.MaxAckPending = 256
+		c.MaxAckPending = DefaultMaxAckPending
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 8
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize

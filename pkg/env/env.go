@@ -29,6 +29,22 @@ func (r *Reader) String(name, def string) string {
 	return def
 }
 
+// Choice returns the variable, lower-cased, which must be one of choices; def when it is
+// unset or empty.
+func (r *Reader) Choice(name, def string, choices ...string) string {
+	v := strings.ToLower(r.String(name, ""))
+	if v == "" {
+		return def
+	}
+	for _, c := range choices {
+		if v == c {
+			return v
+		}
+	}
+	r.errs = append(r.errs, fmt.Errorf("%s=%q: want one of %s", name, v, strings.Join(choices, ", ")))
+	return def
+}
+
 // Duration parses a Go duration ("500ms", "30s") that must be positive.
 func (r *Reader) Duration(name string, def time.Duration) time.Duration {
 	v := r.String(name, "")

@@ -5,12 +5,14 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"loudly/pkg/profiling"
+	"loudly/pkg/env"
 	"loudly/pkg/telemetry"
 )
 
@@ -48,25 +50,18 @@ func Main[C any, S Service](p Program[C, S]) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// Every bad variable is reported at once: the service's and telemetry's.
 	cfg, err := load(os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
-		return ExitConfig
-	}
+	r := env.New(os.Getenv)
+	tcfg := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version}, r)
 	// PPROF_ADDR: an opt-in profiling endpoint, loopback only, off unless set.
-	prof, err := profiling.Listen(os.Getenv(profiling.EnvAddr))
-	if err != nil {
+	prof, perr := profiling.Listen(os.Getenv(profiling.EnvAddr))
+	if err := errors.Join(err, r.Err(), perr); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
 		return ExitConfig
 	}
 	defer prof.Close()
 	go func() { _ = prof.Run(ctx) }()
-
-	tcfg, err := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version}, os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
-		return ExitConfig
-	}
 	tel, err := telemetry.Setup(ctx, tcfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: telemetry: %v\n", name, err)

@@ -81,4 +81,33 @@ func TestServe_StopsHTTPBeforeWorkersAndReportsWorkerErrors(t *testing.T) {
 			t.Fatalf("err %v, want boom naming the worker", err)
 		}
 	})
+	t.Run("a worker that returns early without an error stops the service with an error", func(t *testing.T) {
+		srv := &fakeServer{stop: make(chan struct{})}
+		done := make(chan error, 1)
+		go func() {
+			done <- Serve(context.Background(), srv, time.Second,
+				Worker{Name: "relay", Run: func(context.Context) error { return nil }},
+				Worker{Name: "consumer", Run: func(ctx context.Context) error { <-ctx.Done(); return nil }})
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrWorkerStopped) || !strings.Contains(err.Error(), "relay") || strings.Contains(err.Error(), "consumer") {
+				t.Fatalf("err %v, want ErrWorkerStopped naming the relay only", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve kept running after a worker stopped: the stop was silent")
+		}
+		if len(srv.events) == 0 || srv.events[0] != "http stopped" {
+			t.Fatalf("events %v: want the server stopped", srv.events)
+		}
+	})
+	t.Run("workers that return nil once the shutdown began are a clean stop", func(t *testing.T) {
+		srv := &fakeServer{stop: make(chan struct{})}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := Serve(ctx, srv, time.Second, Worker{Name: "relay", Run: func(ctx context.Context) error { <-ctx.Done(); return nil }})
+		if err != nil {
+			t.Fatalf("err %v, want nil", err)
+		}
+	})
 }

@@ -14,6 +14,9 @@ type Worker struct {
 	Run  func(ctx context.Context) error
 }
 
+// ErrWorkerStopped is the error of a worker that returned nil before the shutdown began.
+var ErrWorkerStopped = errors.New("stopped before the shutdown, without an error")
+
 // Server is the HTTP side of a service.
 type Server interface {
 	Serve() error
@@ -24,6 +27,11 @@ type Server interface {
 // then stops the server first (no new requests), waits up to timeout for requests in
 // flight, and cancels the workers and waits for them: consumers finish the messages they
 // are handling and release the rest. It returns every error that stopped a part.
+//
+// A worker runs for the life of the service: one that returns before the shutdown began,
+// even with a nil error, has stopped doing its work (a relay that no longer publishes, a
+// consumer that no longer consumes) while /healthz says all is well. Serve reports that
+// as an error (ErrWorkerStopped) and stops the service, so a supervisor restarts it.
 func Serve(ctx context.Context, srv Server, timeout time.Duration, workers ...Worker) error {
 	// Workers get their own context: a signal must first stop the HTTP server, and only
 	// then the workers, so no request writes an event nobody will relay.
@@ -33,7 +41,11 @@ func Serve(ctx context.Context, srv Server, timeout time.Duration, workers ...Wo
 	errs := make(chan error, len(workers)+1)
 	for _, w := range workers {
 		wg.Go(func() {
-			if err := w.Run(workCtx); err != nil {
+			err := w.Run(workCtx)
+			if err == nil && workCtx.Err() == nil {
+				err = ErrWorkerStopped
+			}
+			if err != nil {
 				errs <- fmt.Errorf("%s: %w", w.Name, err)
 			}
 		})

@@ -2,20 +2,8 @@
 // event announcing it commit in one PostgreSQL transaction, and a relay publishes the
 // event to JetStream afterwards, at least once, deduplicated by the broker on the event id.
 //
-// The table each service owns must have this shape (each service creates it in its own
-// schema with its own migration):
-//
-//	id              bigserial primary key
-//	event_id        uuid not null unique
-//	subject         text not null
-//	payload         bytea not null
-//	headers         jsonb not null
-//	created_at      timestamptz not null default now()
-//	attempts        int not null default 0
-//	next_attempt_at timestamptz not null default now()
-//	last_error      text
-//	sent_at         timestamptz
-//	stream_seq      bigint       -- the event's sequence in its JetStream stream, once sent
+// The package owns its table: Outbox.Migrate creates it (schema.go holds its shape), so a
+// service needs no migration of its own for it.
 //
 // Waking the relay: Enqueue does not NOTIFY inside the caller's transaction, because
 // PostgreSQL serialises every committing transaction that has notified on one

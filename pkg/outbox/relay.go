@@ -17,16 +17,35 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"loudly/pkg/env"
 	"loudly/pkg/telemetry"
 )
 
-// RelayConfig tunes the relay; zero values take the documented defaults.
+// RelayConfig tunes the relay; zero values take the Default* values.
 type RelayConfig struct {
-	BatchSize    int           // rows claimed per transaction; default 100
-	PollInterval time.Duration // fallback when no notification arrives; default 1s
-	PubAckWait   time.Duration // how long to wait for the broker's answer; default 5s
-	MaxBackoff   time.Duration // cap of the per-row retry delay; default 30s
-	Retention    time.Duration // sent rows are kept this long for forensics; default 24h
+	BatchSize    int           // rows claimed per transaction
+	PollInterval time.Duration // fallback when no notification arrives
+	PubAckWait   time.Duration // how long to wait for the broker's answer
+	MaxBackoff   time.Duration // cap of the per-row retry delay
+	Retention    time.Duration // sent rows are kept this long for forensics
+}
+
+// Defaults of RelayConfig: RelayTuning reads the environment against them and a zero
+// field takes them, one value each.
+const (
+	DefaultBatchSize    = 100
+	DefaultPollInterval = time.Second
+	DefaultPubAckWait   = 5 * time.Second
+	DefaultMaxBackoff   = 30 * time.Second
+	DefaultRetention    = 24 * time.Hour
+)
+
+// RelayTuning reads the relay's OUTBOX_* variables (README, "Configuration").
+func RelayTuning(r *env.Reader) RelayConfig {
+	return RelayConfig{
+		BatchSize:    r.Int("OUTBOX_BATCH_SIZE", DefaultBatchSize, 1, 10000),
+		PollInterval: r.Duration("OUTBOX_POLL_INTERVAL", DefaultPollInterval),
+	}
 }
 
 // Publisher sends one row's message and returns the broker's answer to wait for. The
@@ -54,19 +73,19 @@ func JetStream(js jetstream.JetStream) Publisher {
 
 func (c RelayConfig) withDefaults() RelayConfig {
 	if c.BatchSize <= 0 {
-		c.BatchSize = 100
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.PollInterval <= 0 {
-		c.PollInterval = time.Second
+		c.PollInterval = DefaultPollInterval
 	}
 	if c.PubAckWait <= 0 {
-		c.PubAckWait = 5 * time.Second
+		c.PubAckWait = DefaultPubAckWait
 	}
 	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = 30 * time.Second
+		c.MaxBackoff = DefaultMaxBackoff
 	}
 	if c.Retention <= 0 {
-		c.Retention = 24 * time.Hour
+		c.Retention = DefaultRetention
 	}
 	return c
 }

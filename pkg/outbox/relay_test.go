@@ -27,24 +27,8 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// table is the outbox table of these tests, created with the DDL the package documents.
-const (
-	table = "shop.outbox"
-	ddl   = `CREATE SCHEMA shop;
-CREATE TABLE shop.outbox (
-	id              bigserial primary key,
-	event_id        uuid not null unique,
-	subject         text not null,
-	payload         bytea not null,
-	headers         jsonb not null,
-	created_at      timestamptz not null default now(),
-	attempts        int not null default 0,
-	next_attempt_at timestamptz not null default now(),
-	last_error      text,
-	sent_at         timestamptz,
-	stream_seq      bigint
-)`
-)
+// table is the outbox table of these tests, created by Outbox.Migrate.
+const table = "shop.outbox"
 
 func TestRelay_PublishesACommittedRowContinuingItsTrace(t *testing.T) {
 	r := newRig(t, testenv.NATS(t))
@@ -394,11 +378,11 @@ func newRig(t *testing.T, natsURL string) *rig {
 	r.pool = r.newPool(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := r.pool.Exec(ctx, ddl); err != nil {
-		t.Fatal(err)
-	}
 	var err error
 	if r.ob, err = outbox.New(table, r.pool, r.tel.Telemetry); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ob.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 

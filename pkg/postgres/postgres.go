@@ -54,7 +54,7 @@ func Connect(ctx context.Context, dsn string, maxConns int, tel *telemetry.Telem
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // Migrate applies the embedded migrations in fsys (goose SQL files) to schema, which it
-// creates first. Each service owns one schema and its own version table inside it, and
+// creates first; with fsys nil it only creates the schema. Each service owns one schema and its own version table inside it, and
 // replicas starting together serialise on a PostgreSQL advisory lock.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.FS) error {
 	if !schemaName.MatchString(schema) {
@@ -62,6 +62,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.FS)
 	}
 	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
 		return fmt.Errorf("migrate: create schema %s: %w", schema, err)
+	}
+	if fsys == nil {
+		return nil
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()

@@ -34,6 +34,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"loudly/pkg/env"
 )
 
 // Config selects what Setup builds. The zero value plus a ServiceName is a working
@@ -63,33 +65,21 @@ type Config struct {
 	ExtraLogHandlers []slog.Handler
 }
 
-// FromEnv completes cfg from the standard OTEL_* variables and LOG_LEVEL.
-func FromEnv(cfg Config, getenv func(string) string) (Config, error) {
-	if v := getenv("OTEL_SERVICE_NAME"); v != "" {
-		cfg.ServiceName = v
+// FromEnv completes cfg from the standard OTEL_* variables, LOKI_URL and LOG_LEVEL, read
+// with r: a bad value is one more problem r reports (r.Err) with the rest of the
+// program's configuration.
+func FromEnv(cfg Config, r *env.Reader) Config {
+	cfg.ServiceName = r.String("OTEL_SERVICE_NAME", cfg.ServiceName)
+	cfg.Environment = r.String("DEPLOYMENT_ENVIRONMENT", cfg.Environment)
+	cfg.OTLPEndpoint = r.String("OTEL_EXPORTER_OTLP_ENDPOINT", cfg.OTLPEndpoint)
+	cfg.Loki.URL = r.String("LOKI_URL", cfg.Loki.URL)
+	if v := r.Choice("LOG_LEVEL", "", "debug", "info", "warn", "error"); v != "" {
+		_ = cfg.LogLevel.UnmarshalText([]byte(v))
 	}
-	if v := getenv("DEPLOYMENT_ENVIRONMENT"); v != "" {
-		cfg.Environment = v
-	}
-	if v := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); v != "" {
-		cfg.OTLPEndpoint = v
-	}
-	switch v := getenv("OTEL_LOGS_EXPORTER"); v {
-	case "", "otlp":
-	case "none":
+	if r.Choice("OTEL_LOGS_EXPORTER", "otlp", "otlp", "none") == "none" {
 		cfg.NoOTLPLogs = true
-	default:
-		return cfg, fmt.Errorf("OTEL_LOGS_EXPORTER=%q: want otlp or none", v)
 	}
-	if v := getenv("LOKI_URL"); v != "" {
-		cfg.Loki.URL = v
-	}
-	if v := getenv("LOG_LEVEL"); v != "" {
-		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return cfg, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
-		}
-	}
-	return cfg, nil
+	return cfg
 }
 
 // Telemetry holds one program's providers. Pass it (or the parts a component needs) to

@@ -16,35 +16,36 @@ type api struct {
 	tel   *telemetry.Telemetry
 }
 
+// routes mounts the endpoints through httpapi.Handle, which writes and records every error
+// answer as a decision of stage http.
 func (a *api) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/stock", a.listStock)
-	mux.HandleFunc("GET /v1/reservations", a.listReservations)
+	mux.Handle("GET /v1/stock", httpapi.Handle(a.tel, a.listStock))
+	mux.Handle("GET /v1/reservations", httpapi.Handle(a.tel, a.listReservations))
 }
 
-func (a *api) listStock(w http.ResponseWriter, r *http.Request) {
+func (a *api) listStock(w http.ResponseWriter, r *http.Request) error {
 	s, err := a.store.stock(r.Context())
 	if err != nil {
-		httpapi.WriteError(w, r, a.tel.Logger, err)
-		return
+		return httpapi.Internal("db_error", err)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"stock": s})
+	return nil
 }
 
 // listReservations answers GET /v1/reservations?order_id=ID: every decision taken for
 // the order's events.
-func (a *api) listReservations(w http.ResponseWriter, r *http.Request) {
+func (a *api) listReservations(w http.ResponseWriter, r *http.Request) error {
 	id := r.URL.Query().Get("order_id")
 	if _, err := uuid.Parse(id); err != nil {
-		httpapi.WriteError(w, r, a.tel.Logger, httpapi.Errorf(httpapi.EInvalid, "bad_order_id", "order_id %q is not a UUID", id))
-		return
+		return httpapi.Errorf(httpapi.EInvalid, "bad_order_id", "order_id %q is not a UUID", id)
 	}
 	res, err := a.store.reservations(r.Context(), id)
 	if err != nil {
-		httpapi.WriteError(w, r, a.tel.Logger, err)
-		return
+		return httpapi.Internal("db_error", err)
 	}
 	if res == nil {
 		res = []Reservation{}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"order_id": id, "reservations": res})
+	return nil
 }

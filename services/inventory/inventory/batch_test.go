@@ -17,11 +17,11 @@ import (
 func TestReserve_ConcurrentBatchesKeepTheRule(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	h := newHarness(t, config(t, dsn, testenv.NATS(t), nil), dsn)
-	ob, err := outbox.New("inventory.outbox", h.svc.pool, h.tel.Telemetry)
+	ob, err := outbox.New("inventory.outbox", h.svc.Pool, h.tel.Telemetry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStore(h.svc.pool, ob)
+	st := newStore(h.svc.Pool, ob)
 	bookBefore := h.available(t, "BOOK-001")
 
 	const orders, workers, batch = 200, 4, 25
@@ -119,8 +119,8 @@ func TestReserve_ABatchOfOne(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	h := newHarness(t, config(t, dsn, testenv.NATS(t), map[string]string{"CONSUMER_BATCH_SIZE": "1"}), dsn)
 	h.run(t)
-	if h.svc.cfg.Consumer.BatchSize != 1 {
-		t.Fatalf("CONSUMER_BATCH_SIZE=1 gave batches of %d", h.svc.cfg.Consumer.BatchSize)
+	if h.svc.Config.Consumer.BatchSize != 1 {
+		t.Fatalf("CONSUMER_BATCH_SIZE=1 gave batches of %d", h.svc.Config.Consumer.BatchSize)
 	}
 	var ids []string
 	for i := range 5 {

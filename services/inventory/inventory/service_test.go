@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -319,5 +320,24 @@ func TestConfigFromEnv_Defaults(t *testing.T) {
 	}
 	if _, err := ConfigFromEnv(func(k string) string { return map[string]string{"NATS_URL": "http://x"}[k] }); err == nil {
 		t.Fatal("an http:// NATS_URL was accepted")
+	}
+}
+
+// A bad request to the API is answered with a JSON 400 and recorded as a decision, like
+// every other branch: no silent path at the HTTP boundary either.
+func TestAPI_BadRequestIsAnsweredAndRecorded(t *testing.T) {
+	h := startInventory(t)
+	res, err := http.Get("http://" + h.svc.Addr() + "/v1/reservations?order_id=not-a-uuid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct{ Error struct{ Code, Reason string } }
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != http.StatusBadRequest || body.Error.Reason != "bad_order_id" {
+		t.Fatalf("answer %d %+v (%v), want 400 bad_order_id", res.StatusCode, body, err)
+	}
+	ds := h.tel.Decisions(map[string]string{"stage": "http", "outcome": "invalid", "reason": "bad_order_id"})
+	if len(ds) != 1 || ds[0]["event_type"] != "GET /v1/reservations" {
+		t.Errorf("decisions %v, want one for GET /v1/reservations", ds)
 	}
 }

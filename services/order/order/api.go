@@ -89,53 +89,35 @@ type api struct {
 	accepted metric.Int64Counter
 }
 
+// routes mounts the endpoints through httpapi.Handle, which writes and records every error
+// answer: each 4xx and 5xx is a branch a reader of the trace, the logs and the decision
+// counter can see.
 func (a *api) routes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/orders", a.createOrder)
-	mux.HandleFunc("GET /v1/orders/{id}", a.getOrder)
+	mux.Handle("POST /v1/orders", httpapi.Handle(a.tel, a.createOrder))
+	mux.Handle("GET /v1/orders/{id}", httpapi.Handle(a.tel, a.getOrder))
 }
 
-// reject answers a refused request and records the decision: every 4xx is a branch a
-// reader of the trace, the logs and the decision counter can see.
-func (a *api) reject(w http.ResponseWriter, r *http.Request, err error) {
-	var e *httpapi.Error
-	if errors.As(err, &e) {
-		outcome := telemetry.Invalid
-		if e.Code == httpapi.ENotFound {
-			outcome = telemetry.Rejected
-		}
-		a.tel.Decisions.Record(r.Context(), telemetry.Decision{
-			Stage: telemetry.StageHTTP, Outcome: outcome, Reason: e.Reason, EventType: r.Pattern, Err: e,
-		})
-	}
-	httpapi.WriteError(w, r, a.tel.Logger, err)
-}
-
-func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
+func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		a.reject(w, r, httpapi.Errorf(httpapi.EUnsupported, "unsupported_media_type", "Content-Type must be application/json, got %q", r.Header.Get("Content-Type")))
-		return
+		return httpapi.Errorf(httpapi.EUnsupported, "unsupported_media_type", "Content-Type must be application/json, got %q", r.Header.Get("Content-Type"))
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
-		a.reject(w, r, httpapi.Errorf(httpapi.EInvalid, "bad_idempotency_key", "Idempotency-Key must be at most 255 printable ASCII characters"))
-		return
+		return httpapi.Errorf(httpapi.EInvalid, "bad_idempotency_key", "Idempotency-Key must be at most 255 printable ASCII characters")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			a.reject(w, r, httpapi.Errorf(httpapi.ETooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBytes))
-			return
+			return httpapi.Errorf(httpapi.ETooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBytes)
 		}
-		a.reject(w, r, httpapi.Errorf(httpapi.EInvalid, "unreadable_body", "reading the body: %v", err))
-		return
+		return httpapi.Errorf(httpapi.EInvalid, "unreadable_body", "reading the body: %v", err)
 	}
 	req, err := DecodeCreateOrder(strings.NewReader(string(body)))
 	if err != nil {
-		a.reject(w, r, err)
-		return
+		return err
 	}
 
 	sc := trace.SpanContextFromContext(ctx)
@@ -150,13 +132,9 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case errors.Is(err, errIdempotencyConflict):
-		a.reject(w, r, httpapi.Errorf(httpapi.EConflict, "idempotency_conflict", "Idempotency-Key %q was used for a different request", key))
-		return
+		return httpapi.Errorf(httpapi.EConflict, "idempotency_conflict", "Idempotency-Key %q was used for a different request", key)
 	case err != nil:
-		a.tel.Decisions.Record(ctx, telemetry.Decision{Stage: telemetry.StageHTTP, Outcome: telemetry.Retry,
-			Reason: "db_error", EventType: r.Pattern, Err: err})
-		httpapi.WriteError(w, r, a.tel.Logger, err)
-		return
+		return httpapi.Internal("db_error", err)
 	}
 	w.Header().Set("Location", "/v1/orders/"+res.order.ID)
 	if res.replayed {
@@ -175,25 +153,24 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(append(res.response, '\n'))
+	return nil
 }
 
-func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
+func (a *api) getOrder(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
-		a.reject(w, r, httpapi.Errorf(httpapi.EInvalid, "bad_order_id", "order id %q is not a UUID", id))
-		return
+		return httpapi.Errorf(httpapi.EInvalid, "bad_order_id", "order id %q is not a UUID", id)
 	}
 	o, err := a.store.get(r.Context(), id)
 	if errors.Is(err, errUnknownOrder) {
-		a.reject(w, r, httpapi.Errorf(httpapi.ENotFound, "unknown_order", "order %s not found", id))
-		return
+		return httpapi.Errorf(httpapi.ENotFound, "unknown_order", "order %s not found", id)
 	}
 	if err != nil {
-		httpapi.WriteError(w, r, a.tel.Logger, err)
-		return
+		return httpapi.Internal("db_error", err)
 	}
 	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("loudly.order_id", id))
 	httpapi.WriteJSON(w, http.StatusOK, o)
+	return nil
 }
 
 func traceparent(sc trace.SpanContext) string {

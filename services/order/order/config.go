@@ -8,45 +8,27 @@ package order
 import (
 	"time"
 
-	"loudly/pkg/broker"
-	"loudly/pkg/consumer"
 	"loudly/pkg/env"
-	"loudly/pkg/outbox"
+	"loudly/pkg/service"
 )
 
-// Config is the service's configuration; ConfigFromEnv documents each variable's default.
+// Config is the service's configuration: the variables every service reads
+// (service.Config) and its own.
 type Config struct {
-	DatabaseURL string
-	DBMaxConns  int
-	NATSURL     string         // one server, or a comma-separated list of a cluster's seeds
-	Broker      broker.Options // STREAM_REPLICAS
-	HTTPAddr    string
-
-	Consumer consumer.Config    // tuning shared by this service's consumers
-	Relay    outbox.RelayConfig // outbox relay tuning
+	service.Config
 
 	ReconcileInterval  time.Duration // how often the reconciler looks
 	SettlementDeadline time.Duration // an order pending longer than this is "unsettled"
-	ShutdownTimeout    time.Duration
 }
 
 // ConfigFromEnv reads the configuration; its error lists every bad variable.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
-		DatabaseURL: r.URL("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "postgres", "postgresql"),
-		DBMaxConns:  r.Int("DB_MAX_CONNS", 20, 2, 1000),
-		NATSURL:     broker.ReadURL(r),
-		Broker:      broker.ReadOptions(r),
-		HTTPAddr:    r.Addr("HTTP_ADDR", ":8080"),
-		Consumer:    consumer.Tuning(r).Keyed("order_id"),
-		Relay: outbox.RelayConfig{
-			BatchSize:    r.Int("OUTBOX_BATCH_SIZE", 100, 1, 10000),
-			PollInterval: r.Duration("OUTBOX_POLL_INTERVAL", time.Second),
-		},
+		Config:             service.ConfigFromEnv(r, ":8080"),
 		ReconcileInterval:  r.Duration("RECONCILE_INTERVAL", 10*time.Second),
 		SettlementDeadline: r.Duration("SETTLEMENT_DEADLINE", time.Minute),
-		ShutdownTimeout:    r.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 	}
+	c.Consumer = c.Consumer.Keyed(KeyName)
 	return c, r.Err()
 }

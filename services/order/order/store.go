@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"loudly/pkg/idempotency"
 	"loudly/pkg/outbox"
 	"loudly/services/events"
 )
@@ -48,8 +49,9 @@ type HistoryEntry struct {
 
 // store is the order service's PostgreSQL state, all in schema "orders".
 type store struct {
-	pool   *pgxpool.Pool
-	outbox *outbox.Outbox
+	pool      *pgxpool.Pool
+	outbox    *outbox.Outbox
+	processed *idempotency.Table // result events applied: orders.processed_events
 }
 
 var (

@@ -1,0 +1,46 @@
+package service
+
+import (
+	"time"
+
+	"loudly/pkg/broker"
+	"loudly/pkg/consumer"
+	"loudly/pkg/env"
+	"loudly/pkg/outbox"
+)
+
+// Defaults of the settings this package owns (README, "Configuration"). The consumer's and
+// the relay's are consumer.Default* and outbox.Default*.
+const (
+	DefaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	DefaultDBMaxConns      = 20
+	DefaultShutdownTimeout = 20 * time.Second
+)
+
+// Config is what every Loudly service reads from the same environment variables. A
+// service's own Config embeds it and adds its own settings.
+type Config struct {
+	DatabaseURL     string
+	DBMaxConns      int
+	NATSURL         string         // one server, or a comma-separated list of a cluster's seeds
+	Broker          broker.Options // STREAM_REPLICAS
+	HTTPAddr        string
+	ShutdownTimeout time.Duration      // graceful shutdown budget on SIGTERM
+	Consumer        consumer.Config    // tuning shared by the service's consumers (CONSUMER_*)
+	Relay           outbox.RelayConfig // its outbox relay's tuning (OUTBOX_*)
+}
+
+// ConfigFromEnv reads the shared variables with r, whose Err reports every bad one;
+// defaultAddr is the service's own HTTP_ADDR default.
+func ConfigFromEnv(r *env.Reader, defaultAddr string) Config {
+	return Config{
+		DatabaseURL:     r.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
+		DBMaxConns:      r.Int("DB_MAX_CONNS", DefaultDBMaxConns, 2, 1000),
+		NATSURL:         broker.ReadURL(r),
+		Broker:          broker.ReadOptions(r),
+		HTTPAddr:        r.Addr("HTTP_ADDR", defaultAddr),
+		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+		Consumer:        consumer.Tuning(r),
+		Relay:           outbox.RelayTuning(r),
+	}
+}

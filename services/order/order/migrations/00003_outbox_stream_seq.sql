@@ -1,6 +1,0 @@
--- +goose Up
--- Where each sent event landed in its stream, so forensics ("loudly trace") read it back.
-ALTER TABLE orders.outbox ADD COLUMN stream_seq bigint;
-
--- +goose Down
-ALTER TABLE orders.outbox DROP COLUMN stream_seq;
