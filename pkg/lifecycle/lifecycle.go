@@ -11,8 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"loudly/pkg/profiling"
 	"loudly/pkg/env"
+	"loudly/pkg/profiling"
 	"loudly/pkg/telemetry"
 )
 
