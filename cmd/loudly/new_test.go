@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"loudly/alerts"
+	"loudly/internal/scaffold"
 	"loudly/services"
 )
 
@@ -62,7 +60,7 @@ func copyRepository(t *testing.T) string {
 // the copy's builds reuse the build cache across temporary directories.
 func goIn(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a loaded machine builds slowly
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
@@ -85,11 +83,14 @@ func readIn(t *testing.T, dir, rel string) string {
 	return string(b)
 }
 
-// The whole promise, end to end: in a copy of the repository, scaffold two services — one
+// The whole promise, end to end: in a copy of the repository, scaffold three services — one
 // that publishes (with an outbox and a new stream), one that does not and consumes with a
-// wildcard — and the copy builds, vets, passes the new services' own tests against real
-// NATS and PostgreSQL, regenerates dashboards and alert rules that include them, and
-// passes the checks of the list, the compose demo, the dashboards and the alerts.
+// wildcard, and one that consumes a subject and event type that do not exist yet (keyed by
+// a reference, not a UUID), which it declares in its own package with its own stream — and
+// the copy builds, vets, passes the new services' own tests against real NATS and
+// PostgreSQL (their events decided by their handlers, not dead-lettered), regenerates
+// dashboards and alert rules that include them, and passes the checks of the list, the
+// compose demo, the dashboards and the alerts. Nothing under pkg/ is edited.
 //
 // The names and subjects are ones no team would use, and the consumed subjects are those
 // of the event samples, so the test keeps working in a repository that grew services of
@@ -97,24 +98,26 @@ func readIn(t *testing.T, dir, rel string) string {
 func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *testing.T) {
 	t.Parallel()
 	repo := copyRepository(t)
-	module, err := modulePath(repo)
+	module, err := scaffold.ModulePath(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const pub, sub = "scaffoldpub", "scaffoldsub"      // the service that publishes, and the one that does not
-	consumed := eventSamples[0].Subject                // the publisher consumes one subject...
-	wildcard := strings.Split(consumed, ".")[0] + ".>" // ...the other every subject of its stream
+	const pub, sub = "scaffoldpub", "scaffoldsub"                  // the service that publishes, and the one that does not
+	const own, ownSubject = "scaffoldown", "scaffoldown.requested" // the one with an event type of its own
+	consumed := scaffold.Samples[0].Subject                        // the publisher consumes one subject...
+	wildcard := strings.Split(consumed, ".")[0] + ".>"             // ...the other every subject of its stream
 	// Their ports: the next free ones after the listed services'.
-	port1 := freePort(services.All)
-	port2 := freePort(append(slices.Clone(services.All), services.Service{Port: port1}))
+	port1 := scaffold.FreePort(services.All)
+	port2 := scaffold.FreePort(append(slices.Clone(services.All), services.Service{Port: port1}))
 	p1, p2 := strconv.Itoa(port1), strconv.Itoa(port2)
+	pkgBefore := treeDigest(t, filepath.Join(repo, "pkg"))
 
 	r := loudly(t, "new", "service", pub, "--consumes", consumed, "--publishes", pub+".done", "-root", repo)
 	if r.code != exitOK || r.stderr != "" {
 		t.Fatalf("new service %s: exit %d\n%s%s", pub, r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{
-		"services/" + pub + "/main.go", "services/" + pub + "/" + pub + "/handle.go", "services/" + pub + "/" + pub + "/migrations/00002_outbox.sql",
+		"services/" + pub + "/main.go", "services/" + pub + "/" + pub + "/handle.go", "services/" + pub + "/" + pub + "/store.go",
 		"docs/runbooks/LoudlyScaffoldpubDown.md", "deploy/compose/docker-compose.yml", "deploy/compose/prometheus/prometheus.yml",
 		"services/events/streams.go", "go generate ./dashboards/... ./alerts/...", "go test ./services/" + pub + "/...",
 	} {
@@ -127,8 +130,16 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	if r.code != exitOK {
 		t.Fatalf("new service %s: exit %d\n%s%s", sub, r.code, r.stdout, r.stderr)
 	}
-	if strings.Contains(r.stdout, "00002_outbox.sql") || strings.Contains(r.stdout, "streams.go") {
-		t.Errorf("a service that publishes nothing got an outbox or a stream:\n%s", r.stdout)
+	if strings.Contains(r.stdout, ".outbox") || strings.Contains(r.stdout, "streams.go") || strings.Contains(r.stdout, "events.go") {
+		t.Errorf("a service that publishes nothing got an outbox or a stream, or one consuming a known type its own type:\n%s", r.stdout)
+	}
+	// A subject and an event type that do not exist yet: the service declares them itself.
+	r = loudly(t, "new", "service", own, "--consumes", ownSubject, "-root", repo)
+	if r.code != exitOK {
+		t.Fatalf("new service %s: exit %d\n%s%s", own, r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "services/"+own+"/"+own+"/events.go") || strings.Contains(r.stdout, "streams.go") {
+		t.Errorf("the report of %s does not show its own events.go, or changes services/events:\n%s", own, r.stdout)
 	}
 
 	// The handler is honest until someone writes it.
@@ -143,12 +154,17 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	for file, wants := range map[string][]string{
 		"services/" + pub + "/main.go": {"lifecycle.Main(lifecycle.Program[" + pub + ".Config, *" + pub + ".Service]", `DefaultAddr: ":` + p1 + `"`},
 		"services/" + sub + "/main.go": {`DefaultAddr: ":` + p2 + `"`},
-		pkg + "service.go": {"postgres.Migrate(ctx, s.pool, Schema, sub)", "broker.Connect(", "outbox.NewRelay(", "consumer.New(",
-			`checks.Add("consumers"`, "httpapi.Listen(", "lifecycle.Serve(", `= "` + consumed + `"`},
-		"services/" + sub + "/" + sub + "/service.go": {`= "` + wildcard + `"`},
-		pkg + "config.go": {`r.URL("DATABASE_URL"`, `r.URL("NATS_URL"`, `r.Addr("HTTP_ADDR", ":` + p1 + `")`, "consumer.Tuning(r)"},
-		pkg + "migrations/00001_processed_events.sql": {"CREATE TABLE " + pub + ".processed_events"},
-		pkg + "migrations/00002_outbox.sql":           {"CREATE TABLE " + pub + ".outbox"},
+		pkg + "service.go": {"service.Open(ctx, service.Spec{", "Streams: events.Streams", "b.Idempotency(ctx)", "b.Outbox(ctx)",
+			"b.Consume(ctx, cfg.Consumer.For(Stream, Consumer, Subject), consumer.Handle(events.", `= "` + consumed + `"`},
+		"services/" + sub + "/" + sub + "/service.go": {`= "` + wildcard + `"`, "b.Consume(ctx"},
+		pkg + "config.go": {"service.Config", `service.ConfigFromEnv(r, ":` + p1 + `")`},
+		pkg + "store.go":  {"idempotency.Table", "s.processed.Remember(ctx, tx, env.ID, env.Key)"},
+		"services/" + own + "/" + own + "/events.go": {`TypeScaffoldownRequested    = "` + ownSubject + `"`, "type ScaffoldownRequested struct",
+			"ScaffoldownRequestedEvent = envelope.NewType(TypeScaffoldownRequested, validateScaffoldownRequested)", "Name:        Stream,",
+			`[]string{"` + own + `.>"}`},
+		"services/" + own + "/" + own + "/service.go":      {`Stream   = "SCAFFOLDOWN"`, "Streams: Streams}", "consumer.Handle(ScaffoldownRequestedEvent, h.handle)"},
+		"services/" + own + "/" + own + "/handle.go":       {"p ScaffoldownRequested) consumer.Result"},
+		"services/" + own + "/" + own + "/service_test.go": {`ScaffoldownRequestedEvent.New("sca-0001", ScaffoldownRequested{}, time.Now())`},
 		"services/services.go": {`{Name: "` + pub + `", Port: ` + p1 + `, Schema: "` + pub + `", Outbox: true,`,
 			`{Name: "` + sub + `", Port: ` + p2 + `, Schema: "` + sub + `", Outbox: false,`},
 		"services/events/streams.go":               {`"SCAFFOLDPUB"`, `[]string{"` + pub + `.>"}`},
@@ -162,6 +178,15 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 			}
 		}
 	}
+	for _, svc := range []string{sub, own} {
+		if got := readIn(t, repo, "services/"+svc+"/"+svc+"/service.go"); strings.Contains(got, "Outbox(") {
+			t.Errorf("%s publishes nothing but has an outbox", svc)
+		}
+	}
+	if got := readIn(t, repo, "services/events/streams.go"); strings.Contains(got, "SCAFFOLDOWN") {
+		t.Error("the service with its own event type changed services/events")
+	}
+
 	// The runbook skeleton shows the rule alerts/ generates for the service.
 	rule := alerts.ServiceRules(alerts.Production, services.Service{Name: pub, Port: port1, Schema: pub, Outbox: true})[0]
 	if runbook := readIn(t, repo, rule.RunbookURL()); !strings.Contains(runbook, rule.Expr()) || !strings.Contains(runbook, "# "+rule.Name+"\n") {
@@ -176,7 +201,7 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	goIn(t, repo, "generate", "./dashboards/...", "./alerts/...")
 	for file, wants := range map[string][]string{
 		"dashboards/consumer-internals.json": {`"title": "` + pub + `: instances up"`, `up{job=\"` + sub + `\"}`,
-			`job=~\"` + strings.Join(append(services.Names(), pub, sub), "|") + `\"`},
+			`job=~\"` + strings.Join(append(services.Names(), pub, sub, own), "|") + `\"`},
 		"alerts/prometheus-rules.yaml":      {"alert: LoudlyScaffoldpubDown", `up{job="` + sub + `"}`},
 		"alerts/grafana-alerts.yaml":        {"title: LoudlyScaffoldpubDown", "title: LoudlyScaffoldsubDown"},
 		"deploy/compose/docker-compose.yml": {`command: ["/app/` + pub + `"]`, `test: ["CMD", "/app/` + sub + `", "healthcheck"]`},
@@ -189,25 +214,46 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 		}
 	}
 	out := goIn(t, repo, "test", "-count=1", "-timeout=3m",
-		"./services/"+pub+"/...", "./services/"+sub+"/...", "./internal/scaffoldsamples/",
+		"./services/"+pub+"/...", "./services/"+sub+"/...", "./services/"+own+"/...", "./internal/scaffoldsamples/",
 		"./services/", "./deploy/compose/", "./dashboards/", "./alerts/",
 		"-run", "^(TestService|TestConfigFromEnv|TestSamples|TestAll_IsTheServicesThatExist|TestComposeFileLoads|TestBuiltImages|"+
 			"TestEveryServiceHasAHealthcheck|TestDependsOnWaitsForHealth|TestServicesReachTheirDependencies|TestPrometheusConfig|"+
 			"TestPrometheusConfigPassesPromtool|TestDockerfile|TestGeneratedFilesAreInSync|TestRules_AreActionable|"+
 			"TestPromtool_ChecksAndUnitTestsTheRules|TestRuleFiles_AgreeAndUseTheProvisionedDatasources|TestDashboards_HaveUniqueIDsAndEveryQueryIsComplete)$")
-	for _, p := range []string{"services/" + pub + "/" + pub, "services/" + sub + "/" + sub, "internal/scaffoldsamples", "services", "deploy/compose", "dashboards", "alerts"} {
+	for _, p := range []string{"services/" + pub + "/" + pub, "services/" + sub + "/" + sub, "services/" + own + "/" + own, "internal/scaffoldsamples", "services", "deploy/compose", "dashboards", "alerts"} {
 		if !strings.Contains(out, "ok  \t"+module+"/"+p+"\t") {
 			t.Errorf("go test did not pass %s/%s:\n%s", module, p, out)
 		}
 	}
+	if treeDigest(t, filepath.Join(repo, "pkg")) != pkgBefore {
+		t.Error("scaffolding the services edited something under pkg/")
+	}
 }
 
-// writeSampleCheck adds to the copy a test that builds every event sample of eventSamples
+// treeDigest is the paths and contents of every file under dir, to compare.
+func treeDigest(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		b.WriteString(p + "\x00" + string(data) + "\x00")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// writeSampleCheck adds to the copy a test that builds every event sample of scaffold.Samples
 // from its Go source and decodes it as the consumer runner would.
 func writeSampleCheck(t *testing.T, repo, module string) {
 	t.Helper()
 	var cases strings.Builder
-	for _, s := range eventSamples {
+	for _, s := range scaffold.Samples {
 		cases.WriteString("\t\t{" + strconv.Quote(s.Subject) + ", events." + s.Type + ", " + s.Data + "},\n")
 	}
 	src := `package scaffoldsamples
@@ -257,7 +303,7 @@ func TestNewService_Refuses(t *testing.T) {
 	repo := copyRepository(t)
 	snapshot := func() []byte {
 		var b bytes.Buffer
-		for _, f := range []string{servicesFile, streamsFile, composeFile, prometheusFile, runbookIndex} {
+		for _, f := range []string{scaffold.ServicesFile, scaffold.StreamsFile, scaffold.ComposeFile, scaffold.PrometheusFile, scaffold.RunbookIndex} {
 			b.WriteString(readIn(t, repo, f))
 		}
 		entries, _ := os.ReadDir(filepath.Join(repo, "services"))
@@ -267,7 +313,7 @@ func TestNewService_Refuses(t *testing.T) {
 		return b.Bytes()
 	}
 	const name = "scaffoldnew" // a name no team would use, with subjects of the event samples
-	consumed := eventSamples[0].Subject
+	consumed := scaffold.Samples[0].Subject
 	first := strings.Split(consumed, ".")[0]
 	wildcard := first + ".>"
 	before := snapshot()
@@ -292,7 +338,7 @@ func TestNewService_Refuses(t *testing.T) {
 		{"a one-token subject", []string{name, "--consumes", first}, "at least two tokens"},
 		{"a wildcard first token", []string{name, "--consumes", "*.placed"}, "is not a subject"},
 		{"> before the end", []string{name, "--consumes", first + ".>.x"}, "is not a subject"},
-		{"a subject no stream holds", []string{name, "--consumes", "scaffoldnowhere.captured"}, "no stream holds it (streams: "},
+		{"a wildcard no stream holds", []string{name, "--consumes", "scaffoldnowhere.*"}, "no stream holds it (streams: "},
 		{"a subject with no event type", []string{name, "--consumes", first + ".scaffoldnothing"}, "no event type of services/events travels on it"},
 		{"the dead letters", []string{name, "--consumes", "deadletter.inventory"}, "letters are not events"},
 		{"a wildcard to publish", []string{name, "--consumes", consumed, "--publishes", "billing.*"}, `--publishes "billing.*" is not a subject`},
@@ -321,89 +367,5 @@ func TestNewService_Help(t *testing.T) {
 		if r.code != exitOK || !strings.Contains(r.stdout, "service NAME --consumes SUBJECT") {
 			t.Errorf("%v: exit %d, stdout:\n%s", args, r.code, r.stdout)
 		}
-	}
-}
-
-// eventSamples must know every subject of services/events: a subject missing here could not
-// be consumed by a scaffolded service.
-func TestEventSamples_CoverEverySubject(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, "services/events/events.go"), nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subjects, types := map[string]string{}, map[string]bool{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok {
-			return true
-		}
-		for i, name := range vs.Names {
-			if i >= len(vs.Values) {
-				continue
-			}
-			lit, ok := vs.Values[i].(*ast.BasicLit)
-			if !ok {
-				continue
-			}
-			switch v, _ := strconv.Unquote(lit.Value); {
-			case strings.HasPrefix(name.Name, "Subject"):
-				subjects[name.Name] = v
-			case strings.HasPrefix(name.Name, "Type"):
-				types[name.Name] = true
-			}
-		}
-		return true
-	})
-	if len(subjects) == 0 {
-		t.Fatal("found no Subject constants in services/events")
-	}
-	for name, subject := range subjects {
-		if !slices.ContainsFunc(eventSamples, func(s eventSample) bool { return s.Subject == subject }) {
-			t.Errorf("events.%s (%s) has no sample in eventSamples", name, subject)
-		}
-	}
-	for _, s := range eventSamples {
-		if !types[s.Type] {
-			t.Errorf("sample of %s: events.%s is not an event type", s.Subject, s.Type)
-		}
-	}
-}
-
-func TestSubjects(t *testing.T) {
-	for _, c := range []struct {
-		pattern, subject string
-		covers, overlaps bool
-	}{
-		{"orders.>", "orders.placed", true, true},
-		{"orders.>", "orders.>", true, true},
-		{"orders.>", "orders.*", true, true},
-		{"orders.>", "orders", false, false},
-		{"orders.*", "orders.placed", true, true},
-		{"orders.*", "orders.placed.x", false, false},
-		{"orders.placed", "orders.*", false, true},
-		{"orders.placed", "orders.placed", true, true},
-		{"inventory.>", "orders.placed", false, false},
-		{"shipping.>", "shipping.scheduled", true, true},
-	} {
-		if got := covers(c.pattern, c.subject); got != c.covers {
-			t.Errorf("covers(%s, %s) = %v", c.pattern, c.subject, got)
-		}
-		if got := overlaps(c.pattern, c.subject); got != c.overlaps {
-			t.Errorf("overlaps(%s, %s) = %v", c.pattern, c.subject, got)
-		}
-	}
-}
-
-func TestSchemaAndPort(t *testing.T) {
-	for name, want := range map[string]string{"shipping": "shipping", "user": "user_svc", "order": "order_svc", "pg_x": "svc_pg_x"} {
-		if got := schemaFor(name); got != want {
-			t.Errorf("schemaFor(%s) = %s, want %s", name, got, want)
-		}
-	}
-	if got := freePort([]services.Service{{Port: 8080}, {Port: 8081}}); got != 8082 {
-		t.Errorf("freePort after 8080 and 8081 = %d, want 8082", got)
-	}
-	if got := freePort([]services.Service{{Port: 8887}}); got != 8890 {
-		t.Errorf("freePort after 8887 = %d, want 8890 (8888 and 8889 are the collector's)", got)
 	}
 }

@@ -1,0 +1,98 @@
+package scaffold
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"loudly/services"
+)
+
+// Samples must know every subject of services/events: a subject missing here could not
+// be consumed by a scaffolded service.
+func TestEventSamples_CoverEverySubject(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("../..", "services/events/events.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects, types := map[string]string{}, map[string]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range vs.Names {
+			if i >= len(vs.Values) {
+				continue
+			}
+			lit, ok := vs.Values[i].(*ast.BasicLit)
+			if !ok {
+				continue
+			}
+			switch v, _ := strconv.Unquote(lit.Value); {
+			case strings.HasPrefix(name.Name, "Subject"):
+				subjects[name.Name] = v
+			case strings.HasPrefix(name.Name, "Type"):
+				types[name.Name] = true
+			}
+		}
+		return true
+	})
+	if len(subjects) == 0 {
+		t.Fatal("found no Subject constants in services/events")
+	}
+	for name, subject := range subjects {
+		if !slices.ContainsFunc(Samples, func(s Sample) bool { return s.Subject == subject }) {
+			t.Errorf("events.%s (%s) has no sample in Samples", name, subject)
+		}
+	}
+	for _, s := range Samples {
+		if !types[s.Type] {
+			t.Errorf("sample of %s: events.%s is not an event type", s.Subject, s.Type)
+		}
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	for _, c := range []struct {
+		pattern, subject string
+		covers, overlaps bool
+	}{
+		{"orders.>", "orders.placed", true, true},
+		{"orders.>", "orders.>", true, true},
+		{"orders.>", "orders.*", true, true},
+		{"orders.>", "orders", false, false},
+		{"orders.*", "orders.placed", true, true},
+		{"orders.*", "orders.placed.x", false, false},
+		{"orders.placed", "orders.*", false, true},
+		{"orders.placed", "orders.placed", true, true},
+		{"inventory.>", "orders.placed", false, false},
+		{"shipping.>", "shipping.scheduled", true, true},
+	} {
+		if got := covers(c.pattern, c.subject); got != c.covers {
+			t.Errorf("covers(%s, %s) = %v", c.pattern, c.subject, got)
+		}
+		if got := overlaps(c.pattern, c.subject); got != c.overlaps {
+			t.Errorf("overlaps(%s, %s) = %v", c.pattern, c.subject, got)
+		}
+	}
+}
+
+func TestSchemaAndPort(t *testing.T) {
+	for name, want := range map[string]string{"shipping": "shipping", "user": "user_svc", "order": "order_svc", "pg_x": "svc_pg_x"} {
+		if got := schemaFor(name); got != want {
+			t.Errorf("schemaFor(%s) = %s, want %s", name, got, want)
+		}
+	}
+	if got := FreePort([]services.Service{{Port: 8080}, {Port: 8081}}); got != 8082 {
+		t.Errorf("FreePort after 8080 and 8081 = %d, want 8082", got)
+	}
+	if got := FreePort([]services.Service{{Port: 8887}}); got != 8890 {
+		t.Errorf("FreePort after 8887 = %d, want 8890 (8888 and 8889 are the collector's)", got)
+	}
+}
