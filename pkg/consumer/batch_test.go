@@ -27,20 +27,7 @@ func (r *rig) startBatch(t *testing.T, c consumer.Config, h consumer.BatchHandle
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v, want nil after cancellation", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancellation")
-		}
-	})
+	runUntilCleanup(t, run)
 }
 
 // publishThing publishes an event named name and returns its id.

@@ -513,6 +513,12 @@ func (r *rig) start(t *testing.T, c consumer.Config, h consumer.Handler) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runUntilCleanup(t, run)
+}
+
+// runUntilCleanup runs a runner until the test ends, and checks that it stops cleanly.
+func runUntilCleanup(t *testing.T, run *consumer.Runner) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run.Run(ctx) }()
