@@ -19,7 +19,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"loudly/internal/testenv"
+	"loudly/pkg/outbox"
 	"loudly/pkg/postgres"
+	"loudly/pkg/telemetry/telemetrytest"
 )
 
 // acceptScript is the pgbench script of the order service's accept transaction. Paths
@@ -96,6 +98,14 @@ func orderSchemaCopy(t testing.TB) string {
 	defer pool.Close()
 	if err := postgres.Migrate(ctx, pool, "orders", os.DirFS(orderMigrations)); err != nil {
 		t.Fatalf("order schema: %v", err)
+	}
+	// The outbox table is the outbox package's, created as the service base creates it.
+	ob, err := outbox.New("orders.outbox", pool, telemetrytest.New(t, "pgbench").Telemetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(ctx); err != nil {
+		t.Fatalf("outbox table: %v", err)
 	}
 	return dsn
 }
