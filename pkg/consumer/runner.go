@@ -56,7 +56,7 @@ type Config struct {
 	RawPayload bool
 
 	// KeyName is what the service calls its events' key in decision logs and spans (the
-	// demo: order_id); default telemetry.DefaultKeyName.
+	// demo names it after its orders); default telemetry.DefaultKeyName.
 	KeyName string
 }
 

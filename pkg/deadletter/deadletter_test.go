@@ -58,7 +58,7 @@ func letter(streamSeq uint64, reason string) deadletter.Letter {
 			jetstream.MsgIDHeader: {"evt-" + reason},
 			"traceparent":         {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		},
-		Data: []byte(`{"order_id":"x"}`),
+		Data: []byte(`{"key":"x"}`),
 	}
 }
 

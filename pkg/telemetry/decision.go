@@ -69,7 +69,8 @@ type Decision struct {
 	EventID   string
 	// Key is the entity the decision is about (the event's key), never a label. It is
 	// logged as KeyName ("loudly.<KeyName>" on the span), DefaultKeyName when empty: a
-	// service names it for its domain (the demo: order_id), so its logs read in its terms.
+	// service names it for its domain (a payment reference, an order id), so its logs read
+	// in its terms.
 	Key     string
 	KeyName string
 	// Settlement is what the broker was told; empty when no message is settled.

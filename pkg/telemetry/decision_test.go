@@ -22,7 +22,7 @@ import (
 
 const (
 	testEventID = "0b6e8f0e-4c1b-4bde-9f3a-3f4e54a0c001"
-	testOrderID = "7d2f1c9a-1e0b-4a57-8f2e-b1a3c5d7e902"
+	testKey     = "pay-0001"
 )
 
 // TestRecorder_Record is the contract of DESIGN.md's outcome table: whatever the outcome,
@@ -66,7 +66,7 @@ func TestRecorder_Record(t *testing.T) {
 			ctx, span := c.Tracer().Start(context.Background(), "process orders.placed")
 			c.Telemetry.Decisions.Record(ctx, telemetry.Decision{
 				Stage: telemetry.StageConsume, Outcome: tt.outcome, Reason: tt.reason,
-				EventType: "order.placed", EventID: testEventID, Key: testOrderID,
+				EventType: "order.placed", EventID: testEventID, Key: testKey,
 				Settlement: tt.settlement, Err: tt.err,
 			})
 			span.End()
@@ -77,7 +77,7 @@ func TestRecorder_Record(t *testing.T) {
 			ev := decisionEvent(t, s)
 			wantAttrs := map[string]string{
 				"loudly.outcome": string(tt.outcome), "loudly.reason": tt.reason, "loudly.stage": "consume",
-				"loudly.event_type": "order.placed", "loudly.event_id": testEventID, "loudly.key": testOrderID,
+				"loudly.event_type": "order.placed", "loudly.event_id": testEventID, "loudly.key": testKey,
 				"loudly.settlement": string(tt.settlement),
 			}
 			if tt.err != nil {
@@ -97,7 +97,7 @@ func TestRecorder_Record(t *testing.T) {
 			line := oneDecisionLine(t, c)
 			assertFields(t, line, map[string]string{
 				"outcome": string(tt.outcome), "reason": tt.reason, "stage": "consume", "settlement": string(tt.settlement),
-				"event_type": "order.placed", "event_id": testEventID, "key": testOrderID,
+				"event_type": "order.placed", "event_id": testEventID, "key": testKey,
 				"trace_id": sc.TraceID().String(), "span_id": sc.SpanID().String(),
 				"level": wantLevel[tt.outcome], "service": "decision-test",
 			})
@@ -143,7 +143,7 @@ func TestRecorder_Record_OutcomeOutsideTheClosedSet(t *testing.T) {
 func TestRecorder_Record_WithoutASpan(t *testing.T) {
 	c := telemetrytest.New(t, "decision-test")
 	c.Telemetry.Decisions.Record(context.Background(), telemetry.Decision{
-		Stage: telemetry.StageReconcile, Outcome: telemetry.Retry, Reason: "query_failed", Key: testOrderID,
+		Stage: telemetry.StageReconcile, Outcome: telemetry.Retry, Reason: "query_failed", Key: testKey,
 	})
 
 	spans := c.Spans()
@@ -159,14 +159,14 @@ func TestRecorder_Record_WithoutASpan(t *testing.T) {
 			t.Errorf("own span has parent %s, want a root span", s.Parent().SpanID())
 		}
 		assertAttrs(t, "span event", decisionEvent(t, s), map[string]string{
-			"loudly.outcome": "retry", "loudly.reason": "query_failed", "loudly.key": testOrderID,
+			"loudly.outcome": "retry", "loudly.reason": "query_failed", "loudly.key": testKey,
 		})
 	})
 	t.Run("the counter's exemplar and the log line point at that span", func(t *testing.T) {
 		assertCounted(t, c, map[string]string{"stage": "reconcile", "outcome": "retry", "reason": "query_failed"}, s.SpanContext())
 		assertFields(t, oneDecisionLine(t, c), map[string]string{
 			"trace_id": s.SpanContext().TraceID().String(), "span_id": s.SpanContext().SpanID().String(),
-			"key": testOrderID,
+			"key": testKey,
 		})
 	})
 }
@@ -248,7 +248,7 @@ func BenchmarkRecordDecision(b *testing.B) {
 	b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	d := telemetry.Decision{
 		Stage: telemetry.StageConsume, Outcome: telemetry.Applied, Reason: "reserved",
-		EventType: "order.placed", EventID: testEventID, Key: testOrderID, Settlement: "ack",
+		EventType: "order.placed", EventID: testEventID, Key: testKey, Settlement: "ack",
 	}
 	tracer := tel.Tracer()
 
