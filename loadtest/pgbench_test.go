@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,19 +46,7 @@ func findPgbench() (string, error) {
 	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
 		dirs = append(dirs, strings.TrimSpace(string(out)))
 	}
-	versioned, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	slices.SortFunc(versioned, func(a, b string) int { // newest first: 9.6 < 10 < 15
-		va, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(a)), 64)
-		vb, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(b)), 64)
-		switch {
-		case va > vb:
-			return -1
-		case va < vb:
-			return 1
-		}
-		return 0
-	})
-	dirs = append(dirs, versioned...)
+	dirs = append(dirs, testenv.VersionedPostgresBins()...)
 	for _, d := range dirs {
 		p := filepath.Join(d, "pgbench")
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {

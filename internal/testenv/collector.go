@@ -76,17 +76,7 @@ func StartCollector(t testing.TB, path string, subst map[string]string, healthUR
 		}
 		return string(b)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		logFile.Close()
-	})
+	stopOnCleanup(t, cmd, logFile, 15*time.Second)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		res, err := http.Get(healthURL)

@@ -275,6 +275,18 @@ func findPostgresBin() (string, error) {
 			dirs = append(dirs, filepath.Dir(real))
 		}
 	}
+	dirs = append(dirs, VersionedPostgresBins()...)
+	for _, d := range dirs {
+		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "postgres")) {
+			return d, nil
+		}
+	}
+	return "", errors.New("initdb and postgres not found on PATH or under /usr/lib/postgresql/*/bin")
+}
+
+// VersionedPostgresBins lists Debian's versioned PostgreSQL binary directories,
+// /usr/lib/postgresql/*/bin, newest first (9.6 < 10 < 15).
+func VersionedPostgresBins() []string {
 	versioned, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	slices.SortFunc(versioned, func(a, b string) int {
 		va, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(a)), 64)
@@ -287,13 +299,7 @@ func findPostgresBin() (string, error) {
 		}
 		return 0
 	})
-	dirs = append(dirs, versioned...)
-	for _, d := range dirs {
-		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "postgres")) {
-			return d, nil
-		}
-	}
-	return "", errors.New("initdb and postgres not found on PATH or under /usr/lib/postgresql/*/bin")
+	return versioned
 }
 
 func isExecutable(path string) bool {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,17 +90,7 @@ func StartPrometheus(t testing.TB, cfg PrometheusConfig) *Prometheus {
 		t.Fatalf("testenv: start prometheus: %v", err)
 	}
 	p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), log: logPath}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		logFile.Close()
-	})
+	stopOnCleanup(t, cmd, logFile, 10*time.Second)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := http.Get(p.URL + "/-/ready")
@@ -201,3 +192,19 @@ func (p *Prometheus) WaitTargetsUp(t testing.TB, timeout time.Duration) {
 // apiTimeout bounds one call of the helpers, so a wedged Prometheus fails the test
 // instead of hanging it.
 const apiTimeout = 30 * time.Second
+
+// stopOnCleanup interrupts a program the test started when the test ends, kills it if it
+// has not exited within grace, and closes its log file.
+func stopOnCleanup(t testing.TB, cmd *exec.Cmd, logFile io.Closer, grace time.Duration) {
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+		}
+		logFile.Close()
+	})
+}
