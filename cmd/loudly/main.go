@@ -55,13 +55,12 @@ const (
 // group. args is its synopsis after the name, as the usages show it. runE receives the
 // entry with name made full ("loudly dlq show"), and the arguments after the name; it
 // returns nil on success, a *usageError for a command line that makes no sense, and any
-// other error when the command failed. (run is the older form, compat.go.)
+// other error when the command failed.
 type command struct {
 	name    string
 	args    string
 	summary string
 	runE    func(ctx context.Context, c *cli, self command, args []string) error
-	run     func(ctx context.Context, c *cli, self command, args []string) int
 }
 
 // commands is the top level. A new group (drill, trace, new) adds one line here and its
@@ -70,7 +69,7 @@ var commands = []command{
 	{name: "dlq", args: "<command>", summary: "list, inspect and redrive dead letters", runE: runDLQ},
 	{name: "drill", args: "<command>", summary: "start and stop on-call drills (fault injection)", runE: runDrill},
 	{name: "trace", args: "ORDER_ID [-json]", summary: "follow one order through every hop; exit 1 if it is stuck", runE: runTrace},
-	{name: "new", args: "<command>", summary: "scaffold a new service wired like the others", run: runNew},
+	{name: "new", args: "<command>", summary: "scaffold a new service wired like the others", runE: runNew},
 }
 
 // top is the program itself: the group every command line starts in.
@@ -124,9 +123,8 @@ func (e *commandError) Unwrap() error { return e.err }
 // exit is the one place an error becomes an exit code and a message.
 func (c *cli) exit(err error) int {
 	var (
-		help   helpRequest
-		usage  *usageError
-		status exitStatus
+		help  helpRequest
+		usage *usageError
 	)
 	switch {
 	case err == nil:
@@ -145,8 +143,6 @@ func (c *cli) exit(err error) int {
 			usage.usage(c.stderr)
 		}
 		return exitUsage
-	case errors.As(err, &status):
-		return int(status) // reported already, by a command that returns exit codes
 	}
 	fmt.Fprintf(c.stderr, "%s\n", err)
 	return exitFailed
@@ -193,7 +189,7 @@ func (c *cli) runGroup(ctx context.Context, g group, args []string) error {
 	for _, cmd := range g.commands {
 		if cmd.name == name {
 			cmd.name = g.name + " " + cmd.name
-			return named(cmd.name, cmd.call(ctx, c, rest))
+			return named(cmd.name, cmd.runE(ctx, c, cmd, rest))
 		}
 	}
 	return &usageError{cmd: g.name, msg: fmt.Sprintf("unknown command %q", name), usage: g.usage}
@@ -202,12 +198,11 @@ func (c *cli) runGroup(ctx context.Context, g group, args []string) error {
 // named names the command in a failure, unless the error already says who and how.
 func named(cmd string, err error) error {
 	var (
-		help   helpRequest
-		usage  *usageError
-		named  *commandError
-		status exitStatus
+		help  helpRequest
+		usage *usageError
+		named *commandError
 	)
-	if err == nil || errors.As(err, &help) || errors.As(err, &usage) || errors.As(err, &named) || errors.As(err, &status) {
+	if err == nil || errors.As(err, &help) || errors.As(err, &usage) || errors.As(err, &named) {
 		return err
 	}
 	return &commandError{cmd: cmd, err: err}

@@ -94,7 +94,6 @@ func TestExit_MapsErrorsInOnePlace(t *testing.T) {
 			nil, []string{"loudly test: broker gone\n"}},
 		{"a failure named once, however deep", func(*leaf) error { return named("loudly", named("loudly test", errors.New("broker gone"))) }, exitFailed,
 			nil, []string{"loudly test: broker gone\n"}},
-		{"an exit code reported already", func(*leaf) error { return named("loudly test", exitStatus(exitUsage)) }, exitUsage, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

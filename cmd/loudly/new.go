@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 
 	"loudly/internal/scaffold"
@@ -15,18 +14,18 @@ import (
 // file it writes).
 var newCommands = []command{
 	{name: "service", args: "NAME --consumes SUBJECT [--publishes SUBJECT] [-root DIR]",
-		summary: "scaffold services/NAME, a consumer service wired like the others", run: newService},
+		summary: "scaffold services/NAME, a consumer service wired like the others", runE: newService},
 }
 
-func runNew(ctx context.Context, c *cli, self command, args []string) int {
-	return c.dispatch(ctx, group{
+func runNew(ctx context.Context, c *cli, self command, args []string) error {
+	return c.runGroup(ctx, group{
 		name:     self.name,
 		about:    "Scaffolds a new part of this repository. docs/template.md explains every file it writes.",
 		commands: newCommands,
 	}, args)
 }
 
-func newService(ctx context.Context, c *cli, self command, args []string) int {
+func newService(ctx context.Context, c *cli, self command, args []string) error {
 	l := &leaf{fs: flag.NewFlagSet(self.name, flag.ContinueOnError), args: self.args, about: "Creates services/NAME: main.go (lifecycle.Main), package NAME on the service base pkg/service\n" +
 		"(configuration from the environment, its own schema and idempotency record, the consumer runner on\n" +
 		"durable consumer NAME with a typed handler that rejects every event as not_implemented until you\n" +
@@ -43,35 +42,31 @@ func newService(ctx context.Context, c *cli, self command, args []string) int {
 	l.fs.StringVar(&spec.Consumes, "consumes", "", "the `SUBJECT` its durable consumer reads (a filter: orders.placed, inventory.>); required")
 	l.fs.StringVar(&spec.Publishes, "publishes", "", "the `SUBJECT` it publishes through a transactional outbox (optional)")
 	root := l.fs.String("root", "", "the repository `DIR` to write into (default: the module containing the current directory)")
-	pos, code, ok := l.parse(c, args, 1, 1)
-	if !ok {
-		return code
+	pos, err := l.parseArgs(args, 1, 1)
+	if err != nil {
+		return err
 	}
 	spec.Name = pos[0]
 	if spec.Consumes == "" {
-		return l.usageError(c, "--consumes is required: every service consumes a subject")
+		return l.usagef("--consumes is required: every service consumes a subject")
 	}
 	dir := *root
 	if dir == "" {
-		var err error
 		if dir, err = scaffold.ModuleRoot(); err != nil {
-			fmt.Fprintf(c.stderr, "%s: %v\n", l.fs.Name(), err)
-			return exitFailed
+			return err
 		}
 	}
 	sc, err := scaffold.Plan(dir, spec)
 	var refused *scaffold.Refusal
 	switch {
 	case errors.As(err, &refused):
-		return l.usageError(c, "%v", err)
+		return l.usagef("%v", err)
 	case err != nil:
-		fmt.Fprintf(c.stderr, "%s: %v\n", l.fs.Name(), err)
-		return exitFailed
+		return err
 	}
 	if err := sc.Write(); err != nil {
-		fmt.Fprintf(c.stderr, "%s: %v\n", l.fs.Name(), err)
-		return exitFailed
+		return err
 	}
 	sc.Report(c.stdout)
-	return exitOK
+	return nil
 }
