@@ -1,7 +1,7 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test test-compat check tools run-order run-inventory load bench bench-drain build up up-cluster down drill
+.PHONY: test test-compat check tools run-order run-inventory load bench bench-drain soak build up up-cluster down drill
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS,
 # Prometheus and OpenTelemetry Collector.
@@ -48,6 +48,12 @@ bench:
 # CONSUMER_BATCH_SIZE=1, side by side, in one line "drain: … speedup=…".
 bench-drain:
 	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkBacklogDrain$$' -benchtime 1x -timeout 60m ./loadtest/
+
+# make soak: the pipeline for SOAK_DURATION (30m) at SOAK_RATE orders/s (default half the
+# saturated rate, measured first) with the drills cycling; RSS and goroutines of each service
+# at the start and the end, lost=0, in one line "soak: …" (loadtest/soak_test.go). Not in CI.
+soak:
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 4h ./loadtest/
 
 # The broker-facing suites again, against the NATS server at NATS_URL (an older or
 # clustered server than the embedded one): .ci/run does this when a server answers on

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-kit/log"
@@ -28,13 +29,18 @@ type LokiConfig struct {
 // lokiSink pushes log lines to Loki through loki-client-go. The client's Handle blocks
 // while it retries a failing push, so the sink puts a bounded buffer in front of it: a dead
 // or slow Loki costs dropped lines (counted in loudly_telemetry_log_dropped_total), never a
-// blocked or crashed service.
+// blocked or crashed service. Lines written after Shutdown (a client library's callback
+// logging while the process exits, say) are not pushed: they still reach the other
+// handlers, stdout among them.
 type lokiSink struct {
 	client  *loki.Client
-	lines   chan lokiLine
 	dropped metric.Int64Counter
 	service model.LabelValue
 	done    chan struct{}
+
+	mu     sync.RWMutex // held for reading to send on lines, for writing to close it
+	lines  chan lokiLine
+	closed bool
 }
 
 type lokiLine struct {
@@ -77,9 +83,14 @@ func (s *lokiSink) forward() {
 }
 
 // Write receives one JSON line from the slog JSON handler (it writes each record in one
-// call) and queues it without ever blocking.
+// call) and queues it without ever blocking; after Shutdown it does nothing.
 func (s *lokiSink) Write(p []byte) (int, error) {
 	line := lokiLine{level: levelOf(p), at: time.Now(), text: string(bytes.TrimRight(p, "\n"))}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return len(p), nil
+	}
 	select {
 	case s.lines <- line:
 	default:
@@ -90,7 +101,12 @@ func (s *lokiSink) Write(p []byte) (int, error) {
 
 // Shutdown sends what is queued and stops the client.
 func (s *lokiSink) Shutdown(ctx context.Context) error {
-	close(s.lines)
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.lines)
+	}
+	s.mu.Unlock()
 	select {
 	case <-s.done:
 	case <-ctx.Done():

@@ -181,3 +181,61 @@ func TestLevelOf(t *testing.T) {
 		t.Fatalf("levelOf(%q) = %q", buf.String(), got)
 	}
 }
+
+// A client library's callback (a NATS disconnect handler, say) may log while the process
+// is shutting down, after telemetry has been shut down: the line still goes to stdout,
+// and the Loki sink neither panics nor pushes it.
+func TestLoki_LoggingAfterShutdownGoesToStdoutOnly(t *testing.T) {
+	loki := &fakeLoki{}
+	srv := httptest.NewServer(loki)
+	defer srv.Close()
+	var stdout bytes.Buffer // slog's JSON handler serialises its writes
+	tel, err := Setup(context.Background(), Config{
+		ServiceName: "order", LogWriter: &stdout,
+		Loki: LokiConfig{URL: srv.URL + "/loki/api/v1/push"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel.Logger.Info("before shutdown")
+
+	// Loggers race with the shutdown, as callbacks on other goroutines do.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					tel.Logger.Info("racing shutdown")
+				}
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	close(stop)
+	wg.Wait()
+	tel.Logger.Warn("nats disconnected") // after shutdown: this used to panic
+
+	if !strings.Contains(stdout.String(), `"msg":"nats disconnected"`) {
+		t.Errorf("the line logged after shutdown is not on stdout:\n%s", stdout.String())
+	}
+	var before bool
+	for _, s := range loki.lines() {
+		for _, v := range s.Values {
+			before = before || strings.Contains(v[1], `"msg":"before shutdown"`)
+			if strings.Contains(v[1], `"msg":"nats disconnected"`) {
+				t.Errorf("a line logged after shutdown reached Loki: %s", v[1])
+			}
+		}
+	}
+	if !before {
+		t.Error("the line logged before shutdown never reached Loki")
+	}
+}
