@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -76,8 +75,8 @@ func (s *lokiSink) forward() {
 	}
 }
 
-// Write receives one JSON line from the slog JSON handler (it writes each record in one
-// call) and queues it without ever blocking.
+// Write receives one JSON line from the slog JSON handler that writes stdout (it writes
+// each record in one call) and queues it without ever blocking.
 func (s *lokiSink) Write(p []byte) (int, error) {
 	line := lokiLine{level: levelOf(p), at: time.Now(), text: string(bytes.TrimRight(p, "\n"))}
 	select {
@@ -119,8 +118,4 @@ func levelOf(line []byte) string {
 		return "info"
 	}
 	return strings.ToLower(string(rest[:j]))
-}
-
-func newLokiHandler(sink *lokiSink, level slog.Level) slog.Handler {
-	return slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: level})
 }
