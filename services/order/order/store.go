@@ -220,23 +220,25 @@ type settleRequest struct {
 // reported, and its id is not kept, so a redriven copy is judged again. Any error leaves
 // nothing behind.
 func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.Background())
-
 	ids, orders := make([]string, len(reqs)), make([]string, len(reqs))
 	for i, r := range reqs {
 		ids[i], orders[i] = r.eventID, r.orderID
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO orders.processed_events (event_id, order_id)
-		SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text`, ids, orders)
-	if err != nil {
-		return nil, err
-	}
-	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	// BEGIN and the first statement travel together: one round trip, not two.
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	var fresh []string
+	b.Queue(`INSERT INTO orders.processed_events (event_id, order_id)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text`, ids, orders).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			fresh, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+	br := s.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(context.Background())
+	if err := br.Close(); err != nil {
 		return nil, err
 	}
 	isFresh := make(map[string]bool, len(fresh))
@@ -263,7 +265,7 @@ func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement,
 	if len(uIDs) == 0 {
 		return out, tx.Commit(ctx)
 	}
-	rows, err = tx.Query(ctx, `UPDATE orders.orders AS o SET status = t.status, reason = nullif(t.reason, ''), settled_at = now(), updated_at = now()
+	rows, err := tx.Query(ctx, `UPDATE orders.orders AS o SET status = t.status, reason = nullif(t.reason, ''), settled_at = now(), updated_at = now()
 		FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, status, reason)
 		WHERE o.id = t.id AND o.status IN ('pending', 'failed') RETURNING o.id::text, o.created_at`, uIDs, uStatus, uReason)
 	if err != nil {
