@@ -97,30 +97,46 @@ func (d Decision) settlement() string {
 // so every decision in every service looks the same.
 //
 // Record runs for every message, so what it can compute once it keeps: the counter's
-// attribute set for each combination of labels (labels come from small fixed sets, and
-// the cache stops growing at maxLabelSets so a caller that breaks that rule costs
-// allocations, never unbounded memory) and the span attribute key for each key name.
+// attribute set for each combination of labels and the span attribute key for each key
+// name. Both come from small fixed sets (labels must; key names are a service's
+// constants), and each cache stops growing at maxCached entries, so a caller that breaks
+// that rule costs allocations, never unbounded memory.
 type Recorder struct {
 	tracer  trace.Tracer
 	counter metric.Int64Counter
 	logger  *slog.Logger
 
-	labelSets sync.Map // labels → []metric.AddOption
-	nSets     atomic.Int64
-	keyAttrs  sync.Map // key name → attribute.Key "loudly.<name>"
+	labelSets cache // labels → []metric.AddOption
+	keyAttrs  cache // key name → attribute.Key "loudly.<name>"
 }
 
 // labels are the decision counter's labels.
 type labels struct{ stage, outcome, reason, eventType string }
 
-// maxLabelSets bounds the recorder's cache of counter attribute sets.
-const maxLabelSets = 4096
+// maxCached bounds each of the recorder's caches: beyond the SDK's own limit of distinct
+// attribute sets per instrument (2000 by default), more would not help.
+const maxCached = 1024
 
-// counterOptions returns the counter's options for d's labels, from the cache when it can.
+// cache is a concurrent map that stops taking entries at maxCached.
+type cache struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+// add stores v under key unless the cache is full.
+func (c *cache) add(key, v any) {
+	if c.n.Load() < maxCached {
+		if _, loaded := c.m.LoadOrStore(key, v); !loaded {
+			c.n.Add(1)
+		}
+	}
+}
+
+// counterOptions returns the counter's options for d's labels.
 func (r *Recorder) counterOptions(d Decision) []metric.AddOption {
 	l := labels{d.Stage, string(d.Outcome), d.Reason, d.EventType}
-	if opts, ok := r.labelSets.Load(l); ok {
-		return opts.([]metric.AddOption)
+	if v, ok := r.labelSets.m.Load(l); ok {
+		return v.([]metric.AddOption)
 	}
 	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
 		attribute.String("stage", l.stage),
@@ -128,21 +144,17 @@ func (r *Recorder) counterOptions(d Decision) []metric.AddOption {
 		attribute.String("reason", l.reason),
 		attribute.String("event_type", l.eventType),
 	))}
-	if r.nSets.Load() < maxLabelSets {
-		if _, loaded := r.labelSets.LoadOrStore(l, opts); !loaded {
-			r.nSets.Add(1)
-		}
-	}
+	r.labelSets.add(l, opts)
 	return opts
 }
 
 // keyAttr is the span attribute key of an entity key named name: "loudly.<name>".
 func (r *Recorder) keyAttr(name string) attribute.Key {
-	if k, ok := r.keyAttrs.Load(name); ok {
-		return k.(attribute.Key)
+	if v, ok := r.keyAttrs.m.Load(name); ok {
+		return v.(attribute.Key)
 	}
 	k := attribute.Key("loudly." + name)
-	r.keyAttrs.Store(name, k) // names are a service's few constants
+	r.keyAttrs.add(name, k)
 	return k
 }
 
