@@ -110,10 +110,41 @@ func (o *Outbox) EnqueueAll(ctx context.Context, tx pgx.Tx, ms []Message, traceO
 	if len(ms) == 0 {
 		return nil
 	}
+	sql, args, err := o.insert(ctx, ms, traceOf)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	return nil
+}
+
+// Queue adds the insert of ms (as EnqueueAll would run it) to b, for a caller that sends
+// its whole transaction as one pipelined batch: pgx runs a batch's statements in one
+// implicit transaction and one round trip, so the rows commit with the batch's other
+// statements or not at all. The statement's error, if any, is the batch's. Call Notify
+// once the batch has succeeded.
+func (o *Outbox) Queue(ctx context.Context, b *pgx.Batch, ms []Message, traceOf func(i int) context.Context) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	sql, args, err := o.insert(ctx, ms, traceOf)
+	if err != nil {
+		return err
+	}
+	b.Queue(sql, args...)
+	return nil
+}
+
+// insert is the statement that stores ms, with each message's headers and trace context.
+// One message, the common case of an API request, is a plain VALUES row: encoding four
+// arrays for it costs more than the row.
+func (o *Outbox) insert(ctx context.Context, ms []Message, traceOf func(i int) context.Context) (string, []any, error) {
 	ids, subjects := make([]string, len(ms)), make([]string, len(ms))
 	payloads, headers := make([][]byte, len(ms)), make([][]byte, len(ms))
 	for i, m := range ms {
-		h := nats.Header{}
+		h := make(nats.Header, len(m.Headers)+2)
 		for k, v := range m.Headers {
 			h[k] = v
 		}
@@ -124,15 +155,15 @@ func (o *Outbox) EnqueueAll(ctx context.Context, tx pgx.Tx, ms []Message, traceO
 		o.tel.Inject(tctx, h)
 		hb, err := json.Marshal(h)
 		if err != nil {
-			return fmt.Errorf("outbox: headers: %w", err)
+			return "", nil, fmt.Errorf("outbox: headers: %w", err)
 		}
 		ids[i], subjects[i], payloads[i], headers[i] = m.EventID, m.Subject, m.Payload, hb
 	}
-	if _, err := tx.Exec(ctx,
-		`INSERT INTO `+o.table+` (event_id, subject, payload, headers)
-		SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[])`,
-		ids, subjects, payloads, headers); err != nil {
-		return fmt.Errorf("outbox: insert: %w", err)
+	if len(ms) == 1 {
+		return `INSERT INTO ` + o.table + ` (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)`,
+			[]any{ids[0], subjects[0], payloads[0], headers[0]}, nil
 	}
-	return nil
+	return `INSERT INTO ` + o.table + ` (event_id, subject, payload, headers)
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[])`,
+		[]any{ids, subjects, payloads, headers}, nil
 }

@@ -246,26 +246,28 @@ type row struct {
 // marks them sent (or schedules a retry) in the same transaction that holds their locks.
 // It returns how many rows it claimed.
 func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback(context.Background())
-	rows, err := tx.Query(ctx, `SELECT id, event_id::text, subject, payload, headers, attempts FROM `+r.o.table+`
+	// BEGIN and the claim travel together: one round trip, not two.
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	var batch []row
+	b.Queue(`SELECT id, event_id::text, subject, payload, headers, attempts FROM `+r.o.table+`
 		WHERE sent_at IS NULL AND next_attempt_at <= now()
-		ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
-	if err != nil {
-		return 0, fmt.Errorf("claim: %w", err)
-	}
-	batch, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
-		var x row
-		var hb []byte
-		if err := rw.Scan(&x.id, &x.eventID, &x.subject, &x.payload, &hb, &x.attempts); err != nil {
-			return x, err
-		}
-		return x, json.Unmarshal(hb, &x.headers)
+		ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize).Query(func(rows pgx.Rows) error {
+		var err error
+		batch, err = pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
+			var x row
+			var hb []byte
+			if err := rw.Scan(&x.id, &x.eventID, &x.subject, &x.payload, &hb, &x.attempts); err != nil {
+				return x, err
+			}
+			return x, json.Unmarshal(hb, &x.headers)
+		})
+		return err
 	})
-	if err != nil {
+	br := r.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(context.Background())
+	if err := br.Close(); err != nil {
 		return 0, fmt.Errorf("claim: %w", err)
 	}
 	if len(batch) == 0 {

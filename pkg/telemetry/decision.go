@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -93,10 +95,67 @@ func (d Decision) settlement() string {
 // Recorder records decisions: one span event, one counter increment (with an exemplar
 // when the context carries a sampled span), one log line. It is the only place that does,
 // so every decision in every service looks the same.
+//
+// Record runs for every message, so what it can compute once it keeps: the counter's
+// attribute set for each combination of labels and the span attribute key for each key
+// name. Both come from small fixed sets (labels must; key names are a service's
+// constants), and each cache stops growing at maxCached entries, so a caller that breaks
+// that rule costs allocations, never unbounded memory.
 type Recorder struct {
 	tracer  trace.Tracer
 	counter metric.Int64Counter
 	logger  *slog.Logger
+
+	labelSets cache // labels → []metric.AddOption
+	keyAttrs  cache // key name → attribute.Key "loudly.<name>"
+}
+
+// labels are the decision counter's labels.
+type labels struct{ stage, outcome, reason, eventType string }
+
+// maxCached bounds each of the recorder's caches: beyond the SDK's own limit of distinct
+// attribute sets per instrument (2000 by default), more would not help.
+const maxCached = 1024
+
+// cache is a concurrent map that stops taking entries at maxCached.
+type cache struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+// add stores v under key unless the cache is full.
+func (c *cache) add(key, v any) {
+	if c.n.Load() < maxCached {
+		if _, loaded := c.m.LoadOrStore(key, v); !loaded {
+			c.n.Add(1)
+		}
+	}
+}
+
+// counterOptions returns the counter's options for d's labels.
+func (r *Recorder) counterOptions(d Decision) []metric.AddOption {
+	l := labels{d.Stage, string(d.Outcome), d.Reason, d.EventType}
+	if v, ok := r.labelSets.m.Load(l); ok {
+		return v.([]metric.AddOption)
+	}
+	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("stage", l.stage),
+		attribute.String("outcome", l.outcome),
+		attribute.String("reason", l.reason),
+		attribute.String("event_type", l.eventType),
+	))}
+	r.labelSets.add(l, opts)
+	return opts
+}
+
+// keyAttr is the span attribute key of an entity key named name: "loudly.<name>".
+func (r *Recorder) keyAttr(name string) attribute.Key {
+	if v, ok := r.keyAttrs.m.Load(name); ok {
+		return v.(attribute.Key)
+	}
+	k := attribute.Key("loudly." + name)
+	r.keyAttrs.add(name, k)
+	return k
 }
 
 // DefaultKeyName is the log field (and, prefixed "loudly.", the span attribute) under
@@ -126,16 +185,16 @@ func (r *Recorder) Record(ctx context.Context, d Decision) {
 	}
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
-		var end func()
-		ctx, span, end = r.startOwnSpan(ctx, d)
-		defer end()
+		ctx, span = r.tracer.Start(ctx, ownSpanName(d.Stage))
+		defer span.End()
 	}
 
-	spanAttrs := []attribute.KeyValue{
+	spanAttrs := make([]attribute.KeyValue, 0, 8)
+	spanAttrs = append(spanAttrs,
 		attribute.String("loudly.outcome", string(d.Outcome)),
 		attribute.String("loudly.reason", d.Reason),
 		attribute.String("loudly.stage", d.Stage),
-	}
+	)
 	if d.EventType != "" {
 		spanAttrs = append(spanAttrs, attribute.String("loudly.event_type", d.EventType))
 	}
@@ -147,7 +206,7 @@ func (r *Recorder) Record(ctx context.Context, d Decision) {
 		keyName = DefaultKeyName
 	}
 	if d.Key != "" {
-		spanAttrs = append(spanAttrs, attribute.String("loudly."+keyName, d.Key))
+		spanAttrs = append(spanAttrs, r.keyAttr(keyName).String(d.Key))
 	}
 	if d.Settlement != "" {
 		spanAttrs = append(spanAttrs, attribute.String("loudly.settlement", d.settlement()))
@@ -160,15 +219,12 @@ func (r *Recorder) Record(ctx context.Context, d Decision) {
 		span.SetStatus(codes.Error, string(d.Outcome)+": "+d.Reason)
 	}
 
-	r.counter.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("stage", d.Stage),
-		attribute.String("outcome", string(d.Outcome)),
-		attribute.String("reason", d.Reason),
-		attribute.String("event_type", d.EventType),
-	))
+	r.counter.Add(ctx, 1, r.counterOptions(d)...)
 
-	attrs := make([]slog.Attr, 0, 10+len(d.Attrs))
-	attrs = append(attrs,
+	// The log attributes live on the stack unless the decision brings many of its own:
+	// the logger copies them into its record.
+	var buf [12]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("stage", d.Stage),
 		slog.String("outcome", string(d.Outcome)),
 		slog.String("reason", d.Reason),
@@ -189,9 +245,22 @@ func (r *Recorder) Record(ctx context.Context, d Decision) {
 	r.logger.LogAttrs(ctx, levelFor(d.Outcome), "decision", attrs...)
 }
 
-func (r *Recorder) startOwnSpan(ctx context.Context, d Decision) (context.Context, trace.Span, func()) {
-	ctx, span := r.tracer.Start(ctx, "decision "+d.Stage)
-	return ctx, span, func() { span.End() }
+// ownSpanName is the name of the span Record starts for a decision taken outside one:
+// "decision <stage>", a constant for the stages of this package.
+func ownSpanName(stage string) string {
+	switch stage {
+	case StageConsume:
+		return "decision " + StageConsume
+	case StageBatch:
+		return "decision " + StageBatch
+	case StageHTTP:
+		return "decision " + StageHTTP
+	case StageOutbox:
+		return "decision " + StageOutbox
+	case StageReconcile:
+		return "decision " + StageReconcile
+	}
+	return "decision " + stage
 }
 
 func levelFor(o Outcome) slog.Level {

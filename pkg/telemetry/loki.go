@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -82,8 +81,9 @@ func (s *lokiSink) forward() {
 	}
 }
 
-// Write receives one JSON line from the slog JSON handler (it writes each record in one
-// call) and queues it without ever blocking; after Shutdown it does nothing.
+// Write receives one JSON line from the slog JSON handler that writes stdout (it writes
+// each record in one call) and queues it without ever blocking; after Shutdown it does
+// nothing.
 func (s *lokiSink) Write(p []byte) (int, error) {
 	line := lokiLine{level: levelOf(p), at: time.Now(), text: string(bytes.TrimRight(p, "\n"))}
 	s.mu.RLock()
@@ -135,8 +135,4 @@ func levelOf(line []byte) string {
 		return "info"
 	}
 	return strings.ToLower(string(rest[:j]))
-}
-
-func newLokiHandler(sink *lokiSink, level slog.Level) slog.Handler {
-	return slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: level})
 }

@@ -165,9 +165,9 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	t.shutdowns = append(t.shutdowns, t.MeterProvider.Shutdown)
 
 	// Logs: JSON on stdout always; the OTLP bridge when an endpoint is set (and logs are not
-	// turned off for it).
-	handlers := []slog.Handler{slog.NewJSONHandler(cfg.LogWriter, &slog.HandlerOptions{Level: cfg.LogLevel})}
-	handlers = append(handlers, cfg.ExtraLogHandlers...)
+	// turned off for it); Loki when its URL is set.
+	logOut := cfg.LogWriter
+	handlers := append([]slog.Handler{nil}, cfg.ExtraLogHandlers...) // [0]: stdout, below
 	if cfg.OTLPEndpoint != "" && !cfg.NoOTLPLogs {
 		exp, err := otlploghttp.New(ctx)
 		if err != nil {
@@ -188,8 +188,11 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		// Shutdowns run in reverse order, so the sink flushes its queued lines first,
 		// while the providers it reports drops to are still up.
 		t.shutdowns = append(t.shutdowns, sink.Shutdown)
-		handlers = append(handlers, newLokiHandler(sink, cfg.LogLevel))
+		// Loki takes the very line stdout gets, so each record is encoded once for both.
+		// The sink first: its Write never fails, so a failing stdout cannot starve it.
+		logOut = io.MultiWriter(sink, cfg.LogWriter)
 	}
+	handlers[0] = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})
 	t.Logger = slog.New(newTraceHandler(handlers...)).With(slog.String("service", cfg.ServiceName))
 
 	t.Decisions, err = NewRecorder(t.TracerProvider.Tracer(scope), t.MeterProvider.Meter(scope), t.Logger)

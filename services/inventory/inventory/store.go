@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
@@ -168,31 +169,34 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 	if len(results) == 0 {
 		return ds, nil // every event was decided before: nothing to write
 	}
+	// The writes go as one pipelined batch inside the transaction: one round trip for the
+	// stock, the reservations and the outbox, instead of one each.
+	b := &pgx.Batch{}
 	if len(taken) > 0 {
 		tskus, tqty := make([]string, 0, len(taken)), make([]int32, 0, len(taken))
 		for sku, n := range taken {
 			tskus, tqty = append(tskus, sku), append(tqty, int32(n))
 		}
-		if _, err := tx.Exec(ctx, `UPDATE inventory.stock AS s SET available = s.available - t.n, reserved = s.reserved + t.n
-			FROM unnest($1::text[], $2::int[]) AS t(sku, n) WHERE s.sku = t.sku`, tskus, tqty); err != nil {
-			return nil, err
-		}
+		b.Queue(`UPDATE inventory.stock AS s SET available = s.available - t.n, reserved = s.reserved + t.n
+			FROM unnest($1::text[], $2::int[]) AS t(sku, n) WHERE s.sku = t.sku`, tskus, tqty)
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
+	recorded := b.Queue(`INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
 		SELECT e, o, oc, nullif(rs, ''), l, nullif(tr, ''), re
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::uuid[]) AS t(e, o, oc, rs, l, tr, re)
 		ON CONFLICT (event_id) DO NOTHING`,
 		resIDs, resOrders, resOutcomes, resReasons, resLines, resTraces, resResults)
-	if err != nil {
+	var nRecorded int64
+	recorded.Exec(func(tag pgconn.CommandTag) error { nRecorded = tag.RowsAffected(); return nil })
+	if err := s.outbox.Queue(ctx, b, results, func(i int) context.Context { return resultCtx[i] }); err != nil {
 		return nil, err
 	}
-	if n := tag.RowsAffected(); n != int64(len(resIDs)) {
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	if nRecorded != int64(len(resIDs)) {
 		// Another transaction decided one of these events although the locks should have
 		// ordered it before this one: decide nothing here, let the events be decided again.
-		return nil, fmt.Errorf("recorded %d of %d decisions: an event was decided concurrently", n, len(resIDs))
-	}
-	if err := s.outbox.EnqueueAll(ctx, tx, results, func(i int) context.Context { return resultCtx[i] }); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("recorded %d of %d decisions: an event was decided concurrently", nRecorded, len(resIDs))
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)

@@ -115,7 +115,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 		}
 		return httpapi.Errorf(httpapi.EInvalid, "unreadable_body", "reading the body: %v", err)
 	}
-	req, err := DecodeCreateOrder(strings.NewReader(string(body)))
+	req, err := DecodeCreateOrder(bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -126,10 +126,13 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 		o.TraceID = sc.TraceID().String()
 	}
 	hash := sha256.Sum256(body)
-	res, err := a.store.create(ctx, o, key, hash[:], func(o Order) json.RawMessage {
-		b, _ := json.Marshal(createdResponse{ID: o.ID, Status: o.Status, TraceParent: traceparent(sc)})
-		return b
-	})
+	// The answer is known before the database is asked (nothing in it comes from there),
+	// so it is stored with the idempotency key in the same statement.
+	resp, err := json.Marshal(createdResponse{ID: o.ID, Status: StatusPending, TraceParent: traceparent(sc)})
+	if err != nil {
+		return httpapi.Internal("encode_response", err)
+	}
+	res, err := a.store.create(ctx, o, key, hash[:], resp)
 	switch {
 	case errors.Is(err, errIdempotencyConflict):
 		return httpapi.Errorf(httpapi.EConflict, "idempotency_conflict", "Idempotency-Key %q was used for a different request", key)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"loudly/pkg/idempotency"
@@ -66,71 +67,92 @@ type placed struct {
 	replayed bool
 }
 
-// create stores a new pending order and its order.placed event in one transaction. With an
-// idempotency key, a replay of the same request returns the first response, and a
-// different request under the same key fails with errIdempotencyConflict.
-func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, respond func(Order) json.RawMessage) (placed, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return placed{}, err
-	}
-	defer tx.Rollback(context.Background())
-
-	if idemKey != "" {
-		// The insert takes the key; a concurrent request with the same key waits here
-		// until this transaction ends, then sees the stored answer.
-		tag, err := tx.Exec(ctx, `INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
-			VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, idemKey, reqHash, o.ID)
-		if err != nil {
-			return placed{}, fmt.Errorf("idempotency key: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			var hash []byte
-			var resp json.RawMessage
-			var orderID string
-			if err := tx.QueryRow(ctx, `SELECT request_hash, response, order_id::text FROM orders.idempotency_keys WHERE key = $1`,
-				idemKey).Scan(&hash, &resp, &orderID); err != nil {
-				return placed{}, fmt.Errorf("idempotency key: %w", err)
-			}
-			if !bytes.Equal(hash, reqHash) {
-				return placed{}, errIdempotencyConflict
-			}
-			return placed{order: Order{ID: orderID}, response: resp, replayed: true}, nil
-		}
-	}
-
+// create stores a new pending order, its first history row and its order.placed event
+// in one transaction, and answers with response. With an idempotency key, a replay of the
+// same request returns the first response, and a different request under the same key
+// fails with errIdempotencyConflict.
+//
+// The transaction is one pipelined batch: one round trip to PostgreSQL instead of a
+// BEGIN, a COMMIT and one per statement. pgx sends the statements with a single Sync, so
+// PostgreSQL runs them as one implicit transaction: it commits at the Sync if every
+// statement succeeded and rolls all of them back if any failed. That is why the key is
+// inserted plainly (no ON CONFLICT) and with the response already in it: a key already
+// taken fails the first statement, nothing of the batch remains, and create reads the
+// stored answer instead. A concurrent request with the same key waits on the key's row
+// until the first one's batch ends; if that one rolled back, the key is free again and
+// the second request is accepted instead.
+func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, response json.RawMessage) (placed, error) {
 	lines, err := json.Marshal(o.Lines)
 	if err != nil {
 		return placed{}, err
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO orders.orders (id, customer_id, lines, status, trace_id)
-		VALUES ($1, $2, $3, 'pending', $4) RETURNING created_at, updated_at`,
-		o.ID, o.CustomerID, lines, o.TraceID).Scan(&o.CreatedAt, &o.UpdatedAt); err != nil {
-		return placed{}, fmt.Errorf("insert order: %w", err)
-	}
-	o.Status = StatusPending
-	env, payload, err := events.OrderPlacedEvent.New(o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, o.CreatedAt)
+	env, payload, err := events.OrderPlacedEvent.New(o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, time.Now())
 	if err != nil {
 		return placed{}, err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, event_id) VALUES ($1, 'pending', $2)`,
-		o.ID, env.ID); err != nil {
-		return placed{}, fmt.Errorf("history: %w", err)
+	b := &pgx.Batch{}
+	if idemKey != "" {
+		b.Queue(`INSERT INTO orders.idempotency_keys (key, request_hash, order_id, response) VALUES ($1, $2, $3, $4)`,
+			idemKey, reqHash, o.ID, []byte(response))
 	}
-	if err := s.outbox.Enqueue(ctx, tx, outbox.Message{EventID: env.ID, Subject: events.SubjectOrderPlaced, Payload: payload}); err != nil {
+	b.Queue(`INSERT INTO orders.orders (id, customer_id, lines, status, trace_id) VALUES ($1, $2, $3, 'pending', $4)`,
+		o.ID, o.CustomerID, lines, o.TraceID)
+	b.Queue(`INSERT INTO orders.order_history (order_id, status, event_id) VALUES ($1, 'pending', $2)`, o.ID, env.ID)
+	if err := s.outbox.Queue(ctx, b, []outbox.Message{{EventID: env.ID, Subject: events.SubjectOrderPlaced, Payload: payload}}, nil); err != nil {
 		return placed{}, err
 	}
-	resp := respond(o)
-	if idemKey != "" {
-		if _, err := tx.Exec(ctx, `UPDATE orders.idempotency_keys SET response = $2 WHERE key = $1`, idemKey, resp); err != nil {
+	// Twice at most: a key whose holder rolled back between our failed insert and our
+	// read is free again, and the second attempt takes it.
+	for attempt := 0; ; attempt++ {
+		err := sendAll(ctx, s.pool, b)
+		if err == nil {
+			s.outbox.Notify()
+			o.Status = StatusPending
+			return placed{order: o, response: response}, nil
+		}
+		if idemKey == "" || !isUniqueViolation(err, "idempotency_keys") {
+			return placed{}, fmt.Errorf("insert order: %w", err)
+		}
+		var hash []byte
+		var resp json.RawMessage
+		var orderID string
+		err = s.pool.QueryRow(ctx, `SELECT request_hash, response, order_id::text FROM orders.idempotency_keys WHERE key = $1`,
+			idemKey).Scan(&hash, &resp, &orderID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) && attempt == 0:
+			continue
+		case err != nil:
 			return placed{}, fmt.Errorf("idempotency key: %w", err)
+		case !bytes.Equal(hash, reqHash):
+			return placed{}, errIdempotencyConflict
+		}
+		return placed{order: Order{ID: orderID}, response: resp, replayed: true}, nil
+	}
+}
+
+// sendAll runs b's statements as one pipelined batch and returns the first error: with
+// it, none of them took effect (see create).
+func sendAll(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch) error {
+	br := pool.SendBatch(ctx, b)
+	var first error
+	for range b.Len() {
+		if _, err := br.Exec(); err != nil && first == nil {
+			first = err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return placed{}, fmt.Errorf("commit: %w", err)
+	if err := br.Close(); err != nil && first == nil {
+		first = err
 	}
-	s.outbox.Notify()
-	return placed{order: o, response: resp}, nil
+	return first
+}
+
+// uniqueViolation is PostgreSQL's SQLSTATE unique_violation (Appendix A, class 23).
+const uniqueViolation = "23505"
+
+// isUniqueViolation reports whether err is a unique_violation on orders.<table>.
+func isUniqueViolation(err error, table string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation && pgErr.SchemaName == "orders" && pgErr.TableName == table
 }
 
 // get returns an order with its history.
@@ -198,23 +220,25 @@ type settleRequest struct {
 // reported, and its id is not kept, so a redriven copy is judged again. Any error leaves
 // nothing behind.
 func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.Background())
-
 	ids, orders := make([]string, len(reqs)), make([]string, len(reqs))
 	for i, r := range reqs {
 		ids[i], orders[i] = r.eventID, r.orderID
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO orders.processed_events (event_id, order_id)
-		SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text`, ids, orders)
-	if err != nil {
-		return nil, err
-	}
-	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	// BEGIN and the first statement travel together: one round trip, not two.
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	var fresh []string
+	b.Queue(`INSERT INTO orders.processed_events (event_id, order_id)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text`, ids, orders).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			fresh, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+	br := s.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(context.Background())
+	if err := br.Close(); err != nil {
 		return nil, err
 	}
 	isFresh := make(map[string]bool, len(fresh))
@@ -241,7 +265,7 @@ func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement,
 	if len(uIDs) == 0 {
 		return out, tx.Commit(ctx)
 	}
-	rows, err = tx.Query(ctx, `UPDATE orders.orders AS o SET status = t.status, reason = nullif(t.reason, ''), settled_at = now(), updated_at = now()
+	rows, err := tx.Query(ctx, `UPDATE orders.orders AS o SET status = t.status, reason = nullif(t.reason, ''), settled_at = now(), updated_at = now()
 		FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, status, reason)
 		WHERE o.id = t.id AND o.status IN ('pending', 'failed') RETURNING o.id::text, o.created_at`, uIDs, uStatus, uReason)
 	if err != nil {
