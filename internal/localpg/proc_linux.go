@@ -1,4 +1,4 @@
-package testenv
+package localpg
 
 import (
 	"os/exec"
@@ -18,12 +18,14 @@ func runAs(cmd *exec.Cmd, own *owner) error {
 	return nil
 }
 
-// withParentDeathSignal makes the kernel send SIGQUIT (PostgreSQL's immediate shutdown)
-// to the child if the test binary dies without running Main's cleanup, as it does on a
-// `go test -timeout` panic, so no orphaned postmaster keeps running.
-func withParentDeathSignal(cmd *exec.Cmd) {
+// DieWithParent makes the kernel send sig to the child cmd starts if the thread that
+// starts it exits, as it does when the program dies without stopping its children (a
+// `go test -timeout` panic, a SIGKILL), so no orphan keeps running. Start the child from
+// a goroutine locked to its thread for as long as the child runs (runtime.LockOSThread)
+// to make that thread's exit mean the program's.
+func DieWithParent(cmd *exec.Cmd, sig syscall.Signal) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	cmd.SysProcAttr.Pdeathsig = sig
 }
