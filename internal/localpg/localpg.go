@@ -180,6 +180,7 @@ func (pg *Server) Start() error {
 		return err
 	}
 	DieWithParent(pg.cmd, syscall.SIGQUIT)
+	ownProcessGroup(pg.cmd)
 
 	started := make(chan error, 1)
 	go func() {

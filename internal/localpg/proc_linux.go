@@ -29,3 +29,13 @@ func DieWithParent(cmd *exec.Cmd, sig syscall.Signal) {
 	}
 	cmd.SysProcAttr.Pdeathsig = sig
 }
+
+// ownProcessGroup starts cmd's child in a process group of its own, so a Ctrl-C in the
+// terminal (which signals the whole foreground group) reaches only the program that
+// started it, which stops the server when its clients are done with it.
+func ownProcessGroup(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+}

@@ -18,3 +18,7 @@ func runAs(cmd *exec.Cmd, own *owner) error {
 // DieWithParent has no portable equivalent; off Linux a program that dies without
 // stopping its children can leave them running.
 func DieWithParent(*exec.Cmd, syscall.Signal) {}
+
+// ownProcessGroup is left to Linux: elsewhere a Ctrl-C in the terminal reaches the
+// server too, which then stops at once ("fast" shutdown).
+func ownProcessGroup(*exec.Cmd) {}
