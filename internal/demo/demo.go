@@ -237,7 +237,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(force)
 	close(stopSending)
-	say("stopping: no new orders; verifying that every accepted order reached a final status (Ctrl-C again to give up waiting)")
+	say("stopping: no new orders; verifying that every accepted order reached a final status (up to %s; Ctrl-C again to give up waiting)", o.Verify)
 	var r result
 	if early != nil {
 		r = *early
