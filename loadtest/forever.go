@@ -51,13 +51,4 @@ func forever(ctx context.Context, cfg config, statusAddr string, stdout, stderr 
 }
 
 // sleep waits for d and reports false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func sleep(ctx context.Context, d time.Duration) bool { return load.Sleep(ctx, d) }

@@ -290,7 +290,7 @@ func verify(ctx context.Context, cfg Config, client *http.Client, js jetstream.J
 		for len(pending) > 0 {
 			pending = checkOrders(ctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), v)
 			ordersLeft.Store(int64(len(pending)))
-			if len(pending) == 0 || !sleep(ctx, 500*time.Millisecond) {
+			if len(pending) == 0 || !Sleep(ctx, 500*time.Millisecond) {
 				return
 			}
 		}
@@ -307,7 +307,7 @@ func verify(ctx context.Context, cfg Config, client *http.Client, js jetstream.J
 				}
 				lettersLeft.Store(int64(len(want) - len(v.letters)))
 				// Each look reads the whole dead-letter stream, so look less often than at orders.
-				if len(v.letters) == len(want) || !sleep(ctx, time.Second) {
+				if len(v.letters) == len(want) || !Sleep(ctx, time.Second) {
 					return
 				}
 			}
@@ -370,8 +370,8 @@ func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids [
 	return pending
 }
 
-// sleep waits for d and reports false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d and reports false if ctx ended first.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
