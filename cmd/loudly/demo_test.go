@@ -27,7 +27,7 @@ import (
 // use on its PATH. Once orders settle, `loudly drill start silent-skip` (the same binary,
 // no flags: it finds the demo by itself) makes the inventory consumer skip a fifth of the
 // orders; the demo's Prometheus, with the compose demo's rules and intervals, must put
-// LoudlyUnsettledOrders into pending — the step before firing, about 80s into the drill
+// LoudlyUnsettledOrders into pending — the step before firing, about 70s into the drill
 // (a 1m settlement deadline, a 10s reconciler, 5s scrapes; the 2m hold then makes it fire
 // in the 3–4 min the guide gives). Then SIGINT: the demo must verify what it sent and end
 // with the load generator's summary line, which counts the skipped orders as lost, and
@@ -147,15 +147,17 @@ func TestDemo(t *testing.T) {
 		return false
 	})
 	t.Logf("%s: LoudlyUnsettledOrders %s %s after the drill started", time.Since(start).Round(time.Second), alert, time.Since(drillStart).Round(time.Second))
-	last := output()[len(output())-1]
-	if !strings.Contains(last, "drill=silent-skip") || !strings.Contains(last, "LoudlyUnsettledOrders") {
-		t.Errorf("the view's last line shows neither the drill nor the alert: %s", last)
-	}
+	// The view's next line shows both (it reads Prometheus's alerts at each refresh).
+	testenv.WaitFor(t, 15*time.Second, "the view to show the drill and the alert", func() bool {
+		last := output()[len(output())-1]
+		return strings.Contains(last, "drill=silent-skip") && strings.Contains(last, ":LoudlyUnsettledOrders")
+	})
 
 	// Ctrl-C.
 	if err := demo.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
+	interrupted := time.Now()
 	select {
 	case err = <-exited:
 	case <-time.After(3 * time.Minute):
@@ -163,7 +165,7 @@ func TestDemo(t *testing.T) {
 	}
 	stopped = true
 	ls := output()
-	t.Logf("demo exited (%v) %s after SIGINT; stderr:\n%s\nlast lines:\n%s", err, time.Since(start).Round(time.Second), stderr.String(),
+	t.Logf("%s: demo exited (%v) %s after SIGINT; stderr:\n%s\nlast lines:\n%s", time.Since(start).Round(time.Second), err, time.Since(interrupted).Round(time.Second), stderr.String(),
 		strings.Join(ls[max(0, len(ls)-12):], "\n"))
 	summary := ls[len(ls)-1]
 	fields := map[string]int{}
@@ -178,8 +180,8 @@ func TestDemo(t *testing.T) {
 	// The drill skipped orders, and nothing else was lost: every lost order is an order
 	// that never became final (no poison event went missing), the demo says so with exit
 	// 1, and nothing got an outcome its content does not explain.
-	if fields["lost"] == 0 || fields["accepted"] == 0 || fields["dead_lettered"] != fields["poison"] || fields["poison"] == 0 || fields["unexpected"] != 0 {
-		t.Errorf("summary %s: want the skipped orders lost, every poison event dead-lettered, nothing unexpected", summary)
+	if fields["lost"] == 0 || fields["lost"] > fields["accepted"]/2 || fields["accepted"] == 0 || fields["dead_lettered"] != fields["poison"] || fields["poison"] == 0 || fields["unexpected"] != 0 {
+		t.Errorf("summary %s: want the skipped orders lost (a fifth of the orders during the drill), every poison event dead-lettered, nothing unexpected", summary)
 	}
 	if code := demo.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), fmt.Sprintf("lost=%d", fields["lost"])) {
 		t.Errorf("exit code %d, want 1 with the loss on stderr", code)
