@@ -106,7 +106,7 @@ func TestCheckOrders_StopsAPassAtTheFirstOrdersInFlight(t *testing.T) {
 		ids = append(ids, fmt.Sprintf("o%04d", i))
 	}
 	v := &verification{orders: map[string]orderView{}, orderErrs: map[string]error{}}
-	pending := checkOrders(t.Context(), srv.Client(), srv.URL, ids, 8, v)
+	pending := checkOrders(t.Context(), srv.Client(), srv.URL, ids, 8, notFinalBudget, v)
 	if len(pending) != 4900 || pending[0] != "o0100" || pending[len(pending)-1] != "o4999" {
 		t.Errorf("pending = %d ids from %s, want the 4900 from o0100 on, oldest first", len(pending), pending[0])
 	}
@@ -161,5 +161,30 @@ func TestRun_OpenEndedUntilStop(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "until stopped") {
 		t.Errorf("the run's first line does not say it runs until stopped:\n%s", out.String())
+	}
+}
+
+// Orders that never settle (a consumer skipped them) end every pass early; verification
+// still reads the newer orders behind them before it gives up, so only the orders it saw
+// not final count as not final.
+func TestVerify_ReadsEveryOrderBehindOrdersThatNeverSettle(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimPrefix(r.URL.Path, "/v1/orders/")
+		status := "confirmed"
+		if id < "o0300" { // the oldest 300 are stuck
+			status = "pending"
+		}
+		fmt.Fprintf(w, `{"id":%q,"status":%q,"created_at":"2026-01-01T00:00:00Z"}`, id, status)
+	}))
+	defer srv.Close()
+	var sent sendReport
+	for i := range 1000 {
+		sent.orders = append(sent.orders, placed{sent: true, id: fmt.Sprintf("o%04d", i), attempts: 1})
+	}
+	cfg := Config{URL: srv.URL, Timeout: time.Second, Concurrency: 8, Verify: true}
+	v := verify(t.Context(), cfg, srv.Client(), nil, sent, io.Discard)
+	s := report{cfg: cfg, sent: sent, verified: v}.summary()
+	if s.NotFinal != 300 || s.Confirmed != 700 {
+		t.Errorf("not final %d, confirmed %d: want the 300 stuck orders not final and the 700 behind them confirmed", s.NotFinal, s.Confirmed)
 	}
 }

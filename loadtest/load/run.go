@@ -259,8 +259,8 @@ type verification struct {
 
 // verify waits, up to cfg.Timeout, until every accepted order is final and every poison
 // event is in the dead letters. Orders and dead letters are checked side by side.
-func verify(ctx context.Context, cfg Config, client *http.Client, js jetstream.JetStream, sent sendReport, progress io.Writer) *verification {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+func verify(parent context.Context, cfg Config, client *http.Client, js jetstream.JetStream, sent sendReport, progress io.Writer) *verification {
+	ctx, cancel := context.WithTimeout(parent, cfg.Timeout)
 	defer cancel()
 	start := time.Now()
 	v := &verification{orders: map[string]orderView{}, orderErrs: map[string]error{}, letters: map[string]deadletter.Letter{}}
@@ -288,11 +288,21 @@ func verify(ctx context.Context, cfg Config, client *http.Client, js jetstream.J
 	wg.Go(func() {
 		pending := ids
 		for len(pending) > 0 {
-			pending = checkOrders(ctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), v)
+			pending = checkOrders(ctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), notFinalBudget, v)
 			ordersLeft.Store(int64(len(pending)))
 			if len(pending) == 0 || !Sleep(ctx, 500*time.Millisecond) {
-				return
+				break
 			}
+		}
+		// Orders that will never settle (a consumer that skipped them) end every pass
+		// early, so the newer ones behind them may never have been read: a last pass
+		// reads each order still pending once, so only orders seen not final count as
+		// not final.
+		if len(pending) > 0 && parent.Err() == nil {
+			lctx, cancel := context.WithTimeout(parent, 30*time.Second)
+			pending = checkOrders(lctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), len(pending), v)
+			cancel()
+			ordersLeft.Store(int64(len(pending)))
 		}
 	})
 	if len(want) > 0 {
@@ -318,13 +328,15 @@ func verify(ctx context.Context, cfg Config, client *http.Client, js jetstream.J
 	return v
 }
 
+// notFinalBudget is how many orders in flight end a pass of checkOrders.
+const notFinalBudget = 200
+
 // checkOrders reads pending orders, oldest first, with bounded concurrency, records what
 // it saw in v, and returns the ids that are not final yet, still oldest first. Orders
-// settle roughly in the order they were placed, so once a pass has met notFinalBudget
+// settle roughly in the order they were placed, so once a pass has met budget
 // orders that are still in flight, the newer ones most likely are too: the pass ends
 // there instead of loading the service under test with reads while it catches up.
-func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids []string, workers int, v *verification) []string {
-	const notFinalBudget = 200
+func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids []string, workers, budget int, v *verification) []string {
 	final := make([]bool, len(ids))
 	var mu sync.Mutex
 	var notFinal atomic.Int64
@@ -354,7 +366,7 @@ func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids [
 		})
 	}
 	for i := range ids {
-		if notFinal.Load() >= notFinalBudget || ctx.Err() != nil {
+		if notFinal.Load() >= int64(budget) || ctx.Err() != nil {
 			break
 		}
 		jobs <- i
