@@ -1,7 +1,7 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test test-compat check tools run-order run-inventory load bench bench-drain soak build up up-cluster down drill
+.PHONY: test test-compat check tools demo run-order run-inventory load bench bench-drain soak build up up-cluster down drill
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS,
 # Prometheus and OpenTelemetry Collector.
@@ -24,6 +24,13 @@ check:
 
 build:
 	$(GO) build -o bin/ ./services/... ./loadtest ./cmd/...
+
+# make demo: the whole pipeline on this machine with nothing but Go (no Docker): embedded
+# NATS, PostgreSQL from the local binaries (or DATABASE_URL), both services, the load, and
+# Prometheus with the alert rules when `make tools` has built it; a live view; Ctrl-C
+# verifies every order and prints the summary. ARGS are passed on, e.g. ARGS=-fresh.
+demo:
+	$(GO) run ./cmd/loudly demo $(ARGS)
 
 run-order:
 	$(GO) run ./services/order

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"loudly/internal/testenv"
-	"loudly/pkg/telemetry/telemetrytest"
 	"loudly/services/events"
 	"loudly/services/inventory/inventory"
 	"loudly/services/order/order"
@@ -42,36 +41,19 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 		"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
 		"RECONCILE_INTERVAL": "1s", "SETTLEMENT_DEADLINE": "5s", "SHUTDOWN_TIMEOUT": "5s",
 	}
-	getenv := func(k string) string { return env[k] }
+	// Both services run exactly as their mains run them (testenv.StartProgram).
+	inv := testenv.StartProgram(t, inventory.Program("test"), env)
+	stopInventory := inv.Stop
+	svc := testenv.StartProgram(t, order.Program("test"), env)
 
-	invCfg, err := inventory.ConfigFromEnv(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.New(context.Background(), invCfg, telemetrytest.New(t, "inventory").Telemetry)
-	if err != nil {
-		t.Fatalf("start inventory: %v", err)
-	}
-	stopInventory := testenv.RunService(t, "inventory", 15*time.Second, inv.Run, inv.Close)
-
-	orderCfg, err := order.ConfigFromEnv(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := order.New(context.Background(), orderCfg, telemetrytest.New(t, "order").Telemetry)
-	if err != nil {
-		t.Fatalf("start order: %v", err)
-	}
-	testenv.RunService(t, "order", 15*time.Second, svc.Run, svc.Close)
-
-	prom := fastPrometheus(t, svc.Addr(), inv.Addr())
+	prom := fastPrometheus(t, svc.Addr, inv.Addr)
 	prom.WaitTargetsUp(t, 15*time.Second)
 	checkRulesLoaded(t, prom, len(Rules(Fast)))
 
 	ctx, stopLoad := context.WithCancel(context.Background())
 	defer stopLoad()
 	var accepted atomic.Int64
-	go load(ctx, "http://"+svc.Addr(), 30, &accepted)
+	go load(ctx, "http://"+svc.Addr, 30, &accepted)
 	// A few events nobody can process, so the dead-letter and invalid panels have data.
 	publishPoison(t, natsURL, 3)
 

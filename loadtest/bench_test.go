@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"loudly/internal/testenv"
+	"loudly/loadtest/load"
 )
 
 // BenchmarkThroughput is `make bench`: in one run on this machine it measures what
@@ -96,7 +97,7 @@ func BenchmarkThroughput(b *testing.B) {
 	saturated("saturated/telemetry=on", true, &line.Saturated, &cpuOn1)
 	line.HalfRate = line.Saturated / 2
 	step("half_rate/telemetry=on", func(b *testing.B) {
-		s := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128}).summary
+		s := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128}).Summary
 		line.Lost += s.Lost
 		line.HalfSettled, line.P50, line.P99 = s.SettledPerSec, s.P50, s.P99
 		if s.Behind > 0 {
@@ -128,7 +129,7 @@ type phase struct {
 
 // phaseResult is the loadtest's summary of a phase and what the services spent on it.
 type phaseResult struct {
-	summary
+	load.Summary
 	// cpuPerOrder is the CPU time both services used from ready until no order was
 	// pending, per final order: the cost of the work itself, which (unlike
 	// settled/s) hardly moves when other programs compete for the machine.
@@ -192,9 +193,9 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	var stdout, stderr bytes.Buffer
 	s, err := run(b.Context(), config{
 		URL: "http://" + order.addr, NATSURL: natsURL, Rate: ph.rate, Duration: ph.duration,
-		Poison: 0.02, Verify: true, Timeout: 3 * time.Minute, Concurrency: ph.concurrency, quiet: quiet,
+		Poison: 0.02, Verify: true, Timeout: 3 * time.Minute, Concurrency: ph.concurrency, Quiet: quiet,
 	}, &stdout, &stderr)
-	r := phaseResult{summary: s}
+	r := phaseResult{Summary: s}
 	if final := s.Confirmed + s.Rejected + s.Failed; final > 0 {
 		r.cpuPerOrder = cpuUsed / time.Duration(final)
 		r.logLinesPerOrder = float64(logLines) / float64(final)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/internal/testenv"
+	"loudly/loadtest/load"
 	"loudly/pkg/broker"
 	"loudly/services/events"
 	"loudly/services/inventory/inventory"
@@ -71,7 +73,7 @@ func drain(b *testing.B, bin string, n int, timeout time.Duration, settings []st
 		b.Fatal(err)
 	}
 	published := time.Now()
-	if err := publishBacklog(b.Context(), nc, n, randomUint64()); err != nil {
+	if err := publishBacklog(b.Context(), nc, n, rand.Uint64()); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("published %d order.placed events in %s", n, time.Since(published).Round(time.Millisecond))
@@ -143,7 +145,7 @@ func (l drainLine) String() string {
 // built and validated with the contract's own constructor, as services/order does, so the
 // backlog is exactly what the services exchange. It is the one place the bench builds an
 // event.
-func orderPlaced(orderID string, req orderRequest, now time.Time) (eventID string, payload []byte, err error) {
+func orderPlaced(orderID string, req load.OrderRequest, now time.Time) (eventID string, payload []byte, err error) {
 	env, payload, err := events.OrderPlacedEvent.New(orderID, events.OrderPlaced{CustomerID: req.CustomerID, Lines: req.Lines}, now)
 	return env.ID, payload, err
 }
@@ -165,7 +167,7 @@ func publishBacklog(ctx context.Context, nc *nats.Conn, n int, seed uint64) erro
 	}
 	futures := make([]jetstream.PubAckFuture, 0, n)
 	for i := range n {
-		_, req := newOrder(seed, i+1)
+		req := load.NewOrder(seed, i+1)
 		id, payload, err := orderPlaced(uuid.NewString(), req, time.Now())
 		if err != nil {
 			return err
@@ -270,7 +272,7 @@ func TestDrainLine_String(t *testing.T) {
 }
 
 func TestOrderPlaced_IsWhatTheServicesExchange(t *testing.T) {
-	_, req := newOrder(7, 1)
+	req := load.NewOrder(7, 1)
 	orderID := uuid.NewString()
 	id, payload, err := orderPlaced(orderID, req, time.Now())
 	if err != nil {

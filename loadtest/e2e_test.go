@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,7 +69,7 @@ func TestEndToEnd(t *testing.T) {
 	if s.Lost != 0 {
 		t.Errorf("lost = %d, want 0", s.Lost)
 	}
-	if want := cfg.total(); s.Accepted < want*95/100 {
+	if want := cfg.Total(); s.Accepted < want*95/100 {
 		t.Errorf("accepted = %d, want at least 95%% of %d", s.Accepted, want)
 	}
 	if s.Confirmed == 0 {
@@ -256,4 +257,9 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// ms formats a duration in milliseconds as the summary lines do.
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64)
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"loudly/loadtest/load"
 )
 
 // defaultStatusAddr is where a -forever load generator reports that it is running.
@@ -17,11 +19,11 @@ const defaultStatusAddr = "127.0.0.1:9464"
 // forever runs rounds back to back until ctx ends: the steady load of the compose demo
 // and of drills. A failed round (the order service down, something lost) is reported and
 // the next one starts; /readyz answers 200 only while the last round sent orders.
-func forever(ctx context.Context, cfg config, stdout, stderr io.Writer) {
+func forever(ctx context.Context, cfg config, statusAddr string, stdout, stderr io.Writer) {
 	var healthy atomic.Bool
-	ln, err := net.Listen("tcp", cfg.StatusAddr)
+	ln, err := net.Listen("tcp", statusAddr)
 	if err != nil {
-		fmt.Fprintf(stderr, "loadtest: -status-addr %s: %v (continuing without it)\n", cfg.StatusAddr, err)
+		fmt.Fprintf(stderr, "loadtest: -status-addr %s: %v (continuing without it)\n", statusAddr, err)
 	} else {
 		srv := &http.Server{ReadHeaderTimeout: 2 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !healthy.Load() {
@@ -39,14 +41,14 @@ func forever(ctx context.Context, cfg config, stdout, stderr io.Writer) {
 		switch {
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, errNotStarted):
+		case errors.Is(err, load.ErrNotStarted):
 			fmt.Fprintf(stderr, "loadtest: round %d: %v; retrying in 5s\n", round, err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Second):
-			}
+			sleep(ctx, 5*time.Second)
 		case err != nil:
 			fmt.Fprintf(stderr, "loadtest: round %d: %v\n", round, err)
 		}
 	}
 }
+
+// sleep waits for d and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool { return load.Sleep(ctx, d) }

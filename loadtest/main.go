@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"loudly/loadtest/load"
 	"loudly/pkg/lifecycle"
 )
 
@@ -54,43 +55,34 @@ func main() {
 		os.Exit(exitUsage)
 	}
 	if cfg.Forever {
-		forever(ctx, cfg, os.Stdout, os.Stderr)
+		forever(ctx, cfg.Config, cfg.StatusAddr, os.Stdout, os.Stderr)
 		return
 	}
-	if _, err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+	if _, err := run(ctx, cfg.Config, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "loadtest: %v\n", err)
 		stop()
 		os.Exit(exitFailure)
 	}
 }
 
-// config is what the flags ask for.
-type config struct {
-	URL         string        // base URL of the order service
-	NATSURL     string        // JetStream server the services use (poison and dead letters)
-	Rate        float64       // orders per second
-	Duration    time.Duration // how long to send
-	Poison      float64       // poison events per order sent, in [0, 1]
-	Verify      bool          // wait for every order and poison event to reach its end
-	Timeout     time.Duration // how long verification may wait
-	Concurrency int           // HTTP requests in flight at most
-	Seed        uint64        // order mix; 0 picks one at random (printed, to repeat a run)
-	Forever     bool          // repeat rounds of Duration until interrupted (the compose demo's load)
-	StatusAddr  string        // with Forever: where /readyz answers while rounds run
+// config is a run of the engine, as the tests build it.
+type config = load.Config
 
-	// quiet, when set, is called between sending and verifying and returns once the
-	// system under test has nothing in flight (or ctx ends). Verification then reads each
-	// order about once, instead of polling the service while the pipeline still works,
-	// which would take from the throughput being measured. Benchmarks set it; flags do not.
-	quiet func(ctx context.Context) error
+// flags is what the command line asks for: a run, and whether to repeat it.
+type flags struct {
+	load.Config
+	Forever    bool   // repeat rounds of Duration until interrupted (the compose demo's load)
+	StatusAddr string // with Forever: where /readyz answers while rounds run
 }
 
-// total is the number of orders the run schedules.
-func (c config) total() int { return int(math.Round(c.Rate * c.Duration.Seconds())) }
+// run is one run of the engine (load.Run).
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (load.Summary, error) {
+	return load.Run(ctx, cfg, stdout, stderr)
+}
 
 // parseFlags reads and validates the flags; every problem is reported at once.
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var c config
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var c flags
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "order service base URL")
@@ -123,7 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.Duration <= 0 {
 		bad("-duration %v: must be greater than 0", c.Duration)
 	}
-	if len(problems) == 0 && c.total() < 1 {
+	if len(problems) == 0 && c.Total() < 1 {
 		bad("-rate %v for -duration %v schedules no order; raise either", c.Rate, c.Duration)
 	}
 	if !(c.Poison >= 0 && c.Poison <= 1) {

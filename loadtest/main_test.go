@@ -14,9 +14,9 @@ func TestParseFlags(t *testing.T) {
 		name    string
 		args    []string
 		wantErr string // substring of the error; empty for valid flags
-		check   func(t *testing.T, c config)
+		check   func(t *testing.T, c flags)
 	}{
-		{name: "defaults are valid", check: func(t *testing.T, c config) {
+		{name: "defaults are valid", check: func(t *testing.T, c flags) {
 			if c.URL != "http://127.0.0.1:8080" || c.Rate != 50 || c.Duration != 30*time.Second || c.Poison != 0 ||
 				c.Verify || c.Timeout != 2*time.Minute || c.Concurrency != 64 {
 				t.Errorf("defaults = %+v", c)
@@ -24,11 +24,11 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{name: "a full command line", args: []string{"-url", "http://orders:8080/", "-nats", "nats://nats:4222",
 			"-rate", "500", "-duration", "30s", "-poison", "0.02", "-verify", "-timeout", "3m", "-concurrency", "128"},
-			check: func(t *testing.T, c config) {
+			check: func(t *testing.T, c flags) {
 				if c.URL != "http://orders:8080" {
 					t.Errorf("URL = %q, want the trailing slash trimmed", c.URL)
 				}
-				if c.total() != 15000 || !c.Verify || c.Poison != 0.02 || c.Timeout != 3*time.Minute || c.Concurrency != 128 {
+				if c.Total() != 15000 || !c.Verify || c.Poison != 0.02 || c.Timeout != 3*time.Minute || c.Concurrency != 128 {
 					t.Errorf("config = %+v", c)
 				}
 			}},

@@ -16,6 +16,7 @@ import (
 
 	"loudly/internal/gameday"
 	"loudly/internal/testenv"
+	"loudly/loadtest/load"
 	"loudly/services/drill"
 )
 
@@ -86,7 +87,7 @@ type soakLine struct {
 }
 
 // add counts a run in.
-func (l *soakLine) add(s summary) {
+func (l *soakLine) add(s load.Summary) {
 	l.Accepted += s.Accepted
 	l.Lost += s.Lost
 	l.DeadLettered += s.DeadLettered
@@ -155,8 +156,8 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 	// has settled everything (and the load generator has closed its connections): the
 	// same quiet state twice, so what is in flight at the moment does not count.
 	warmup := min(time.Minute, line.Duration/6)
-	load := line.Duration - warmup
-	middle := load - warmup
+	soakLoad := line.Duration - warmup
+	middle := soakLoad - warmup
 	each := min(max(middle/14, 10*time.Second), time.Minute)
 	var catalog []drill.Spec
 	for _, s := range drill.Catalog {
@@ -170,7 +171,7 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 	cfg := config{
 		URL: "http://" + procs["order"].addr, NATSURL: natsURL, Rate: line.Rate, Duration: warmup,
 		Poison: 0.02, Verify: true, Timeout: 10 * time.Minute, Concurrency: 64,
-		quiet: func(ctx context.Context) error { return waitNothingPending(ctx, dsn) },
+		Quiet: func(ctx context.Context) error { return waitNothingPending(ctx, dsn) },
 	}
 	var stdout, stderr bytes.Buffer
 	defer func() { b.Logf("loadtest:\n%s%s", stdout.String(), stderr.String()) }()
@@ -187,8 +188,8 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 	b.Logf("after %s of warm-up at %.1f/s: %v; drills: %s each, %s apart: %s",
 		warmup, line.Rate, figures, each, each/2, strings.Join(plan.Drills, ", "))
 
-	cfg.Duration = load
-	var res summary
+	cfg.Duration = soakLoad
+	var res load.Summary
 	var runErr error
 	done := make(chan struct{})
 	runCtx, cancelRun := context.WithCancel(b.Context())
@@ -266,7 +267,12 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 // goroutineDump is the goroutine profile a service serves on its PPROF_ADDR, grouped by
 // stack, or why there is none.
 func goroutineDump(ctx context.Context, addr string) string {
-	path := filepath.Join(os.TempDir(), "soak-goroutines-"+randomHex(4)+".txt")
+	f, err := os.CreateTemp("", "soak-goroutines-*.txt")
+	if err != nil {
+		return err.Error()
+	}
+	path := f.Name()
+	f.Close()
 	defer os.Remove(path)
 	if err := download(ctx, "http://"+addr+"/debug/pprof/goroutine?debug=1", path); err != nil {
 		return err.Error()

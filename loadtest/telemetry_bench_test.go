@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"loudly/internal/testenv"
+	"loudly/loadtest/load"
 )
 
 // BenchmarkPipelineTelemetry measures the whole pipeline (both services as processes, real
@@ -44,7 +45,7 @@ func BenchmarkPipelineTelemetry(b *testing.B) {
 	}
 }
 
-func pipelineOnce(b *testing.B, bin string, telemetryOn bool, rate float64, dur time.Duration) summary {
+func pipelineOnce(b *testing.B, bin string, telemetryOn bool, rate float64, dur time.Duration) load.Summary {
 	b.Helper()
 	b.StopTimer()
 	env := []string{

@@ -37,7 +37,7 @@ func drillGameday(ctx context.Context, c *cli, self command, args []string) erro
 	duration := l.fs.Duration("duration", 0, "length of the game day, `D` (e.g. 90m); required")
 	each := l.fs.Duration("each", 8*time.Minute, "how long each drill's fault stays on, `D` (long enough for the production alerts' hold times)")
 	recovery := l.fs.Duration("recover", 4*time.Minute, "pause after each drill before the next, `D`, for recovery and the loss check")
-	promFlag := l.fs.String("prometheus", "", "Prometheus base `URL` (default: $PROMETHEUS_URL, or "+defaultPrometheus+")")
+	promFlag := l.fs.String("prometheus", "", "Prometheus base `URL` (default: $PROMETHEUS_URL, the running demo's, or "+defaultPrometheus+")")
 	asJSON := l.fs.Bool("json", false, "print the scorecard as one JSON document")
 	if _, err := l.parseArgs(args, 0, 0); err != nil {
 		return err
@@ -128,6 +128,9 @@ func prometheusURL(c *cli, flagV string) (string, error) {
 		name = "-prometheus"
 	} else {
 		v = c.getenv("PROMETHEUS_URL")
+	}
+	if s, ok := c.running(); ok && v == "" && s.PrometheusURL != "" {
+		v, name = s.PrometheusURL, "the running demo's Prometheus URL"
 	}
 	r := env.New(func(string) string { return v })
 	u := r.URL(name, defaultPrometheus, "http", "https")

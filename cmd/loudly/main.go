@@ -70,14 +70,15 @@ var commands = []command{
 	{name: "drill", args: "<command>", summary: "start and stop on-call drills (fault injection)", runE: runDrill},
 	{name: "trace", args: "ORDER_ID [-json]", summary: "follow one order through every hop; exit 1 if it is stuck", runE: runTrace},
 	{name: "new", args: "<command>", summary: "scaffold a new service wired like the others", runE: runNew},
+	{name: "demo", args: "[-fresh] [-rate N] [-dir D]", summary: "run the pipeline, its load, alerts and drills on this machine (no Docker)", runE: runDemo},
 }
 
 // top is the program itself: the group every command line starts in.
 var top = group{
 	name:  "loudly",
 	about: "loudly is the operator's tool for a running Loudly.",
-	footer: "Commands that talk to NATS connect to $NATS_URL (default " + defaultNATS + "); their\n" +
-		"-nats flag overrides it.\n" +
+	footer: "Commands that talk to NATS connect to $NATS_URL (default: the running `loudly demo`'s, else\n" +
+		defaultNATS + "); their -nats flag overrides it.\n" +
 		"Exit codes: 0 success, 1 the command failed, 2 bad command line.\n",
 }
 
@@ -222,7 +223,7 @@ func (c *cli) newLeaf(cmd command, about string) *leaf {
 	l := &leaf{fs: flag.NewFlagSet(cmd.name, flag.ContinueOnError), args: cmd.args, about: about}
 	l.fs.SetOutput(io.Discard) // parse reports errors and prints usage itself, to stdout or stderr as the case asks
 	l.fs.Usage = func() {}
-	l.fs.StringVar(&l.nats, "nats", "", "NATS server `URL` (default: $NATS_URL, or "+defaultNATS+")")
+	l.fs.StringVar(&l.nats, "nats", "", "NATS server `URL` (default: $NATS_URL, the running demo's, or "+defaultNATS+")")
 	return l
 }
 
@@ -285,6 +286,9 @@ func (l *leaf) natsURL(c *cli) (string, error) {
 		name = "-nats"
 	} else {
 		v = c.getenv("NATS_URL")
+	}
+	if s, ok := c.running(); ok && v == "" {
+		v, name = s.NATSURL, "the running demo's NATS URL"
 	}
 	r := env.New(func(string) string { return v })
 	u := r.URL(name, defaultNATS, "nats", "tls") // what the services accept

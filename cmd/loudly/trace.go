@@ -21,8 +21,12 @@ func runTrace(ctx context.Context, c *cli, self command, args []string) error {
 		"inventory service's API (its decision and result event), the INVENTORY stream, the\n"+
 		"settlement and the dead letters. Prints a timeline and a link to the trace in Grafana;\n"+
 		"when the order is not final it names the hop it is stuck at and exits 1.")
-	orderURL := l.fs.String("order-url", envOr(c, "ORDER_URL", "http://127.0.0.1:8080"), "order service base `URL` ($ORDER_URL)")
-	invURL := l.fs.String("inventory-url", envOr(c, "INVENTORY_URL", "http://127.0.0.1:8081"), "inventory service base `URL` ($INVENTORY_URL)")
+	orderDef, invDef := "http://127.0.0.1:8080", "http://127.0.0.1:8081"
+	if s, ok := c.running(); ok {
+		orderDef, invDef = s.OrderURL, s.InventoryURL
+	}
+	orderURL := l.fs.String("order-url", envOr(c, "ORDER_URL", orderDef), "order service base `URL` ($ORDER_URL, else the running demo's)")
+	invURL := l.fs.String("inventory-url", envOr(c, "INVENTORY_URL", invDef), "inventory service base `URL` ($INVENTORY_URL, else the running demo's)")
 	grafana := l.fs.String("grafana", envOr(c, "GRAFANA_URL", "http://localhost:3000"), "Grafana base `URL` for the trace link ($GRAFANA_URL)")
 	asJSON := l.fs.Bool("json", false, "print one JSON document")
 	pos, err := l.parseArgs(args, 1, 1)

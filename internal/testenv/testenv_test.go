@@ -123,7 +123,7 @@ func TestLocalPostgres(t *testing.T) {
 		if runtime.GOOS != "linux" {
 			t.Skip("process ownership is read from /proc")
 		}
-		fi, err := os.Stat(fmt.Sprintf("/proc/%d", pg.cmd.Process.Pid))
+		fi, err := os.Stat(fmt.Sprintf("/proc/%d", pg.Pid()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,7 +29,7 @@ const (
 	ExitFailure = 1
 )
 
-// Program describes a service program for Main.
+// Program describes a service program for Main and Run.
 type Program[C any, S Service] struct {
 	Name        string
 	Version     string
@@ -44,27 +45,44 @@ func Main[C any, S Service](p Program[C, S]) int {
 	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
 		return Healthcheck(os.Getenv("HTTP_ADDR"), p.DefaultAddr, os.Stderr)
 	}
-	name, version, load, start := p.Name, p.Version, p.Load, p.Start
 	// Signals are set up before anything can block, so SIGTERM during start-up still
 	// cancels it cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return Run(ctx, p, Process{Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+}
+
+// Process is what a service gets from the process it runs in: its environment and its
+// output streams. Main passes the real ones; a program that runs services in-process
+// (`loudly demo`, the tests' testenv.StartProgram) passes its own, so each service reads
+// its own variables and writes its log where it is told.
+type Process struct {
+	Getenv func(string) string
+	Stdout io.Writer // the JSON log lines
+	Stderr io.Writer // configuration and start-up failures
+}
+
+// Run is a service's whole life after the signals: configuration, telemetry, the service
+// itself until ctx ends, and the shutdown. It returns the exit code Main exits with.
+func Run[C any, S Service](ctx context.Context, p Program[C, S], proc Process) int {
+	name, version, load, start := p.Name, p.Version, p.Load, p.Start
+	getenv, stderr := proc.Getenv, proc.Stderr
 
 	// Every bad variable is reported at once: the service's and telemetry's.
-	cfg, err := load(os.Getenv)
-	r := env.New(os.Getenv)
-	tcfg := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version}, r)
+	cfg, err := load(getenv)
+	r := env.New(getenv)
+	tcfg := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version, LogWriter: proc.Stdout}, r)
 	// PPROF_ADDR: an opt-in profiling endpoint, loopback only, off unless set.
-	prof, perr := profiling.Listen(os.Getenv(profiling.EnvAddr))
+	prof, perr := profiling.Listen(getenv(profiling.EnvAddr))
 	if err := errors.Join(err, r.Err(), perr); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
+		fmt.Fprintf(stderr, "%s: bad configuration:\n%v\n", name, err)
 		return ExitConfig
 	}
 	defer prof.Close()
 	go func() { _ = prof.Run(ctx) }()
 	tel, err := telemetry.Setup(ctx, tcfg)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: telemetry: %v\n", name, err)
+		fmt.Fprintf(stderr, "%s: telemetry: %v\n", name, err)
 		return ExitConfig
 	}
 	defer func() {
@@ -76,7 +94,7 @@ func Main[C any, S Service](p Program[C, S]) int {
 	svc, err := start(ctx, cfg, tel)
 	if err != nil {
 		tel.Logger.Error("start failed", "error", err)
-		fmt.Fprintf(os.Stderr, "%s: start: %v\n", name, err)
+		fmt.Fprintf(stderr, "%s: start: %v\n", name, err)
 		return ExitFailure
 	}
 	defer svc.Close()

@@ -13,8 +13,5 @@ import (
 var version = "dev" // set with -ldflags "-X main.version=..."
 
 func main() {
-	os.Exit(lifecycle.Main(lifecycle.Program[inventory.Config, *inventory.Service]{
-		Name: "inventory", Version: version, DefaultAddr: ":8081",
-		Load: inventory.ConfigFromEnv, Start: inventory.New,
-	}))
+	os.Exit(lifecycle.Main(inventory.Program(version)))
 }

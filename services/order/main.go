@@ -13,8 +13,5 @@ import (
 var version = "dev" // set with -ldflags "-X main.version=..."
 
 func main() {
-	os.Exit(lifecycle.Main(lifecycle.Program[order.Config, *order.Service]{
-		Name: "order", Version: version, DefaultAddr: ":8080",
-		Load: order.ConfigFromEnv, Start: order.New,
-	}))
+	os.Exit(lifecycle.Main(order.Program(version)))
 }

@@ -20,7 +20,7 @@ type Config struct {
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
-		Config: service.ConfigFromEnv(r, ":8081"),
+		Config: service.ConfigFromEnv(r, DefaultAddr),
 		HotSKU: r.String("HOT_SKU", "BOOK-001"),
 	}
 	c.Consumer = c.Consumer.Keyed("order_id")

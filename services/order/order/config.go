@@ -25,7 +25,7 @@ type Config struct {
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
-		Config:             service.ConfigFromEnv(r, ":8080"),
+		Config:             service.ConfigFromEnv(r, DefaultAddr),
 		ReconcileInterval:  r.Duration("RECONCILE_INTERVAL", 10*time.Second),
 		SettlementDeadline: r.Duration("SETTLEMENT_DEADLINE", time.Minute),
 	}

@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // summary is the result of a run, as the last line of stdout shows it.
-type summary struct {
+type Summary struct {
 	Verified bool // false: nothing was checked, so every order and poison event counts as lost
 
 	Scheduled  int // orders the schedule asked for
@@ -45,7 +45,7 @@ type summary struct {
 
 // String is the summary line: the fields every consumer of the line relies on first, in
 // a fixed order, then the extras.
-func (s summary) String() string {
+func (s Summary) String() string {
 	return fmt.Sprintf("accepted=%d confirmed=%d rejected=%d failed=%d dead_lettered=%d lost=%d p50_ms=%s p99_ms=%s orders_per_s=%s"+
 		" settled_per_s=%s sent=%d http_errors=%d behind=%d retries=%d poison=%d poison_errors=%d unexpected=%d verified=%t",
 		s.Accepted, s.Confirmed, s.Rejected, s.Failed, s.DeadLettered, s.Lost, ms(s.P50), ms(s.P99),
@@ -69,13 +69,13 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 // report is everything a run saw, from which the summary and the breakdown are computed.
 type report struct {
-	cfg      config
+	cfg      Config
 	sent     sendReport
 	verified *verification // nil when the run did not verify
 }
 
-func (r report) summary() summary {
-	s := summary{Verified: r.verified != nil, Scheduled: len(r.sent.orders), Behind: r.sent.behind,
+func (r report) summary() Summary {
+	s := Summary{Verified: r.verified != nil, Scheduled: len(r.sent.orders), Behind: r.sent.behind,
 		PoisonSent: len(r.sent.poisons), PoisonErrors: len(r.sent.poisonErrs), SendDuration: r.sent.elapsed}
 	var latencies []time.Duration
 	var first, last time.Time
@@ -134,7 +134,7 @@ func (r report) summary() summary {
 }
 
 // printBreakdown writes the human part of the report, before the summary line.
-func (r report) printBreakdown(w io.Writer, s summary) {
+func (r report) printBreakdown(w io.Writer, s Summary) {
 	kinds := map[string]int{}
 	for _, o := range r.sent.orders {
 		if o.sent {
@@ -223,7 +223,7 @@ func (r report) warn(w io.Writer) {
 }
 
 // failure is the run's error: nil for a clean run.
-func (r report) failure(ctx context.Context, s summary) error {
+func (r report) failure(ctx context.Context, s Summary) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted after %d of %d orders: %w", s.Sent, s.Scheduled, ctx.Err())
 	}
@@ -264,7 +264,7 @@ func (r report) failure(ctx context.Context, s summary) error {
 		}
 		problems = append(problems, fmt.Sprintf("%d of %d poison events are not in the dead letters (e.g. %s)", s.PoisonMissing, s.PoisonSent, examples(ex)))
 	}
-	return fmt.Errorf("%w after waiting %s: lost=%d: %s", errLost, v.waited.Round(time.Millisecond), s.Lost, strings.Join(problems, "; "))
+	return fmt.Errorf("%w after waiting %s: lost=%d: %s", ErrLost, v.waited.Round(time.Millisecond), s.Lost, strings.Join(problems, "; "))
 }
 
 // examples joins the first few items.

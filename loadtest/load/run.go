@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"context"
@@ -27,18 +27,18 @@ const progressEvery = 5 * time.Second
 // run is the whole program after flag parsing: send, optionally verify, report. The
 // summary line is printed on stdout whatever happens after sending started; the error
 // says why the run failed (nothing accepted, something lost, interrupted).
-func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, error) {
+func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) (Summary, error) {
 	s, err := runLoad(ctx, cfg, stdout, &syncWriter{w: stderr})
-	if errors.Is(err, errNotStarted) {
+	if errors.Is(err, ErrNotStarted) {
 		fmt.Fprintln(stdout, s) // nothing was sent: a summary of zeros, still the last line
 	}
 	return s, err
 }
 
-// errNotStarted marks a failure before the first order was sent.
-var errNotStarted = errors.New("not started")
+// ErrNotStarted marks a failure before the first order was sent.
+var ErrNotStarted = errors.New("not started")
 
-func runLoad(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, error) {
+func runLoad(ctx context.Context, cfg Config, stdout, stderr io.Writer) (Summary, error) {
 	seed := cfg.Seed
 	for seed == 0 {
 		seed = randomUint64()
@@ -49,7 +49,7 @@ func runLoad(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary
 
 	ready, err := checkReachable(ctx, client, cfg.URL)
 	if err != nil {
-		return summary{}, fmt.Errorf("%w: %w", errNotStarted, err)
+		return Summary{}, fmt.Errorf("%w: %w", ErrNotStarted, err)
 	}
 	if !ready {
 		fmt.Fprintf(stderr, "warning: %s/readyz does not answer 200; sending anyway\n", cfg.URL)
@@ -58,31 +58,36 @@ func runLoad(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary
 	if cfg.Poison > 0 {
 		nc, err := nats.Connect(cfg.NATSURL, nats.Name("loudly-loadtest"), nats.Timeout(5*time.Second))
 		if err != nil {
-			return summary{}, fmt.Errorf("%w: -nats %s: %w", errNotStarted, cfg.NATSURL, err)
+			return Summary{}, fmt.Errorf("%w: -nats %s: %w", ErrNotStarted, cfg.NATSURL, err)
 		}
 		defer nc.Close()
 		if js, err = jetstream.New(nc); err != nil {
-			return summary{}, fmt.Errorf("%w: -nats %s: %w", errNotStarted, cfg.NATSURL, err)
+			return Summary{}, fmt.Errorf("%w: -nats %s: %w", ErrNotStarted, cfg.NATSURL, err)
 		}
 		// Without the stream a publish finds no responder; say so once, up front.
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err = js.Stream(sctx, events.StreamOrders)
 		cancel()
 		if err != nil {
-			return summary{}, fmt.Errorf("%w: -nats %s: stream %s: %w (is the order service using this server?)",
-				errNotStarted, cfg.NATSURL, events.StreamOrders, err)
+			return Summary{}, fmt.Errorf("%w: -nats %s: stream %s: %w (is the order service using this server?)",
+				ErrNotStarted, cfg.NATSURL, events.StreamOrders, err)
 		}
 	}
 
-	fmt.Fprintf(stdout, "run %s (seed %d): %d orders at %g/s for %s to %s, %g poison events per order, verify=%t\n",
-		runID, seed, cfg.total(), cfg.Rate, cfg.Duration, cfg.URL, cfg.Poison, cfg.Verify)
+	if cfg.openEnded() {
+		fmt.Fprintf(stdout, "run %s (seed %d): orders at %g/s until stopped to %s, %g poison events per order, verify=%t\n",
+			runID, seed, cfg.Rate, cfg.URL, cfg.Poison, cfg.Verify)
+	} else {
+		fmt.Fprintf(stdout, "run %s (seed %d): %d orders at %g/s for %s to %s, %g poison events per order, verify=%t\n",
+			runID, seed, cfg.Total(), cfg.Rate, cfg.Duration, cfg.URL, cfg.Poison, cfg.Verify)
+	}
 	p := &placer{client: client, baseURL: cfg.URL, runID: runID, seed: seed}
 	sent := send(ctx, cfg, p, js, stderr)
 
 	var v *verification
-	if cfg.Verify && cfg.quiet != nil && ctx.Err() == nil {
+	if cfg.Verify && cfg.Quiet != nil && ctx.Err() == nil {
 		qctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		if err := cfg.quiet(qctx); err != nil {
+		if err := cfg.Quiet(qctx); err != nil {
 			fmt.Fprintf(stderr, "warning: waiting for the pipeline to finish: %v; verifying now\n", err)
 		}
 		cancel()
@@ -107,24 +112,34 @@ type sendReport struct {
 	poisonErrs []error
 }
 
-// send schedules cfg.total() orders evenly over cfg.Duration and publishes poison events
-// in step with them. The schedule never waits for the service: a ticker decides when each
-// order is due and hands it to a bounded pool of workers. When every worker is busy and
-// the hand-off queue is full, the order is counted as behind and skipped (an open-model
-// load test, like k6's dropped iterations), so a slow service shows up as "behind"
-// instead of quietly lowering the rate.
-func send(ctx context.Context, cfg config, p *placer, js jetstream.JetStream, progress io.Writer) sendReport {
-	total := cfg.total()
-	r := sendReport{orders: make([]placed, total)}
+// send schedules cfg.Total() orders evenly over cfg.Duration (or, open-ended, one every
+// 1/cfg.Rate until cfg.Stop is closed) and publishes poison events in step with them.
+// The schedule never waits for the service: a ticker decides when each order is due and
+// hands it to a bounded pool of workers. When every worker is busy and the hand-off queue
+// is full, the order is counted as behind and skipped (an open-model load test, like k6's
+// dropped iterations), so a slow service shows up as "behind" instead of quietly lowering
+// the rate. Closing cfg.Stop ends the schedule as its end would: the orders in flight
+// finish.
+func send(ctx context.Context, cfg Config, p *placer, js jetstream.JetStream, progress io.Writer) sendReport {
+	total := cfg.Total()
+	if cfg.openEnded() {
+		total = math.MaxInt
+	}
+	var sched schedule
+	var r sendReport
 	var accepted, notAccepted, behind, poisoned atomic.Int64
 
-	jobs := make(chan int, cfg.Concurrency)
+	type job struct {
+		n   int
+		out *placed
+	}
+	jobs := make(chan job, cfg.Concurrency)
 	var workers sync.WaitGroup
 	for range cfg.Concurrency {
 		workers.Go(func() {
-			for n := range jobs {
-				res := p.place(ctx, n+1)
-				r.orders[n] = res // each index is written by one worker only
+			for j := range jobs {
+				res := p.place(ctx, j.n+1)
+				*j.out = res // each slot is written by one worker only
 				if res.id != "" {
 					accepted.Add(1)
 				} else {
@@ -135,9 +150,9 @@ func send(ctx context.Context, cfg config, p *placer, js jetstream.JetStream, pr
 	}
 
 	// Poison events are published from their own goroutine, so a slow PubAck never
-	// holds up the order schedule. The channel holds every poison event the run can
-	// ask for, so queueing one never blocks.
-	poisonQueue := make(chan string, int(float64(total)*cfg.Poison)+1)
+	// holds up the order schedule. Queueing one never blocks: when the queue is full,
+	// the event is queued with a later order instead.
+	poisonQueue := make(chan string, min(int(float64(min(total, 1<<20))*cfg.Poison)+1, 4096))
 	var publisher sync.WaitGroup
 	if js != nil {
 		publisher.Go(func() {
@@ -161,21 +176,26 @@ func send(ctx context.Context, cfg config, p *placer, js jetstream.JetStream, pr
 	interval := max(time.Duration(float64(time.Second)/cfg.Rate), time.Millisecond)
 	ticker := time.NewTicker(interval)
 	next, dispatched, poisonQueued := 0, 0, 0
-schedule:
+loop:
 	for next < total {
 		// Everything due by now goes out, so a late tick (or an interval clamped to 1ms
 		// for high rates) catches up instead of lowering the rate.
 		due := min(total, int(time.Since(start).Seconds()*cfg.Rate)+1)
 		for ; next < due; next++ {
 			select {
-			case jobs <- next:
+			case jobs <- job{next, sched.slot(next)}:
 				dispatched++
 			default:
 				behind.Add(1)
 				continue
 			}
+		poison:
 			for want := int(math.Floor(float64(dispatched)*cfg.Poison + 1e-9)); js != nil && poisonQueued < want; poisonQueued++ {
-				poisonQueue <- poisonKinds[poisonQueued%len(poisonKinds)]
+				select {
+				case poisonQueue <- poisonKinds[poisonQueued%len(poisonKinds)]:
+				default:
+					break poison
+				}
 			}
 		}
 		if next >= total {
@@ -183,7 +203,9 @@ schedule:
 		}
 		select {
 		case <-ctx.Done():
-			break schedule // interrupted: the rest stays unsent
+			break loop // interrupted: the rest stays unsent
+		case <-cfg.Stop:
+			break loop // stopped: the end of the schedule
 		case <-ticker.C:
 		}
 	}
@@ -193,11 +215,37 @@ schedule:
 	workers.Wait()
 	publisher.Wait()
 	stopProgress()
+	r.orders = sched.orders(next, cfg.Total())
 	// The last order's slot ends 1/rate after it is due; a fast service must not make
 	// the run look quicker than its schedule.
 	r.elapsed = max(time.Since(start), time.Duration(float64(next)/cfg.Rate*float64(time.Second)))
 	r.behind = int(behind.Load())
 	return r
+}
+
+// schedule holds what became of each order of a run, in blocks that never move once
+// made, so workers write their results while the schedule grows (an open-ended run does
+// not know its length in advance).
+type schedule struct{ blocks [][]placed }
+
+const scheduleBlock = 4096
+
+// slot is where order n's result goes; orders are given slots in turn, from 0.
+func (s *schedule) slot(n int) *placed {
+	if n/scheduleBlock == len(s.blocks) {
+		s.blocks = append(s.blocks, make([]placed, scheduleBlock))
+	}
+	return &s.blocks[n/scheduleBlock][n%scheduleBlock]
+}
+
+// orders returns the results of the first scheduled orders, or of all total orders of a
+// run with an end (those not reached count as not sent), in schedule order.
+func (s *schedule) orders(scheduled, total int) []placed {
+	out := make([]placed, max(scheduled, total))
+	for i, b := range s.blocks {
+		copy(out[i*scheduleBlock:], b)
+	}
+	return out
 }
 
 // verification is what the verifying phase saw.
@@ -211,8 +259,8 @@ type verification struct {
 
 // verify waits, up to cfg.Timeout, until every accepted order is final and every poison
 // event is in the dead letters. Orders and dead letters are checked side by side.
-func verify(ctx context.Context, cfg config, client *http.Client, js jetstream.JetStream, sent sendReport, progress io.Writer) *verification {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+func verify(parent context.Context, cfg Config, client *http.Client, js jetstream.JetStream, sent sendReport, progress io.Writer) *verification {
+	ctx, cancel := context.WithTimeout(parent, cfg.Timeout)
 	defer cancel()
 	start := time.Now()
 	v := &verification{orders: map[string]orderView{}, orderErrs: map[string]error{}, letters: map[string]deadletter.Letter{}}
@@ -240,11 +288,21 @@ func verify(ctx context.Context, cfg config, client *http.Client, js jetstream.J
 	wg.Go(func() {
 		pending := ids
 		for len(pending) > 0 {
-			pending = checkOrders(ctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), v)
+			pending = checkOrders(ctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), notFinalBudget, v)
 			ordersLeft.Store(int64(len(pending)))
-			if len(pending) == 0 || !sleep(ctx, 500*time.Millisecond) {
-				return
+			if len(pending) == 0 || !Sleep(ctx, 500*time.Millisecond) {
+				break
 			}
+		}
+		// Orders that will never settle (a consumer that skipped them) end every pass
+		// early, so the newer ones behind them may never have been read: a last pass
+		// reads each order still pending once, so only orders seen not final count as
+		// not final.
+		if len(pending) > 0 && parent.Err() == nil {
+			lctx, cancel := context.WithTimeout(parent, 30*time.Second)
+			pending = checkOrders(lctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), len(pending), v)
+			cancel()
+			ordersLeft.Store(int64(len(pending)))
 		}
 	})
 	if len(want) > 0 {
@@ -259,7 +317,7 @@ func verify(ctx context.Context, cfg config, client *http.Client, js jetstream.J
 				}
 				lettersLeft.Store(int64(len(want) - len(v.letters)))
 				// Each look reads the whole dead-letter stream, so look less often than at orders.
-				if len(v.letters) == len(want) || !sleep(ctx, time.Second) {
+				if len(v.letters) == len(want) || !Sleep(ctx, time.Second) {
 					return
 				}
 			}
@@ -270,13 +328,15 @@ func verify(ctx context.Context, cfg config, client *http.Client, js jetstream.J
 	return v
 }
 
+// notFinalBudget is how many orders in flight end a pass of checkOrders.
+const notFinalBudget = 200
+
 // checkOrders reads pending orders, oldest first, with bounded concurrency, records what
 // it saw in v, and returns the ids that are not final yet, still oldest first. Orders
-// settle roughly in the order they were placed, so once a pass has met notFinalBudget
+// settle roughly in the order they were placed, so once a pass has met budget
 // orders that are still in flight, the newer ones most likely are too: the pass ends
 // there instead of loading the service under test with reads while it catches up.
-func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids []string, workers int, v *verification) []string {
-	const notFinalBudget = 200
+func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids []string, workers, budget int, v *verification) []string {
 	final := make([]bool, len(ids))
 	var mu sync.Mutex
 	var notFinal atomic.Int64
@@ -306,7 +366,7 @@ func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids [
 		})
 	}
 	for i := range ids {
-		if notFinal.Load() >= notFinalBudget || ctx.Err() != nil {
+		if notFinal.Load() >= int64(budget) || ctx.Err() != nil {
 			break
 		}
 		jobs <- i
@@ -322,8 +382,8 @@ func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids [
 	return pending
 }
 
-// sleep waits for d and reports false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d and reports false if ctx ended first.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -380,4 +440,4 @@ func randomUint64() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-var errLost = errors.New("verification failed")
+var ErrLost = errors.New("verification failed")

@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"bytes"
@@ -64,15 +64,15 @@ const (
 	skuSoldOut = "SOLDOUT-001"
 )
 
-// orderRequest is the body of POST /v1/orders.
-type orderRequest struct {
+// OrderRequest is the body of POST /v1/orders.
+type OrderRequest struct {
 	CustomerID string        `json:"customer_id"`
 	Lines      []events.Line `json:"lines"`
 }
 
 // newOrder builds order n of a run. Each order has its own generator, derived from the
 // seed and n, so a run's mix is the same whatever order the workers send it in.
-func newOrder(seed uint64, n int) (kind, orderRequest) {
+func newOrder(seed uint64, n int) (kind, OrderRequest) {
 	rng := rand.New(rand.NewPCG(seed, uint64(n)))
 	k := kindPlain
 	switch u := rng.Float64(); {
@@ -107,7 +107,7 @@ func newOrder(seed uint64, n int) (kind, orderRequest) {
 		at := rng.IntN(len(lines) + 1)
 		lines = slices.Insert(lines, at, special)
 	}
-	return k, orderRequest{CustomerID: fmt.Sprintf("load-%d", n), Lines: lines}
+	return k, OrderRequest{CustomerID: fmt.Sprintf("load-%d", n), Lines: lines}
 }
 
 // placed is what happened to one order sent to the API.
@@ -282,4 +282,11 @@ func getOrder(ctx context.Context, client *http.Client, baseURL, id string) (ord
 		return o, fmt.Errorf("GET /v1/orders/%s: %s: %s", id, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return o, json.Unmarshal(b, &o)
+}
+
+// NewOrder is order n of the mix seed gives: what a run with that seed sends as its
+// n-th order (from 1), for a test that needs the same orders without the HTTP API.
+func NewOrder(seed uint64, n int) OrderRequest {
+	_, req := newOrder(seed, n)
+	return req
 }

@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"errors"
@@ -49,7 +49,7 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestSummary_String(t *testing.T) {
-	s := summary{Verified: true, Sent: 2001, Accepted: 2000, HTTPErrors: 1, Behind: 3, Retries: 2,
+	s := Summary{Verified: true, Sent: 2001, Accepted: 2000, HTTPErrors: 1, Behind: 3, Retries: 2,
 		Confirmed: 1900, Rejected: 95, Failed: 4, NotFinal: 1, PoisonSent: 40, DeadLettered: 39, Lost: 2,
 		P50: 12345 * time.Microsecond, P99: 250 * time.Millisecond, OrdersPerSec: 199.96, SettledPerSec: 150.04, Unexpected: 1}
 	want := "accepted=2000 confirmed=1900 rejected=95 failed=4 dead_lettered=39 lost=2 p50_ms=12.3 p99_ms=250.0 orders_per_s=200.0" +
@@ -96,7 +96,7 @@ func TestReport_Summary(t *testing.T) {
 
 	t.Run("verified", func(t *testing.T) {
 		s := report{sent: sent, verified: v}.summary()
-		want := summary{Verified: true, Scheduled: 6, Sent: 5, Behind: 1, Accepted: 4, HTTPErrors: 1, Retries: 4,
+		want := Summary{Verified: true, Scheduled: 6, Sent: 5, Behind: 1, Accepted: 4, HTTPErrors: 1, Retries: 4,
 			Confirmed: 1, Rejected: 1, Failed: 1, NotFinal: 1, Unexpected: 1, // sold-out order failed instead of rejected
 			PoisonSent: 2, DeadLettered: 1, PoisonMissing: 1, Lost: 2,
 			P50: 20 * time.Millisecond, P99: 30 * time.Millisecond, SendDuration: 2 * time.Second, OrdersPerSec: 2,
@@ -118,10 +118,10 @@ func TestReport_Summary(t *testing.T) {
 
 func TestReport_Failure(t *testing.T) {
 	sent, v := testRun()
-	r := report{cfg: config{URL: "http://orders"}, sent: sent, verified: v}
+	r := report{cfg: Config{URL: "http://orders"}, sent: sent, verified: v}
 	err := r.failure(t.Context(), r.summary())
-	if !errors.Is(err, errLost) {
-		t.Fatalf("failure = %v, want errLost", err)
+	if !errors.Is(err, ErrLost) {
+		t.Fatalf("failure = %v, want ErrLost", err)
 	}
 	for _, want := range []string{"lost=2", "1 of 4 accepted orders are not final (e.g. o3 (pending))",
 		"1 of 2 poison events are not in the dead letters (e.g. poison-b (unknown_version))"} {

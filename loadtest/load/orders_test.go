@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"fmt"
@@ -69,7 +69,7 @@ func TestSend_HoldsTheRateWhenTheServiceIsSlow(t *testing.T) {
 		_, _ = io.WriteString(w, `{"id":"0b6a1f3e-58b3-4f0e-9a7a-3c1f0f1d2e3a","status":"pending"}`)
 	}))
 	defer srv.Close()
-	cfg := config{URL: srv.URL, Rate: 100, Duration: time.Second, Concurrency: 2}
+	cfg := Config{URL: srv.URL, Rate: 100, Duration: time.Second, Concurrency: 2}
 	p := &placer{client: srv.Client(), baseURL: srv.URL, runID: "r", seed: 1}
 	r := send(t.Context(), cfg, p, nil, io.Discard)
 	s := report{cfg: cfg, sent: r}.summary()
@@ -106,11 +106,85 @@ func TestCheckOrders_StopsAPassAtTheFirstOrdersInFlight(t *testing.T) {
 		ids = append(ids, fmt.Sprintf("o%04d", i))
 	}
 	v := &verification{orders: map[string]orderView{}, orderErrs: map[string]error{}}
-	pending := checkOrders(t.Context(), srv.Client(), srv.URL, ids, 8, v)
+	pending := checkOrders(t.Context(), srv.Client(), srv.URL, ids, 8, notFinalBudget, v)
 	if len(pending) != 4900 || pending[0] != "o0100" || pending[len(pending)-1] != "o4999" {
 		t.Errorf("pending = %d ids from %s, want the 4900 from o0100 on, oldest first", len(pending), pending[0])
 	}
 	if reads > 100+200+8 {
 		t.Errorf("%d reads in one pass, want the settled 100 plus about 200 in flight", reads)
+	}
+}
+
+// An open-ended run sends until Stop is closed, across more orders than one block of its
+// schedule holds, and then verifies what it sent as a run with an end would: every order
+// the service accepted is counted and read back, none is lost at a block's edge.
+func TestRun_OpenEndedUntilStop(t *testing.T) {
+	const stopAfter = scheduleBlock + 500
+	var mu sync.Mutex
+	posted := 0
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/readyz":
+		case r.Method == http.MethodPost:
+			mu.Lock()
+			posted++
+			n := posted
+			if n == stopAfter {
+				close(stop)
+			}
+			mu.Unlock()
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintf(w, `{"id":"o%06d","status":"pending"}`, n)
+		default:
+			id := strings.TrimPrefix(r.URL.Path, "/v1/orders/")
+			fmt.Fprintf(w, `{"id":%q,"status":"confirmed","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:01Z"}`, id)
+		}
+	}))
+	defer srv.Close()
+	cfg := Config{URL: srv.URL, Rate: 20000, Stop: stop, Concurrency: 8, Verify: true, Timeout: time.Minute}
+	var out strings.Builder
+	s, err := Run(t.Context(), cfg, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if s.Accepted != posted || s.Accepted < stopAfter {
+		t.Errorf("accepted %d, the service got %d (stop after %d)", s.Accepted, posted, stopAfter)
+	}
+	if s.Confirmed != s.Accepted || s.Lost != 0 || !s.Verified {
+		t.Errorf("summary %s: want every accepted order confirmed, none lost", s)
+	}
+	if s.Scheduled != s.Sent+s.Behind {
+		t.Errorf("scheduled %d, sent %d + behind %d", s.Scheduled, s.Sent, s.Behind)
+	}
+	if !strings.Contains(out.String(), "until stopped") {
+		t.Errorf("the run's first line does not say it runs until stopped:\n%s", out.String())
+	}
+}
+
+// Orders that never settle (a consumer skipped them) end every pass early; verification
+// still reads the newer orders behind them before it gives up, so only the orders it saw
+// not final count as not final.
+func TestVerify_ReadsEveryOrderBehindOrdersThatNeverSettle(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimPrefix(r.URL.Path, "/v1/orders/")
+		status := "confirmed"
+		if id < "o0300" { // the oldest 300 are stuck
+			status = "pending"
+		}
+		fmt.Fprintf(w, `{"id":%q,"status":%q,"created_at":"2026-01-01T00:00:00Z"}`, id, status)
+	}))
+	defer srv.Close()
+	var sent sendReport
+	for i := range 1000 {
+		sent.orders = append(sent.orders, placed{sent: true, id: fmt.Sprintf("o%04d", i), attempts: 1})
+	}
+	cfg := Config{URL: srv.URL, Timeout: time.Second, Concurrency: 8, Verify: true}
+	v := verify(t.Context(), cfg, srv.Client(), nil, sent, io.Discard)
+	s := report{cfg: cfg, sent: sent, verified: v}.summary()
+	if s.NotFinal != 300 || s.Confirmed != 700 {
+		t.Errorf("not final %d, confirmed %d: want the 300 stuck orders not final and the 700 behind them confirmed", s.NotFinal, s.Confirmed)
 	}
 }

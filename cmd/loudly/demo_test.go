@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"loudly/internal/testenv"
+)
+
+// TestDemo runs `loudly demo` as a user does, as a process of its own with its output
+// not a terminal, on its own data directory and free ports, with the Prometheus the tests
+// use on its PATH. Once orders settle, `loudly drill start silent-skip` (the same binary,
+// no flags: it finds the demo by itself) makes the inventory consumer skip a fifth of the
+// orders; the demo's Prometheus, with the compose demo's rules and intervals, must put
+// LoudlyUnsettledOrders into pending — the step before firing, about 70s into the drill
+// (a 1m settlement deadline, a 10s reconciler, 5s scrapes; the 2m hold then makes it fire
+// in the 3–4 min the guide gives). Then SIGINT: the demo must verify what it sent and end
+// with the load generator's summary line, which counts the skipped orders as lost, and
+// leave no process behind.
+func TestDemo(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "loudly")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	prometheus := testenv.PrometheusPath(t)
+	// Under the system temporary directory and readable by all: running as root, the
+	// demo's PostgreSQL runs as another user, who must reach its directory.
+	dir, err := os.MkdirTemp("", "loudly-demo-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "NATS_URL", "DATABASE_URL", "PROMETHEUS_URL", "ORDER_URL", "INVENTORY_URL", "PATH", "LOUDLY_DEMO_DIR":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "LOUDLY_DEMO_DIR="+dir, "PATH="+filepath.Dir(prometheus)+string(os.PathListSeparator)+os.Getenv("PATH"))
+
+	demo := exec.Command(bin, "demo", "-free-ports", "-verify-timeout", "20s")
+	demo.Env = env
+	stdout, err := demo.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	demo.Stderr = &stderr
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	var lines []string
+	var mu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			mu.Unlock()
+		}
+		exited <- demo.Wait()
+	}()
+	output := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), lines...) }
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = demo.Process.Kill()
+			<-exited
+			t.Logf("demo stdout:\n%s\nstderr:\n%s", strings.Join(output(), "\n"), stderr.String())
+		}
+	})
+	start := time.Now()
+	settled := regexp.MustCompile(`settled_total=([0-9]+)`)
+	testenv.WaitFor(t, 3*time.Minute, "the demo's view to show settled orders", func() bool {
+		ls := output()
+		if len(ls) == 0 {
+			return false
+		}
+		m := settled.FindStringSubmatch(ls[len(ls)-1])
+		if m == nil {
+			return false
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n > 0
+	})
+	t.Logf("%s: orders settle: %s", time.Since(start).Round(time.Second), output()[len(output())-1])
+
+	var state struct {
+		Pid           int    `json:"pid"`
+		PrometheusURL string `json:"prometheus_url"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "demo.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &state); err != nil || state.Pid != demo.Process.Pid || state.PrometheusURL == "" {
+		t.Fatalf("state file %s: %+v (%v), want the demo's pid %d and its Prometheus", b, state, err, demo.Process.Pid)
+	}
+
+	drill := exec.Command(bin, "drill", "start", "silent-skip")
+	drill.Env = env
+	if out, err := drill.CombinedOutput(); err != nil || !strings.Contains(string(out), "started silent-skip") {
+		t.Fatalf("loudly drill start silent-skip: %v\n%s", err, out)
+	}
+	drillStart := time.Now()
+	client, err := promapi.NewClient(promapi.Config{Address: state.PrometheusURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := promv1.NewAPI(client)
+	var alert string
+	testenv.WaitFor(t, 4*time.Minute, "LoudlyUnsettledOrders pending or firing in the demo's Prometheus", func() bool {
+		time.Sleep(time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := prom.Alerts(ctx)
+		if err != nil {
+			return false
+		}
+		for _, a := range res.Alerts {
+			if a.Labels["alertname"] == "LoudlyUnsettledOrders" {
+				alert = string(a.State)
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("%s: LoudlyUnsettledOrders %s %s after the drill started", time.Since(start).Round(time.Second), alert, time.Since(drillStart).Round(time.Second))
+	// The view's next line shows both (it reads Prometheus's alerts at each refresh).
+	testenv.WaitFor(t, 15*time.Second, "the view to show the drill and the alert", func() bool {
+		last := output()[len(output())-1]
+		return strings.Contains(last, "drill=silent-skip") && strings.Contains(last, ":LoudlyUnsettledOrders")
+	})
+
+	// Ctrl-C.
+	if err := demo.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	interrupted := time.Now()
+	select {
+	case err = <-exited:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the demo did not stop within 3 minutes of SIGINT")
+	}
+	stopped = true
+	ls := output()
+	t.Logf("%s: demo exited (%v) %s after SIGINT; stderr:\n%s\nlast lines:\n%s", time.Since(start).Round(time.Second), err, time.Since(interrupted).Round(time.Second), stderr.String(),
+		strings.Join(ls[max(0, len(ls)-12):], "\n"))
+	summary := ls[len(ls)-1]
+	fields := map[string]int{}
+	for _, f := range strings.Fields(summary) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			fields[k], _ = strconv.Atoi(v)
+		}
+	}
+	if !strings.HasPrefix(summary, "accepted=") || !strings.Contains(summary, "verified=true") {
+		t.Fatalf("last line %q is not a verified summary line", summary)
+	}
+	// The drill skipped orders, and nothing else was lost: every lost order is an order
+	// that never became final (no poison event went missing), the demo says so with exit
+	// 1, and nothing got an outcome its content does not explain.
+	if fields["lost"] == 0 || fields["lost"] > fields["accepted"]*3/10 || fields["accepted"] == 0 || fields["dead_lettered"] != fields["poison"] || fields["poison"] == 0 || fields["unexpected"] != 0 {
+		t.Errorf("summary %s: want the skipped orders lost (a fifth of the orders during the drill), every poison event dead-lettered, nothing unexpected", summary)
+	}
+	if code := demo.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), fmt.Sprintf("lost=%d", fields["lost"])) {
+		t.Errorf("exit code %d, want 1 with the loss on stderr", code)
+	}
+
+	// Nothing left: no process of the demo's group or started by it, and the state file
+	// is gone so the commands no longer find it.
+	if _, err := os.Stat(filepath.Join(dir, "demo.json")); !os.IsNotExist(err) {
+		t.Errorf("state file still there after the demo ended (%v)", err)
+	}
+	if left := processesUnder(t, dir, demo.Process.Pid); len(left) > 0 {
+		t.Errorf("processes left behind: %s", strings.Join(left, "; "))
+	}
+}
+
+// processesUnder lists the processes whose parent is pid, or whose command line names
+// dir (PostgreSQL and Prometheus are started with their directories under it).
+func processesUnder(t *testing.T, dir string, pid int) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("list processes: %v", err)
+	}
+	var left []string
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		cmd := strings.ReplaceAll(string(cmdline), "\x00", " ")
+		ppid := -1
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 {
+			if f := strings.Fields(string(stat[i+1:])); len(f) > 1 {
+				ppid, _ = strconv.Atoi(f[1])
+			}
+		}
+		if (ppid == pid || strings.Contains(cmd, dir)) && syscall.Kill(p, 0) == nil {
+			left = append(left, fmt.Sprintf("%d %s", p, cmd))
+		}
+	}
+	return left
+}

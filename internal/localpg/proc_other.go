@@ -1,0 +1,24 @@
+//go:build !linux
+
+package localpg
+
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
+
+func runAs(cmd *exec.Cmd, own *owner) error {
+	if own != nil {
+		return errors.New("starting PostgreSQL as another user (needed when running as root) is only supported on Linux")
+	}
+	return nil
+}
+
+// DieWithParent has no portable equivalent; off Linux a program that dies without
+// stopping its children can leave them running.
+func DieWithParent(*exec.Cmd, syscall.Signal) {}
+
+// ownProcessGroup is left to Linux: elsewhere a Ctrl-C in the terminal reaches the
+// server too, which then stops at once ("fast" shutdown).
+func ownProcessGroup(*exec.Cmd) {}

@@ -1,0 +1,43 @@
+// Package load is the load generator's engine: it sends orders to the order service at a
+// steady rate with a trickle of poison events published straight to the broker, then
+// (with Verify) proves that nothing was lost on the way — every order the API accepted
+// reached a final status, every poison event ended up in the dead letters — and reports
+// it in one machine-readable summary line (Summary). The loadtest command parses flags
+// around it; `loudly demo` runs it until Ctrl-C.
+package load
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// Config is what a run does.
+type Config struct {
+	URL         string        // base URL of the order service
+	NATSURL     string        // JetStream server the services use (poison and dead letters)
+	Rate        float64       // orders per second
+	Duration    time.Duration // how long to send; 0 with Stop: until Stop is closed
+	Poison      float64       // poison events per order sent, in [0, 1]
+	Verify      bool          // wait for every order and poison event to reach its end
+	Timeout     time.Duration // how long verification may wait
+	Concurrency int           // HTTP requests in flight at most
+	Seed        uint64        // order mix; 0 picks one at random (printed, to repeat a run)
+
+	// Stop, when closed, ends the sending phase early: the orders in flight finish, and
+	// what was sent is verified as after a complete run (while cancelling ctx interrupts
+	// the run, verification included). `loudly demo` closes it on Ctrl-C.
+	Stop <-chan struct{}
+
+	// Quiet, when set, is called between sending and verifying and returns once the
+	// system under test has nothing in flight (or ctx ends). Verification then reads each
+	// order about once, instead of polling the service while the pipeline still works,
+	// which would take from the throughput being measured. Benchmarks set it; flags do not.
+	Quiet func(ctx context.Context) error
+}
+
+// Total is the number of orders the run schedules; 0 for a run that sends until Stop.
+func (c Config) Total() int { return int(math.Round(c.Rate * c.Duration.Seconds())) }
+
+// openEnded reports whether the run sends until Stop rather than for Duration.
+func (c Config) openEnded() bool { return c.Duration == 0 && c.Stop != nil }
