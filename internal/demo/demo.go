@@ -110,6 +110,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		d.closers = append(d.closers, func() { _ = pg.Stop() })
 		dsn = pg.AdminDSN()
+		say("PostgreSQL at %s (psql it for the drill guides' queries)", dsn)
 	} else {
 		say("using DATABASE_URL")
 	}
@@ -140,7 +141,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := startService(svcCtx, d, order.Program(o.Version), orderAddr, dsn, natsURL); err != nil {
 		return err
 	}
-	state := State{Pid: os.Getpid(), NATSURL: natsURL, OrderURL: "http://" + orderAddr, InventoryURL: "http://" + invAddr}
+	state := State{Pid: os.Getpid(), NATSURL: natsURL, OrderURL: "http://" + orderAddr, InventoryURL: "http://" + invAddr, DatabaseURL: dsn}
 	say("order service on %s, inventory service on %s (logs in %s)", state.OrderURL, state.InventoryURL, logDir)
 
 	// Prometheus, when there is one.

@@ -27,6 +27,7 @@ type State struct {
 	PrometheusURL string `json:"prometheus_url,omitempty"` // empty: running without Prometheus
 	OrderURL      string `json:"order_url"`
 	InventoryURL  string `json:"inventory_url"`
+	DatabaseURL   string `json:"database_url"` // for psql: the drill guides' queries and recoveries
 }
 
 func writeState(dir string, s State) error {
