@@ -126,7 +126,7 @@ func TestEnsureStreamsWith_ScalesStreamsUpAndDown(t *testing.T) {
 	events := []jetstream.StreamConfig{{Name: "EVENTS", Subjects: []string{"events.>"}, Storage: jetstream.FileStorage}}
 	all := []string{"EVENTS", deadletter.Stream, "KV_" + faults.Bucket}
 
-	if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{}); err != nil {
+	if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{FaultBucket: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range all {
@@ -143,7 +143,7 @@ func TestEnsureStreamsWith_ScalesStreamsUpAndDown(t *testing.T) {
 	}
 
 	for _, n := range []int{3, 1} {
-		if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{Replicas: n}); err != nil {
+		if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{Replicas: n, FaultBucket: true}); err != nil {
 			t.Fatalf("scale to %d replicas: %v", n, err)
 		}
 		// A publish right after the change is answered: the stream has its leader back.
