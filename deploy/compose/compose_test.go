@@ -431,6 +431,9 @@ func TestServicesReachTheirDependencies(t *testing.T) {
 			"LOKI_URL":                    "http://loki:3100/loki/api/v1/push",
 			"OTEL_LOGS_EXPORTER":          "none", // one log path: the push above (README, "Logs")
 			"OTEL_SERVICE_NAME":           name,
+			"NATS_USER":                   name, // its user in nats/auth.conf, with its permissions
+			"NATS_PASSWORD":               env[strings.ToUpper(name)+"_NATS_PASSWORD"],
+			"DRILLS":                      "enabled", // the demo is a training ground
 		}
 		for k, v := range want {
 			if got := e[k]; got == nil || *got != v {
@@ -450,7 +453,7 @@ func TestServicesReachTheirDependencies(t *testing.T) {
 		}
 	}
 	cmd := strings.Join(project.Services["loadgen"].Command, " ")
-	for _, want := range []string{"/app/loadtest", "-url=http://order:8080", "-nats=nats://nats:4222",
+	for _, want := range []string{"/app/loadtest", "-url=http://order:8080", "-nats=nats://loadgen:" + env["LOADGEN_NATS_PASSWORD"] + "@nats:4222",
 		"-rate=" + env["LOAD_RATE"], "-poison=" + env["POISON"], "-forever"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("loadgen command %q lacks %q", cmd, want)

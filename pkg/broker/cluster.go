@@ -45,6 +45,10 @@ type Options struct {
 	// the streams also configures the fault bucket. Without it the service never touches
 	// the bucket, and its NATS user needs no rights on it.
 	FaultBucket bool
+
+	// Auth is the client's credentials (NATS_USER and NATS_PASSWORD, NATS_CREDS or
+	// NATS_NKEY_SEED; ReadAuth).
+	Auth Auth
 }
 
 // ReadURL reads NATS_URL: one nats:// or tls:// URL, or a comma-separated list of them.
@@ -54,14 +58,15 @@ func ReadURL(r *env.Reader) string {
 }
 
 // ReadOptions reads STREAM_REPLICAS (default 1): an odd number from 1 to 5, see
-// CheckReplicas.
+// CheckReplicas; and the credentials (ReadAuth).
 func ReadOptions(r *env.Reader) Options {
+	auth := ReadAuth(r)
 	n := r.Int(ReplicasVar, DefaultReplicas, 1, MaxReplicas)
 	if err := CheckReplicas(n); err != nil {
 		r.Reject(ReplicasVar, strconv.Itoa(n), err.Error())
-		return Options{Replicas: DefaultReplicas}
+		return Options{Replicas: DefaultReplicas, Auth: auth}
 	}
-	return Options{Replicas: n}
+	return Options{Replicas: n, Auth: auth}
 }
 
 // CheckReplicas accepts 1, 3 and 5 replicas. A replicated stream accepts a write once a

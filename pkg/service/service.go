@@ -95,7 +95,7 @@ func Open(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry) 
 	}
 	opts := cfg.Broker
 	opts.FaultBucket = cfg.Drills
-	if b.NC, b.JS, err = broker.Connect(ctx, cfg.NATSURL, "loudly-"+spec.Name, tel.Logger, spec.Streams, opts); err != nil {
+	if b.NC, b.JS, err = broker.Connect(ctx, cfg.NATSURL, "loudly-"+spec.Name, tel, spec.Streams, opts); err != nil {
 		return nil, err
 	}
 	streams := []string{deadletter.Stream}
