@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -250,4 +252,46 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+// Every node of the cluster profile reads the same users (cluster.conf includes
+// auth.conf) with the passwords the compose files give it.
+func TestClusterConfHasTheSameUsers(t *testing.T) {
+	project := loadProject(t)
+	single, err := server.ProcessConfigFile(setPasswords(t, project.Services["nats"].Environment, "nats/auth.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := loadCluster(t)
+	for _, node := range []string{"nats", "nats-2", "nats-3"} {
+		for k, v := range project.Services["nats"].Environment {
+			if got := cluster.Services[node].Environment[k]; got == nil || *got != *v {
+				t.Errorf("%s: %s=%v, want %q as on the single server", node, k, deref(got), *v)
+			}
+		}
+		t.Setenv("NATS_SERVER_NAME", node)
+		opts, err := server.ProcessConfigFile(setPasswords(t, cluster.Services[node].Environment, "nats/cluster.conf"))
+		if err != nil {
+			t.Fatalf("%s: cluster.conf: %v", node, err)
+		}
+		if len(opts.Users) != len(single.Users) || len(opts.Users) == 0 {
+			t.Fatalf("%s: %d users, the single server %d", node, len(opts.Users), len(single.Users))
+		}
+		for i, u := range opts.Users {
+			if s := single.Users[i]; u.Username != s.Username || u.Password != s.Password || (u.Permissions == nil) != (s.Permissions == nil) {
+				t.Errorf("%s: user %s differs from the single server's %s", node, u.Username, s.Username)
+			}
+		}
+	}
+}
+
+// setPasswords sets a nats container's environment for the test and returns conf.
+func setPasswords(t *testing.T, environment types.MappingWithEquals, conf string) string {
+	t.Helper()
+	for k, v := range environment {
+		if v != nil && strings.HasSuffix(k, "_NATS_PASSWORD") {
+			t.Setenv(k, *v)
+		}
+	}
+	return conf
 }
