@@ -6,11 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,6 +25,7 @@ import (
 	"loudly/pkg/broker"
 	"loudly/pkg/faults"
 	"loudly/pkg/telemetry/telemetrytest"
+	"loudly/services"
 	"loudly/services/drill"
 	"loudly/services/events"
 	"loudly/services/inventory/inventory"
@@ -51,15 +58,19 @@ func serviceEnv(t *testing.T, service, dsn, natsURL string) func(string) string 
 	return func(k string) string { return env[k] }
 }
 
-// The compose demo's NATS server, from the file it mounts, with the real services on
-// their compose credentials: the pipeline works end to end with not one publish or
-// subscription refused, and what a service must not do — publish another service's
-// events, read a stream that is not its own, write the fault bucket — is refused, and the
-// refusal is logged and counted by the client, never silent.
-func TestNATSPermissions_EachServiceDoesItsWorkAndNothingElse(t *testing.T) {
+// The compose demo's NATS server, from the file it mounts, and its PostgreSQL roles, from
+// the script it runs, with the real services on their compose credentials: the pipeline
+// works end to end with not one publish or subscription refused, each service migrating
+// and running as its own role; and what a service must not do — publish another
+// service's events, read a stream that is not its own, write the fault bucket, read
+// another service's tables — is refused, and a NATS refusal is logged and counted by the
+// client, never silent.
+func TestLeastPrivilege_EachServiceDoesItsWorkAndNothingElse(t *testing.T) {
 	ctx := context.Background()
 	natsURL := natsFromCompose(t)
-	dsn := testenv.Postgres(t)
+	admin := testenv.Postgres(t)
+	rolesFromCompose(t, admin)
+	dsn := func(service string) string { return asRole(t, service, admin) }
 
 	if nc, err := nats.Connect(natsURL, nats.NoReconnect()); err == nil {
 		nc.Close()
@@ -67,7 +78,7 @@ func TestNATSPermissions_EachServiceDoesItsWorkAndNothingElse(t *testing.T) {
 	}
 
 	invTel := telemetrytest.New(t, "inventory")
-	invCfg, err := inventory.ConfigFromEnv(serviceEnv(t, "inventory", dsn, natsURL))
+	invCfg, err := inventory.ConfigFromEnv(serviceEnv(t, "inventory", dsn("inventory"), natsURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +88,7 @@ func TestNATSPermissions_EachServiceDoesItsWorkAndNothingElse(t *testing.T) {
 	}
 	testenv.RunService(t, "inventory", 30*time.Second, inv.Run, inv.Close)
 	ordTel := telemetrytest.New(t, "order")
-	ordCfg, err := order.ConfigFromEnv(serviceEnv(t, "order", dsn, natsURL))
+	ordCfg, err := order.ConfigFromEnv(serviceEnv(t, "order", dsn("order"), natsURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +186,83 @@ func TestNATSPermissions_EachServiceDoesItsWorkAndNothingElse(t *testing.T) {
 			t.Errorf("faults in the bucket: %+v (%v)", active, err)
 		}
 	})
+	t.Run("a service cannot read another's tables", func(t *testing.T) {
+		for _, c := range []struct{ role, table string }{{"order", "inventory.stock"}, {"inventory", "orders.orders"}} {
+			conn, err := pgx.Connect(ctx, dsn(c.role))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			err = conn.QueryRow(ctx, "SELECT count(*) FROM "+c.table).Scan(&n)
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+				t.Errorf("%s's role reading %s: %v, want permission denied", c.role, c.table, err)
+			}
+			conn.Close(ctx)
+		}
+	})
 	opNC.Close()
+}
+
+// rolesFromCompose runs postgres/roles.sql on the test's database the way the postgres
+// image runs an init script (psql -v ON_ERROR_STOP=1 --no-psqlrc -f, as the admin), with
+// the passwords the compose file gives the container; and drops what it made when the
+// test ends (roles belong to the server, not to the test's database).
+func rolesFromCompose(t *testing.T, admin string) {
+	t.Helper()
+	psql, err := exec.LookPath("psql")
+	for _, dir := range testenv.VersionedPostgresBins() {
+		if err != nil {
+			psql, err = filepath.Join(dir, "psql"), nil
+			if _, serr := os.Stat(psql); serr != nil {
+				err = serr
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("psql, which runs postgres/roles.sql as the postgres image does, is not installed: %v", err)
+	}
+	cmd := exec.Command(psql, "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-q", "-f", "postgres/roles.sql", admin)
+	cmd.Env = os.Environ()
+	for k, v := range loadProject(t).Services["postgres"].Environment {
+		if v != nil && strings.HasSuffix(k, "_DB_PASSWORD") {
+			cmd.Env = append(cmd.Env, k+"="+*v)
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("psql -f postgres/roles.sql: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			t.Errorf("drop the roles: %v", err)
+			return
+		}
+		defer conn.Close(context.Background())
+		for _, svc := range services.All {
+			_, _ = conn.Exec(context.Background(), "DROP OWNED BY "+svc.DBRole()+" CASCADE")
+			if _, err := conn.Exec(context.Background(), "DROP ROLE IF EXISTS "+svc.DBRole()); err != nil {
+				t.Logf("role %s left on the test server: %v", svc.DBRole(), err)
+			}
+		}
+	})
+}
+
+// asRole is the service's compose DATABASE_URL (its role and password) pointed at the
+// test's server and database.
+func asRole(t *testing.T, service, admin string) string {
+	t.Helper()
+	composeURL := loadProject(t).Services[service].Environment["DATABASE_URL"]
+	u, err := url.Parse(deref(composeURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host, u.Path, u.RawQuery = a.Host, a.Path, a.RawQuery
+	return u.String()
 }
 
 // connectAs is a plain client with a user's compose credentials.
