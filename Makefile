@@ -83,7 +83,9 @@ up-cluster:
 down:
 	$(COMPOSE) down --remove-orphans
 
-# make drill NAME=silent-skip [FOR=10m] [INTENSITY=0.2]: start an on-call drill.
+# make drill NAME=silent-skip [FOR=10m] [INTENSITY=0.2]: start an on-call drill, as the
+# demo's NATS operator user (its password from deploy/compose/.env unless NATS_PASSWORD is set).
 drill:
 	@test -n "$(NAME)" || { $(GO) run ./cmd/loudly drill list; echo; echo "usage: make drill NAME=<drill> [FOR=10m] [INTENSITY=x]"; exit 2; }
+	NATS_USER=$${NATS_USER:-operator} NATS_PASSWORD=$${NATS_PASSWORD:-$$(sed -n 's/^OPERATOR_NATS_PASSWORD=//p' deploy/compose/.env)} \
 	$(GO) run ./cmd/loudly drill start $(NAME) -for $(or $(FOR),10m) $(if $(INTENSITY),-intensity $(INTENSITY))

@@ -72,6 +72,7 @@ var drillGroups = []drillGroup{
 var drillSettings = map[string]string{
 	"RECONCILE_INTERVAL": "1s", "SETTLEMENT_DEADLINE": "4s", "SHUTDOWN_TIMEOUT": "5s",
 	"CONSUMER_BACKOFF_BASE": "200ms", "CONSUMER_BACKOFF_MAX": "2s", "CONSUMER_MAX_DELIVER": "30",
+	"DRILLS": "enabled",
 }
 
 const (

@@ -55,6 +55,23 @@ func (s Service) CamelName() string {
 	return b.String()
 }
 
+// NATSUser is the service's NATS user in the compose demo (deploy/compose/nats/auth.conf
+// gives it its permissions), and NATSPasswordVar the variable of deploy/compose/.env
+// holding its password.
+func (s Service) NATSUser() string        { return s.Name }
+func (s Service) NATSPasswordVar() string { return strings.ToUpper(s.Name) + "_NATS_PASSWORD" }
+
+// DBRole is the PostgreSQL role the service migrates and runs as in the compose demo: the
+// owner of its schema, with no rights on the others' (deploy/compose/postgres/roles.sql).
+// DBPasswordVar is the variable of deploy/compose/.env holding its password.
+func (s Service) DBRole() string {
+	if strings.HasPrefix(s.Name, "pg_") { // PostgreSQL reserves role names starting with pg_
+		return "svc_" + s.Name
+	}
+	return s.Name + "_svc"
+}
+func (s Service) DBPasswordVar() string { return strings.ToUpper(s.Name) + "_DB_PASSWORD" }
+
 // All lists every service, in the order dashboards and alert files show them.
 var All = []Service{
 	{Name: "order", Port: 8080, Schema: "orders", Outbox: true,

@@ -7,12 +7,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"loudly/pkg/faults"
 	"loudly/services/drill"
 )
 
+// acceptDrills answers the drills check for every service of the catalogue, as the
+// services do when started with DRILLS=enabled.
+func acceptDrills(t *testing.T, url string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	for _, svc := range []string{"order", "inventory"} {
+		if _, err := drill.Accept(nc, svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDrill_StartStatusStop(t *testing.T) {
 	url, js := newBroker(t, false)
+	acceptDrills(t, url)
 	drill := func(args ...string) result {
 		return loudly(t, append(append([]string{"drill"}, args...), "-nats", url)...)
 	}
@@ -48,6 +70,33 @@ func TestDrill_StartStatusStop(t *testing.T) {
 	}
 	if active, _ := faults.List(context.Background(), js); len(active) != 0 {
 		t.Fatalf("after stop all: %+v", active)
+	}
+}
+
+// A deployment whose services run without DRILLS=enabled: start says so, exit 1, and
+// writes no fault; stop and status still work.
+func TestDrill_StartIsRefusedByAServiceWithoutDrills(t *testing.T) {
+	url, js := newBroker(t, false)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := drill.Accept(nc, "order"); err != nil { // order accepts drills, inventory does not
+		t.Fatal(err)
+	}
+	r := loudly(t, "drill", "start", "silent-skip", "-nats", url)
+	if r.code != exitFailed || !strings.Contains(r.stderr, "inventory does not accept drills (DRILLS is not enabled)") {
+		t.Errorf("start silent-skip against inventory without drills: %+v", r)
+	}
+	if active, _ := faults.List(context.Background(), js); len(active) != 0 {
+		t.Errorf("a refused drill was written to the bucket: %+v", active)
+	}
+	if r := loudly(t, "drill", "start", "outbox-stall", "-nats", url); r.code != exitOK {
+		t.Errorf("start outbox-stall against order with drills: %+v", r)
+	}
+	if r := loudly(t, "drill", "stop", "-nats", url); r.code != exitOK || !strings.Contains(r.stdout, "stopped outbox-stall") {
+		t.Errorf("stop: %+v", r)
 	}
 }
 

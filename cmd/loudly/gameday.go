@@ -73,8 +73,12 @@ func drillGameday(ctx context.Context, c *cli, self command, args []string) erro
 	}
 	// Unlike the one-shot commands, a game day lasts hours: ride out a broker blip rather
 	// than abort, but fail at once when the broker is not there to begin with.
-	nc, err := nats.Connect(natsURL, nats.Name("loudly-gameday"), nats.Timeout(5*time.Second),
-		nats.MaxReconnects(120), nats.ReconnectWait(time.Second))
+	auth, err := l.natsAuth(c)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(natsURL, append(auth, nats.Name("loudly-gameday"), nats.Timeout(5*time.Second),
+		nats.MaxReconnects(120), nats.ReconnectWait(time.Second))...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", redact(natsURL), err)
 	}

@@ -25,6 +25,7 @@ import (
 // gives a passing scorecard in the seed's order.
 func TestGameday_Command(t *testing.T) {
 	url, js := newBroker(t, false)
+	acceptDrills(t, url)
 	var mu sync.Mutex
 	var seen []faults.Fault
 	var onFault context.CancelFunc // called when a poll sees a fault on: Ctrl-C mid-drill

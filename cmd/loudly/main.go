@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"loudly/pkg/broker"
 	"loudly/pkg/env"
 )
 
@@ -78,7 +79,8 @@ var top = group{
 	name:  "loudly",
 	about: "loudly is the operator's tool for a running Loudly.",
 	footer: "Commands that talk to NATS connect to $NATS_URL (default: the running `loudly demo`'s, else\n" +
-		defaultNATS + "); their -nats flag overrides it.\n" +
+		defaultNATS + "); their -nats flag overrides it. They authenticate with $NATS_USER and\n" +
+		"$NATS_PASSWORD, $NATS_CREDS or $NATS_NKEY_SEED, as the services do.\n" +
 		"Exit codes: 0 success, 1 the command failed, 2 bad command line.\n",
 }
 
@@ -298,6 +300,23 @@ func (l *leaf) natsURL(c *cli) (string, error) {
 	return u, nil
 }
 
+// natsAuth is the operator's NATS credentials, read from the variables the services
+// read (NATS_USER and NATS_PASSWORD, NATS_CREDS or NATS_NKEY_SEED): in a deployment with
+// per-service users, the operator's user is the one allowed to write the fault bucket
+// and redrive dead letters.
+func (l *leaf) natsAuth(c *cli) ([]nats.Option, error) {
+	r := env.New(c.getenv)
+	auth := broker.ReadAuth(r)
+	if err := r.Err(); err != nil {
+		return nil, l.badConfig(err)
+	}
+	opts, err := auth.Options()
+	if err != nil {
+		return nil, l.badConfig(err)
+	}
+	return opts, nil
+}
+
 // connect opens a connection for one command. It deliberately does not use
 // broker.Connect: an operator's tool must not create or reconfigure streams (an old
 // binary would undo a newer service's configuration), and it should fail fast instead of
@@ -307,7 +326,11 @@ func (l *leaf) connect(c *cli) (*nats.Conn, jetstream.JetStream, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, err := nats.Connect(u, nats.Name("loudly-cli"), nats.Timeout(5*time.Second), nats.NoReconnect())
+	auth, err := l.natsAuth(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(u, append(auth, nats.Name("loudly-cli"), nats.Timeout(5*time.Second), nats.NoReconnect())...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redact(u), err)
 	}

@@ -170,6 +170,13 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 		"services/events/streams.go":               {`"SCAFFOLDPUB"`, `[]string{"` + pub + `.>"}`},
 		"docs/runbooks/README.md":                  {"[LoudlyScaffoldpubDown](LoudlyScaffoldpubDown.md)", "[LoudlyScaffoldsubDown](LoudlyScaffoldsubDown.md)"},
 		"deploy/compose/prometheus/prometheus.yml": {`- targets: ["` + pub + `:` + p1 + `"]`, `- targets: ["` + sub + `:` + p2 + `"]`},
+		// Its own NATS user, allowed what it does; its own PostgreSQL role; their passwords.
+		scaffold.AuthConfFile: {"{user: " + pub + ", password: $SCAFFOLDPUB_NATS_PASSWORD, permissions: $SCAFFOLDPUB_PERMISSIONS}",
+			`"` + pub + `.done"`, `"deadletter.` + pub + `"`, `"$JS.ACK.ORDERS.` + pub + `.>"`, `"_INBOX.loudly-` + sub + `.>"`,
+			`"$JS.API.STREAM.UPDATE.SCAFFOLDOWN"`, `"$JS.API.CONSUMER.MSG.NEXT.SCAFFOLDOWN.` + own + `"`},
+		scaffold.RolesFile:   {"CREATE ROLE " + pub + "_svc", "CREATE SCHEMA IF NOT EXISTS " + own + " AUTHORIZATION " + own + "_svc"},
+		scaffold.EnvFile:     {"SCAFFOLDPUB_NATS_PASSWORD=", "SCAFFOLDSUB_DB_PASSWORD="},
+		scaffold.ClusterFile: {"SCAFFOLDOWN_NATS_PASSWORD: ${SCAFFOLDOWN_NATS_PASSWORD}"},
 	} {
 		got := readIn(t, repo, file)
 		for _, want := range wants {
@@ -215,12 +222,13 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	}
 	out := goIn(t, repo, "test", "-count=1", "-timeout=3m",
 		"./services/"+pub+"/...", "./services/"+sub+"/...", "./services/"+own+"/...", "./internal/scaffoldsamples/",
-		"./services/", "./deploy/compose/", "./dashboards/", "./alerts/",
+		"./services/", "./deploy/compose/", "./dashboards/", "./alerts/", "./internal/scaffold/",
 		"-run", "^(TestService|TestConfigFromEnv|TestSamples|TestAll_IsTheServicesThatExist|TestComposeFileLoads|TestBuiltImages|"+
 			"TestEveryServiceHasAHealthcheck|TestDependsOnWaitsForHealth|TestServicesReachTheirDependencies|TestPrometheusConfig|"+
+			"TestClusterConfHasTheSameUsers|TestLeastPrivilege_EachServiceDoesItsWorkAndNothingElse|TestRoleSQL_IsHowRolesSQLMakesEachRole|"+
 			"TestPrometheusConfigPassesPromtool|TestDockerfile|TestGeneratedFilesAreInSync|TestRules_AreActionable|"+
 			"TestPromtool_ChecksAndUnitTestsTheRules|TestRuleFiles_AgreeAndUseTheProvisionedDatasources|TestDashboards_HaveUniqueIDsAndEveryQueryIsComplete)$")
-	for _, p := range []string{"services/" + pub + "/" + pub, "services/" + sub + "/" + sub, "services/" + own + "/" + own, "internal/scaffoldsamples", "services", "deploy/compose", "dashboards", "alerts"} {
+	for _, p := range []string{"services/" + pub + "/" + pub, "services/" + sub + "/" + sub, "services/" + own + "/" + own, "internal/scaffoldsamples", "services", "deploy/compose", "dashboards", "alerts", "internal/scaffold"} {
 		if !strings.Contains(out, "ok  \t"+module+"/"+p+"\t") {
 			t.Errorf("go test did not pass %s/%s:\n%s", module, p, out)
 		}
@@ -303,7 +311,8 @@ func TestNewService_Refuses(t *testing.T) {
 	repo := copyRepository(t)
 	snapshot := func() []byte {
 		var b bytes.Buffer
-		for _, f := range []string{scaffold.ServicesFile, scaffold.StreamsFile, scaffold.ComposeFile, scaffold.PrometheusFile, scaffold.RunbookIndex} {
+		for _, f := range []string{scaffold.ServicesFile, scaffold.StreamsFile, scaffold.ComposeFile, scaffold.PrometheusFile, scaffold.RunbookIndex,
+			scaffold.AuthConfFile, scaffold.RolesFile, scaffold.EnvFile, scaffold.ClusterFile} {
 			b.WriteString(readIn(t, repo, f))
 		}
 		entries, _ := os.ReadDir(filepath.Join(repo, "services"))

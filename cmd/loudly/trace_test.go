@@ -35,7 +35,7 @@ func startPipeline(t *testing.T) *pipeline {
 	natsURL, js := newBroker(t, true)
 	env := func(extra map[string]string) func(string) string {
 		vars := map[string]string{"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
-			"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_MAX_DELIVER": "3", "LOG_LEVEL": "warn"}
+			"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_MAX_DELIVER": "3", "LOG_LEVEL": "warn", "DRILLS": "enabled"}
 		for k, v := range extra {
 			vars[k] = v
 		}

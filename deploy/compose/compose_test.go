@@ -22,6 +22,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"loudly/services"
+	"loudly/services/drill"
 )
 
 // The tests run in deploy/compose; the compose file's build contexts and the repository's
@@ -422,15 +423,23 @@ func TestRepositoryMountsDoNotCreateHostPaths(t *testing.T) {
 func TestServicesReachTheirDependencies(t *testing.T) {
 	project := loadProject(t)
 	env := readEnv(t)
-	for _, name := range services.Names() {
+	for _, svc := range services.All {
+		name := svc.Name
 		e := project.Services[name].Environment
 		want := map[string]string{
-			"DATABASE_URL":                "postgres://loudly:" + env["POSTGRES_PASSWORD"] + "@postgres:5432/loudly?sslmode=disable",
+			// Its own role (postgres/roles.sql), owner of its schema only.
+			"DATABASE_URL":                "postgres://" + svc.DBRole() + ":" + env[svc.DBPasswordVar()] + "@postgres:5432/loudly?sslmode=disable",
 			"NATS_URL":                    "nats://nats:4222",
 			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318", // OTLP/HTTP, what the services export
 			"LOKI_URL":                    "http://loki:3100/loki/api/v1/push",
 			"OTEL_LOGS_EXPORTER":          "none", // one log path: the push above (README, "Logs")
 			"OTEL_SERVICE_NAME":           name,
+			"NATS_USER":                   svc.NATSUser(), // its user in nats/auth.conf, with its permissions
+			"NATS_PASSWORD":               env[svc.NATSPasswordVar()],
+		}
+		// The demo is a training ground: a service a drill acts in accepts drills.
+		if slices.ContainsFunc(drill.Catalog, func(d drill.Spec) bool { return d.Service == name }) {
+			want["DRILLS"] = "enabled"
 		}
 		for k, v := range want {
 			if got := e[k]; got == nil || *got != v {
@@ -440,7 +449,21 @@ func TestServicesReachTheirDependencies(t *testing.T) {
 	}
 	pg := project.Services["postgres"].Environment
 	if deref(pg["POSTGRES_USER"]) != "loudly" || deref(pg["POSTGRES_DB"]) != "loudly" || deref(pg["POSTGRES_PASSWORD"]) != env["POSTGRES_PASSWORD"] {
-		t.Errorf("postgres creates user %q, database %q; the services connect as loudly to loudly", deref(pg["POSTGRES_USER"]), deref(pg["POSTGRES_DB"]))
+		t.Errorf("postgres creates user %q, database %q; the services connect to loudly", deref(pg["POSTGRES_USER"]), deref(pg["POSTGRES_DB"]))
+	}
+	if mountedAt(project, "postgres", "/docker-entrypoint-initdb.d/10-roles.sql") == "" {
+		t.Error("postgres does not mount postgres/roles.sql into /docker-entrypoint-initdb.d: the services' roles would not exist")
+	}
+	for _, svc := range services.All {
+		if deref(pg[svc.DBPasswordVar()]) != env[svc.DBPasswordVar()] || env[svc.DBPasswordVar()] == "" {
+			t.Errorf("postgres: %s=%q, want the .env password of %s's role", svc.DBPasswordVar(), deref(pg[svc.DBPasswordVar()]), svc.Name)
+		}
+	}
+	natsEnv := project.Services["nats"].Environment
+	for _, svc := range services.All {
+		if deref(natsEnv[svc.NATSPasswordVar()]) != env[svc.NATSPasswordVar()] || env[svc.NATSPasswordVar()] == "" {
+			t.Errorf("nats: %s=%q, want the .env password of %s's NATS user", svc.NATSPasswordVar(), deref(natsEnv[svc.NATSPasswordVar()]), svc.Name)
+		}
 	}
 	// Each service listens where services.All says: Prometheus scrapes it there (and
 	// loadgen asks order there).
@@ -450,7 +473,7 @@ func TestServicesReachTheirDependencies(t *testing.T) {
 		}
 	}
 	cmd := strings.Join(project.Services["loadgen"].Command, " ")
-	for _, want := range []string{"/app/loadtest", "-url=http://order:8080", "-nats=nats://nats:4222",
+	for _, want := range []string{"/app/loadtest", "-url=http://order:8080", "-nats=nats://loadgen:" + env["LOADGEN_NATS_PASSWORD"] + "@nats:4222",
 		"-rate=" + env["LOAD_RATE"], "-poison=" + env["POISON"], "-forever"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("loadgen command %q lacks %q", cmd, want)

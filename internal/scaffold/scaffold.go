@@ -210,6 +210,7 @@ func Plan(root string, spec Spec) (*Scaffold, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", StreamsFile, err)
 	}
+	shared := slices.Clone(streams) // events.Streams as they are
 	sc.data = serviceData{
 		Module: module, Name: spec.Name, Camel: svc.CamelName(), Port: svc.Port, Schema: svc.Schema,
 		Consumes: spec.Consumes, AlertName: alert, Panel: spec.Name + ": instances up",
@@ -234,7 +235,10 @@ func Plan(root string, spec Spec) (*Scaffold, error) {
 	if err := sc.changeGo(ServicesFile, list, listEnd, entry, "adds "+spec.Name+" to the list dashboards, alerts and the compose tests are generated from"); err != nil {
 		return nil, err
 	}
-	if err := sc.editCompose(compose, existing, svc); err != nil {
+	if compose, err = sc.editCompose(compose, existing, svc); err != nil {
+		return nil, err
+	}
+	if err := sc.editCredentials(compose, svc, shared); err != nil {
 		return nil, err
 	}
 	if err := sc.editPrometheus(existing, svc); err != nil {
@@ -890,12 +894,13 @@ func insertAfterBlock(src []byte, start int, text string) []byte {
 }
 
 // editCompose adds the service to the compose demo after the last listed service, in
-// their style: the shared Loudly image, its program, the shared environment, a
-// healthcheck its distroless image can run, and start-up after its dependencies.
-func (sc *Scaffold) editCompose(src []byte, existing []services.Service, svc services.Service) error {
+// their style: the shared Loudly image, its program, the shared environment with its own
+// PostgreSQL role and NATS user, a healthcheck its distroless image can run, and start-up
+// after its dependencies. It returns the edited file, which editCredentials completes.
+func (sc *Scaffold) editCompose(src []byte, existing []services.Service, svc services.Service) ([]byte, error) {
 	m, err := yamlChild(src, "services")
 	if err != nil {
-		return fmt.Errorf("%s: %w", ComposeFile, err)
+		return nil, fmt.Errorf("%s: %w", ComposeFile, err)
 	}
 	start := -1
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -904,7 +909,7 @@ func (sc *Scaffold) editCompose(src []byte, existing []services.Service, svc ser
 		}
 	}
 	if start < 0 {
-		return fmt.Errorf("%s: none of the listed services is a compose service", ComposeFile)
+		return nil, fmt.Errorf("%s: none of the listed services is a compose service", ComposeFile)
 	}
 	n := svc.Name
 	block := fmt.Sprintf(`
@@ -919,6 +924,9 @@ func (sc *Scaffold) editCompose(src []byte, existing []services.Service, svc ser
       <<: *service-env
       OTEL_SERVICE_NAME: %[1]s
       HTTP_ADDR: ":%[2]d"
+      DATABASE_URL: postgres://%[3]s:${%[4]s}@postgres:5432/loudly?sslmode=disable
+      NATS_USER: %[5]s
+      NATS_PASSWORD: ${%[6]s}
     # Longer than SHUTDOWN_TIMEOUT (20s): let in-flight messages finish before SIGKILL.
     stop_grace_period: 25s
     healthcheck:
@@ -935,15 +943,13 @@ func (sc *Scaffold) editCompose(src []byte, existing []services.Service, svc ser
       otel-collector:
         condition: service_healthy
       loki:
-        condition: service_healthy`, n, svc.Port)
+        condition: service_healthy`, n, svc.Port, svc.DBRole(), svc.DBPasswordVar(), svc.NATSUser(), svc.NATSPasswordVar())
 	out := insertAfterBlock(src, start, block)
 	keys, err := yamlKeys(out, "services")
 	if err != nil || !slices.Contains(keys, n) {
-		return fmt.Errorf("%s: adding service %s failed (%v)", ComposeFile, n, err)
+		return nil, fmt.Errorf("%s: adding service %s failed (%v)", ComposeFile, n, err)
 	}
-	sc.changed = append(sc.changed, fileChange{path: ComposeFile, data: out,
-		what: fmt.Sprintf("compose service %s: the loudly image running /app/%s, HTTP_ADDR :%d, healthcheck, depends_on healthy", n, n, svc.Port)})
-	return nil
+	return out, nil
 }
 
 // editPrometheus adds the scrape job of the service after the last listed service's.

@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -94,5 +95,55 @@ func TestSchemaAndPort(t *testing.T) {
 	}
 	if got := FreePort([]services.Service{{Port: 8887}}); got != 8890 {
 		t.Errorf("FreePort after 8887 = %d, want 8890 (8888 and 8889 are the collector's)", got)
+	}
+}
+
+// The roles the scaffold writes for a new service are written like the demo's own:
+// roles.sql holds RoleSQL of each listed service, so the scaffold's block is the tested one.
+func TestRoleSQL_IsHowRolesSQLMakesEachRole(t *testing.T) {
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, err := os.ReadFile(filepath.Join(root, RolesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range services.All {
+		if !strings.Contains(string(roles), RoleSQL(svc)) {
+			t.Errorf("%s does not make %s's role as RoleSQL does:\n%s", RolesFile, svc.Name, RoleSQL(svc))
+		}
+	}
+	if !strings.Contains(string(roles), roleMarker) {
+		t.Errorf("%s lacks the line the scaffold adds roles above: %s", RolesFile, roleMarker)
+	}
+}
+
+// A new stream in services/events is ensured by every service that ensures the demo's
+// streams: their users get its API rights, the others (loadgen) do not.
+func TestGrantStream_ToTheUsersThatEnsureTheDemosStreams(t *testing.T) {
+	conf := []byte(`A_PERMISSIONS = {
+  publish: {
+    allow: [
+      "a.>"
+      "$JS.API.STREAM.INFO.ORDERS", "$JS.API.STREAM.CREATE.ORDERS", "$JS.API.STREAM.UPDATE.ORDERS"
+      "$JS.API.STREAM.INFO.DEADLETTER", "$JS.API.STREAM.CREATE.DEADLETTER", "$JS.API.STREAM.UPDATE.DEADLETTER"
+    ]
+  }
+}
+L_PERMISSIONS = {
+  publish: {
+    allow: [
+      "$JS.API.STREAM.INFO.ORDERS", "$JS.API.STREAM.INFO.DEADLETTER"
+    ]
+  }
+}
+`)
+	got := string(grantStream(conf, []streamDecl{{Name: "ORDERS"}, {Name: "DEADLETTER"}}, "PAYMENTS"))
+	want := `      "$JS.API.STREAM.INFO.ORDERS", "$JS.API.STREAM.CREATE.ORDERS", "$JS.API.STREAM.UPDATE.ORDERS"
+      "$JS.API.STREAM.INFO.PAYMENTS", "$JS.API.STREAM.CREATE.PAYMENTS", "$JS.API.STREAM.UPDATE.PAYMENTS"
+      "$JS.API.STREAM.INFO.DEADLETTER"`
+	if !strings.Contains(got, want) || strings.Count(got, "PAYMENTS") != 3 {
+		t.Errorf("granted:\n%s", got)
 	}
 }

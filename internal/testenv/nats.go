@@ -58,6 +58,7 @@ func checkJetStream(url string, timeout time.Duration) error {
 type NATSServer struct {
 	t        testing.TB
 	storeDir string
+	conf     string // a nats-server configuration file to start from, or ""
 
 	mu   sync.Mutex
 	port int // fixed by the first start, so clients can reconnect to the same URL
@@ -69,6 +70,18 @@ type NATSServer struct {
 func EmbeddedNATS(t testing.TB) *NATSServer {
 	t.Helper()
 	s := &NATSServer{t: t, storeDir: t.TempDir(), port: server.RANDOM_PORT}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// NATSFromConfig starts an embedded server for this test configured by the nats-server
+// configuration file conf (its authorization, users and permissions — variables it does
+// not define are read from the environment, so set them with t.Setenv first), on a random
+// loopback port with JetStream in a temporary store directory whatever the file says.
+func NATSFromConfig(t testing.TB, conf string) *NATSServer {
+	t.Helper()
+	s := &NATSServer{t: t, storeDir: t.TempDir(), port: server.RANDOM_PORT, conf: conf}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -103,14 +116,16 @@ func (s *NATSServer) Start() {
 	if s.srv != nil {
 		s.t.Fatalf("testenv: NATS server at port %d is already running", s.port)
 	}
-	opts := &server.Options{
-		Host:      "127.0.0.1",
-		Port:      s.port,
-		JetStream: true,
-		StoreDir:  s.storeDir,
-		NoLog:     true,
-		NoSigs:    true,
+	opts := &server.Options{}
+	if s.conf != "" {
+		var err error
+		if opts, err = server.ProcessConfigFile(s.conf); err != nil {
+			s.t.Fatalf("testenv: NATS configuration %s: %v", s.conf, err)
+		}
 	}
+	opts.Host, opts.Port, opts.JetStream, opts.StoreDir = "127.0.0.1", s.port, true, s.storeDir
+	opts.HTTPPort = 0 // no monitoring port: tests run side by side
+	opts.NoLog, opts.NoSigs = true, true
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		s.t.Fatalf("testenv: configure embedded NATS: %v", err)

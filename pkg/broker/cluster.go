@@ -40,6 +40,15 @@ type Options struct {
 	// DefaultReplicas. It must pass CheckReplicas and be at most the number of JetStream
 	// servers in the cluster, or ensuring the streams fails.
 	Replicas int
+
+	// FaultBucket: the deployment accepts fault injection (package faults), and ensuring
+	// the streams also configures the fault bucket. Without it the service never touches
+	// the bucket, and its NATS user needs no rights on it.
+	FaultBucket bool
+
+	// Auth is the client's credentials (NATS_USER and NATS_PASSWORD, NATS_CREDS or
+	// NATS_NKEY_SEED; ReadAuth).
+	Auth Auth
 }
 
 // ReadURL reads NATS_URL: one nats:// or tls:// URL, or a comma-separated list of them.
@@ -49,14 +58,15 @@ func ReadURL(r *env.Reader) string {
 }
 
 // ReadOptions reads STREAM_REPLICAS (default 1): an odd number from 1 to 5, see
-// CheckReplicas.
+// CheckReplicas; and the credentials (ReadAuth).
 func ReadOptions(r *env.Reader) Options {
+	auth := ReadAuth(r)
 	n := r.Int(ReplicasVar, DefaultReplicas, 1, MaxReplicas)
 	if err := CheckReplicas(n); err != nil {
 		r.Reject(ReplicasVar, strconv.Itoa(n), err.Error())
-		return Options{Replicas: DefaultReplicas}
+		return Options{Replicas: DefaultReplicas, Auth: auth}
 	}
-	return Options{Replicas: n}
+	return Options{Replicas: n, Auth: auth}
 }
 
 // CheckReplicas accepts 1, 3 and 5 replicas. A replicated stream accepts a write once a
@@ -91,8 +101,9 @@ func WithReplicas(streams []jetstream.StreamConfig, n int) []jetstream.StreamCon
 	return out
 }
 
-// EnsureStreamsWith creates or updates streams, the dead-letter stream and the fault
-// bucket, each with opts.Replicas replicas, and returns once each of them has a leader.
+// EnsureStreamsWith creates or updates streams, the dead-letter stream and (with
+// opts.FaultBucket) the fault bucket, each with opts.Replicas replicas, and returns once
+// each of them has a leader.
 //
 // An existing stream whose replica count differs is updated: JetStream adds or removes
 // copies while the stream keeps its messages, so changing STREAM_REPLICAS and restarting
@@ -117,10 +128,12 @@ func EnsureStreamsWith(ctx context.Context, js jetstream.JetStream, streams []je
 		}
 		names = append(names, cfg.Name)
 	}
-	if _, err := faults.ConfigureBucket(ctx, js, n); err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+	if opts.FaultBucket {
+		if _, err := faults.ConfigureBucket(ctx, js, n); err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		names = append(names, "KV_"+faults.Bucket) // the stream behind the bucket
 	}
-	names = append(names, "KV_"+faults.Bucket) // the stream behind the bucket
 	for _, name := range names {
 		if err := awaitLeader(ctx, js, name); err != nil {
 			return fmt.Errorf("jetstream: stream %s with %d replicas: %w", name, n, err)

@@ -2,8 +2,8 @@ package broker_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
+
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +17,7 @@ import (
 	"loudly/pkg/deadletter"
 	"loudly/pkg/env"
 	"loudly/pkg/faults"
+	"loudly/pkg/telemetry/telemetrytest"
 )
 
 func TestReadURL(t *testing.T) {
@@ -126,7 +127,7 @@ func TestEnsureStreamsWith_ScalesStreamsUpAndDown(t *testing.T) {
 	events := []jetstream.StreamConfig{{Name: "EVENTS", Subjects: []string{"events.>"}, Storage: jetstream.FileStorage}}
 	all := []string{"EVENTS", deadletter.Stream, "KV_" + faults.Bucket}
 
-	if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{}); err != nil {
+	if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{FaultBucket: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range all {
@@ -143,7 +144,7 @@ func TestEnsureStreamsWith_ScalesStreamsUpAndDown(t *testing.T) {
 	}
 
 	for _, n := range []int{3, 1} {
-		if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{Replicas: n}); err != nil {
+		if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{Replicas: n, FaultBucket: true}); err != nil {
 			t.Fatalf("scale to %d replicas: %v", n, err)
 		}
 		// A publish right after the change is answered: the stream has its leader back.
@@ -245,7 +246,7 @@ func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, js, err := broker.Connect(ctx, url, "broker-test", slog.New(slog.NewTextHandler(io.Discard, nil)), nil, broker.Options{})
+	nc, js, err := broker.Connect(ctx, url, "broker-test", telemetrytest.New(t, "broker-test").Telemetry, nil, broker.Options{})
 	if err != nil {
 		t.Fatalf("broker.Connect(%q): %v", url, err)
 	}
@@ -288,4 +289,46 @@ func copies(c *testenv.NATSCluster, stream string) int {
 		_, ok := c.LastSeq(i, stream)
 		return !ok
 	}))
+}
+
+func TestReadAuth_OneKindOfCredentials(t *testing.T) {
+	seed := t.TempDir() + "/seed.nk"
+	if err := os.WriteFile(seed, []byte("SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		want    broker.Auth
+		problem string
+	}{
+		{name: "none is anonymous", vars: nil},
+		{name: "user and password", vars: map[string]string{"NATS_USER": "order", "NATS_PASSWORD": "s3cret"}, want: broker.Auth{User: "order", Password: "s3cret"}},
+		{name: "an nkey seed file", vars: map[string]string{"NATS_NKEY_SEED": seed}, want: broker.Auth{NkeySeedFile: seed}},
+		{name: "a user without a password", vars: map[string]string{"NATS_USER": "order"}, problem: "NATS_USER"},
+		{name: "a password without a user", vars: map[string]string{"NATS_PASSWORD": "s3cret"}, problem: "NATS_PASSWORD"},
+		{name: "a creds file that is not there", vars: map[string]string{"NATS_CREDS": "/nonexistent.creds"}, problem: "NATS_CREDS"},
+		{name: "two kinds", vars: map[string]string{"NATS_USER": "order", "NATS_PASSWORD": "s3cret", "NATS_NKEY_SEED": seed}, problem: "one kind"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := env.New(func(k string) string { return tc.vars[k] })
+			got := broker.ReadAuth(r)
+			err := r.Err()
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Errorf("error %v, want one about %s", err, tc.problem)
+				}
+				if err != nil && strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("the error shows the password: %v", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("ReadAuth = %+v, %v; want %+v", got, err, tc.want)
+			}
+			if _, err := got.Options(); err != nil {
+				t.Errorf("Options: %v", err)
+			}
+		})
+	}
 }

@@ -57,7 +57,8 @@ func BucketConfig(replicas int) jetstream.KeyValueConfig {
 
 // ConfigureBucket creates the fault bucket or updates it to BucketConfig(replicas),
 // scaling an existing bucket up or down on a cluster. Services call it at start-up
-// (broker.EnsureStreamsWith does), with the replica count of their streams.
+// (broker.EnsureStreamsWith does, for a deployment with drills enabled), with the replica
+// count of their streams.
 func ConfigureBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, BucketConfig(replicas))
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 // these columns; stream_seq is where the event landed in its stream, once sent (forensics
 // read it back).
 const schema = `
-CREATE SCHEMA IF NOT EXISTS %[1]s;
+` + ensureSchema + `
 CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
     id              bigserial PRIMARY KEY,
     event_id        uuid        NOT NULL UNIQUE,
@@ -28,6 +28,13 @@ ALTER TABLE %[1]s.%[2]s ADD COLUMN IF NOT EXISTS stream_seq bigint;
 CREATE INDEX IF NOT EXISTS %[2]s_due ON %[1]s.%[2]s (next_attempt_at, id) WHERE sent_at IS NULL;
 CREATE INDEX IF NOT EXISTS %[2]s_sent ON %[1]s.%[2]s (sent_at) WHERE sent_at IS NOT NULL;
 `
+
+// ensureSchema creates schema %[1]s unless it exists. A role may own a schema made for it
+// and not be allowed to create schemas (CREATE SCHEMA IF NOT EXISTS checks that right
+// before it looks): the service's least privilege.
+const ensureSchema = `DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = '%[1]s') THEN CREATE SCHEMA %[1]s; END IF;
+END $$;`
 
 // Migrate creates the outbox's table (and its schema and indexes) when they do not exist,
 // and brings a table made by an earlier version of this package up to date, so the

@@ -84,14 +84,23 @@ func (t batchQueryEvents) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, d
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // Migrate applies the embedded migrations in fsys (goose SQL files) to schema, which it
-// creates first; with fsys nil it only creates the schema. Each service owns one schema and its own version table inside it, and
+// creates first unless it exists (then the connecting role need not be allowed to create
+// schemas: owning this one is enough); with fsys nil it only creates the schema. Each service owns one schema and its own version table inside it, and
 // replicas starting together serialise on a PostgreSQL advisory lock.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.FS) error {
 	if !schemaName.MatchString(schema) {
 		return fmt.Errorf("migrate: bad schema name %q", schema)
 	}
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
-		return fmt.Errorf("migrate: create schema %s: %w", schema, err)
+	// A schema made for the service beforehand (owned by its role, which may not create
+	// schemas itself: the least privilege a deployment gives it) is used as it is.
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
+		return fmt.Errorf("migrate: schema %s: %w", schema, err)
+	}
+	if !exists {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+			return fmt.Errorf("migrate: create schema %s: %w", schema, err)
+		}
 	}
 	if fsys == nil {
 		return nil

@@ -93,7 +93,9 @@ func Open(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry) 
 	if err = postgres.Migrate(ctx, b.Pool, spec.Schema, migrations); err != nil {
 		return nil, err
 	}
-	if b.NC, b.JS, err = broker.Connect(ctx, cfg.NATSURL, "loudly-"+spec.Name, tel.Logger, spec.Streams, cfg.Broker); err != nil {
+	opts := cfg.Broker
+	opts.FaultBucket = cfg.Drills
+	if b.NC, b.JS, err = broker.Connect(ctx, cfg.NATSURL, "loudly-"+spec.Name, tel, spec.Streams, opts); err != nil {
 		return nil, err
 	}
 	streams := []string{deadletter.Stream}
@@ -186,6 +188,9 @@ func (b *Base) Context() context.Context { return b.ctx }
 
 // OnClose adds f to what Close does, before the connections are released.
 func (b *Base) OnClose(f func()) { b.closers = append(b.closers, f) }
+
+// Name is the service's name (Spec.Name).
+func (b *Base) Name() string { return b.spec.Name }
 
 // Addr is the HTTP listen address.
 func (b *Base) Addr() string { return b.server.Addr() }

@@ -12,13 +12,17 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"loudly/pkg/faults"
+	"loudly/pkg/service"
 )
 
 // Drill names: the fault each drill switches on, as the services look it up.
@@ -85,8 +89,10 @@ func Lookup(name string) (Spec, bool) {
 }
 
 // Start switches a drill's fault on (or changes it), after checking it against the
-// catalogue: intensity 0 takes the drill's default, and one outside 0..Max is refused; d 0
-// means until stopped.
+// catalogue — intensity 0 takes the drill's default, and one outside 0..Max is refused; d
+// 0 means until stopped — and after asking the service it acts in whether it accepts
+// drills (Check): a deployment with drills off gets no fault written, and an error
+// saying why (ErrNotAccepted).
 func Start(ctx context.Context, js jetstream.JetStream, name string, intensity float64, d time.Duration) (faults.Fault, error) {
 	spec, ok := Lookup(name)
 	if !ok {
@@ -98,7 +104,80 @@ func Start(ctx context.Context, js jetstream.JetStream, name string, intensity f
 	if intensity < 0 || intensity > spec.Max {
 		return faults.Fault{}, fmt.Errorf("fault %s: intensity %g outside 0..%g (%s)", name, intensity, spec.Max, spec.Unit)
 	}
+	if err := Check(ctx, js.Conn(), spec.Service); err != nil {
+		return faults.Fault{}, err
+	}
 	return faults.Start(ctx, js, name, intensity, d)
+}
+
+// SubjectPrefix is where a service that accepts drills answers: a core NATS request to
+// SubjectPrefix + the service's name gets a reply from it, and no reply at all (no
+// responders) when no running instance has drills enabled.
+const SubjectPrefix = "loudly.drills."
+
+// ErrNotAccepted is Check's answer for a service that does not accept drills.
+var ErrNotAccepted = errors.New("does not accept drills (DRILLS is not enabled)")
+
+// CheckTimeout bounds Check when ctx has no earlier deadline.
+const CheckTimeout = 2 * time.Second
+
+// Check asks the running service svc whether it accepts drills. It fails with
+// ErrNotAccepted (naming the service) when no instance of it answers because none has
+// drills enabled, or none runs.
+func Check(ctx context.Context, nc *nats.Conn, svc string) error {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	_, err := nc.RequestWithContext(ctx, SubjectPrefix+svc, nil)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("%s %w: start it with DRILLS=enabled to run its drills (or it is not running)", svc, ErrNotAccepted)
+	case err != nil:
+		return fmt.Errorf("asking %s whether it accepts drills: %w", svc, err)
+	}
+	return nil
+}
+
+// Accept answers Check for svc on nc, until the subscription is drained or nc closed.
+// Replicas answer in one queue group: one reply per request.
+func Accept(nc *nats.Conn, svc string) (*nats.Subscription, error) {
+	return nc.QueueSubscribe(SubjectPrefix+svc, "loudly-drills", func(m *nats.Msg) {
+		_ = m.Respond([]byte("drills enabled")) // a lost reply is the requester's timeout
+	})
+}
+
+// Attach is where a service meets the drills, called once from its New: it exports
+// loudly_drills_enabled{service} (1 or 0) either way, and only when the deployment
+// enabled drills (service.Config.Drills, DRILLS=enabled) it warns so in the log, answers
+// Check and watches the fault bucket. With drills off it returns a nil watcher, on which
+// every fault reads as off: the service never looks at the bucket.
+func Attach(b *service.Base) (*faults.Watcher, error) {
+	enabled := b.Config.Drills
+	g, err := b.Tel.Meter().Int64ObservableGauge("loudly.drills.enabled",
+		metric.WithDescription("1 while the service accepts drill faults (DRILLS=enabled), 0 otherwise; keep 0 in production."))
+	if err != nil {
+		return nil, err
+	}
+	value, attrs := int64(0), metric.WithAttributes(attribute.String("service", b.Name()))
+	if enabled {
+		value = 1
+	}
+	if _, err := b.Tel.Meter().RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(g, value, attrs)
+		return nil
+	}, g); err != nil {
+		return nil, err
+	}
+	if !enabled {
+		return nil, nil
+	}
+	b.Tel.Logger.Warn("drills enabled (DRILLS=enabled): anyone allowed to write the "+faults.Bucket+
+		" bucket can inject faults into this service; leave DRILLS unset in production", "service", b.Name())
+	sub, err := Accept(b.NC, b.Name())
+	if err != nil {
+		return nil, fmt.Errorf("drills: answer on %s%s: %w", SubjectPrefix, b.Name(), err)
+	}
+	b.OnClose(func() { _ = sub.Unsubscribe() })
+	return Watch(b.Context(), b.JS, b.Tel.Meter())
 }
 
 // Exported lists the drills whose fault is visible as a gauge: every one but the silent.

@@ -2,7 +2,9 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +50,19 @@ func TestStart_ChecksTheCatalogue(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
+	if _, err := Accept(nc, "order"); err != nil { // the order service, with drills enabled
+		t.Fatal(err)
+	}
 
+	t.Run("a service that does not accept drills gets no fault", func(t *testing.T) {
+		_, err := Start(ctx, js, SilentSkip, 1, 0) // acts in inventory, which does not answer
+		if !errors.Is(err, ErrNotAccepted) || !strings.Contains(err.Error(), "inventory does not accept drills") {
+			t.Errorf("Start against inventory without drills: %v", err)
+		}
+		if fs, _ := faults.List(ctx, js); len(fs) != 0 {
+			t.Errorf("the refused drill was stored: %+v", fs)
+		}
+	})
 	t.Run("unknown drills and out-of-range intensities are refused", func(t *testing.T) {
 		if _, err := Start(ctx, js, "rm-rf", 1, 0); err == nil {
 			t.Error("unknown drill accepted")

@@ -24,7 +24,8 @@ type Service struct {
 
 // New opens the base (PostgreSQL schema inventory, seeding the demo catalog; the demo's
 // streams; the HTTP listener) and adds the inventory service's parts: its outbox, the
-// order consumer (deciding batches) with its drills, and the API.
+// order consumer (deciding batches) with its drills when the deployment enables them, and
+// the API.
 func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service, err error) {
 	b, err := service.Open(ctx, service.Spec{Name: "inventory", Schema: "inventory", Migrations: migrations, Streams: events.Streams}, cfg.Config, tel)
 	if err != nil {
@@ -41,12 +42,16 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		return nil, err
 	}
 	st := newStore(b.Pool, ob)
-	w, err := drill.Watch(b.Context(), b.JS, tel.Meter())
+	w, err := drill.Attach(b) // nil, every fault off, unless DRILLS=enabled
 	if err != nil {
 		return nil, err
 	}
-	s.drills = &drills{faults: w, hotSKU: cfg.HotSKU, ackWait: cfg.Consumer.AckWait}
-	s.handler = consumer.HandleBatch(events.OrderPlacedEvent, (&reserver{store: st}).decide, s.drills.wire(st)...)
+	var middleware []consumer.Middleware
+	if w != nil {
+		s.drills = &drills{faults: w, hotSKU: cfg.HotSKU, ackWait: cfg.Consumer.AckWait}
+		middleware = s.drills.wire(st)
+	}
+	s.handler = consumer.HandleBatch(events.OrderPlacedEvent, (&reserver{store: st}).decide, middleware...)
 	if _, err = b.ConsumeBatch(ctx, cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), s.handler); err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func config(t *testing.T, dsn, natsURL string, extra map[string]string) Config {
 	vars := map[string]string{
 		"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
 		"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_BACKOFF_MAX": "300ms", "SHUTDOWN_TIMEOUT": "5s",
-		"OUTBOX_POLL_INTERVAL": "200ms",
+		"OUTBOX_POLL_INTERVAL": "200ms", "DRILLS": "enabled",
 	}
 	for k, v := range extra {
 		vars[k] = v

@@ -41,9 +41,9 @@ type Service struct {
 }
 
 // New opens the base (PostgreSQL schema orders, the demo's streams, the HTTP listener)
-// and adds the order service's parts: its outbox (relayed through the drills' publisher),
-// the settlement and dead-letter consumers, the reconciler, the poison-flood drill and the
-// API. It returns an error, never exits.
+// and adds the order service's parts: its outbox, the settlement and dead-letter
+// consumers, the reconciler and the API — and, when the deployment enables drills, the
+// drills' publisher around the relay and the poison-flood drill. It returns an error, never exits.
 func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service, err error) {
 	b, err := service.Open(ctx, service.Spec{Name: "order", Schema: "orders", Migrations: migrations, Streams: events.Streams}, cfg.Config, tel)
 	if err != nil {
@@ -55,10 +55,15 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		}
 	}()
 	s := &Service{Base: b}
-	if s.faults, err = drill.Watch(b.Context(), b.JS, tel.Meter()); err != nil {
+	if s.faults, err = drill.Attach(b); err != nil { // nil, every fault off, unless DRILLS=enabled
 		return nil, err
 	}
-	ob, err := b.Outbox(ctx, func(p outbox.Publisher) outbox.Publisher { return drillPublisher(p, s.faults) })
+	var decorate []func(outbox.Publisher) outbox.Publisher
+	if s.faults != nil {
+		decorate = append(decorate, func(p outbox.Publisher) outbox.Publisher { return drillPublisher(p, s.faults) })
+		b.Go("poison-flood drill", (&poisoner{js: b.JS, faults: s.faults, tel: tel}).Run)
+	}
+	ob, err := b.Outbox(ctx, decorate...)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +91,6 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		return nil, err
 	}
 	b.Go("reconciler", s.reconciler.Run)
-	b.Go("poison-flood drill", (&poisoner{js: b.JS, faults: s.faults, tel: tel}).Run)
 	accepted, err := tel.Meter().Int64Counter("loudly.orders.accepted", metric.WithUnit("{order}"),
 		metric.WithDescription("Orders accepted by the API (202), the input side of business throughput."))
 	if err != nil {

@@ -34,6 +34,7 @@ func testConfig(t *testing.T, dsn, natsURL string) Config {
 			"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
 			"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_BACKOFF_MAX": "500ms",
 			"RECONCILE_INTERVAL": "100ms", "SETTLEMENT_DEADLINE": "200ms", "SHUTDOWN_TIMEOUT": "5s",
+			"DRILLS": "enabled",
 		}[k]
 	})
 	if err != nil {
@@ -252,18 +253,19 @@ func TestReconciler_ReportsOrdersPendingPastTheDeadline(t *testing.T) {
 
 func TestConfigFromEnv_ReportsEveryBadVariable(t *testing.T) {
 	_, err := ConfigFromEnv(func(k string) string {
-		return map[string]string{"DATABASE_URL": "mysql://x", "HTTP_ADDR": "nope", "CONSUMER_MAX_DELIVER": "0", "RECONCILE_INTERVAL": "-1s"}[k]
+		return map[string]string{"DATABASE_URL": "mysql://x", "HTTP_ADDR": "nope", "CONSUMER_MAX_DELIVER": "0", "RECONCILE_INTERVAL": "-1s",
+			"DRILLS": "on"}[k]
 	})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, name := range []string{"DATABASE_URL", "HTTP_ADDR", "CONSUMER_MAX_DELIVER", "RECONCILE_INTERVAL"} {
+	for _, name := range []string{"DATABASE_URL", "HTTP_ADDR", "CONSUMER_MAX_DELIVER", "RECONCILE_INTERVAL", "DRILLS"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
-	if _, err := ConfigFromEnv(func(string) string { return "" }); err != nil {
-		t.Errorf("defaults: %v", err)
+	if cfg, err := ConfigFromEnv(func(string) string { return "" }); err != nil || cfg.Drills {
+		t.Errorf("defaults: %v, drills %v (want off)", err, cfg.Drills)
 	}
 }
 
