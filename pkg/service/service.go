@@ -76,11 +76,7 @@ func Open(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry) 
 	}
 	b := &Base{Config: cfg, Tel: tel, spec: spec, Mux: http.NewServeMux()}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	defer func() {
-		if err != nil {
-			b.Close()
-		}
-	}()
+	defer b.CloseOnError(&err)
 	if b.Pool, err = postgres.Connect(ctx, cfg.DatabaseURL, cfg.DBMaxConns, tel); err != nil {
 		return nil, err
 	}
@@ -204,6 +200,14 @@ func (b *Base) Run(ctx context.Context) error {
 	}
 	b.Tel.Logger.Info(fmt.Sprintf("%s service started", b.spec.Name), "addr", b.Addr())
 	return lifecycle.Serve(ctx, b.server, b.Config.ShutdownTimeout, b.workers...)
+}
+
+// CloseOnError closes the base when *err is not nil: a service's New defers it right
+// after Open, so a service that fails to wire is never left half open.
+func (b *Base) CloseOnError(err *error) {
+	if *err != nil {
+		b.Close()
+	}
 }
 
 // Close releases the connections, after the OnClose functions (the last added first). It

@@ -31,11 +31,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			b.Close()
-		}
-	}()
+	defer b.CloseOnError(&err)
 	s := &Service{Base: b}
 	ob, err := b.Outbox(ctx)
 	if err != nil {

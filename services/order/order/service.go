@@ -49,11 +49,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			b.Close()
-		}
-	}()
+	defer b.CloseOnError(&err)
 	s := &Service{Base: b}
 	if s.faults, err = drill.Attach(b); err != nil { // nil, every fault off, unless DRILLS=enabled
 		return nil, err
