@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"loudly/pkg/postgres"
 )
 
 // Table is one service's table of processed events.
@@ -54,16 +56,14 @@ func (t *Table) Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "loudly.idempotency:"+t.name); err != nil {
 		return fmt.Errorf("idempotency %s: migrate: %w", t.name, err)
 	}
-	// The schema is created unless it exists: a role may own a schema made for it and not
-	// be allowed to create schemas (CREATE SCHEMA IF NOT EXISTS checks that right first).
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN
-    IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = '%[1]s') THEN CREATE SCHEMA %[1]s; END IF;
-END $$;
-CREATE TABLE IF NOT EXISTS %[2]s (
+	if err := postgres.EnsureSchema(ctx, tx, schema); err != nil {
+		return fmt.Errorf("idempotency %s: migrate: %w", t.name, err)
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (
     event_id     uuid        PRIMARY KEY,
-    %[3]s        text        NOT NULL,
+    %[2]s        text        NOT NULL,
     processed_at timestamptz NOT NULL DEFAULT now()
-)`, schema, t.name, t.keyColumn)); err != nil {
+)`, t.name, t.keyColumn)); err != nil {
 		return fmt.Errorf("idempotency %s: migrate: %w", t.name, err)
 	}
 	if err := tx.Commit(ctx); err != nil {

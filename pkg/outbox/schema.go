@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"loudly/pkg/postgres"
 )
 
 // schema is the outbox table, created by Migrate. The relay and Enqueue rely on exactly
 // these columns; stream_seq is where the event landed in its stream, once sent (forensics
 // read it back).
 const schema = `
-` + ensureSchema + `
 CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
     id              bigserial PRIMARY KEY,
     event_id        uuid        NOT NULL UNIQUE,
@@ -29,13 +30,6 @@ CREATE INDEX IF NOT EXISTS %[2]s_due ON %[1]s.%[2]s (next_attempt_at, id) WHERE 
 CREATE INDEX IF NOT EXISTS %[2]s_sent ON %[1]s.%[2]s (sent_at) WHERE sent_at IS NOT NULL;
 `
 
-// ensureSchema creates schema %[1]s unless it exists. A role may own a schema made for it
-// and not be allowed to create schemas (CREATE SCHEMA IF NOT EXISTS checks that right
-// before it looks): the service's least privilege.
-const ensureSchema = `DO $$ BEGIN
-    IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = '%[1]s') THEN CREATE SCHEMA %[1]s; END IF;
-END $$;`
-
 // Migrate creates the outbox's table (and its schema and indexes) when they do not exist,
 // and brings a table made by an earlier version of this package up to date, so the
 // package that relies on the table's shape is the one that defines it (the services'
@@ -51,6 +45,9 @@ func (o *Outbox) Migrate(ctx context.Context) error {
 		return fmt.Errorf("outbox %s: migrate: %w", o.table, err)
 	}
 	schemaName, table, _ := strings.Cut(o.table, ".")
+	if err := postgres.EnsureSchema(ctx, tx, schemaName); err != nil {
+		return fmt.Errorf("outbox %s: migrate: %w", o.table, err)
+	}
 	if _, err := tx.Exec(ctx, fmt.Sprintf(schema, schemaName, table)); err != nil {
 		return fmt.Errorf("outbox %s: migrate: %w", o.table, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -83,6 +84,28 @@ func (t batchQueryEvents) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, d
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
+// Execer runs a statement: a pool, a connection or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// EnsureSchema creates schema unless it exists. A schema made for a service beforehand,
+// owned by its role, is used as it is: that role need not be allowed to create schemas
+// (the least privilege a deployment gives it), which CREATE SCHEMA IF NOT EXISTS alone
+// would require, as PostgreSQL checks that right before it looks whether the schema
+// exists. Migrate, the outbox and the idempotency record all create their schema this way.
+func EnsureSchema(ctx context.Context, db Execer, schema string) error {
+	if !schemaName.MatchString(schema) {
+		return fmt.Errorf("bad schema name %q", schema)
+	}
+	if _, err := db.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = '%[1]s') THEN CREATE SCHEMA IF NOT EXISTS %[1]s; END IF;
+END $$`, schema)); err != nil {
+		return fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	return nil
+}
+
 // Migrate applies the embedded migrations in fsys (goose SQL files) to schema, which it
 // creates first unless it exists (then the connecting role need not be allowed to create
 // schemas: owning this one is enough); with fsys nil it only creates the schema. Each service owns one schema and its own version table inside it, and
@@ -91,16 +114,8 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.FS)
 	if !schemaName.MatchString(schema) {
 		return fmt.Errorf("migrate: bad schema name %q", schema)
 	}
-	// A schema made for the service beforehand (owned by its role, which may not create
-	// schemas itself: the least privilege a deployment gives it) is used as it is.
-	var exists bool
-	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
-		return fmt.Errorf("migrate: schema %s: %w", schema, err)
-	}
-	if !exists {
-		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
-			return fmt.Errorf("migrate: create schema %s: %w", schema, err)
-		}
+	if err := EnsureSchema(ctx, pool, schema); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	if fsys == nil {
 		return nil
