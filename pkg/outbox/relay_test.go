@@ -138,7 +138,14 @@ func TestRelay_WakesOnNotify(t *testing.T) {
 			t.Fatal(err)
 		}
 		runUntilCleanup(t, relay)
-		time.Sleep(200 * time.Millisecond) // LISTEN is in place
+		// The other relay's LISTEN is in place: its connection's last statement, in this
+		// test's own database. (A fixed sleep was not always enough on a loaded machine.)
+		testenv.WaitFor(t, 10*time.Second, "the other relay to LISTEN", func() bool {
+			var listening bool
+			err := r.pool.QueryRow(context.Background(),
+				`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %')`).Scan(&listening)
+			return err == nil && listening
+		})
 		r.publishesPromptly(t)
 	})
 }
