@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,7 @@ import (
 // RelayConfig tunes the relay; zero values take the Default* values.
 type RelayConfig struct {
 	BatchSize    int           // rows claimed per transaction
+	Concurrency  int           // batches in flight at once (claimed, published, marked sent)
 	PollInterval time.Duration // fallback when no notification arrives
 	PubAckWait   time.Duration // how long to wait for the broker's answer
 	MaxBackoff   time.Duration // cap of the per-row retry delay
@@ -33,7 +35,8 @@ type RelayConfig struct {
 // Defaults of RelayConfig: RelayTuning reads the environment against them and a zero
 // field takes them, one value each.
 const (
-	DefaultBatchSize    = 100
+	DefaultBatchSize    = 500
+	DefaultConcurrency  = 4
 	DefaultPollInterval = time.Second
 	DefaultPubAckWait   = 5 * time.Second
 	DefaultMaxBackoff   = 30 * time.Second
@@ -44,6 +47,7 @@ const (
 func RelayTuning(r *env.Reader) RelayConfig {
 	return RelayConfig{
 		BatchSize:    r.Int("OUTBOX_BATCH_SIZE", DefaultBatchSize, 1, 10000),
+		Concurrency:  r.Int("OUTBOX_CONCURRENCY", DefaultConcurrency, 1, 64),
 		PollInterval: r.Duration("OUTBOX_POLL_INTERVAL", DefaultPollInterval),
 	}
 }
@@ -75,6 +79,9 @@ func (c RelayConfig) withDefaults() RelayConfig {
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
 	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = DefaultPollInterval
 	}
@@ -102,7 +109,9 @@ type Relay struct {
 
 	tracer    trace.Tracer
 	published metric.Int64Counter
-	lastErr   string
+
+	mu      sync.Mutex
+	lastErr string // the last cycle error logged, so an outage is one line
 }
 
 // NewRelay returns a relay for o's table that publishes through pub (JetStream(js), or a
@@ -155,17 +164,33 @@ func (r *Relay) Backlog(ctx context.Context) (int64, time.Duration, error) {
 // (Outbox.Notify), on NOTIFY from other processes, and every PollInterval, so rows are
 // still published when notifications are lost (a dropped listening connection, a row
 // whose retry time has come).
+//
+// Up to Concurrency batches are in flight at once: a worker that claims a full batch
+// wakes another before it publishes, so the next batch is claimed (SKIP LOCKED passes
+// over the rows already claimed) while the first waits for its PubAcks and its commit.
+// One batch at a time would cap the relay at BatchSize rows per cycle however fast the
+// rows come, and a row committed during a cycle would wait for that cycle to end. Rows
+// are claimed oldest first, but batches in flight together (like those of replicas)
+// reach the stream in the order their PubAcks come back: the outbox promises every row
+// published, not a global order (consumers decide each event on its own).
 func (r *Relay) Run(ctx context.Context) error {
 	notified := make(chan struct{}, 1)
 	listening := make(chan struct{})
 	go func() { defer close(listening); r.listenLoop(ctx, notified) }()
 	defer func() { <-listening }()
 
+	kick := make(chan struct{}, r.cfg.Concurrency)
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	for range r.cfg.Concurrency {
+		workers.Go(func() { r.work(ctx, kick) })
+	}
+
 	poll := time.NewTicker(r.cfg.PollInterval)
 	defer poll.Stop()
 	lastCleanup := time.Time{}
 	for ctx.Err() == nil {
-		r.drain(ctx)
+		wakeOne(kick)
 		if time.Since(lastCleanup) > time.Minute {
 			lastCleanup = time.Now()
 			r.cleanup(ctx)
@@ -178,6 +203,26 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// wakeOne wakes an idle worker, or leaves a wake-up for the next one to be idle.
+func wakeOne(kick chan<- struct{}) {
+	select {
+	case kick <- struct{}{}:
+	default: // every worker has a wake-up waiting already
+	}
+}
+
+// work is one relay worker: woken, it publishes batches until the outbox has nothing due.
+func (r *Relay) work(ctx context.Context, kick chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		r.drain(ctx, func() { wakeOne(kick) })
+	}
 }
 
 // listenLoop holds a LISTEN connection and forwards its notifications, reconnecting
@@ -208,15 +253,18 @@ func (r *Relay) listenLoop(ctx context.Context, notified chan<- struct{}) {
 	}
 }
 
-// drain publishes batches until the outbox has nothing due.
-func (r *Relay) drain(ctx context.Context) {
+// drain publishes batches until the outbox has nothing due; full is called each time a
+// claim fills a whole batch, before it is published (more rows may be due).
+func (r *Relay) drain(ctx context.Context, full func()) {
 	for ctx.Err() == nil {
-		n, err := r.PublishBatch(ctx)
+		n, err := r.publishBatch(ctx, full)
 		if err != nil {
 			r.reportCycleError(ctx, err)
 			return
 		}
+		r.mu.Lock()
 		r.lastErr = ""
+		r.mu.Unlock()
 		if n < r.cfg.BatchSize {
 			return
 		}
@@ -224,12 +272,15 @@ func (r *Relay) drain(ctx context.Context) {
 }
 
 // reportCycleError logs a failing cycle once per distinct error, so a database outage is
-// one line when it starts, not one per poll.
+// one line when it starts, not one per poll (or one per worker).
 func (r *Relay) reportCycleError(ctx context.Context, err error) {
-	if ctx.Err() != nil || err.Error() == r.lastErr {
+	r.mu.Lock()
+	repeated := err.Error() == r.lastErr
+	r.lastErr = err.Error()
+	r.mu.Unlock()
+	if ctx.Err() != nil || repeated {
 		return
 	}
-	r.lastErr = err.Error()
 	r.o.tel.Logger.ErrorContext(ctx, "outbox relay cycle failed", "table", r.o.table, "error", err)
 }
 
@@ -246,6 +297,11 @@ type row struct {
 // marks them sent (or schedules a retry) in the same transaction that holds their locks.
 // It returns how many rows it claimed.
 func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
+	return r.publishBatch(ctx, func() {})
+}
+
+// publishBatch is PublishBatch calling full once it has claimed a whole batch.
+func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
 	// BEGIN and the claim travel together: one round trip, not two.
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
@@ -272,6 +328,9 @@ func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
 	}
 	if len(batch) == 0 {
 		return 0, tx.Commit(ctx)
+	}
+	if len(batch) == r.cfg.BatchSize {
+		full()
 	}
 
 	type pending struct {
