@@ -213,117 +213,69 @@ type settleRequest struct {
 	eventID, orderID, status, reason string
 }
 
-// settle applies a batch of result events, in stream order, in one transaction: it
-// records every event id, moves each order to its final status (the first result for an
-// order wins; a failed order — its event was dead-lettered — can still be settled by a
-// late result), and writes each order's history. An event for an unknown order is
-// reported, and its id is not kept, so a redriven copy is judged again. Any error leaves
-// nothing behind.
+// settle applies a batch of result events, in stream order, atomically: it records every
+// event id, moves each order to its final status (the first result for an order wins; a
+// failed order — its event was dead-lettered — can still be settled by a late result),
+// and writes each order's history. An event for an unknown order is reported, and its id
+// is not kept, so a redriven copy is judged again. Any error leaves nothing behind.
+//
+// It is one statement, so one round trip and PostgreSQL's own transaction: the settlement
+// consumer is the last hop of every order, and on a busy machine each round trip of a
+// transaction is a wait in the run queue (four, before: BEGIN with the idempotency
+// insert, the update, the history, COMMIT). Concurrent batches with the same event are
+// ordered by the insert into processed_events, which waits for the other's commit and
+// then finds the event applied.
 func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement, error) {
 	ids, orders := make([]string, len(reqs)), make([]string, len(reqs))
+	statuses, reasons := make([]string, len(reqs)), make([]string, len(reqs))
 	for i, r := range reqs {
-		ids[i], orders[i] = r.eventID, r.orderID
+		ids[i], orders[i], statuses[i], reasons[i] = r.eventID, r.orderID, r.status, r.reason
 	}
-	// BEGIN and the first statement travel together: one round trip, not two.
-	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
-	var fresh []string
-	b.Queue(`INSERT INTO orders.processed_events (event_id, order_id)
-		SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text`, ids, orders).
-		Query(func(rows pgx.Rows) error {
-			var err error
-			fresh, err = pgx.CollectRows(rows, pgx.RowTo[string])
-			return err
-		})
-	br := s.pool.SendBatch(ctx, b)
-	tx := br.Tx()
-	defer tx.Rollback(context.Background())
-	if err := br.Close(); err != nil {
-		return nil, err
-	}
-	isFresh := make(map[string]bool, len(fresh))
-	for _, id := range fresh {
-		isFresh[id] = true
-	}
-
-	out := make([]settlement, len(reqs))
-	first := map[string]int{} // order id → the request that settles it
-	var uIDs, uStatus, uReason []string
-	for i, r := range reqs {
-		if !isFresh[r.eventID] {
-			out[i].duplicate = true
-			continue
-		}
-		isFresh[r.eventID] = false // the same event twice in one batch: the second is a duplicate
-		if _, taken := first[r.orderID]; taken {
-			out[i].duplicate = true // another result for the same order came first
-			continue
-		}
-		first[r.orderID] = i
-		uIDs, uStatus, uReason = append(uIDs, r.orderID), append(uStatus, r.status), append(uReason, r.reason)
-	}
-	if len(uIDs) == 0 {
-		return out, tx.Commit(ctx)
-	}
-	rows, err := tx.Query(ctx, `UPDATE orders.orders AS o SET status = t.status, reason = nullif(t.reason, ''), settled_at = now(), updated_at = now()
-		FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, status, reason)
-		WHERE o.id = t.id AND o.status IN ('pending', 'failed') RETURNING o.id::text, o.created_at`, uIDs, uStatus, uReason)
+	// t: the batch, numbered, each event with whether its order exists.
+	// p: the event ids recorded now (not before, not twice), for orders that exist; an
+	//    unknown order's event is never recorded.
+	// f: per order, its first event that is new (or, for an unknown order, its first).
+	// u: the orders those events settle; h: their history.
+	rows, err := s.pool.Query(ctx, `WITH t AS (
+			SELECT t.e, t.o, t.st, t.rs, t.n, EXISTS (SELECT 1 FROM orders.orders x WHERE x.id = t.o) AS known
+			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t(e, o, st, rs, n)),
+		p AS (
+			INSERT INTO orders.processed_events (event_id, order_id)
+			SELECT e, o FROM t WHERE known ON CONFLICT DO NOTHING RETURNING event_id),
+		f AS (
+			SELECT DISTINCT ON (t.o) t.n, t.e, t.o, t.st, t.rs, t.known FROM t
+			WHERE NOT t.known OR t.e IN (SELECT event_id FROM p)
+			ORDER BY t.o, t.n),
+		u AS (
+			UPDATE orders.orders AS x SET status = f.st, reason = nullif(f.rs, ''), settled_at = now(), updated_at = now()
+			FROM f WHERE x.id = f.o AND x.status IN ('pending', 'failed') RETURNING x.id, x.created_at),
+		h AS (
+			INSERT INTO orders.order_history (order_id, status, reason, event_id)
+			SELECT f.o, f.st, nullif(f.rs, ''), f.e FROM f JOIN u ON u.id = f.o)
+		SELECT f.n, f.known, u.created_at FROM f LEFT JOIN u ON u.id = f.o`, ids, orders, statuses, reasons)
 	if err != nil {
 		return nil, err
 	}
-	created := map[string]time.Time{}
-	var id string
-	var at time.Time
-	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { created[id] = at; return nil }); err != nil {
-		return nil, err
+	out := make([]settlement, len(reqs))
+	for i := range out {
+		out[i].duplicate = true // unless the statement says this event settled its order
 	}
-	var missing, hIDs, hStatus, hReason, hEvents []string
-	for _, oid := range uIDs {
-		if _, ok := created[oid]; !ok {
-			missing = append(missing, oid)
+	var n int64
+	var known bool
+	var created *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&n, &known, &created}, func() error {
+		if n < 1 || int(n) > len(out) {
+			return fmt.Errorf("settle: row %d of a batch of %d", n, len(out))
 		}
-	}
-	exists := map[string]bool{}
-	if len(missing) > 0 {
-		rows, err := tx.Query(ctx, `SELECT id::text FROM orders.orders WHERE id = ANY($1::uuid[])`, missing)
-		if err != nil {
-			return nil, err
+		switch i := n - 1; {
+		case created != nil:
+			out[i] = settlement{age: time.Since(*created)}
+		case !known:
+			out[i] = settlement{unknown: true}
 		}
-		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range found {
-			exists[f] = true
-		}
-	}
-	var unknownEvents []string
-	for oid, i := range first {
-		r := reqs[i]
-		switch c, ok := created[oid]; {
-		case ok:
-			out[i].age = time.Since(c)
-			hIDs, hStatus, hReason, hEvents = append(hIDs, oid), append(hStatus, r.status), append(hReason, r.reason), append(hEvents, r.eventID)
-		case exists[oid]:
-			out[i].duplicate = true // settled already by an earlier result: keep the first
-		default:
-			out[i].unknown = true
-			unknownEvents = append(unknownEvents, r.eventID)
-		}
-	}
-	if len(unknownEvents) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM orders.processed_events WHERE event_id = ANY($1::uuid[])`, unknownEvents); err != nil {
-			return nil, err
-		}
-	}
-	if len(hIDs) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO orders.order_history (order_id, status, reason, event_id)
-			SELECT o, st, nullif(rs, ''), e FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS t(o, st, rs, e)`,
-			hIDs, hStatus, hReason, hEvents); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
