@@ -16,8 +16,8 @@ import (
 
 // drills applies the inventory service's drill faults, every one of them from outside the
 // business code: consumer middleware around the reservation handler (silent-skip,
-// db-outage, ack-timeout) and decorators of the store's two seams (db-latency around
-// beginning a transaction, stock-out around reading the stock). wire is the one place
+// db-outage, ack-timeout) and decorators of the store's two seams (db-latency right after
+// a transaction begins, stock-out on the stock just read). wire is the one place
 // they are attached; a service without drills never calls it.
 type drills struct {
 	faults  *faults.Watcher
@@ -29,36 +29,29 @@ var errInjectedOutage = errors.New("database unavailable (drill fault db-outage)
 
 // wire decorates the store and returns the middleware for the handler.
 func (d *drills) wire(st *store) []consumer.Middleware {
-	begin, lock := st.begin, st.lockStock
-	st.begin = func(ctx context.Context, n int) (pgx.Tx, error) {
-		tx, err := begin(ctx, n)
-		if err != nil {
-			return nil, err
-		}
+	opened, read := st.opened, st.stockRead
+	st.opened = func(ctx context.Context, n int, b *pgx.Batch) {
+		opened(ctx, n, b)
 		if f, ok := d.faults.Get(drill.DBLatency); ok {
-			// The wait happens inside the transaction, holding its connection, as a slow
-			// database would: this long for each reservation, so a batch of n orders is
-			// slowed like n orders decided one by one — but never past the handler's
-			// deadline, so the drill slows the pipeline without turning into timeouts.
+			// The wait happens inside the transaction, before its locks, holding its
+			// connection, as a slow database would: this long for each reservation, so a
+			// batch of n orders is slowed like n orders decided one by one — but never
+			// past the handler's deadline, so the drill slows the pipeline without
+			// turning into timeouts.
 			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.DBLatency))
 			wait := time.Duration(f.Intensity * float64(n) * float64(time.Second))
 			if dl, ok := ctx.Deadline(); ok {
 				wait = min(wait, time.Until(dl)*9/10) // the rest of the transaction needs time too
 			}
-			if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, max(wait, 0).Seconds()); err != nil {
-				_ = tx.Rollback(context.Background())
-				return nil, err
-			}
+			b.Queue(`SELECT pg_sleep($1)`, max(wait, 0).Seconds())
 		}
-		return tx, nil
 	}
-	st.lockStock = func(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error) {
-		available, err := lock(ctx, tx, skus)
-		if _, hot := available[d.hotSKU]; hot && err == nil && d.faults.Hit(drill.StockOut) {
+	st.stockRead = func(ctx context.Context, available map[string]int) {
+		read(ctx, available)
+		if _, hot := available[d.hotSKU]; hot && d.faults.Hit(drill.StockOut) {
 			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.StockOut))
 			available[d.hotSKU] = 0
 		}
-		return available, err
 	}
 	return []consumer.Middleware{d.silentSkip, d.dbOutage, d.ackTimeout}
 }

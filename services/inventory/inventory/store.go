@@ -28,34 +28,19 @@ const (
 //
 // Reservations go through two seams that drills decorate (drills.go), so a drill fault
 // acts where a real fault would, inside the transaction, while the business code reads as
-// production code: begin starts the transaction for n reservations, lockStock locks and
-// reads the stock rows.
+// production code: opened queues what runs right after BEGIN, for n reservations (nothing,
+// in production), and stockRead sees the stock rows once they are locked and read.
 type store struct {
 	pool      *pgxpool.Pool
 	outbox    *outbox.Outbox
-	begin     func(ctx context.Context, n int) (pgx.Tx, error)
-	lockStock func(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error)
+	opened    func(ctx context.Context, n int, b *pgx.Batch)
+	stockRead func(ctx context.Context, available map[string]int)
 }
 
 func newStore(pool *pgxpool.Pool, ob *outbox.Outbox) *store {
-	begin := func(ctx context.Context, _ int) (pgx.Tx, error) { return pool.Begin(ctx) }
-	return &store{pool: pool, outbox: ob, begin: begin, lockStock: lockStock}
-}
-
-// lockStock locks the stock rows of skus, in SKU order so that concurrent transactions
-// cannot deadlock, and returns what is available of each known SKU.
-func lockStock(ctx context.Context, tx pgx.Tx, skus []string) (map[string]int, error) {
-	rows, err := tx.Query(ctx, `SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
-	if err != nil {
-		return nil, err
-	}
-	available := map[string]int{}
-	var sku string
-	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil }); err != nil {
-		return nil, err
-	}
-	return available, nil
+	return &store{pool: pool, outbox: ob,
+		opened:    func(context.Context, int, *pgx.Batch) {},
+		stockRead: func(context.Context, map[string]int) {}}
 }
 
 // decision is what reserve decided for one order event.
@@ -85,12 +70,28 @@ type request struct {
 // The locks come before the idempotency read on purpose: a concurrent batch deciding the
 // same event touches the same rows, so once the locks are held it has committed or rolled
 // back, and the read sees its result.
-func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error) {
-	tx, err := s.begin(ctx, len(reqs))
+//
+// It takes two round trips, each a pipelined batch: BEGIN, the locks and the read; then
+// the writes and COMMIT. The hot rows stay locked from the first batch's locks to the
+// second's commit, so each round trip more inside the transaction is time every other
+// batch waits (five, before: BEGIN, lock, read, writes, COMMIT).
+func (s *store) reserve(ctx context.Context, reqs []request) (_ []decision, err error) {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.Background())
+	defer conn.Release()
+	defer func() {
+		if err != nil {
+			// Whatever failed, end the transaction: a connection left inside one is
+			// not given back to the pool (and ROLLBACK after COMMIT only warns).
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
+				_ = conn.Conn().Close(rctx)
+			}
+		}
+	}()
 
 	var skus, ids []string
 	for _, r := range reqs {
@@ -101,18 +102,28 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 	}
 	slices.Sort(skus)
 	skus = slices.Compact(skus)
-	available, err := s.lockStock(ctx, tx, skus)
-	if err != nil {
+
+	open := &pgx.Batch{}
+	open.Queue("BEGIN")
+	s.opened(ctx, len(reqs), open)
+	// The stock rows are locked in SKU order, so concurrent batches cannot deadlock.
+	available := map[string]int{}
+	open.Queue(`SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus).Query(func(rows pgx.Rows) error {
+		var sku string
+		var n int
+		_, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil })
+		return err
+	})
+	var seen []string
+	open.Queue(`SELECT event_id::text FROM inventory.reservations WHERE event_id = ANY($1::uuid[])`, ids).Query(func(rows pgx.Rows) error {
+		var err error
+		seen, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err := conn.SendBatch(ctx, open).Close(); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT event_id::text FROM inventory.reservations WHERE event_id = ANY($1::uuid[])`, ids)
-	if err != nil {
-		return nil, err
-	}
-	seen, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
+	s.stockRead(ctx, available)
 	decided := make(map[string]bool, len(reqs))
 	for _, id := range seen {
 		decided[id] = true
@@ -167,10 +178,12 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 		resultCtx = append(resultCtx, r.ctx)
 	}
 	if len(results) == 0 {
-		return ds, nil // every event was decided before: nothing to write
+		_, err := conn.Exec(ctx, "COMMIT") // every event was decided before: nothing to write
+		return ds, err
 	}
-	// The writes go as one pipelined batch inside the transaction: one round trip for the
-	// stock, the reservations and the outbox, instead of one each.
+	// The writes and COMMIT go as one pipelined batch: one round trip for the stock, the
+	// reservations, the outbox and the commit. A statement that fails makes PostgreSQL
+	// skip the rest, COMMIT included, and the deferred ROLLBACK ends the transaction.
 	b := &pgx.Batch{}
 	if len(taken) > 0 {
 		tskus, tqty := make([]string, 0, len(taken)), make([]int32, 0, len(taken))
@@ -180,26 +193,24 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 		b.Queue(`UPDATE inventory.stock AS s SET available = s.available - t.n, reserved = s.reserved + t.n
 			FROM unnest($1::text[], $2::int[]) AS t(sku, n) WHERE s.sku = t.sku`, tskus, tqty)
 	}
-	recorded := b.Queue(`INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
+	// No ON CONFLICT: an event another transaction decided meanwhile (the locks should
+	// have ordered it before this one) fails the batch with a unique violation, so
+	// nothing here is decided and the events are decided again.
+	b.Queue(`INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
 		SELECT e, o, oc, nullif(rs, ''), l, nullif(tr, ''), re
-		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::uuid[]) AS t(e, o, oc, rs, l, tr, re)
-		ON CONFLICT (event_id) DO NOTHING`,
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::uuid[]) AS t(e, o, oc, rs, l, tr, re)`,
 		resIDs, resOrders, resOutcomes, resReasons, resLines, resTraces, resResults)
-	var nRecorded int64
-	recorded.Exec(func(tag pgconn.CommandTag) error { nRecorded = tag.RowsAffected(); return nil })
 	if err := s.outbox.Queue(ctx, b, results, func(i int) context.Context { return resultCtx[i] }); err != nil {
 		return nil, err
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			return fmt.Errorf("commit: the transaction ended with %s", tag)
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
-	}
-	if nRecorded != int64(len(resIDs)) {
-		// Another transaction decided one of these events although the locks should have
-		// ordered it before this one: decide nothing here, let the events be decided again.
-		return nil, fmt.Errorf("recorded %d of %d decisions: an event was decided concurrently", nRecorded, len(resIDs))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
 	}
 	s.outbox.Notify()
 	return ds, nil
