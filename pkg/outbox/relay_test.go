@@ -605,3 +605,45 @@ func TestRelay_RecordsTheStreamSequenceAndHonoursAPublisherDecorator(t *testing.
 		t.Fatalf("stream_seq %v, want 1", seq)
 	}
 }
+
+// A relay claims the next batch while the first still waits for its broker: with
+// Concurrency 3, batches of 2 and a publisher that holds every call, three batches are in
+// flight (each held in its first publish); one batch at a time would stop at one. Once
+// the publisher lets go, every row is published once.
+func TestRelay_BatchesInFlightTogether(t *testing.T) {
+	r := newRig(t, testenv.NATS(t))
+	inner := outbox.JetStream(r.js)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	held := outbox.PublisherFunc(func(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error) {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return inner.Publish(ctx, msg, eventID)
+	})
+	var msgs []outbox.Message
+	for range 7 {
+		msgs = append(msgs, r.message("placed"))
+	}
+	r.enqueue(t, context.Background(), true, msgs...)
+	runUntilCleanup(t, r.relayThrough(t, held, outbox.RelayConfig{BatchSize: 2, Concurrency: 3, PollInterval: 50 * time.Millisecond}))
+	testenv.WaitFor(t, 5*time.Second, "three batches of two in flight", func() bool { return calls.Load() == 3 })
+	time.Sleep(200 * time.Millisecond)
+	if n := calls.Load(); n != 3 {
+		// Each worker is held in its batch's first publish: three workers, three calls.
+		t.Fatalf("%d publishes under way, want 3 (one per worker, each in its own batch)", n)
+	}
+	close(release)
+	r.waitForStream(t, 7)
+	testenv.WaitFor(t, 5*time.Second, "every row marked sent", func() bool {
+		var unsent int
+		err := r.pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table+` WHERE sent_at IS NULL`).Scan(&unsent)
+		return err == nil && unsent == 0
+	})
+	if n := r.streamState(t).Msgs; n != 7 {
+		t.Fatalf("%d messages in the stream, want 7", n)
+	}
+}
