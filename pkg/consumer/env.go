@@ -27,9 +27,11 @@ func Tuning(r *env.Reader) Config {
 		BackoffBase:   r.Duration("CONSUMER_BACKOFF_BASE", DefaultBackoffBase),
 		BackoffMax:    r.Duration("CONSUMER_BACKOFF_MAX", DefaultBackoffMax),
 		MaxAckPending: r.Int("CONSUMER_MAX_ACK_PENDING", DefaultMaxAckPending, 1, 100000),
-		Concurrency:   r.Int("CONSUMER_CONCURRENCY", DefaultConcurrency, 1, 1024),
-		BatchSize:     r.Int("CONSUMER_BATCH_SIZE", DefaultBatchSize, 1, 1000),
-		BatchWait:     r.Duration("CONSUMER_BATCH_WAIT", DefaultBatchWait),
+		// Unset stays 0 (DefaultConcurrency once the runner starts), so that a service can
+		// choose its own for a consumer whose batches contend (inventory's hot rows).
+		Concurrency: r.Int("CONSUMER_CONCURRENCY", 0, 1, 1024),
+		BatchSize:   r.Int("CONSUMER_BATCH_SIZE", DefaultBatchSize, 1, 1000),
+		BatchWait:   r.Duration("CONSUMER_BATCH_WAIT", DefaultBatchWait),
 	}
 }
 

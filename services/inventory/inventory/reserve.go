@@ -13,6 +13,12 @@ import (
 // Consumer is the inventory service's durable consumer name.
 const Consumer = "inventory"
 
+// ReservationConcurrency is how many batches of order events are decided at once unless
+// CONSUMER_CONCURRENCY says otherwise: every batch locks the same hot stock rows, so one
+// is in its transaction while the next gathers, and more only queue on the rows (and on
+// the CPU). At make bench's half rate, eight doubled the accept→settled median.
+const ReservationConcurrency = 2
+
 // reserver decides order.placed events.
 type reserver struct {
 	store *store

@@ -48,7 +48,11 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		middleware = s.drills.wire(st)
 	}
 	s.handler = consumer.HandleBatch(events.OrderPlacedEvent, (&reserver{store: st}).decide, middleware...)
-	if _, err = b.ConsumeBatch(ctx, cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced), s.handler); err != nil {
+	reservations := cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced)
+	if reservations.Concurrency == 0 { // CONSUMER_CONCURRENCY unset
+		reservations.Concurrency = ReservationConcurrency
+	}
+	if _, err = b.ConsumeBatch(ctx, reservations, s.handler); err != nil {
 		return nil, err
 	}
 	(&api{store: st, tel: tel}).routes(b.Mux)
