@@ -146,3 +146,65 @@ func TestReserve_ABatchOfOne(t *testing.T) {
 		t.Errorf("%d batch spans for %d events", batches, len(ids))
 	}
 }
+
+// A batch whose transaction fails at its writes (here an event decided by someone else
+// between the batch's idempotency read and its writes, a unique violation) leaves nothing
+// behind: no stock taken, no reservation, no result event; the connection comes back to
+// the pool usable; and deciding the batch again gives the right results.
+func TestReserve_AFailedWriteLeavesNothing(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	h := newHarness(t, config(t, dsn, testenv.NATS(t), map[string]string{"DB_MAX_CONNS": "2"}), dsn)
+	ob, err := outbox.New("inventory.outbox", h.svc.Pool, h.tel.Telemetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newStore(h.svc.Pool, ob)
+	ctx := context.Background()
+	var reqs []request
+	for range 3 {
+		order := events.OrderPlaced{CustomerID: "c", Lines: []events.Line{{SKU: "MUG-001", Quantity: 1}}}
+		env, _, err := events.OrderPlacedEvent.New(newUUID(t), order, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, request{ctx: ctx, event: env, order: order})
+	}
+	mugBefore := h.available(t, "MUG-001")
+	var raced bool
+	st.stockRead = func(context.Context, map[string]int) {
+		if raced {
+			return
+		}
+		raced = true
+		// Another decider records the second event now, on its own connection.
+		if _, err := h.db.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, lines)
+			VALUES ($1, $2, 'rejected', '[]')`, reqs[1].event.ID, reqs[1].event.Key); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := st.reserve(ctx, reqs); err == nil {
+		t.Fatal("reserve succeeded although one of its events was recorded meanwhile")
+	}
+	var reservations, results int
+	if err := h.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM inventory.reservations), (SELECT count(*) FROM inventory.outbox)`).Scan(&reservations, &results); err != nil {
+		t.Fatal(err)
+	}
+	if reservations != 1 || results != 0 || h.available(t, "MUG-001") != mugBefore {
+		t.Fatalf("after the failed batch: %d reservations (want only the other decider's), %d result events, MUG-001 %d (was %d)",
+			reservations, results, h.available(t, "MUG-001"), mugBefore)
+	}
+	// Decided again (the pool's two connections both still work): events 0 and 2 are
+	// decided, 1 is the other decider's; a third time, all three are duplicates.
+	for i, want := range [][3]bool{{false, true, false}, {true, true, true}} {
+		ds, err := st.reserve(ctx, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [3]bool{ds[0].duplicate, ds[1].duplicate, ds[2].duplicate}; got != want {
+			t.Fatalf("try %d: duplicates %v, want %v", i+2, got, want)
+		}
+	}
+	if got := mugBefore - h.available(t, "MUG-001"); got != 2 {
+		t.Errorf("MUG-001 went down by %d, want 2 (events 0 and 2, once each)", got)
+	}
+}
