@@ -31,8 +31,9 @@ import (
 //     ratio uses their mean, so a machine getting busier or quieter meanwhile does not
 //     move it);
 //  2. saturated: both services as processes (built from ./services/...), a fresh database
-//     and JetStream server, telemetry fully on (OTLP traces, metrics and logs to a
-//     receiver, logs pushed to a Loki endpoint), offered far more orders than they can
+//     and JetStream server, telemetry fully on as deploy/compose sets it (every span
+//     exported over OTLP to a receiver, every log line on stdout and pushed to a Loki
+//     endpoint, /metrics scraped with exemplars every 5s), offered far more orders than they can
 //     settle (the standard mix: hot SKUs, LIMITED-001, 2% poison events), every order and
 //     poison event verified to reach its end; settled/s is the pipeline's figure;
 //  3. half rate: the same at half the saturated settled/s, for accept→settled latency;
@@ -46,7 +47,10 @@ import (
 // services, so configurations are compared by running it twice. Knobs of the bench itself:
 // BENCH_DURATION (load per pipeline phase, 15s), BENCH_RATE (offered rate at saturation,
 // 3000/s), BENCH_CONCURRENCY (requests in flight at saturation, 256),
-// BENCH_PGBENCH_DURATION (15s), BENCH_PROFILE_DIR (take a CPU profile of each service in the
+// BENCH_PGBENCH_DURATION (15s), BENCH_HALF_RATE (the latency phase's rate instead of half the
+// saturated figure, to compare settings at one rate), BENCH_TIMELINE (per phase, the
+// orders passing each stage in each second; the stages' percentiles are printed always:
+// stages_test.go), BENCH_PROFILE_DIR (take a CPU profile of each service in the
 // saturated phases, through PPROF_ADDR).
 func BenchmarkThroughput(b *testing.B) {
 	var (
@@ -96,6 +100,9 @@ func BenchmarkThroughput(b *testing.B) {
 	var cpuOn1, cpuOn2 time.Duration
 	saturated("saturated/telemetry=on", true, &line.Saturated, &cpuOn1)
 	line.HalfRate = line.Saturated / 2
+	if r := os.Getenv("BENCH_HALF_RATE"); r != "" {
+		line.HalfRate = benchFloat(b, "BENCH_HALF_RATE", 0) // a fixed rate, to compare settings' latency
+	}
 	step("half_rate/telemetry=on", func(b *testing.B) {
 		s := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128}).Summary
 		line.Lost += s.Lost
@@ -170,6 +177,9 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	inventory := startService(b, filepath.Join(p.bin, "inventory"), svcEnv("inventory"))
 	order.waitReady(b, 30*time.Second)
 	inventory.waitReady(b, 30*time.Second)
+	if sinks != nil {
+		defer sinks.scrape(b.Context(), b, order.addr, inventory.addr)()
+	}
 
 	cpuBefore := cpuTimes(b, order, inventory)
 	var profiled func() []error
@@ -188,6 +198,14 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 		cpuUsed = cpuTimes(b, order, inventory) - cpuBefore
 		logLines = lines(b, order.log) + lines(b, inventory.log)
 		exported = sinks.volume()
+		if err == nil {
+			// On stderr: a benchmark's own log is cut to its first lines.
+			if st, serr := stages(ctx, dsn); serr != nil {
+				b.Errorf("stages: %v", serr)
+			} else {
+				fmt.Fprintf(os.Stderr, "%s: where accept→settled went\n%s", ph.name, st)
+			}
+		}
 		return err
 	}
 	var stdout, stderr bytes.Buffer
@@ -321,6 +339,7 @@ type telemetrySinks struct {
 	env       []string // the services' settings that point them here
 	otlp      *testenv.OTLP
 	lokiBytes atomic.Int64
+	scraped   atomic.Int64 // bytes read from the services' /metrics
 }
 
 func telemetryOn(t testing.TB) *telemetrySinks {
@@ -331,14 +350,54 @@ func telemetryOn(t testing.TB) *telemetrySinks {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(loki.Close)
-	s.env = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + s.otlp.URL, "LOKI_URL=" + loki.URL + "/loki/api/v1/push"}
+	// As deploy/compose configures the services: traces over OTLP, logs pushed to Loki
+	// and not also over OTLP (both paths would store every line twice), metrics scraped.
+	s.env = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + s.otlp.URL, "LOKI_URL=" + loki.URL + "/loki/api/v1/push", "OTEL_LOGS_EXPORTER=none"}
 	return s
+}
+
+// scrapeInterval is deploy/compose/prometheus/prometheus.yml's.
+const scrapeInterval = 5 * time.Second
+
+// scrape reads each service's /metrics as Prometheus does (OpenMetrics, with exemplars)
+// every scrapeInterval until ctx ends, counting the bytes; a failed scrape fails the bench.
+func (s *telemetrySinks) scrape(ctx context.Context, b *testing.B, addrs ...string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, addr := range addrs {
+		wg.Go(func() {
+			for sleep(ctx, scrapeInterval) {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						b.Errorf("scraping %s: %v", addr, err)
+					}
+					return
+				}
+				n, _ := io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					b.Errorf("scraping %s: %s", addr, res.Status)
+					return
+				}
+				s.scraped.Add(n)
+			}
+		})
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 // telemetryVolume is what the exporters sent.
 type telemetryVolume struct {
 	spans                                   float64
 	traceBytes, logBytes, metricBytes, loki float64
+	scraped                                 float64 // /metrics read by the bench's scrapes
 }
 
 // volume is what has arrived so far; nothing when telemetry is off (s is nil).
@@ -347,20 +406,21 @@ func (s *telemetrySinks) volume() telemetryVolume {
 		return telemetryVolume{}
 	}
 	return telemetryVolume{spans: float64(s.otlp.Spans()), traceBytes: float64(s.otlp.Bytes("/v1/traces")),
-		logBytes: float64(s.otlp.Bytes("/v1/logs")), metricBytes: float64(s.otlp.Bytes("/v1/metrics")), loki: float64(s.lokiBytes.Load())}
+		logBytes: float64(s.otlp.Bytes("/v1/logs")), metricBytes: float64(s.otlp.Bytes("/v1/metrics")), loki: float64(s.lokiBytes.Load()),
+		scraped: float64(s.scraped.Load())}
 }
 
 func (v telemetryVolume) per(n int) telemetryVolume {
 	d := float64(n)
-	return telemetryVolume{v.spans / d, v.traceBytes / d, v.logBytes / d, v.metricBytes / d, v.loki / d}
+	return telemetryVolume{v.spans / d, v.traceBytes / d, v.logBytes / d, v.metricBytes / d, v.loki / d, v.scraped / d}
 }
 
 func (v telemetryVolume) String() string {
 	if v == (telemetryVolume{}) {
 		return "nothing"
 	}
-	return fmt.Sprintf("%.1f spans (%.0f B), OTLP logs %.0f B, OTLP metrics %.0f B, Loki %.0f B",
-		v.spans, v.traceBytes, v.logBytes, v.metricBytes, v.loki)
+	return fmt.Sprintf("%.1f spans (%.0f B), OTLP logs %.0f B, OTLP metrics %.0f B, Loki %.0f B, scraped %.0f B",
+		v.spans, v.traceBytes, v.logBytes, v.metricBytes, v.loki, v.scraped)
 }
 
 // takeProfiles waits warmup, then takes a CPU profile of length from each service's
