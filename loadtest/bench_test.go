@@ -305,9 +305,18 @@ func TestParseProcStat(t *testing.T) {
 	if _, err := parseProcStat("4242 (order) S 1 2"); err == nil {
 		t.Error("a truncated line parsed")
 	}
-	// This very process has used some CPU by now.
-	if d, err := cpuTime(os.Getpid()); err != nil || d <= 0 {
-		t.Errorf("cpuTime(self) = %v, %v; want a positive duration", d, err)
+	// This very process uses CPU: spinning for up to two seconds must show (the clock has
+	// 10ms ticks, and a test that runs first may have used less than one so far).
+	var d time.Duration
+	for deadline, x := time.Now().Add(2*time.Second), 0; time.Now().Before(deadline); x++ {
+		if x%1_000_000 == 0 {
+			if d, err = cpuTime(os.Getpid()); err != nil || d > 0 {
+				break
+			}
+		}
+	}
+	if err != nil || d <= 0 {
+		t.Errorf("cpuTime(self) = %v, %v after spinning; want a positive duration", d, err)
 	}
 }
 
