@@ -34,14 +34,18 @@ func stages(ctx context.Context, dsn string) (string, error) {
 			UNION ALL SELECT 'i_pub', floor(extract(epoch FROM sent_at - t0.t))::int FROM inventory.outbox, t0 WHERE sent_at IS NOT NULL
 			UNION ALL SELECT 'settled', floor(extract(epoch FROM settled_at - t0.t))::int FROM orders.orders, t0 WHERE settled_at IS NOT NULL)
 		SELECT sec, count(*) FILTER (WHERE st = 'accepted'), count(*) FILTER (WHERE st = 'o_pub'), count(*) FILTER (WHERE st = 'decided'),
-			count(*) FILTER (WHERE st = 'i_pub'), count(*) FILTER (WHERE st = 'settled') FROM s GROUP BY sec ORDER BY sec`)
+			count(*) FILTER (WHERE st = 'i_pub'), count(*) FILTER (WHERE st = 'settled'),
+			coalesce((SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM o.settled_at - o.created_at) * 1000)
+				FROM orders.orders o, t0 WHERE floor(extract(epoch FROM o.created_at - t0.t))::int = s.sec), 0)
+		FROM s GROUP BY sec ORDER BY sec`)
 		if err != nil {
 			return "", err
 		}
-		b.WriteString("  second  accepted  order_relay  decided  inventory_relay  settled\n")
+		b.WriteString("  second  accepted  order_relay  decided  inventory_relay  settled  p99_ms(accepted then)\n")
 		var sec, a, op, d, ip, st int
-		if _, err := pgx.ForEachRow(rows, []any{&sec, &a, &op, &d, &ip, &st}, func() error {
-			fmt.Fprintf(&b, "  %6d  %8d  %11d  %7d  %15d  %7d\n", sec, a, op, d, ip, st)
+		var p99 float64
+		if _, err := pgx.ForEachRow(rows, []any{&sec, &a, &op, &d, &ip, &st, &p99}, func() error {
+			fmt.Fprintf(&b, "  %6d  %8d  %11d  %7d  %15d  %7d  %8.1f\n", sec, a, op, d, ip, st, p99)
 			return nil
 		}); err != nil {
 			return "", err
