@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/internal/testenv"
@@ -220,14 +219,7 @@ func startDrillEnv(t *testing.T, g drillGroup) *drillEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.db.Close)
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	e.js = testenv.JetStream(t, natsURL)
 	e.prom.WaitTargetsUp(t, 15*time.Second)
 	checkRulesLoaded(t, e.prom, len(Rules(Fast)))
 

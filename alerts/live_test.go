@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -145,15 +144,7 @@ func load(ctx context.Context, base string, rate int, accepted *atomic.Int64) {
 
 // publishPoison publishes n malformed order.placed events straight to the stream.
 func publishPoison(t *testing.T, natsURL string, n int) {
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, natsURL)
 	for range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := js.Publish(ctx, events.SubjectOrderPlaced, []byte(`{"id":"poison","type":"order.placed","version":1,"order_id":`),

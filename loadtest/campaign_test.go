@@ -302,7 +302,7 @@ func (e *campaignEnv) auditOutboxes(t *testing.T) []outboxAudit {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	js := connectJetStream(t, e.cluster.URLs(), "campaign-audit")
+	js := testenv.JetStream(t, e.cluster.URLs(), nats.Name("campaign-audit"))
 	var out []outboxAudit
 	// A node that was stopped or cut off may still be catching up; read what the cluster
 	// agrees on.
@@ -405,21 +405,6 @@ func streamMsgIDs(ctx context.Context, js jetstream.JetStream, stream string) (m
 			return nil, fmt.Errorf("no message after sequence %d of %d", seen, last)
 		}
 	}
-}
-
-// connectJetStream connects to the server(s) at url for the rest of the test.
-func connectJetStream(t testing.TB, url, name string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.Name(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
 }
 
 // metricSum scrapes a service's /metrics and sums the samples of a counter or gauge

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"loudly/internal/gameday"
 	"loudly/internal/testenv"
 	"loudly/loadtest/load"
@@ -149,7 +151,7 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 	for _, pr := range procs {
 		pr.waitReady(b, 30*time.Second)
 	}
-	js := connectJetStream(b, natsURL, "soak-drills")
+	js := testenv.JetStream(b, natsURL, nats.Name("soak-drills"))
 
 	// The timeline: a warm-up run, then the soak run with the drills in its middle and a
 	// quiet end as long as the warm-up. The samples are taken when each run is over and

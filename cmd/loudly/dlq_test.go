@@ -45,15 +45,7 @@ type dlqFixture struct {
 func newBroker(t *testing.T, ensureStreams bool) (string, jetstream.JetStream) {
 	t.Helper()
 	url := testenv.EmbeddedNATS(t).URL()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, url)
 	if ensureStreams {
 		if err := broker.EnsureStreams(context.Background(), js, events.Streams); err != nil {
 			t.Fatal(err)

@@ -183,18 +183,10 @@ func TestNATSCluster_PartitionedNodeAcksNothingUntilHealed(t *testing.T) {
 	publishAcked(t, minorityJS, stream, "after-heal")
 }
 
+// clusterJetStream connects as a service would, reconnecting for ever.
 func clusterJetStream(t *testing.T, urls string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return JetStream(t, urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 }
 
 func createR3Stream(t *testing.T, js jetstream.JetStream) string {

@@ -31,6 +31,22 @@ func NATS(t testing.TB) string {
 	return EmbeddedNATS(t).URL()
 }
 
+// JetStream connects to the server(s) at url with opts and returns a JetStream client
+// for the rest of the test; the connection closes when the test ends.
+func JetStream(t testing.TB, url string, opts ...nats.Option) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("testenv: connecting to NATS at %s: %v", redact(url), err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // checkJetStream fails unless a server answers at url within timeout with JetStream
 // enabled, so a misconfigured NATS_URL fails every test at once with one clear reason
 // instead of as a timeout deep inside the code under test.

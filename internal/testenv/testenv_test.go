@@ -181,7 +181,7 @@ func TestNATS(t *testing.T) {
 	t.Run("embedded server serves JetStream", func(t *testing.T) {
 		t.Setenv("NATS_URL", "")
 		url := NATS(t)
-		js := jetStream(t, url)
+		js := JetStream(t, url)
 		stream := createStream(t, js)
 		publish(t, js, stream, "order-1")
 		if got := readMessage(t, js, stream, 1); got != "order-1" {
@@ -237,7 +237,7 @@ func TestNATS(t *testing.T) {
 func TestEmbeddedNATS_StopStartKeepsStreams(t *testing.T) {
 	s := EmbeddedNATS(t)
 	url := s.URL()
-	js := jetStream(t, url)
+	js := JetStream(t, url)
 	stream := createStream(t, js)
 	publish(t, js, stream, "before-restart")
 
@@ -258,7 +258,7 @@ func TestEmbeddedNATS_StopStartKeepsStreams(t *testing.T) {
 	}
 
 	WaitFor(t, 5*time.Second, "the client to reconnect", nc.IsConnected)
-	js = jetStream(t, url)
+	js = JetStream(t, url)
 	if got := readMessage(t, js, stream, 1); got != "before-restart" {
 		t.Errorf("after restart read %q, want %q", got, "before-restart")
 	}
@@ -451,20 +451,6 @@ func databaseExists(t *testing.T, name string) bool {
 		t.Fatal(err)
 	}
 	return n > 0
-}
-
-func jetStream(t *testing.T, url string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
 }
 
 func createStream(t *testing.T, js jetstream.JetStream) string {

@@ -123,7 +123,7 @@ func TestConnect_SeedList(t *testing.T) {
 func TestEnsureStreamsWith_ScalesStreamsUpAndDown(t *testing.T) {
 	ctx := context.Background()
 	c := testenv.StartNATSCluster(t)
-	js := jetStream(t, c.URLs())
+	js := testenv.JetStream(t, c.URLs())
 	events := []jetstream.StreamConfig{{Name: "EVENTS", Subjects: []string{"events.>"}, Storage: jetstream.FileStorage}}
 	all := []string{"EVENTS", deadletter.Stream, "KV_" + faults.Bucket}
 
@@ -177,7 +177,7 @@ func TestEnsureStreamsWith_ScalesStreamsUpAndDown(t *testing.T) {
 func TestEnsureStreamsWith_RefusesWhatTheClusterCannotHold(t *testing.T) {
 	ctx := context.Background()
 	c := testenv.StartNATSCluster(t)
-	js := jetStream(t, c.URLs())
+	js := testenv.JetStream(t, c.URLs())
 	events := []jetstream.StreamConfig{{Name: "EVENTS", Subjects: []string{"events.>"}}}
 
 	err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{Replicas: 5})
@@ -196,7 +196,7 @@ func TestEnsureStreamsWith_RefusesWhatTheClusterCannotHold(t *testing.T) {
 func TestStreamsReadyCheck(t *testing.T) {
 	ctx := context.Background()
 	c := testenv.StartNATSCluster(t)
-	js := jetStream(t, c.URLs())
+	js := testenv.JetStream(t, c.URLs())
 	events := []jetstream.StreamConfig{{Name: "EVENTS", Subjects: []string{"events.>"}}}
 	if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{Replicas: 3}); err != nil {
 		t.Fatal(err)
@@ -252,20 +252,6 @@ func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 	}
 	t.Cleanup(nc.Close)
 	return nc, js
-}
-
-func jetStream(t *testing.T, url string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
 }
 
 func streamInfo(t *testing.T, js jetstream.JetStream, name string) *jetstream.StreamInfo {

@@ -23,15 +23,7 @@ import (
 // other tests, or with anyone's real dead letters, without seeing or deleting theirs.
 func newStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(testenv.EmbeddedNATS(t).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, testenv.EmbeddedNATS(t).URL())
 	if _, err := js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{
 		Name: workStream, Subjects: []string{"work.>"}, Duplicates: 2 * time.Minute,
 	}); err != nil {

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"loudly/internal/testenv"
 	"loudly/pkg/telemetry/telemetrytest"
 )
@@ -16,12 +13,7 @@ import (
 // commands and the watchers open the bucket; only a service's start-up configures it.
 func TestBucket_DrillsKeepTheReplicasTheServicesChose(t *testing.T) {
 	c := testenv.StartNATSCluster(t)
-	nc, err := nats.Connect(c.URLs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.JetStream(t, c.URLs())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"loudly/internal/testenv"
@@ -30,12 +28,7 @@ func gauge(t *testing.T, c *telemetrytest.Capture) map[string]float64 {
 }
 
 func TestFaults_StartWatchExpireStop(t *testing.T) {
-	nc, err := nats.Connect(testenv.EmbeddedNATS(t).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.JetStream(t, testenv.EmbeddedNATS(t).URL())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Faults named for what they would do: the package knows none of them.

@@ -87,12 +87,7 @@ func TestStart_ChecksTheCatalogue(t *testing.T) {
 
 // A service's watcher exports a gauge for every drill but the silent one.
 func TestWatch_ExportsEveryDrillButTheSilentOne(t *testing.T) {
-	nc, err := nats.Connect(testenv.EmbeddedNATS(t).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.JetStream(t, testenv.EmbeddedNATS(t).URL())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tel := telemetrytest.New(t, "inventory")

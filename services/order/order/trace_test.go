@@ -114,15 +114,7 @@ func TestTrace_APoisonMessagesExemplarLeadsToItsDeadLetterHandling(t *testing.T)
 	startInventory(t, dsn, natsURL, invTel.Telemetry)
 	r := start(t, testConfig(t, dsn, natsURL))
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, natsURL)
 	poison := nats.NewMsg(events.SubjectOrderPlaced)
 	poison.Data = []byte(`{"id":`) // no traceparent header
 	if _, err := js.PublishMsg(context.Background(), poison, jetstream.WithMsgID("poison-untraced-"+t.Name())); err != nil {
