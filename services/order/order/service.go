@@ -10,7 +10,6 @@ import (
 	"loudly/pkg/deadletter"
 	"loudly/pkg/envelope"
 	"loudly/pkg/faults"
-	"loudly/pkg/idempotency"
 	"loudly/pkg/outbox"
 	"loudly/pkg/service"
 	"loudly/pkg/telemetry"
@@ -63,12 +62,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err != nil {
 		return nil, err
 	}
-	// The settlement consumer's idempotency record predates the helper: keyed by order_id.
-	processed, err := idempotency.New("orders.processed_events", "order_id")
-	if err != nil {
-		return nil, err
-	}
-	st := &store{pool: b.Pool, outbox: ob, processed: processed}
+	st := &store{pool: b.Pool, outbox: ob}
 	set, err := newSettler(st, tel.Meter())
 	if err != nil {
 		return nil, err

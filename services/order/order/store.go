@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"loudly/pkg/idempotency"
 	"loudly/pkg/outbox"
 	"loudly/services/events"
 )
@@ -50,9 +49,8 @@ type HistoryEntry struct {
 
 // store is the order service's PostgreSQL state, all in schema "orders".
 type store struct {
-	pool      *pgxpool.Pool
-	outbox    *outbox.Outbox
-	processed *idempotency.Table // result events applied: orders.processed_events
+	pool   *pgxpool.Pool
+	outbox *outbox.Outbox
 }
 
 var (
