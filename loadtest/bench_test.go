@@ -99,10 +99,7 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	var cpuOn1, cpuOn2 time.Duration
 	saturated("saturated/telemetry=on", true, &line.Saturated, &cpuOn1)
-	line.HalfRate = line.Saturated / 2
-	if r := os.Getenv("BENCH_HALF_RATE"); r != "" {
-		line.HalfRate = benchFloat(b, "BENCH_HALF_RATE", 0) // a fixed rate, to compare settings' latency
-	}
+	line.HalfRate = benchFloat(b, "BENCH_HALF_RATE", line.Saturated/2) // set: a fixed rate, to compare settings' latency
 	step("half_rate/telemetry=on", func(b *testing.B) {
 		s := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128}).Summary
 		line.Lost += s.Lost
