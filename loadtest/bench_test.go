@@ -50,8 +50,8 @@ import (
 // BENCH_PGBENCH_DURATION (15s), BENCH_HALF_RATE (the latency phase's rate instead of half the
 // saturated figure, to compare settings at one rate), BENCH_TIMELINE (per phase, the
 // orders passing each stage in each second; the stages' percentiles are printed always:
-// stages_test.go), BENCH_PROFILE_DIR (take a CPU profile of each service in the
-// saturated phases, through PPROF_ADDR).
+// stages_test.go), BENCH_PROFILE_DIR (take a CPU profile of each service in every
+// pipeline phase, through PPROF_ADDR).
 func BenchmarkThroughput(b *testing.B) {
 	var (
 		pgbenchFor  = benchDuration(b, "BENCH_PGBENCH_DURATION", 15*time.Second)
@@ -92,7 +92,7 @@ func BenchmarkThroughput(b *testing.B) {
 	limit("limit/pgbench", &line.PgbenchTPS)
 	saturated := func(name string, telemetryOn bool, settled *float64, cpu *time.Duration) {
 		step(name, func(b *testing.B) {
-			r := p.run(b, phase{name: name, telemetry: telemetryOn, rate: offered, duration: loadFor, concurrency: concurrency, profile: true})
+			r := p.run(b, phase{name: name, telemetry: telemetryOn, rate: offered, duration: loadFor, concurrency: concurrency})
 			line.Lost += r.Lost
 			*settled, *cpu = r.SettledPerSec, r.cpuPerOrder
 		})
@@ -128,7 +128,6 @@ type phase struct {
 	rate        float64
 	duration    time.Duration
 	concurrency int
-	profile     bool // take CPU profiles, if the bench was asked to
 }
 
 // phaseResult is the loadtest's summary of a phase and what the services spent on it.
@@ -164,7 +163,7 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	env = append(env, p.settings...) // last, so they win over the bench's defaults
 	profiles := map[string]string{}  // service → its PPROF_ADDR
 	svcEnv := func(name string) []string {
-		if p.profileDir == "" || !ph.profile {
+		if p.profileDir == "" {
 			return env
 		}
 		profiles[name] = freeAddr(b)
