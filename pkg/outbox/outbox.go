@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -45,6 +46,9 @@ type Outbox struct {
 
 	wake      chan struct{} // the relay of this process
 	notifying atomic.Bool   // a coalesced NOTIFY is scheduled
+	// sender is the payload of this outbox's NOTIFYs: its own relay, woken through wake
+	// already, knows its own notifications by it and ignores them.
+	sender string
 }
 
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
@@ -58,7 +62,8 @@ func New(table string, pool *pgxpool.Pool, tel *telemetry.Telemetry) (*Outbox, e
 	if pool == nil || tel == nil {
 		return nil, fmt.Errorf("outbox: pool and telemetry are required")
 	}
-	return &Outbox{table: table, channel: channelFor(table), pool: pool, tel: tel, wake: make(chan struct{}, 1)}, nil
+	return &Outbox{table: table, channel: channelFor(table), pool: pool, tel: tel, wake: make(chan struct{}, 1),
+		sender: uuid.NewString()}, nil
 }
 
 // notifyCoalesce is how long Notify gathers commits into one NOTIFY.
@@ -67,7 +72,9 @@ const notifyCoalesce = 10 * time.Millisecond
 // Notify tells the relays that rows were committed. Call it after the transaction that
 // enqueued them committed; a forgotten call only delays publishing until the relay's next
 // poll. The NOTIFY it sends is coalesced: it goes out after notifyCoalesce and covers
-// every commit made before it, so a burst of commits costs one notification.
+// every commit made before it, so a burst of commits costs one notification. The relay of
+// this outbox ignores it (it was woken directly): a self-wake would be one more claim,
+// found empty, per NOTIFY.
 func (o *Outbox) Notify() {
 	select {
 	case o.wake <- struct{}{}:
@@ -82,7 +89,7 @@ func (o *Outbox) Notify() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		// A failure is harmless: the relays poll.
-		_, _ = o.pool.Exec(ctx, `SELECT pg_notify($1, '')`, o.channel)
+		_, _ = o.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, o.channel, o.sender)
 	}()
 }
 

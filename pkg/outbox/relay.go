@@ -225,8 +225,9 @@ func (r *Relay) work(ctx context.Context, kick chan struct{}) {
 	}
 }
 
-// listenLoop holds a LISTEN connection and forwards its notifications, reconnecting
-// after PollInterval when the connection breaks.
+// listenLoop holds a LISTEN connection and forwards the notifications of other processes'
+// outboxes, reconnecting after PollInterval when the connection breaks. Those of its own
+// outbox are dropped: Notify woke this relay directly before sending them.
 func (r *Relay) listenLoop(ctx context.Context, notified chan<- struct{}) {
 	for ctx.Err() == nil {
 		c, err := r.pool.Acquire(ctx)
@@ -236,8 +237,12 @@ func (r *Relay) listenLoop(ctx context.Context, notified chan<- struct{}) {
 		}
 		if _, err := c.Exec(ctx, "LISTEN "+r.o.channel); err == nil {
 			for {
-				if _, err := c.Conn().WaitForNotification(ctx); err != nil {
+				n, err := c.Conn().WaitForNotification(ctx)
+				if err != nil {
 					break
+				}
+				if n.Payload == r.o.sender {
+					continue
 				}
 				select {
 				case notified <- struct{}{}:

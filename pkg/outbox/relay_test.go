@@ -150,6 +150,49 @@ func TestRelay_WakesOnNotify(t *testing.T) {
 	})
 }
 
+// A relay ignores the NOTIFYs of its own outbox: Notify woke it directly already, and
+// waking again on the notification would cost one more claim, found empty, per NOTIFY.
+// Another process's NOTIFY still wakes it.
+func TestRelay_IgnoresItsOwnNotify(t *testing.T) {
+	r := newRig(t, testenv.NATS(t))
+	r.run(t, outbox.RelayConfig{PollInterval: time.Minute})
+	testenv.WaitFor(t, 10*time.Second, "the relay to LISTEN", func() bool {
+		var listening bool
+		err := r.pool.QueryRow(context.Background(),
+			`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %')`).Scan(&listening)
+		return err == nil && listening
+	})
+	time.Sleep(200 * time.Millisecond) // the relay's first drain, at its start, is over
+
+	// A row committed without Notify: only a notification or the poll can publish it.
+	ctx := context.Background()
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := r.ob.Enqueue(ctx, tx, r.message("placed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	notify := func(sender string) {
+		t.Helper()
+		if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, strings.ReplaceAll(table, ".", "_"), sender); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	notify(outbox.SenderOf(r.ob))
+	time.Sleep(500 * time.Millisecond) // a relay woken by it would have published by now
+	if n := r.streamState(t).Msgs; n != 0 {
+		t.Fatalf("the relay published %d messages on its own outbox's NOTIFY, want none", n)
+	}
+	notify("another process")
+	testenv.WaitFor(t, 2*time.Second, "the row published on another process's NOTIFY", func() bool { return r.streamState(t).Msgs == 1 })
+}
+
 // publishesPromptly commits two rows one after the other and checks each reaches the
 // stream within a second of its commit.
 func (r *rig) publishesPromptly(t *testing.T) {
