@@ -66,8 +66,12 @@ func New(table string, pool *pgxpool.Pool, tel *telemetry.Telemetry) (*Outbox, e
 		sender: uuid.NewString()}, nil
 }
 
-// notifyCoalesce is how long Notify gathers commits into one NOTIFY.
-const notifyCoalesce = 10 * time.Millisecond
+// notifyCoalesce is how long Notify gathers commits into one NOTIFY. The relay of the
+// committing process is woken at once without it, so the NOTIFY only wakes relays of
+// other replicas, as a second chance for rows before their next poll; each one is a
+// transaction of its own (10ms made it 100 a second per outbox under any steady load, a
+// fifth of the transactions of the whole pipeline at 370 orders/s on 2 cores).
+const notifyCoalesce = 100 * time.Millisecond
 
 // Notify tells the relays that rows were committed. Call it after the transaction that
 // enqueued them committed; a forgotten call only delays publishing until the relay's next
