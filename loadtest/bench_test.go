@@ -142,6 +142,10 @@ type phaseResult struct {
 	// exportedPerOrder is what both services exported by then, per final order
 	// (approximately: span and log batches wait up to a few seconds before export).
 	exportedPerOrder telemetryVolume
+	// load is the whole machine over the same time (every process on it, PostgreSQL,
+	// NATS and the load generator included) and the database's transactions per final
+	// order: what says whether a phase was short of CPU, and how well batches amortise.
+	machineLoad machineLoad
 }
 
 // run starts both services on a fresh database and JetStream server, runs the standard
@@ -178,6 +182,10 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	}
 
 	cpuBefore := cpuTimes(b, order, inventory)
+	machineBefore, err := machineNow(b.Context(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var profiled func() []error
 	if len(profiles) > 0 {
 		// Past the start, and done before the sending ends.
@@ -189,9 +197,15 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	var cpuUsed time.Duration
 	var logLines int
 	var exported telemetryVolume
+	var machineAfter machine
 	quiet := func(ctx context.Context) error {
 		err := waitNothingPending(ctx, dsn)
 		cpuUsed = cpuTimes(b, order, inventory) - cpuBefore
+		if m, merr := machineNow(ctx, dsn); merr != nil {
+			b.Errorf("machine: %v", merr)
+		} else {
+			machineAfter = m
+		}
 		logLines = lines(b, order.log) + lines(b, inventory.log)
 		exported = sinks.volume()
 		if err == nil {
@@ -214,14 +228,15 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 		r.cpuPerOrder = cpuUsed / time.Duration(final)
 		r.logLinesPerOrder = float64(logLines) / float64(final)
 		r.exportedPerOrder = exported.per(final)
+		r.machineLoad = machineAfter.since(machineBefore, final)
 	}
 	if profiled != nil {
 		for _, err := range profiled() {
 			b.Error(err)
 		}
 	}
-	b.Logf("%s at %.1f/s for %s: %s; per order: services' CPU %s, %.1f log lines, exported %s",
-		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder, r.exportedPerOrder)
+	b.Logf("%s at %.1f/s for %s: %s; per order: services' CPU %s, %.1f log lines, %s, exported %s",
+		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder, r.machineLoad, r.exportedPerOrder)
 	if err != nil {
 		b.Errorf("run: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
@@ -231,6 +246,8 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	b.ReportMetric(float64(s.P99.Microseconds())/1000, "p99_ms")
 	b.ReportMetric(float64(r.cpuPerOrder.Microseconds())/1000, "cpu_ms/order")
 	b.ReportMetric(r.logLinesPerOrder, "log_lines/order")
+	b.ReportMetric(r.machineLoad.coresBusy, "cores_busy")
+	b.ReportMetric(r.machineLoad.txPerOrder, "pg_tx/order")
 	return r
 }
 
