@@ -3,18 +3,17 @@ package inventory
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
 	"loudly/pkg/envelope"
 	"loudly/pkg/outbox"
+	"loudly/pkg/postgres"
 	"loudly/services/events"
 )
 
@@ -71,28 +70,11 @@ type request struct {
 // same event touches the same rows, so once the locks are held it has committed or rolled
 // back, and the read sees its result.
 //
-// It takes two round trips, each a pipelined batch: BEGIN, the locks and the read; then
-// the writes and COMMIT. The hot rows stay locked from the first batch's locks to the
+// It takes two round trips, each a pipelined batch (postgres.Begin, then Commit): BEGIN,
+// the locks and the read; then the writes and COMMIT. The hot rows stay locked from the first batch's locks to the
 // second's commit, so each round trip more inside the transaction is time every other
 // batch waits (five, before: BEGIN, lock, read, writes, COMMIT).
-func (s *store) reserve(ctx context.Context, reqs []request) (_ []decision, err error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Release()
-	defer func() {
-		if err != nil {
-			// Whatever failed, end the transaction: a connection left inside one is
-			// not given back to the pool (and ROLLBACK after COMMIT only warns).
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
-				_ = conn.Conn().Close(rctx)
-			}
-		}
-	}()
-
+func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error) {
 	var skus, ids []string
 	for _, r := range reqs {
 		ids = append(ids, r.event.ID)
@@ -104,7 +86,6 @@ func (s *store) reserve(ctx context.Context, reqs []request) (_ []decision, err 
 	skus = slices.Compact(skus)
 
 	open := &pgx.Batch{}
-	open.Queue("BEGIN")
 	s.opened(ctx, len(reqs), open)
 	// The stock rows are locked in SKU order, so concurrent batches cannot deadlock.
 	available := map[string]int{}
@@ -120,9 +101,11 @@ func (s *store) reserve(ctx context.Context, reqs []request) (_ []decision, err 
 		seen, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		return err
 	})
-	if err := conn.SendBatch(ctx, open).Close(); err != nil {
+	tx, err := postgres.Begin(ctx, s.pool, open)
+	if err != nil {
 		return nil, err
 	}
+	defer tx.Close()
 	s.stockRead(ctx, available)
 	decided := make(map[string]bool, len(reqs))
 	for _, id := range seen {
@@ -178,12 +161,11 @@ func (s *store) reserve(ctx context.Context, reqs []request) (_ []decision, err 
 		resultCtx = append(resultCtx, r.ctx)
 	}
 	if len(results) == 0 {
-		_, err := conn.Exec(ctx, "COMMIT") // every event was decided before: nothing to write
-		return ds, err
+		return ds, tx.Commit(ctx, nil) // every event was decided before: nothing to write
 	}
 	// The writes and COMMIT go as one pipelined batch: one round trip for the stock, the
 	// reservations, the outbox and the commit. A statement that fails makes PostgreSQL
-	// skip the rest, COMMIT included, and the deferred ROLLBACK ends the transaction.
+	// skip the rest, COMMIT included, and the deferred Close ends the transaction.
 	b := &pgx.Batch{}
 	if len(taken) > 0 {
 		tskus, tqty := make([]string, 0, len(taken)), make([]int32, 0, len(taken))
@@ -203,13 +185,7 @@ func (s *store) reserve(ctx context.Context, reqs []request) (_ []decision, err 
 	if err := s.outbox.Queue(ctx, b, results, func(i int) context.Context { return resultCtx[i] }); err != nil {
 		return nil, err
 	}
-	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
-		if tag.String() != "COMMIT" {
-			return fmt.Errorf("commit: the transaction ended with %s", tag)
-		}
-		return nil
-	})
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	if err := tx.Commit(ctx, b); err != nil {
 		return nil, err
 	}
 	s.outbox.Notify()
