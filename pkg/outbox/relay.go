@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"loudly/pkg/env"
+	"loudly/pkg/postgres"
 	"loudly/pkg/telemetry"
 )
 
@@ -307,11 +308,12 @@ func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
 
 // publishBatch is PublishBatch calling full once it has claimed a whole batch.
 func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
-	// BEGIN and the claim travel together: one round trip, not two.
-	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
+	// A relay cycle is two round trips (postgres.Begin, Commit): BEGIN with the claim;
+	// then, once the PubAcks are in, the rows marked sent (or their retries scheduled)
+	// with COMMIT.
+	claim := &pgx.Batch{}
 	var batch []row
-	b.Queue(`SELECT id, event_id::text, subject, payload, headers, attempts FROM `+r.o.table+`
+	claim.Queue(`SELECT id, event_id::text, subject, payload, headers, attempts FROM `+r.o.table+`
 		WHERE sent_at IS NULL AND next_attempt_at <= now()
 		ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize).Query(func(rows pgx.Rows) error {
 		var err error
@@ -325,14 +327,13 @@ func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
 		})
 		return err
 	})
-	br := r.pool.SendBatch(ctx, b)
-	tx := br.Tx()
-	defer tx.Rollback(context.Background())
-	if err := br.Close(); err != nil {
+	tx, err := postgres.Begin(ctx, r.pool, claim)
+	if err != nil {
 		return 0, fmt.Errorf("claim: %w", err)
 	}
+	defer tx.Close()
 	if len(batch) == 0 {
-		return 0, tx.Commit(ctx)
+		return 0, tx.Commit(ctx, nil)
 	}
 	if len(batch) == r.cfg.BatchSize {
 		full()
@@ -372,6 +373,7 @@ func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
 	deadline := time.NewTimer(r.cfg.PubAckWait)
 	defer deadline.Stop()
 	var sent, seqs []int64
+	done := &pgx.Batch{} // the retries scheduled, the rows marked sent, then COMMIT
 	for i := range ps {
 		p := &ps[i]
 		if p.err == nil {
@@ -400,20 +402,16 @@ func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
 			Attrs: []slog.Attr{slog.Int("attempt", p.attempts+1), slog.Duration("retry_in", delay)},
 		})
 		p.span.End()
-		if _, err := tx.Exec(ctx, `UPDATE `+r.o.table+` SET attempts = attempts + 1,
+		done.Queue(`UPDATE `+r.o.table+` SET attempts = attempts + 1,
 			next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1`,
-			p.id, delay.Seconds(), p.err.Error()); err != nil {
-			return 0, fmt.Errorf("schedule retry: %w", err)
-		}
+			p.id, delay.Seconds(), p.err.Error())
 	}
 	if len(sent) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE `+r.o.table+` AS o SET sent_at = now(), stream_seq = v.seq
-			FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE o.id = v.id`, sent, seqs); err != nil {
-			return 0, fmt.Errorf("mark sent: %w", err)
-		}
+		done.Queue(`UPDATE `+r.o.table+` AS o SET sent_at = now(), stream_seq = v.seq
+			FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE o.id = v.id`, sent, seqs)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+	if err := tx.Commit(ctx, done); err != nil {
+		return 0, fmt.Errorf("mark sent and commit: %w", err)
 	}
 	r.published.Add(ctx, int64(len(sent)), metric.WithAttributes(attribute.String("table", r.o.table)))
 	return len(batch), nil
