@@ -22,16 +22,18 @@ const (
 // (README, "Configuration"): the one place the CONSUMER_* variables are read.
 func Tuning(r *env.Reader) Config {
 	return Config{
-		AckWait:       r.Duration("CONSUMER_ACK_WAIT", DefaultAckWait),
-		MaxDeliver:    r.Int("CONSUMER_MAX_DELIVER", DefaultMaxDeliver, 1, 1000),
-		BackoffBase:   r.Duration("CONSUMER_BACKOFF_BASE", DefaultBackoffBase),
-		BackoffMax:    r.Duration("CONSUMER_BACKOFF_MAX", DefaultBackoffMax),
-		MaxAckPending: r.Int("CONSUMER_MAX_ACK_PENDING", DefaultMaxAckPending, 1, 100000),
-		// Unset stays 0 (DefaultConcurrency once the runner starts), so that a service can
-		// choose its own for a consumer whose batches contend (inventory's hot rows).
-		Concurrency: r.Int("CONSUMER_CONCURRENCY", 0, 1, 1024),
-		BatchSize:   r.Int("CONSUMER_BATCH_SIZE", DefaultBatchSize, 1, 1000),
-		BatchWait:   r.Duration("CONSUMER_BATCH_WAIT", DefaultBatchWait),
+		AckWait:     r.Duration("CONSUMER_ACK_WAIT", DefaultAckWait),
+		MaxDeliver:  r.Int("CONSUMER_MAX_DELIVER", DefaultMaxDeliver, 1, 1000),
+		BackoffBase: r.Duration("CONSUMER_BACKOFF_BASE", DefaultBackoffBase),
+		BackoffMax:  r.Duration("CONSUMER_BACKOFF_MAX", DefaultBackoffMax),
+		// Unset, these two stay 0 (DefaultMaxAckPending and DefaultConcurrency once the
+		// runner starts), so that a service can choose its own for one consumer: fewer
+		// batches in flight where they contend (inventory's hot rows), more messages in
+		// flight where many batches must fill (the order service's settlement).
+		MaxAckPending: r.Int("CONSUMER_MAX_ACK_PENDING", 0, 1, 100000),
+		Concurrency:   r.Int("CONSUMER_CONCURRENCY", 0, 1, 1024),
+		BatchSize:     r.Int("CONSUMER_BATCH_SIZE", DefaultBatchSize, 1, 1000),
+		BatchWait:     r.Duration("CONSUMER_BATCH_WAIT", DefaultBatchWait),
 	}
 }
 

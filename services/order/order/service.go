@@ -68,8 +68,11 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		return nil, err
 	}
 	results := []*envelope.Type[events.InventoryResult]{events.InventoryReservedEvent, events.InventoryRejectedEvent}
-	if _, err = b.ConsumeBatch(ctx, cfg.Consumer.For(events.StreamInventory, SettlementConsumer, "inventory.>"),
-		consumer.HandleBatchOf(results, set.settle)); err != nil {
+	settlement := cfg.Consumer.For(events.StreamInventory, SettlementConsumer, "inventory.>")
+	if settlement.MaxAckPending == 0 { // CONSUMER_MAX_ACK_PENDING unset
+		settlement.MaxAckPending = SettlementMaxAckPending
+	}
+	if _, err = b.ConsumeBatch(ctx, settlement, consumer.HandleBatchOf(results, set.settle)); err != nil {
 		return nil, err
 	}
 	letters := cfg.Consumer.For(deadletter.Stream, DeadLetterConsumer, deadletter.SubjectPrefix+InventoryConsumerID)

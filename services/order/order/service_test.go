@@ -13,8 +13,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"loudly/internal/testenv"
+	"loudly/pkg/consumer"
+	"loudly/pkg/deadletter"
 	"loudly/pkg/telemetry"
 	"loudly/pkg/telemetry/telemetrytest"
+	"loudly/services/events"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -292,5 +295,49 @@ func TestFaults_CannotBeSwitchedOnByARequest(t *testing.T) {
 	var drifted int
 	if err := r.db.QueryRow(context.Background(), `SELECT count(*) FROM orders.outbox WHERE convert_from(payload, 'UTF8')::jsonb->>'version' <> '1'`).Scan(&drifted); err != nil || drifted != 0 {
 		t.Errorf("%d events with another version (%v)", drifted, err)
+	}
+}
+
+// The settlement consumer keeps SettlementMaxAckPending messages in flight unless
+// CONSUMER_MAX_ACK_PENDING is set, which then holds for it as for every other consumer.
+func TestSettlementConsumer_MaxAckPending(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		env                    string
+		settlement, deadLetter int
+	}{
+		{"unset", "", SettlementMaxAckPending, consumer.DefaultMaxAckPending},
+		{"set", "300", 300, 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			natsURL := testenv.NATS(t)
+			cfg := testConfig(t, testenv.Postgres(t), natsURL)
+			if tc.env != "" {
+				var err error
+				cfg, err = ConfigFromEnv(func(k string) string {
+					if k == "CONSUMER_MAX_ACK_PENDING" {
+						return tc.env
+					}
+					return map[string]string{"DATABASE_URL": cfg.DatabaseURL, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0"}[k]
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			start(t, cfg)
+			js := testenv.JetStream(t, natsURL)
+			for stream, want := range map[[2]string]int{
+				{events.StreamInventory, SettlementConsumer}: tc.settlement,
+				{deadletter.Stream, DeadLetterConsumer}:      tc.deadLetter,
+			} {
+				c, err := js.Consumer(context.Background(), stream[0], stream[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.CachedInfo().Config.MaxAckPending; got != want {
+					t.Errorf("consumer %s: MaxAckPending = %d, want %d", stream[1], got, want)
+				}
+			}
+		})
 	}
 }

@@ -16,6 +16,14 @@ import (
 	"loudly/services/events"
 )
 
+// SettlementMaxAckPending is how many result events the settlement consumer has in flight
+// unless CONSUMER_MAX_ACK_PENDING says otherwise: its eight batches of up to 64 (they
+// share no rows, so they run side by side) and as many gathering behind them. At the
+// default of 256, at most four batches could fill, and at saturation on 2 cores the
+// settlement fell behind the accepts (median result→settled 1.5 s; 0.4 s with 1024,
+// settled/s 99% of accepted/s instead of 97%, two make bench runs each).
+const SettlementMaxAckPending = 1024
+
 // settler turns inventory's results into final order statuses.
 type settler struct {
 	store   *store
