@@ -251,9 +251,9 @@ func (c *NATSCluster) LastSeq(i int, stream string) (uint64, bool) {
 	return d.State.LastSeq, ok
 }
 
-// WaitReady waits until every reachable node has a route to every other reachable node
-// and they all follow the same meta leader, that is until the cluster can create
-// streams. It returns the meta leader.
+// WaitReady waits until every reachable node has a route to every other reachable node,
+// they all follow the same meta leader, and that leader knows the stopped nodes are
+// offline: until the cluster can create streams. It returns the meta leader.
 func (c *NATSCluster) WaitReady() int {
 	c.t.Helper()
 	leader := -1
@@ -275,10 +275,41 @@ func (c *NATSCluster) WaitReady() int {
 				return false
 			}
 		}
+		if srv, ok := nodes[m]; !ok || !c.stoppedSeenOffline(srv) {
+			return false
+		}
 		leader = m
 		return true
 	})
 	return leader
+}
+
+// stoppedSeenOffline reports whether the meta leader knows every stopped node is offline.
+// Until it does, it may place a new stream's replica on a stopped node, and creating the
+// stream waits for that node until it times out (TestConnect_SeedList did, once in a few
+// runs on a loaded machine: a stream created right after a node's shutdown).
+func (c *NATSCluster) stoppedSeenOffline(leader *server.Server) bool {
+	stopped := map[string]bool{}
+	for i, n := range c.nodes {
+		n.mu.Lock()
+		if n.srv == nil {
+			stopped[c.Name(i)] = true
+		}
+		n.mu.Unlock()
+	}
+	if len(stopped) == 0 {
+		return true
+	}
+	jsz, err := leader.Jsz(&server.JSzOptions{})
+	if err != nil || jsz.Meta == nil {
+		return false
+	}
+	for _, p := range jsz.Meta.Replicas {
+		if stopped[p.Name] && !p.Offline {
+			return false
+		}
+	}
+	return true
 }
 
 // WaitMetaLeader waits until a reachable node leads the meta group and returns it.
