@@ -138,14 +138,7 @@ func TestRelay_WakesOnNotify(t *testing.T) {
 			t.Fatal(err)
 		}
 		runUntilCleanup(t, relay)
-		// The other relay's LISTEN is in place: its connection's last statement, in this
-		// test's own database. (A fixed sleep was not always enough on a loaded machine.)
-		testenv.WaitFor(t, 10*time.Second, "the other relay to LISTEN", func() bool {
-			var listening bool
-			err := r.pool.QueryRow(context.Background(),
-				`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %')`).Scan(&listening)
-			return err == nil && listening
-		})
+		r.waitListening(t) // the other relay's
 		r.publishesPromptly(t)
 	})
 }
@@ -156,12 +149,7 @@ func TestRelay_WakesOnNotify(t *testing.T) {
 func TestRelay_IgnoresItsOwnNotify(t *testing.T) {
 	r := newRig(t, testenv.NATS(t))
 	r.run(t, outbox.RelayConfig{PollInterval: time.Minute})
-	testenv.WaitFor(t, 10*time.Second, "the relay to LISTEN", func() bool {
-		var listening bool
-		err := r.pool.QueryRow(context.Background(),
-			`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %')`).Scan(&listening)
-		return err == nil && listening
-	})
+	r.waitListening(t)
 	time.Sleep(200 * time.Millisecond) // the relay's first drain, at its start, is over
 
 	// A row committed without Notify: only a notification or the poll can publish it.
@@ -179,7 +167,7 @@ func TestRelay_IgnoresItsOwnNotify(t *testing.T) {
 	}
 	notify := func(sender string) {
 		t.Helper()
-		if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, strings.ReplaceAll(table, ".", "_"), sender); err != nil {
+		if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, outbox.ChannelOf(r.ob), sender); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,6 +179,19 @@ func TestRelay_IgnoresItsOwnNotify(t *testing.T) {
 	}
 	notify("another process")
 	testenv.WaitFor(t, 2*time.Second, "the row published on another process's NOTIFY", func() bool { return r.streamState(t).Msgs == 1 })
+}
+
+// waitListening waits until a relay's LISTEN is in place: its connection's last
+// statement, in this test's own database. (A fixed sleep was not always enough on a
+// loaded machine.)
+func (r *rig) waitListening(t *testing.T) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, "a relay to LISTEN", func() bool {
+		var listening bool
+		err := r.pool.QueryRow(context.Background(),
+			`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %')`).Scan(&listening)
+		return err == nil && listening
+	})
 }
 
 // publishesPromptly commits two rows one after the other and checks each reaches the
