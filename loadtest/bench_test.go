@@ -291,8 +291,14 @@ func parseProcStat(stat string) (time.Duration, error) {
 	if err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("/proc stat utime %q, stime %q: not numbers", f[11], f[12])
 	}
+	return ticks(utime + stime), nil
+}
+
+// ticks converts a /proc count of clock ticks (USER_HZ, 100 per second on Linux) to a
+// duration.
+func ticks(n int64) time.Duration {
 	const userHZ = 100
-	return time.Duration(utime+stime) * time.Second / userHZ, nil
+	return time.Duration(n) * time.Second / userHZ
 }
 
 // lines counts the lines of a file.

@@ -17,6 +17,7 @@ import (
 // how busy the machine was while it ran, which the services' own CPU time cannot.
 type machine struct {
 	at           time.Time
+	cpus         int           // how many CPUs the times are summed over
 	busy, stolen time.Duration // summed over all CPUs: time not idle, and time the hypervisor took
 	transactions int64         // committed and rolled back in the phase's database
 }
@@ -28,7 +29,7 @@ func machineNow(ctx context.Context, dsn string) (machine, error) {
 		return machine{}, err
 	}
 	m := machine{at: time.Now()}
-	if m.busy, m.stolen, err = parseStatCPU(string(b)); err != nil {
+	if m.cpus, m.busy, m.stolen, err = parseStatCPU(string(b)); err != nil {
 		return m, err
 	}
 	conn, err := pgx.Connect(ctx, dsn)
@@ -42,30 +43,34 @@ func machineNow(ctx context.Context, dsn string) (machine, error) {
 	return m, err
 }
 
-// parseStatCPU reads the first line of /proc/stat, "cpu user nice system idle iowait irq
-// softirq steal …" in USER_HZ (100 per second), summed over all CPUs: busy is every
-// field but idle, iowait and steal.
-func parseStatCPU(stat string) (busy, stolen time.Duration, err error) {
-	line, _, _ := strings.Cut(stat, "\n")
-	f := strings.Fields(line)
+// parseStatCPU reads /proc/stat: its first line, "cpu user nice system idle iowait irq
+// softirq steal …" in clock ticks summed over all CPUs (busy is every field but idle,
+// iowait and steal), and one "cpuN" line per CPU.
+func parseStatCPU(stat string) (cpus int, busy, stolen time.Duration, err error) {
+	lines := strings.Split(stat, "\n")
+	f := strings.Fields(lines[0])
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("/proc/stat does not start with the cpu line: %q", line)
+		return 0, 0, 0, fmt.Errorf("/proc/stat does not start with the cpu line: %q", lines[0])
 	}
-	var ticks [8]int64
-	for i := range ticks {
-		if ticks[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
-			return 0, 0, fmt.Errorf("/proc/stat cpu field %d %q: %w", i+1, f[i+1], err)
+	var n [8]int64
+	for i := range n {
+		if n[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return 0, 0, 0, fmt.Errorf("/proc/stat cpu field %d %q: %w", i+1, f[i+1], err)
 		}
 	}
-	const userHZ = 100
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / userHZ }
-	user, nice, system, irq, softirq, steal := ticks[0], ticks[1], ticks[2], ticks[5], ticks[6], ticks[7]
-	return tick(user + nice + system + irq + softirq), tick(steal), nil
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
+			cpus++
+		}
+	}
+	user, nice, system, irq, softirq, steal := n[0], n[1], n[2], n[5], n[6], n[7]
+	return cpus, ticks(user + nice + system + irq + softirq), ticks(steal), nil
 }
 
 // machineLoad is the machine between two readings: cores busy and stolen on average, and the
 // database's transactions per final order.
 type machineLoad struct {
+	cpus                   int
 	coresBusy, coresStolen float64
 	txPerOrder             float64
 }
@@ -76,6 +81,7 @@ func (m machine) since(before machine, orders int) machineLoad {
 		return machineLoad{}
 	}
 	return machineLoad{
+		cpus:        m.cpus,
 		coresBusy:   (m.busy - before.busy).Seconds() / wall,
 		coresStolen: (m.stolen - before.stolen).Seconds() / wall,
 		txPerOrder:  float64(m.transactions-before.transactions) / float64(orders),
@@ -83,29 +89,17 @@ func (m machine) since(before machine, orders int) machineLoad {
 }
 
 func (l machineLoad) String() string {
-	return fmt.Sprintf("machine %.2f cores busy (%.2f stolen) of %d, PostgreSQL %.1f transactions", l.coresBusy, l.coresStolen, numCPU(), l.txPerOrder)
-}
-
-// numCPU is the number of CPUs /proc/stat sums over.
-func numCPU() int {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
-			n++
-		}
-	}
-	return n
+	return fmt.Sprintf("machine %.2f cores busy (%.2f stolen) of %d, PostgreSQL %.1f transactions", l.coresBusy, l.coresStolen, l.cpus, l.txPerOrder)
 }
 
 func TestParseStatCPU(t *testing.T) {
 	stat := "cpu  1000 20 300 9000 50 7 3 40 0 0\ncpu0 500 10 150 4500 25 3 1 20 0 0\n"
-	busy, stolen, err := parseStatCPU(stat)
+	cpus, busy, stolen, err := parseStatCPU(stat)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cpus != 1 {
+		t.Errorf("cpus = %d, want 1 (one cpu0 line)", cpus)
 	}
 	if want := 13300 * time.Millisecond; busy != want { // 1000+20+300+7+3 ticks
 		t.Errorf("busy = %v, want %v", busy, want)
@@ -114,7 +108,7 @@ func TestParseStatCPU(t *testing.T) {
 		t.Errorf("stolen = %v, want %v", stolen, want)
 	}
 	for _, bad := range []string{"", "intr 1 2 3\n", "cpu 1 2 3\n", "cpu 1 2 x 4 5 6 7 8\n"} {
-		if _, _, err := parseStatCPU(bad); err == nil {
+		if _, _, _, err := parseStatCPU(bad); err == nil {
 			t.Errorf("parseStatCPU(%q) parsed", bad)
 		}
 	}
@@ -123,29 +117,29 @@ func TestParseStatCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, _, err := parseStatCPU(string(b))
+	cpus, before, _, err := parseStatCPU(string(b))
 	if err != nil {
 		t.Fatalf("this machine's /proc/stat: %v", err)
+	}
+	if cpus < 1 {
+		t.Errorf("this machine's /proc/stat has %d cpuN lines", cpus)
 	}
 	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
 	}
 	b, _ = os.ReadFile("/proc/stat")
-	after, _, _ := parseStatCPU(string(b))
+	_, after, _, _ := parseStatCPU(string(b))
 	if after <= before {
 		t.Errorf("busy time went from %v to %v while this test spun for 300ms", before, after)
-	}
-	if numCPU() < 1 {
-		t.Errorf("numCPU = %d", numCPU())
 	}
 }
 
 func TestLoadSince(t *testing.T) {
 	t0 := time.Now()
 	before := machine{at: t0, busy: 10 * time.Second, stolen: time.Second, transactions: 100}
-	after := machine{at: t0.Add(4 * time.Second), busy: 16 * time.Second, stolen: 3 * time.Second, transactions: 1300}
+	after := machine{at: t0.Add(4 * time.Second), cpus: 2, busy: 16 * time.Second, stolen: 3 * time.Second, transactions: 1300}
 	l := after.since(before, 400)
-	if l.coresBusy != 1.5 || l.coresStolen != 0.5 || l.txPerOrder != 3 {
-		t.Errorf("since = %+v, want 1.5 cores busy, 0.5 stolen, 3 transactions per order", l)
+	if l.cpus != 2 || l.coresBusy != 1.5 || l.coresStolen != 0.5 || l.txPerOrder != 3 {
+		t.Errorf("since = %+v, want 2 CPUs, 1.5 cores busy, 0.5 stolen, 3 transactions per order", l)
 	}
 	if (after.since(before, 0) != machineLoad{}) {
 		t.Error("no orders gave a load")
