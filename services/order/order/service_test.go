@@ -30,16 +30,20 @@ type running struct {
 	base string
 }
 
-func testConfig(t *testing.T, dsn, natsURL string) Config {
+// testConfig is the tests' configuration; extra holds more variables, "NAME=value".
+func testConfig(t *testing.T, dsn, natsURL string, extra ...string) Config {
 	t.Helper()
-	cfg, err := ConfigFromEnv(func(k string) string {
-		return map[string]string{
-			"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
-			"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_BACKOFF_MAX": "500ms",
-			"RECONCILE_INTERVAL": "100ms", "SETTLEMENT_DEADLINE": "200ms", "SHUTDOWN_TIMEOUT": "5s",
-			"DRILLS": "enabled",
-		}[k]
-	})
+	vars := map[string]string{
+		"DATABASE_URL": dsn, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0",
+		"CONSUMER_BACKOFF_BASE": "50ms", "CONSUMER_BACKOFF_MAX": "500ms",
+		"RECONCILE_INTERVAL": "100ms", "SETTLEMENT_DEADLINE": "200ms", "SHUTDOWN_TIMEOUT": "5s",
+		"DRILLS": "enabled",
+	}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg, err := ConfigFromEnv(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,28 +307,15 @@ func TestFaults_CannotBeSwitchedOnByARequest(t *testing.T) {
 func TestSettlementConsumer_MaxAckPending(t *testing.T) {
 	for _, tc := range []struct {
 		name                   string
-		env                    string
+		env                    []string
 		settlement, deadLetter int
 	}{
-		{"unset", "", SettlementMaxAckPending, consumer.DefaultMaxAckPending},
-		{"set", "300", 300, 300},
+		{"unset", nil, SettlementMaxAckPending, consumer.DefaultMaxAckPending},
+		{"set", []string{"CONSUMER_MAX_ACK_PENDING=300"}, 300, 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			natsURL := testenv.NATS(t)
-			cfg := testConfig(t, testenv.Postgres(t), natsURL)
-			if tc.env != "" {
-				var err error
-				cfg, err = ConfigFromEnv(func(k string) string {
-					if k == "CONSUMER_MAX_ACK_PENDING" {
-						return tc.env
-					}
-					return map[string]string{"DATABASE_URL": cfg.DatabaseURL, "NATS_URL": natsURL, "HTTP_ADDR": "127.0.0.1:0"}[k]
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			start(t, cfg)
+			start(t, testConfig(t, testenv.Postgres(t), natsURL, tc.env...))
 			js := testenv.JetStream(t, natsURL)
 			for stream, want := range map[[2]string]int{
 				{events.StreamInventory, SettlementConsumer}: tc.settlement,
