@@ -20,7 +20,8 @@ type benchLine struct {
 	Saturated    float64       // settled/s, telemetry on, offered well above capacity
 	HalfRate     float64       // the rate offered for the latency run: Saturated/2
 	HalfSettled  float64       // settled/s at that rate
-	P50, P99     time.Duration // accept→settled at that rate
+	P50, P99     time.Duration // accept→settled at that rate, after the warm-up
+	WarmupP99    time.Duration // accept→settled of the orders sent in the warm-up
 	SaturatedOff float64       // settled/s, telemetry off
 	SaturatedOn2 float64       // settled/s, telemetry on again after the off run
 	Lost         int           // over every pipeline run: must be 0
@@ -83,10 +84,10 @@ func (l benchLine) String() string {
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	return fmt.Sprintf("bench: pgbench_tps=%s saturated_settled_per_s=%s ratio=%s half_rate=%s p50_ms=%s p99_ms=%s telemetry_on_off=%s lost=%d"+
 		" half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
-		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s pgbench_tps_before_after=%s/%s env=%s",
+		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s half_warmup_p99_ms=%s pgbench_tps_before_after=%s/%s env=%s",
 		f(l.Limit(), 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost,
 		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
-		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1), env)
+		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), ms(l.WarmupP99), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1), env)
 }
 
 // Service settings the bench passes from its own environment to both services, so that
@@ -95,7 +96,7 @@ func (l benchLine) String() string {
 // is by every child process).
 var (
 	passThroughPrefixes = []string{"CONSUMER_", "OUTBOX_", "OTEL_BSP_", "OTEL_BLRP_", "OTEL_METRIC_EXPORT_"}
-	passThroughNames    = []string{"DB_MAX_CONNS", "LOG_LEVEL", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
+	passThroughNames    = []string{"DB_MAX_CONNS", "DB_MIN_CONNS", "LOG_LEVEL", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
 )
 
 // serviceSettings picks the pass-through settings out of environ, sorted by name.
@@ -112,6 +113,21 @@ func serviceSettings(environ []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// benchWarmup is BENCH_WARMUP: how long the half-rate phase runs before its latency is
+// measured (3s; 0s measures from the first order).
+func benchWarmup(t testing.TB) time.Duration {
+	t.Helper()
+	v := os.Getenv("BENCH_WARMUP")
+	if v == "" {
+		return 3 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("BENCH_WARMUP=%q: want a duration of at least 0s, such as 3s", v)
+	}
+	return d
 }
 
 // benchDuration, benchFloat and benchInt read a knob of the bench from the environment;
@@ -158,12 +174,12 @@ func benchInt(t testing.TB, name string, def int) int {
 func TestBenchLine_String(t *testing.T) {
 	l := benchLine{PgbenchTPS: 2600.04, PgbenchTPS2: 2752, Saturated: 245.0, HalfRate: 122.5, HalfSettled: 121.96,
 		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOn2: 255,
-		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond,
+		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond, WarmupP99: 16400 * time.Millisecond,
 		Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
 	want := "bench: pgbench_tps=2676.0 saturated_settled_per_s=245.0 ratio=0.092 half_rate=122.5 p50_ms=9512.0 p99_ms=15000.0" +
 		" telemetry_on_off=0.962 lost=0 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
 		" telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040 cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
-		" pgbench_tps_before_after=2600.0/2752.0 env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
+		" half_warmup_p99_ms=16400.0 pgbench_tps_before_after=2600.0/2752.0 env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
 	if got := l.String(); got != want {
 		t.Errorf("bench line:\n got %s\nwant %s", got, want)
 	}

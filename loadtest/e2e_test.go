@@ -166,7 +166,7 @@ func parentEnv() []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(k, "OTEL_"), strings.HasPrefix(k, "CONSUMER_"), strings.HasPrefix(k, "OUTBOX_"),
-			k == "DATABASE_URL", k == "NATS_URL", k == "HTTP_ADDR", k == "LOG_LEVEL", k == "DB_MAX_CONNS":
+			k == "DATABASE_URL", k == "NATS_URL", k == "HTTP_ADDR", k == "LOG_LEVEL", k == "DB_MAX_CONNS", k == "DB_MIN_CONNS":
 			continue
 		}
 		env = append(env, kv)

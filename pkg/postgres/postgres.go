@@ -4,9 +4,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/exaring/otelpgx"
@@ -22,16 +24,24 @@ import (
 	"loudly/pkg/telemetry"
 )
 
+// PoolSize bounds a service's connections. Max is the pool's size. Min connections are
+// opened before Connect returns and kept open (pgxpool replaces one that closes), so a
+// service that starts under load — a new replica, a restart in a rolling deploy — does
+// not open them while its first requests wait: each is a new PostgreSQL backend, forked
+// and authenticated on a machine already busy with the load.
+type PoolSize struct{ Max, Min int }
+
 // Connect opens a pool whose queries are traced (otelpgx) on tel's providers and checks
-// that the server answers.
-func Connect(ctx context.Context, dsn string, maxConns int, tel *telemetry.Telemetry) (*pgxpool.Pool, error) {
+// that the server answers, by opening size.Min connections (or one, without a minimum).
+func Connect(ctx context.Context, dsn string, size PoolSize, tel *telemetry.Telemetry) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	if maxConns > 0 {
-		cfg.MaxConns = int32(maxConns)
+	if size.Max > 0 {
+		cfg.MaxConns = int32(size.Max)
 	}
+	cfg.MinConns = int32(min(size.Min, int(cfg.MaxConns)))
 	cfg.ConnConfig.Tracer = batchQueryEvents{otelpgx.NewTracer(
 		otelpgx.WithTracerProvider(tel.TracerProvider),
 		otelpgx.WithMeterProvider(tel.MeterProvider),
@@ -44,7 +54,12 @@ func Connect(ctx context.Context, dsn string, maxConns int, tel *telemetry.Telem
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
+	if cfg.MinConns == 0 {
+		err = pool.Ping(pctx)
+	} else if err = warm(pctx, pool, int(cfg.MinConns)); err != nil {
+		err = fmt.Errorf("opening DB_MIN_CONNS=%d connections: %w", cfg.MinConns, err)
+	}
+	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres at %s: %w", cfg.ConnConfig.Host, err)
 	}
@@ -53,6 +68,26 @@ func Connect(ctx context.Context, dsn string, maxConns int, tel *telemetry.Telem
 		return nil, fmt.Errorf("postgres: pool metrics: %w", err)
 	}
 	return pool, nil
+}
+
+// warm holds n connections of pool at once, so that n are open when it returns. pgxpool
+// opens MinConns in the background too, but reports no error and gives no moment when
+// they are there; connections it has opened by then are among the n, and the two
+// together never open more than the pool's size.
+func warm(ctx context.Context, pool *pgxpool.Pool, n int) error {
+	conns := make([]*pgxpool.Conn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { conns[i], errs[i] = pool.Acquire(ctx) })
+	}
+	wg.Wait()
+	for _, c := range conns {
+		if c != nil {
+			c.Release()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // batchQueryEvents is otelpgx's tracer with one change: a statement of a pipelined batch

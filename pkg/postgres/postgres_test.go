@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +23,7 @@ func TestConnect_ABatchIsOneSpanWithAnEventPerStatement(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := telemetrytest.New(t, "postgres-test")
-	pool, err := postgres.Connect(ctx, testenv.Postgres(t), 2, c.Telemetry)
+	pool, err := postgres.Connect(ctx, testenv.Postgres(t), postgres.PoolSize{Max: 2}, c.Telemetry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +92,47 @@ func TestConnect_ABatchIsOneSpanWithAnEventPerStatement(t *testing.T) {
 	if events["batch query"] != 1 {
 		t.Errorf("the failed batch's span has events %v, want 1 \"batch query\" (the statement that succeeded)", events)
 	}
+}
+
+// Connect returns with PoolSize.Min connections open, and fails, naming DB_MIN_CONNS,
+// when PostgreSQL will not give them.
+func TestConnect_OpensMinConns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn := testenv.Postgres(t)
+	c := telemetrytest.New(t, "postgres-test")
+
+	pool, err := postgres.Connect(ctx, dsn, postgres.PoolSize{Max: 5, Min: 4}, c.Telemetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := pool.Stat().TotalConns(); n < 4 {
+		t.Errorf("%d connections open when Connect returned, want 4", n)
+	}
+	// A role allowed two connections: a pool of two opens, the third of Min 3 is refused.
+	// (Superusers are exempt from connection limits, so the test needs a role of its own.)
+	role := testenv.Prefix(t) + "_two_conns"
+	if _, err := pool.Exec(ctx, `CREATE ROLE `+role+` LOGIN PASSWORD 'two' CONNECTION LIMIT 2`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP ROLE `+role) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, "two")
+	if p, err := postgres.Connect(ctx, u.String(), postgres.PoolSize{Max: 2, Min: 2}, c.Telemetry); err != nil {
+		t.Fatalf("two connections for a role allowed two: %v", err)
+	} else {
+		p.Close()
+	}
+	p, err := postgres.Connect(ctx, u.String(), postgres.PoolSize{Max: 3, Min: 3}, c.Telemetry)
+	if err == nil {
+		p.Close()
+		t.Fatal("Connect returned with fewer connections open than Min")
+	}
+	if !strings.Contains(err.Error(), "opening DB_MIN_CONNS=3 connections") {
+		t.Errorf("error %q does not name DB_MIN_CONNS", err)
+	}
+	pool.Close()
 }

@@ -1,6 +1,8 @@
 package service
 
 import (
+	"fmt"
+	"strconv"
 	"time"
 
 	"loudly/pkg/broker"
@@ -14,14 +16,18 @@ import (
 const (
 	DefaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	DefaultDBMaxConns      = 20
+	DefaultDBMinConns      = 8
 	DefaultShutdownTimeout = 20 * time.Second
 )
 
 // Config is what every Loudly service reads from the same environment variables. A
 // service's own Config embeds it and adds its own settings.
 type Config struct {
-	DatabaseURL     string
-	DBMaxConns      int
+	DatabaseURL string
+	DBMaxConns  int
+	// DBMinConns connections are opened before the service reports ready, and kept open:
+	// a replica that starts under load does not open them while its first requests wait.
+	DBMinConns      int
 	NATSURL         string         // one server, or a comma-separated list of a cluster's seeds
 	Broker          broker.Options // STREAM_REPLICAS
 	HTTPAddr        string
@@ -41,9 +47,15 @@ const DrillsVar = "DRILLS"
 // ConfigFromEnv reads the shared variables with r, whose Err reports every bad one;
 // defaultAddr is the service's own HTTP_ADDR default.
 func ConfigFromEnv(r *env.Reader, defaultAddr string) Config {
+	maxConns := r.Int("DB_MAX_CONNS", DefaultDBMaxConns, 2, 1000)
+	minConns := r.Int("DB_MIN_CONNS", min(DefaultDBMinConns, maxConns), 0, 1000)
+	if minConns > maxConns {
+		r.Reject("DB_MIN_CONNS", strconv.Itoa(minConns), fmt.Sprintf("must not exceed DB_MAX_CONNS (%d)", maxConns))
+	}
 	return Config{
 		DatabaseURL:     r.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
-		DBMaxConns:      r.Int("DB_MAX_CONNS", DefaultDBMaxConns, 2, 1000),
+		DBMaxConns:      maxConns,
+		DBMinConns:      minConns,
 		NATSURL:         broker.ReadURL(r),
 		Broker:          broker.ReadOptions(r),
 		HTTPAddr:        r.Addr("HTTP_ADDR", defaultAddr),

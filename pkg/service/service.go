@@ -77,7 +77,7 @@ func Open(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry) 
 	b := &Base{Config: cfg, Tel: tel, spec: spec, Mux: http.NewServeMux()}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer b.CloseOnError(&err)
-	if b.Pool, err = postgres.Connect(ctx, cfg.DatabaseURL, cfg.DBMaxConns, tel); err != nil {
+	if b.Pool, err = postgres.Connect(ctx, cfg.DatabaseURL, postgres.PoolSize{Max: cfg.DBMaxConns, Min: cfg.DBMinConns}, tel); err != nil {
 		return nil, err
 	}
 	var migrations fs.FS

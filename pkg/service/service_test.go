@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,29 @@ func config(t *testing.T) service.Config {
 	return cfg
 }
 
+func TestConfigFromEnv_PoolSize(t *testing.T) {
+	read := func(vars map[string]string) (service.Config, error) {
+		r := env.New(func(k string) string { return vars[k] })
+		cfg := service.ConfigFromEnv(r, ":8080")
+		return cfg, r.Err()
+	}
+	cfg, err := read(nil)
+	if err != nil || cfg.DBMaxConns != service.DefaultDBMaxConns || cfg.DBMinConns != service.DefaultDBMinConns {
+		t.Errorf("defaults: max %d, min %d (%v); want %d and %d", cfg.DBMaxConns, cfg.DBMinConns, err, service.DefaultDBMaxConns, service.DefaultDBMinConns)
+	}
+	// A pool smaller than the default minimum is opened whole, not refused.
+	if cfg, err := read(map[string]string{"DB_MAX_CONNS": "2"}); err != nil || cfg.DBMinConns != 2 {
+		t.Errorf("DB_MAX_CONNS=2: min %d (%v), want 2", cfg.DBMinConns, err)
+	}
+	if cfg, err := read(map[string]string{"DB_MIN_CONNS": "0"}); err != nil || cfg.DBMinConns != 0 {
+		t.Errorf("DB_MIN_CONNS=0: min %d (%v), want 0", cfg.DBMinConns, err)
+	}
+	if _, err := read(map[string]string{"DB_MAX_CONNS": "10", "DB_MIN_CONNS": "11"}); err == nil ||
+		!strings.Contains(err.Error(), `DB_MIN_CONNS="11": must not exceed DB_MAX_CONNS (10)`) {
+		t.Errorf("DB_MIN_CONNS above DB_MAX_CONNS: %v", err)
+	}
+}
+
 func TestBase_OpensWiresAndRunsAService(t *testing.T) {
 	ctx := context.Background()
 	tel := telemetrytest.New(t, "shipping")
@@ -41,6 +65,9 @@ func TestBase_OpensWiresAndRunsAService(t *testing.T) {
 	}
 	if _, err := b.JS.Stream(ctx, stream.Name); err != nil {
 		t.Errorf("the declared stream was not ensured: %v", err)
+	}
+	if open := b.Pool.Stat().TotalConns(); open < int32(service.DefaultDBMinConns) {
+		t.Errorf("%d connections open once Open returned, want DB_MIN_CONNS (%d)", open, service.DefaultDBMinConns)
 	}
 	if _, err := b.Outbox(ctx); err != nil {
 		t.Fatal(err)
