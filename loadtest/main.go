@@ -94,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&c.Timeout, "timeout", 2*time.Minute, "how long -verify waits after sending")
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "HTTP requests in flight at most")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the order mix (0 = random)")
+	fs.DurationVar(&c.Warmup, "warmup", 0, "the start of -duration whose orders are verified but kept out of p50/p99 (reported as warmup_p99_ms)")
 	fs.BoolVar(&c.Forever, "forever", false, "repeat rounds of -duration until interrupted, each with its own summary line")
 	fs.StringVar(&c.StatusAddr, "status-addr", defaultStatusAddr, "with -forever: address of the /readyz endpoint ('loadtest healthcheck' asks it)")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +115,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	}
 	if c.Duration <= 0 {
 		bad("-duration %v: must be greater than 0", c.Duration)
+	}
+	if c.Warmup < 0 || (c.Duration > 0 && c.Warmup >= c.Duration) {
+		bad("-warmup %v: must be at least 0 and shorter than -duration", c.Warmup)
 	}
 	if len(problems) == 0 && c.Total() < 1 {
 		bad("-rate %v for -duration %v schedules no order; raise either", c.Rate, c.Duration)

@@ -46,6 +46,13 @@ func TestParseFlags(t *testing.T) {
 		{name: "nats url checked when poison is sent", args: []string{"-poison", "0.1", "-nats", "http://x"}, wantErr: "-nats"},
 		{name: "nats url ignored without poison", args: []string{"-nats", "http://x"}},
 		{name: "zero timeout", args: []string{"-timeout", "0s"}, wantErr: "-timeout"},
+		{name: "a warm-up", args: []string{"-warmup", "3s", "-duration", "18s"}, check: func(t *testing.T, c flags) {
+			if c.Warmup != 3*time.Second || c.Total() != 900 {
+				t.Errorf("warm-up %v, %d orders; want 3s, and the warm-up's orders in the schedule (900)", c.Warmup, c.Total())
+			}
+		}},
+		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, wantErr: "-warmup -1s"},
+		{name: "warm-up as long as the run", args: []string{"-warmup", "30s"}, wantErr: "-warmup 30s: must be at least 0 and shorter than -duration"},
 		{name: "zero concurrency", args: []string{"-concurrency", "0"}, wantErr: "-concurrency 0"},
 		{name: "stray argument", args: []string{"-verify", "extra"}, wantErr: "unexpected arguments: extra"},
 		{name: "every problem at once", args: []string{"-rate", "0", "-poison", "2"}, wantErr: "-rate 0: must be greater than 0\n  -poison 2"},

@@ -24,6 +24,13 @@ type Config struct {
 	Concurrency int           // HTTP requests in flight at most
 	Seed        uint64        // order mix; 0 picks one at random (printed, to repeat a run)
 
+	// Warmup is the start of the schedule whose orders are sent and verified like the
+	// others, but whose settlement latencies are reported on their own (WarmupP99), not
+	// in P50/P99: the first seconds of a freshly started pipeline measure its start (heaps
+	// growing, statements prepared on each connection, consumers' first pulls), not
+	// its latency at the rate.
+	Warmup time.Duration
+
 	// Stop, when closed, ends the sending phase early: the orders in flight finish, and
 	// what was sent is verified as after a complete run (while cancelling ctx interrupts
 	// the run, verification included). `loudly demo` closes it on Ctrl-C.
@@ -38,6 +45,9 @@ type Config struct {
 
 // Total is the number of orders the run schedules; 0 for a run that sends until Stop.
 func (c Config) Total() int { return int(math.Round(c.Rate * c.Duration.Seconds())) }
+
+// warmingUp reports whether the schedule's n-th order (from 0) is due within Warmup.
+func (c Config) warmingUp(n int) bool { return float64(n) < c.Rate*c.Warmup.Seconds() }
 
 // openEnded reports whether the run sends until Stop rather than for Duration.
 func (c Config) openEnded() bool { return c.Duration == 0 && c.Stop != nil }

@@ -34,7 +34,11 @@ type Summary struct {
 
 	Lost int // NotFinal + PoisonMissing
 
-	P50, P99     time.Duration // server-side settlement latency over final orders
+	P50, P99 time.Duration // server-side settlement latency over final orders (after the warm-up)
+	// WarmupOrders final orders were due within Config.Warmup; WarmupP99 is their
+	// settlement latency's p99, kept out of P50 and P99.
+	WarmupOrders int
+	WarmupP99    time.Duration
 	SendDuration time.Duration
 	OrdersPerSec float64 // Accepted / SendDuration
 	// SettledPerSec is the pipeline's own throughput: final orders over the server-side span
@@ -44,13 +48,17 @@ type Summary struct {
 }
 
 // String is the summary line: the fields every consumer of the line relies on first, in
-// a fixed order, then the extras.
+// a fixed order, then the extras; a run with a warm-up ends with its figures.
 func (s Summary) String() string {
-	return fmt.Sprintf("accepted=%d confirmed=%d rejected=%d failed=%d dead_lettered=%d lost=%d p50_ms=%s p99_ms=%s orders_per_s=%s"+
+	line := fmt.Sprintf("accepted=%d confirmed=%d rejected=%d failed=%d dead_lettered=%d lost=%d p50_ms=%s p99_ms=%s orders_per_s=%s"+
 		" settled_per_s=%s sent=%d http_errors=%d behind=%d retries=%d poison=%d poison_errors=%d unexpected=%d verified=%t",
 		s.Accepted, s.Confirmed, s.Rejected, s.Failed, s.DeadLettered, s.Lost, ms(s.P50), ms(s.P99),
 		strconv.FormatFloat(s.OrdersPerSec, 'f', 1, 64), strconv.FormatFloat(s.SettledPerSec, 'f', 1, 64),
 		s.Sent, s.HTTPErrors, s.Behind, s.Retries, s.PoisonSent, s.PoisonErrors, s.Unexpected, s.Verified)
+	if s.WarmupOrders > 0 {
+		line += fmt.Sprintf(" warmup_orders=%d warmup_p99_ms=%s", s.WarmupOrders, ms(s.WarmupP99))
+	}
+	return line
 }
 
 func ms(d time.Duration) string {
@@ -77,9 +85,9 @@ type report struct {
 func (r report) summary() Summary {
 	s := Summary{Verified: r.verified != nil, Scheduled: len(r.sent.orders), Behind: r.sent.behind,
 		PoisonSent: len(r.sent.poisons), PoisonErrors: len(r.sent.poisonErrs), SendDuration: r.sent.elapsed}
-	var latencies []time.Duration
+	var latencies, warmup []time.Duration
 	var first, last time.Time
-	for _, o := range r.sent.orders {
+	for n, o := range r.sent.orders {
 		if !o.sent {
 			continue
 		}
@@ -108,7 +116,11 @@ func (r report) summary() Summary {
 		if !o.kind.expected(view.Status, view.Reason) {
 			s.Unexpected++
 		}
-		latencies = append(latencies, view.latency())
+		if r.cfg.warmingUp(n) {
+			warmup = append(warmup, view.latency())
+		} else {
+			latencies = append(latencies, view.latency())
+		}
 		if end := view.CreatedAt.Add(view.latency()); last.Before(end) {
 			last = end
 		}
@@ -123,12 +135,14 @@ func (r report) summary() Summary {
 	s.PoisonMissing = s.PoisonSent - s.DeadLettered
 	s.Lost = s.NotFinal + s.PoisonMissing
 	slices.Sort(latencies)
+	slices.Sort(warmup)
 	s.P50, s.P99 = percentile(latencies, 50), percentile(latencies, 99)
+	s.WarmupOrders, s.WarmupP99 = len(warmup), percentile(warmup, 99)
 	if s.SendDuration > 0 {
 		s.OrdersPerSec = float64(s.Accepted) / s.SendDuration.Seconds()
 	}
 	if span := last.Sub(first); span > 0 {
-		s.SettledPerSec = float64(len(latencies)) / span.Seconds()
+		s.SettledPerSec = float64(len(latencies)+len(warmup)) / span.Seconds()
 	}
 	return s
 }
@@ -187,7 +201,11 @@ func (r report) printBreakdown(w io.Writer, s Summary) {
 		fmt.Fprintf(w, "  poison events in the dead letters: %d of %d (%s)\n", s.DeadLettered, s.PoisonSent, counts(byReason))
 	}
 	fmt.Fprintf(w, "  settlement latency (server side, %d final orders): p50 %sms, p99 %sms\n",
-		s.Confirmed+s.Rejected+s.Failed, ms(s.P50), ms(s.P99))
+		s.Confirmed+s.Rejected+s.Failed-s.WarmupOrders, ms(s.P50), ms(s.P99))
+	if s.WarmupOrders > 0 {
+		fmt.Fprintf(w, "  in the warm-up (the first %s, %d final orders, not in the figures above): p99 %sms\n",
+			r.cfg.Warmup, s.WarmupOrders, ms(s.WarmupP99))
+	}
 }
 
 // warn writes, on stderr, examples of what went wrong without failing the run.

@@ -105,6 +105,21 @@ func TestReport_Summary(t *testing.T) {
 			t.Errorf("summary:\n got %+v\nwant %+v", s, want)
 		}
 	})
+	t.Run("warm-up latencies are reported apart", func(t *testing.T) {
+		// At 2 orders/s, a warm-up of 1s covers the first two orders of the schedule: o1
+		// (10ms) and o2 (30ms). What is left in P50 and P99 is o5 (20ms).
+		s := report{cfg: Config{Rate: 2, Warmup: time.Second}, sent: sent, verified: v}.summary()
+		if s.WarmupOrders != 2 || s.WarmupP99 != 30*time.Millisecond || s.P50 != 20*time.Millisecond || s.P99 != 20*time.Millisecond {
+			t.Errorf("warm-up %d orders p99 %v, after it p50 %v p99 %v; want 2 orders p99 30ms, then p50 and p99 20ms",
+				s.WarmupOrders, s.WarmupP99, s.P50, s.P99)
+		}
+		if s.SettledPerSec != 100 || s.Confirmed+s.Rejected+s.Failed != 3 {
+			t.Errorf("the warm-up's orders must still count: settled/s %v, final %d", s.SettledPerSec, s.Confirmed+s.Rejected+s.Failed)
+		}
+		if !strings.HasSuffix(s.String(), " warmup_orders=2 warmup_p99_ms=30.0") {
+			t.Errorf("summary line %q does not end with the warm-up's figures", s)
+		}
+	})
 	t.Run("unverified counts everything unchecked as lost", func(t *testing.T) {
 		s := report{sent: sent}.summary()
 		if s.Verified || s.Confirmed+s.Rejected+s.Failed != 0 || s.DeadLettered != 0 || s.NotFinal != 4 || s.Lost != 6 || s.P50 != 0 {
