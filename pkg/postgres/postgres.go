@@ -41,7 +41,9 @@ func Connect(ctx context.Context, dsn string, size PoolSize, tel *telemetry.Tele
 	if size.Max > 0 {
 		cfg.MaxConns = int32(size.Max)
 	}
-	cfg.MinConns = int32(min(size.Min, int(cfg.MaxConns)))
+	if size.Min > 0 {
+		cfg.MinConns = int32(min(size.Min, int(cfg.MaxConns)))
+	}
 	cfg.ConnConfig.Tracer = batchQueryEvents{otelpgx.NewTracer(
 		otelpgx.WithTracerProvider(tel.TracerProvider),
 		otelpgx.WithMeterProvider(tel.MeterProvider),
