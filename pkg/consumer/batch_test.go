@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -271,5 +272,29 @@ func TestBatch_MiddlewareDecidesAndStallsPerMessage(t *testing.T) {
 	}
 	if sizes := calls.get(); len(sizes) != 1 || sizes[0] != 5 {
 		t.Errorf("batches %v: want one batch of the five messages the middleware passed on", sizes)
+	}
+}
+
+// Messages that arrive together go into one batch however many handler goroutines are
+// idle: one batch fills at a time, so a burst (a producer's batch of results, published
+// at once) is one transaction for the handler, not one per idle goroutine.
+func TestBatch_ABurstFillsOneBatch(t *testing.T) {
+	r := newRig(t, testenv.NATS(t))
+	for i := range 12 {
+		r.publishThing(t, fmt.Sprintf("burst-%d", i), 1)
+	}
+	var calls batchCalls
+	r.startBatch(t, consumer.Config{Concurrency: 4, BatchSize: 64, BatchWait: 300 * time.Millisecond},
+		consumer.HandleBatch(thingType, func(_ context.Context, items []consumer.Item[thing]) ([]consumer.Result, error) {
+			calls.add(len(items))
+			out := make([]consumer.Result, len(items))
+			for i := range out {
+				out[i] = consumer.Applied("done")
+			}
+			return out, nil
+		}))
+	r.waitForDecisions(t, 12)
+	if sizes := calls.get(); len(sizes) != 1 || sizes[0] != 12 {
+		t.Errorf("batches %v: want the 12 messages of the burst in one batch, with 4 handler goroutines idle", sizes)
 	}
 }

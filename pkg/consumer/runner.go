@@ -47,7 +47,8 @@ type Config struct {
 
 	// BatchSize and BatchWait shape the batches a BatchHandler decides: up to BatchSize
 	// messages that arrived together, gathered for at most BatchWait after the first one.
-	// A plain Handler always decides one message at a time. Defaults 64 and 5ms.
+	// One batch fills at a time, and Concurrency of them are decided at once. A plain
+	// Handler always decides one message at a time. Defaults 64 and 5ms.
 	BatchSize int
 	BatchWait time.Duration
 
@@ -250,18 +251,36 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	work := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
+	// One batch fills at a time: the handler goroutine that holds filling takes every
+	// message until its batch is full or BatchWait has passed, and only then does the next
+	// idle one start a batch. Idle goroutines taking turns at the channel instead would
+	// split a burst (a producer's batch of results, published together) into as many
+	// batches as there are idle goroutines, each one more transaction.
+	var filling sync.Mutex
 	for range r.cfg.Concurrency {
 		wg.Go(func() {
-			for m := range work {
-				if ctx.Err() != nil {
-					r.release(m) // handed over as the shutdown began: not started, so released
-					continue
+			for {
+				if r.batch != nil {
+					filling.Lock()
+				}
+				m, ok := <-work
+				var batch []jetstream.Msg
+				if ok && ctx.Err() == nil && r.batch != nil {
+					batch = r.gather(ctx, m, work)
 				}
 				if r.batch != nil {
-					r.handleBatch(r.gather(ctx, m, work))
-					continue
+					filling.Unlock()
 				}
-				r.handle(m)
+				switch {
+				case !ok:
+					return
+				case batch != nil: // started before the shutdown: decided and settled
+					r.handleBatch(batch)
+				case ctx.Err() != nil:
+					r.release(m) // handed over as the shutdown began: not started, so released
+				default:
+					r.handle(m)
+				}
 			}
 		})
 	}
