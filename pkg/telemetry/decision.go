@@ -45,7 +45,7 @@ func (o Outcome) Failed() bool { return o == Invalid || o == DeadLettered }
 // Stages name where a decision was taken; they are a metric label, so the set stays small.
 const (
 	StageConsume   = "consume"   // a message settlement by the consumer runner
-	StageBatch     = "batch"     // a consumer batch that failed as a whole and was decided again message by message
+	StageBatch     = "batch"     // a batch (a consumer's messages, a group of requests) that failed as a whole and was decided again one by one
 	StageHTTP      = "http"      // an API request decision
 	StageOutbox    = "outbox"    // the outbox relay
 	StageReconcile = "reconcile" // a reconciler finding

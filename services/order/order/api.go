@@ -85,6 +85,7 @@ func DecodeCreateOrder(body io.Reader) (CreateOrderRequest, error) {
 // api serves the order endpoints.
 type api struct {
 	store    *store
+	groups   *grouper
 	tel      *telemetry.Telemetry
 	accepted metric.Int64Counter
 }
@@ -132,7 +133,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return httpapi.Internal("encode_response", err)
 	}
-	res, err := a.store.create(ctx, o, key, hash[:], resp)
+	res, err := a.groups.create(ctx, o, key, hash[:], resp)
 	switch {
 	case errors.Is(err, errIdempotencyConflict):
 		return httpapi.Errorf(httpapi.EConflict, "idempotency_conflict", "Idempotency-Key %q was used for a different request", key)

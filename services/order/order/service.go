@@ -37,6 +37,7 @@ type Service struct {
 	*service.Base
 	reconciler *reconciler
 	faults     *faults.Watcher
+	groups     *grouper // the API's accepts, committed in groups
 }
 
 // New opens the base (PostgreSQL schema orders, the demo's streams, the HTTP listener)
@@ -92,6 +93,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err := deadletter.RegisterDepthGauge(tel.Meter(), b.JS); err != nil {
 		return nil, err
 	}
-	(&api{store: st, tel: tel, accepted: accepted}).routes(b.Mux)
+	s.groups = newGrouper(st, tel)
+	(&api{store: st, groups: s.groups, tel: tel, accepted: accepted}).routes(b.Mux)
 	return s, nil
 }
