@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -83,8 +84,10 @@ func (g *grouper) create(ctx context.Context, o Order, idemKey string, reqHash [
 			select {
 			case d = <-req.done:
 			case g.sem <- struct{}{}:
-				g.commitNext()
-				<-g.sem
+				func() {
+					defer func() { <-g.sem }()
+					g.commitNext()
+				}()
 				continue // this request was in the group, or is still queued behind it
 			}
 		}
@@ -106,6 +109,19 @@ func (g *grouper) commitNext() {
 	}
 	g.queue = append(g.queue[:0], g.queue[n:]...)
 	g.mu.Unlock()
+	// Every request of the group gets one answer, even if committing panics: the others
+	// wait on it (done holds one answer, so a second send is dropped).
+	defer func() {
+		if p := recover(); p != nil {
+			for _, r := range group {
+				select {
+				case r.done <- acceptDone{err: fmt.Errorf("accept group: %v", p)}:
+				default: // answered before the panic
+				}
+			}
+			panic(p)
+		}
+	}()
 	switch len(group) {
 	case 0:
 	case 1:
