@@ -54,6 +54,17 @@ type batchCalls struct {
 }
 
 func (b *batchCalls) add(n int) { b.mu.Lock(); b.sizes = append(b.sizes, n); b.mu.Unlock() }
+
+// applyAll is a batch handler that records the batch's size and applies every message.
+func (b *batchCalls) applyAll(_ context.Context, items []consumer.Item[thing]) ([]consumer.Result, error) {
+	b.add(len(items))
+	out := make([]consumer.Result, len(items))
+	for i := range out {
+		out[i] = consumer.Applied("done")
+	}
+	return out, nil
+}
+
 func (b *batchCalls) get() []int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -246,14 +257,7 @@ func TestBatch_MiddlewareDecidesAndStallsPerMessage(t *testing.T) {
 	}
 	var calls batchCalls
 	r.startBatch(t, consumer.Config{Concurrency: 1, BatchSize: 50, BatchWait: 300 * time.Millisecond, AckWait: 10 * time.Second},
-		consumer.HandleBatch(thingType, func(_ context.Context, items []consumer.Item[thing]) ([]consumer.Result, error) {
-			calls.add(len(items))
-			out := make([]consumer.Result, len(items))
-			for i := range items {
-				out[i] = consumer.Applied("done")
-			}
-			return out, nil
-		}, mw))
+		consumer.HandleBatch(thingType, calls.applyAll, mw))
 
 	testenv.WaitFor(t, 10*time.Second, "the fast messages and the skipped one decided", func() bool {
 		n := len(r.decisionsOf(skipped))
@@ -285,14 +289,7 @@ func TestBatch_ABurstFillsOneBatch(t *testing.T) {
 	}
 	var calls batchCalls
 	r.startBatch(t, consumer.Config{Concurrency: 4, BatchSize: 64, BatchWait: 300 * time.Millisecond},
-		consumer.HandleBatch(thingType, func(_ context.Context, items []consumer.Item[thing]) ([]consumer.Result, error) {
-			calls.add(len(items))
-			out := make([]consumer.Result, len(items))
-			for i := range out {
-				out[i] = consumer.Applied("done")
-			}
-			return out, nil
-		}))
+		consumer.HandleBatch(thingType, calls.applyAll))
 	r.waitForDecisions(t, 12)
 	if sizes := calls.get(); len(sizes) != 1 || sizes[0] != 12 {
 		t.Errorf("batches %v: want the 12 messages of the burst in one batch, with 4 handler goroutines idle", sizes)
