@@ -40,6 +40,23 @@ func (r *Runner) prefetch() int {
 	return max(1, min(n, r.cfg.MaxAckPending))
 }
 
+// fill waits for its turn (filling) and gathers the next batch. It reports false once work
+// is closed, and no batch for a message handed over as the shutdown began, which it
+// releases: not started.
+func (r *Runner) fill(ctx context.Context, filling *sync.Mutex, work <-chan jetstream.Msg) ([]jetstream.Msg, bool) {
+	filling.Lock()
+	defer filling.Unlock()
+	m, ok := <-work
+	switch {
+	case !ok:
+		return nil, false
+	case ctx.Err() != nil:
+		r.release(m)
+		return nil, true
+	}
+	return r.gather(ctx, m, work), true
+}
+
 // gather collects a batch that starts with first: the messages that arrive within
 // BatchWait, up to BatchSize. A message arriving after the shutdown began is released.
 func (r *Runner) gather(ctx context.Context, first jetstream.Msg, work <-chan jetstream.Msg) []jetstream.Msg {

@@ -251,36 +251,31 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	work := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
-	// One batch fills at a time: the handler goroutine that holds filling takes every
-	// message until its batch is full or BatchWait has passed, and only then does the next
-	// idle one start a batch. Idle goroutines taking turns at the channel instead would
-	// split a burst (a producer's batch of results, published together) into as many
+	// One batch fills at a time (fill): the handler goroutine that holds filling takes
+	// every message until its batch is full or BatchWait has passed, and only then does the
+	// next idle one start a batch. Idle goroutines taking turns at the channel instead
+	// would split a burst (a producer's batch of results, published together) into as many
 	// batches as there are idle goroutines, each one more transaction.
 	var filling sync.Mutex
 	for range r.cfg.Concurrency {
 		wg.Go(func() {
-			for {
-				if r.batch != nil {
-					filling.Lock()
+			if r.batch != nil {
+				for {
+					batch, ok := r.fill(ctx, &filling, work)
+					if !ok {
+						return
+					}
+					if batch != nil {
+						r.handleBatch(batch)
+					}
 				}
-				m, ok := <-work
-				var batch []jetstream.Msg
-				if ok && ctx.Err() == nil && r.batch != nil {
-					batch = r.gather(ctx, m, work)
-				}
-				if r.batch != nil {
-					filling.Unlock()
-				}
-				switch {
-				case !ok:
-					return
-				case batch != nil: // started before the shutdown: decided and settled
-					r.handleBatch(batch)
-				case ctx.Err() != nil:
+			}
+			for m := range work {
+				if ctx.Err() != nil {
 					r.release(m) // handed over as the shutdown began: not started, so released
-				default:
-					r.handle(m)
+					continue
 				}
+				r.handle(m)
 			}
 		})
 	}
