@@ -3,7 +3,6 @@ package order
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,7 +14,6 @@ import (
 
 	"loudly/pkg/outbox"
 	"loudly/pkg/telemetry"
-	"loudly/services/events"
 )
 
 // Accepts are committed in groups: requests that arrive while every committer is busy wait
@@ -144,8 +142,9 @@ func (g *grouper) commitNext() {
 				r.done <- acceptDone{alone: true}
 				continue
 			}
-			r.done <- acceptDone{res: placed{order: Order{ID: r.o.ID, CustomerID: r.o.CustomerID, Lines: r.o.Lines, TraceID: r.o.TraceID,
-				Status: StatusPending}, response: r.response}}
+			o := r.o
+			o.Status = StatusPending // as create answers
+			r.done <- acceptDone{res: placed{order: o, response: r.response}}
 		}
 	}
 }
@@ -161,16 +160,11 @@ func (s *store) createGroup(group []*acceptReq) error {
 	var hashes, responses [][]byte
 	msgs := make([]outbox.Message, n)
 	for i, r := range group {
-		lb, err := json.Marshal(r.o.Lines)
+		lb, event, err := newOrderRows(r.o)
 		if err != nil {
 			return err
 		}
-		env, payload, err := events.OrderPlacedEvent.New(r.o.ID, events.OrderPlaced{CustomerID: r.o.CustomerID, Lines: r.o.Lines}, time.Now())
-		if err != nil {
-			return err
-		}
-		ids[i], customers[i], traces[i], lines[i], eventIDs[i] = r.o.ID, r.o.CustomerID, r.o.TraceID, lb, env.ID
-		msgs[i] = outbox.Message{EventID: env.ID, Subject: events.SubjectOrderPlaced, Payload: payload}
+		ids[i], customers[i], traces[i], lines[i], eventIDs[i], msgs[i] = r.o.ID, r.o.CustomerID, r.o.TraceID, lb, event.EventID, event
 		if r.key != "" {
 			keys, keyOrders = append(keys, r.key), append(keyOrders, r.o.ID)
 			hashes, responses = append(hashes, r.hash), append(responses, []byte(r.response))
@@ -194,10 +188,8 @@ func (s *store) createGroup(group []*acceptReq) error {
 		return err
 	}
 	if err := sendAll(ctx, s.pool, b); err != nil {
-		return errors.Join(errGroupFailed, err)
+		return err
 	}
 	s.outbox.Notify()
 	return nil
 }
-
-var errGroupFailed = errors.New("accept group failed")

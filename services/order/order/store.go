@@ -80,11 +80,7 @@ type placed struct {
 // until the first one's batch ends; if that one rolled back, the key is free again and
 // the second request is accepted instead.
 func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []byte, response json.RawMessage) (placed, error) {
-	lines, err := json.Marshal(o.Lines)
-	if err != nil {
-		return placed{}, err
-	}
-	env, payload, err := events.OrderPlacedEvent.New(o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, time.Now())
+	lines, event, err := newOrderRows(o)
 	if err != nil {
 		return placed{}, err
 	}
@@ -95,8 +91,8 @@ func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []b
 	}
 	b.Queue(`INSERT INTO orders.orders (id, customer_id, lines, status, trace_id) VALUES ($1, $2, $3, 'pending', $4)`,
 		o.ID, o.CustomerID, lines, o.TraceID)
-	b.Queue(`INSERT INTO orders.order_history (order_id, status, event_id) VALUES ($1, 'pending', $2)`, o.ID, env.ID)
-	if err := s.outbox.Queue(ctx, b, []outbox.Message{{EventID: env.ID, Subject: events.SubjectOrderPlaced, Payload: payload}}, nil); err != nil {
+	b.Queue(`INSERT INTO orders.order_history (order_id, status, event_id) VALUES ($1, 'pending', $2)`, o.ID, event.EventID)
+	if err := s.outbox.Queue(ctx, b, []outbox.Message{event}, nil); err != nil {
 		return placed{}, err
 	}
 	// Twice at most: a key whose holder rolled back between our failed insert and our
@@ -126,6 +122,19 @@ func (s *store) create(ctx context.Context, o Order, idemKey string, reqHash []b
 		}
 		return placed{order: Order{ID: orderID}, response: resp, replayed: true}, nil
 	}
+}
+
+// newOrderRows is what a new order writes besides its idempotency key: its lines as
+// stored, and its order.placed event for the outbox.
+func newOrderRows(o Order) (lines []byte, event outbox.Message, err error) {
+	if lines, err = json.Marshal(o.Lines); err != nil {
+		return nil, event, err
+	}
+	env, payload, err := events.OrderPlacedEvent.New(o.ID, events.OrderPlaced{CustomerID: o.CustomerID, Lines: o.Lines}, time.Now())
+	if err != nil {
+		return nil, event, err
+	}
+	return lines, outbox.Message{EventID: env.ID, Subject: events.SubjectOrderPlaced, Payload: payload}, nil
 }
 
 // sendAll runs b's statements as one pipelined batch and returns the first error: with
