@@ -71,9 +71,10 @@ type request struct {
 // back, and the read sees its result.
 //
 // It takes two round trips, each a pipelined batch (postgres.Begin, then Commit): BEGIN,
-// the locks and the read; then the writes and COMMIT. The hot rows stay locked from the first batch's locks to the
-// second's commit, so each round trip more inside the transaction is time every other
-// batch waits (five, before: BEGIN, lock, read, writes, COMMIT).
+// the locks and the read; then the writes and COMMIT. The hot rows stay locked from the
+// first batch's locks to the second's commit, so each round trip more inside the
+// transaction is time every other batch waits (five, before: BEGIN, lock, read, writes,
+// COMMIT).
 func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error) {
 	var skus, ids []string
 	for _, r := range reqs {
