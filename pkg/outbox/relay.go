@@ -312,10 +312,9 @@ func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
 	// then, once the PubAcks are in, the rows marked sent (or their retries scheduled)
 	// with COMMIT.
 	claim := &pgx.Batch{}
+	planClaim(claim)
 	var batch []row
-	claim.Queue(`SELECT id, event_id::text, subject, payload, headers, attempts FROM `+r.o.table+`
-		WHERE sent_at IS NULL AND next_attempt_at <= now()
-		ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize).Query(func(rows pgx.Rows) error {
+	claim.Queue(r.claimSQL(), r.cfg.BatchSize).Query(func(rows pgx.Rows) error {
 		var err error
 		batch, err = pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
 			var x row
@@ -415,6 +414,27 @@ func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
 	}
 	r.published.Add(ctx, int64(len(sent)), metric.WithAttributes(attribute.String("table", r.o.table)))
 	return len(batch), nil
+}
+
+// claimSQL locks up to $1 due rows, oldest first, passing over those another relay holds.
+func (r *Relay) claimSQL() string {
+	return `SELECT id, event_id::text, subject, payload, headers, attempts FROM ` + r.o.table + `
+		WHERE sent_at IS NULL AND next_attempt_at <= now()
+		ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`
+}
+
+// planClaim queues the settings the claim is planned under, for the rest of its
+// transaction. The claim must read the pending index in id order and stop after a batch.
+// Planned once while the table was small, or as a bitmap scan, it would instead visit on
+// each claim every row sent since the last vacuum: a bitmap scan never marks the index
+// entries of rows it finds already sent as dead, so they pile up (seen: 25,000 read per
+// claim after 40 s at 600 orders/s, autovacuum off, and claims 35 times as costly). A
+// plain index scan marks them, and PostgreSQL removes marked entries instead of splitting
+// a page. The rows marked sent in the same transaction are found by their ids, planned
+// for the batch at hand.
+func planClaim(b *pgx.Batch) {
+	postgres.PlanEachCall(b)
+	b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true)`)
 }
 
 // backoff is exponential from 100ms, capped, with ±20% jitter so that rows that failed

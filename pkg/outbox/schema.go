@@ -10,7 +10,9 @@ import (
 
 // schema is the outbox table, created by Migrate. The relay and Enqueue rely on exactly
 // these columns; stream_seq is where the event landed in its stream, once sent (forensics
-// read it back).
+// read it back). The pending index is in id order because the relay claims in id order
+// and stops after a batch; an earlier version indexed (next_attempt_at, id), which made
+// each claim read and sort every entry left by rows sent since the last vacuum.
 const schema = `
 CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
     id              bigserial PRIMARY KEY,
@@ -26,7 +28,8 @@ CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
     stream_seq      bigint
 );
 ALTER TABLE %[1]s.%[2]s ADD COLUMN IF NOT EXISTS stream_seq bigint;
-CREATE INDEX IF NOT EXISTS %[2]s_due ON %[1]s.%[2]s (next_attempt_at, id) WHERE sent_at IS NULL;
+DROP INDEX IF EXISTS %[1]s.%[2]s_due;
+CREATE INDEX IF NOT EXISTS %[2]s_pending ON %[1]s.%[2]s (id) WHERE sent_at IS NULL;
 CREATE INDEX IF NOT EXISTS %[2]s_sent ON %[1]s.%[2]s (sent_at) WHERE sent_at IS NOT NULL;
 `
 

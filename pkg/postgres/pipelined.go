@@ -80,3 +80,16 @@ func (t *Pipelined) Close() {
 	}
 	t.conn.Release()
 }
+
+// PlanEachCall queues, for the transaction it runs in, plan_cache_mode = force_custom_plan:
+// every later statement of the transaction is planned for its own arguments and for the
+// tables' size at that moment. Use it in a transaction whose statements join an array of
+// inputs (a batch) against a table that grows. A prepared statement is otherwise planned
+// generically after its fifth call, once, and that plan is kept until the table's
+// statistics change: built while the table was small, it scans the whole table on every
+// later call (a sequential scan and hash join instead of an index probe per input), and
+// with autovacuum late or off it never changes. Planning each call costs a fraction of a
+// millisecond; the stale plan cost more every second (make bench, README "Performance").
+func PlanEachCall(b *pgx.Batch) {
+	b.Queue(`SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
+}

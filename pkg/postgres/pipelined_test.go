@@ -127,4 +127,29 @@ func TestPipelined(t *testing.T) {
 		}
 		kept(t, conns)
 	})
+	t.Run("PlanEachCall holds for its transaction only", func(t *testing.T) {
+		mode := func(b *pgx.Batch, into *string) {
+			b.Queue(`SHOW plan_cache_mode`).QueryRow(func(row pgx.Row) error { return row.Scan(into) })
+		}
+		var inside, after string
+		first := &pgx.Batch{}
+		postgres.PlanEachCall(first)
+		mode(first, &inside)
+		tx, err := postgres.Begin(ctx, pool, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		tx.Close()
+		next := &pgx.Batch{}
+		mode(next, &after)
+		if err := pool.SendBatch(ctx, next).Close(); err != nil { // the pool's one connection again
+			t.Fatal(err)
+		}
+		if inside != "force_custom_plan" || after != "auto" {
+			t.Errorf("plan_cache_mode = %q in the transaction and %q after it, want force_custom_plan and auto", inside, after)
+		}
+	})
 }

@@ -1,0 +1,68 @@
+package outbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"loudly/internal/testenv"
+	"loudly/pkg/outbox"
+)
+
+// The claim must cost what is due, not what was ever sent: it reads the pending index in
+// id order, a plain index scan (which marks the entries of sent rows dead, so later
+// claims skip them) with no sort, whether or not the table has statistics. A bitmap scan
+// or a sort reads every entry left since the last vacuum on every claim.
+func TestRelay_ClaimReadsOnlyThePendingIndexInOrder(t *testing.T) {
+	r := newRig(t, testenv.NATS(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.pool.Exec(ctx, `INSERT INTO `+table+` (event_id, subject, payload, headers)
+		SELECT gen_random_uuid(), 'x', '\x00', '{}' FROM generate_series(1, 5000)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.pool.Exec(ctx, `UPDATE `+table+` SET sent_at = now() WHERE id <= 4990`); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T) {
+		plan, err := outbox.ClaimPlan(ctx, r.relay(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc []struct{ Plan planNode }
+		if err := json.Unmarshal([]byte(plan), &doc); err != nil || len(doc) != 1 {
+			t.Fatalf("EXPLAIN answered %s (%v)", plan, err)
+		}
+		var pending bool
+		doc[0].Plan.walk(func(n planNode) {
+			switch n.Type {
+			case "Index Scan":
+				pending = pending || n.Index == "outbox_pending"
+			case "Sort", "Bitmap Heap Scan", "Seq Scan":
+				t.Errorf("the claim's plan has a %s node:\n%s", n.Type, plan)
+			}
+		})
+		if !pending {
+			t.Errorf("the claim does not scan outbox_pending:\n%s", plan)
+		}
+	}
+	t.Run("no statistics yet", check)
+	if _, err := r.pool.Exec(ctx, `ANALYZE `+table); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("after ANALYZE", check)
+}
+
+type planNode struct {
+	Type  string     `json:"Node Type"`
+	Index string     `json:"Index Name"`
+	Plans []planNode `json:"Plans"`
+}
+
+func (n planNode) walk(f func(planNode)) {
+	f(n)
+	for _, c := range n.Plans {
+		c.walk(f)
+	}
+}
