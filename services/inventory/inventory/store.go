@@ -87,6 +87,10 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 	skus = slices.Compact(skus)
 
 	open := &pgx.Batch{}
+	// The lookups join the batch's arrays against stock and reservations, which grow: a
+	// plan made for this batch probes their indexes, where a cached one made on the first
+	// small tables scanned all of reservations with the hot rows locked.
+	postgres.PlanEachCall(open)
 	s.opened(ctx, len(reqs), open)
 	// The stock rows are locked in SKU order, so concurrent batches cannot deadlock.
 	available := map[string]int{}

@@ -243,6 +243,9 @@ func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement,
 	//    unknown order's event is never recorded.
 	// f: per order, its first event that is new (or, for an unknown order, its first).
 	// u: the orders those events settle; h: their history.
+	// Planned for each batch (an unnamed statement, QueryExecModeCacheDescribe): a cached
+	// plan made while orders was small looked every batch's orders up by scanning the
+	// whole table, twice (postgres.PlanEachCall says more).
 	rows, err := s.pool.Query(ctx, `WITH t AS (
 			SELECT t.e, t.o, t.st, t.rs, t.n, EXISTS (SELECT 1 FROM orders.orders x WHERE x.id = t.o) AS known
 			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t(e, o, st, rs, n)),
@@ -259,7 +262,7 @@ func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement,
 		h AS (
 			INSERT INTO orders.order_history (order_id, status, reason, event_id)
 			SELECT f.o, f.st, nullif(f.rs, ''), f.e FROM f JOIN u ON u.id = f.o)
-		SELECT f.n, f.known, u.created_at FROM f LEFT JOIN u ON u.id = f.o`, ids, orders, statuses, reasons)
+		SELECT f.n, f.known, u.created_at FROM f LEFT JOIN u ON u.id = f.o`, pgx.QueryExecModeCacheDescribe, ids, orders, statuses, reasons)
 	if err != nil {
 		return nil, err
 	}
