@@ -81,7 +81,9 @@ func (t *Pipelined) Close() {
 	t.conn.Release()
 }
 
-// PlanEachCall queues, for the transaction it runs in, plan_cache_mode = force_custom_plan:
+// PlanEachCall queues, for the transaction it runs in (a Begin…Commit, or a batch sent on
+// its own, which PostgreSQL runs as one implicit transaction), plan_cache_mode =
+// force_custom_plan:
 // every later statement of the transaction is planned for its own arguments and for the
 // tables' size at that moment. Use it in a transaction whose statements join an array of
 // inputs (a batch) against a table that grows. A prepared statement is otherwise planned

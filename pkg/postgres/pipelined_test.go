@@ -151,5 +151,21 @@ func TestPipelined(t *testing.T) {
 		if inside != "force_custom_plan" || after != "auto" {
 			t.Errorf("plan_cache_mode = %q in the transaction and %q after it, want force_custom_plan and auto", inside, after)
 		}
+		// A batch sent on its own is one implicit transaction: the setting holds in it and
+		// ends with it.
+		inside, after = "", ""
+		alone, then := &pgx.Batch{}, &pgx.Batch{}
+		postgres.PlanEachCall(alone)
+		mode(alone, &inside)
+		mode(then, &after)
+		if err := pool.SendBatch(ctx, alone).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := pool.SendBatch(ctx, then).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if inside != "force_custom_plan" || after != "auto" {
+			t.Errorf("plan_cache_mode = %q in a batch sent alone and %q after it, want force_custom_plan and auto", inside, after)
+		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"loudly/pkg/outbox"
+	"loudly/pkg/postgres"
 	"loudly/services/events"
 )
 
@@ -226,7 +227,8 @@ type settleRequest struct {
 // and writes each order's history. An event for an unknown order is reported, and its id
 // is not kept, so a redriven copy is judged again. Any error leaves nothing behind.
 //
-// It is one statement, so one round trip and PostgreSQL's own transaction: the settlement
+// It is one statement (behind the setting that plans it), so one round trip and one
+// implicit transaction: the settlement
 // consumer is the last hop of every order, and on a busy machine each round trip of a
 // transaction is a wait in the run queue (four, before: BEGIN with the idempotency
 // insert, the update, the history, COMMIT). Concurrent batches with the same event are
@@ -243,10 +245,16 @@ func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement,
 	//    unknown order's event is never recorded.
 	// f: per order, its first event that is new (or, for an unknown order, its first).
 	// u: the orders those events settle; h: their history.
-	// Planned for each batch (an unnamed statement, QueryExecModeCacheDescribe): a cached
-	// plan made while orders was small looked every batch's orders up by scanning the
-	// whole table, twice (postgres.PlanEachCall says more).
-	rows, err := s.pool.Query(ctx, `WITH t AS (
+	// Planned for each batch: a cached plan made while orders was small looked every
+	// batch's orders up by scanning the whole table, twice. The batch is one implicit
+	// transaction, so PlanEachCall holds for the statement.
+	out := make([]settlement, len(reqs))
+	for i := range out {
+		out[i].duplicate = true // unless the statement says this event settled its order
+	}
+	b := &pgx.Batch{}
+	postgres.PlanEachCall(b)
+	b.Queue(`WITH t AS (
 			SELECT t.e, t.o, t.st, t.rs, t.n, EXISTS (SELECT 1 FROM orders.orders x WHERE x.id = t.o) AS known
 			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t(e, o, st, rs, n)),
 		p AS (
@@ -262,30 +270,25 @@ func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement,
 		h AS (
 			INSERT INTO orders.order_history (order_id, status, reason, event_id)
 			SELECT f.o, f.st, nullif(f.rs, ''), f.e FROM f JOIN u ON u.id = f.o)
-		SELECT f.n, f.known, u.created_at FROM f LEFT JOIN u ON u.id = f.o`, pgx.QueryExecModeCacheDescribe, ids, orders, statuses, reasons)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]settlement, len(reqs))
-	for i := range out {
-		out[i].duplicate = true // unless the statement says this event settled its order
-	}
-	var n int64
-	var known bool
-	var created *time.Time
-	_, err = pgx.ForEachRow(rows, []any{&n, &known, &created}, func() error {
-		if n < 1 || int(n) > len(out) {
-			return fmt.Errorf("settle: row %d of a batch of %d", n, len(out))
-		}
-		switch i := n - 1; {
-		case created != nil:
-			out[i] = settlement{age: time.Since(*created)}
-		case !known:
-			out[i] = settlement{unknown: true}
-		}
-		return nil
+		SELECT f.n, f.known, u.created_at FROM f LEFT JOIN u ON u.id = f.o`, ids, orders, statuses, reasons).Query(func(rows pgx.Rows) error {
+		var n int64
+		var known bool
+		var created *time.Time
+		_, err := pgx.ForEachRow(rows, []any{&n, &known, &created}, func() error {
+			if n < 1 || int(n) > len(out) {
+				return fmt.Errorf("settle: row %d of a batch of %d", n, len(out))
+			}
+			switch i := n - 1; {
+			case created != nil:
+				out[i] = settlement{age: time.Since(*created)}
+			case !known:
+				out[i] = settlement{unknown: true}
+			}
+			return nil
+		})
+		return err
 	})
-	if err != nil {
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	return out, nil
