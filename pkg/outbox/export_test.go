@@ -2,8 +2,7 @@ package outbox
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5"
+	"fmt"
 
 	"loudly/pkg/postgres"
 )
@@ -17,14 +16,11 @@ func ChannelOf(o *Outbox) string { return o.channel }
 // ClaimPlan is PostgreSQL's plan (EXPLAIN, JSON) for r's claim of a batch, planned as the
 // relay's claim transaction plans it.
 func ClaimPlan(ctx context.Context, r *Relay) (string, error) {
-	b := &pgx.Batch{}
-	planClaim(b)
-	var plan string
-	b.Queue("EXPLAIN (FORMAT JSON) "+r.claimSQL(), r.cfg.BatchSize).QueryRow(func(row pgx.Row) error { return row.Scan(&plan) })
-	tx, err := postgres.Begin(ctx, r.pool, b)
-	if err != nil {
-		return "", err
-	}
-	tx.Close()
-	return plan, nil
+	return postgres.ExplainIndexPlans(ctx, r.pool, r.claimSQL(), fmt.Sprint(r.cfg.BatchSize))
+}
+
+// MarkSentPlan is PostgreSQL's plan for marking a batch of r's rows sent, in the claim's
+// transaction.
+func MarkSentPlan(ctx context.Context, r *Relay) (string, error) {
+	return postgres.ExplainIndexPlans(ctx, r.pool, r.markSentSQL(), "'{1,2}'::bigint[]", "'{7,8}'::bigint[]")
 }

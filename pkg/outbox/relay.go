@@ -406,8 +406,7 @@ func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
 			p.id, delay.Seconds(), p.err.Error())
 	}
 	if len(sent) > 0 {
-		done.Queue(`UPDATE `+r.o.table+` AS o SET sent_at = now(), stream_seq = v.seq
-			FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE o.id = v.id`, sent, seqs)
+		done.Queue(r.markSentSQL(), sent, seqs)
 	}
 	if err := tx.Commit(ctx, done); err != nil {
 		return 0, fmt.Errorf("mark sent and commit: %w", err)
@@ -423,18 +422,23 @@ func (r *Relay) claimSQL() string {
 		ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`
 }
 
+// markSentSQL marks the rows $1 sent, with their stream sequences $2.
+func (r *Relay) markSentSQL() string {
+	return `UPDATE ` + r.o.table + ` AS o SET sent_at = now(), stream_seq = v.seq
+		FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE o.id = v.id`
+}
+
 // planClaim queues the settings the claim is planned under, for the rest of its
-// transaction. The claim must read the pending index in id order and stop after a batch.
-// Planned once while the table was small, or as a bitmap scan, it would instead visit on
-// each claim every row sent since the last vacuum: a bitmap scan never marks the index
-// entries of rows it finds already sent as dead, so they pile up (seen: 25,000 read per
-// claim after 40 s at 600 orders/s, autovacuum off, and claims 35 times as costly). A
-// plain index scan marks them, and PostgreSQL removes marked entries instead of splitting
-// a page. The rows marked sent in the same transaction are found by their ids, planned
-// for the batch at hand.
+// transaction (postgres.IndexPlans). The claim must read the pending index in id order
+// and stop after a batch. Planned while the table was small, or as a bitmap scan, it would
+// instead visit on each claim every row sent since the last vacuum: a bitmap scan never
+// marks the index entries of rows it finds already sent as dead, so they pile up (seen:
+// 25,000 read per claim after 40 s at 600 orders/s, autovacuum off, and claims 35 times
+// as costly). A plain index scan marks them, and PostgreSQL removes marked entries
+// instead of splitting a page. The rows marked sent in the same transaction are found by
+// their ids, one index probe each.
 func planClaim(b *pgx.Batch) {
-	postgres.PlanEachCall(b)
-	b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true)`)
+	postgres.IndexPlans(b)
 }
 
 // backoff is exponential from 100ms, capped, with ±20% jitter so that rows that failed

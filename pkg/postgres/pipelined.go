@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,17 +82,68 @@ func (t *Pipelined) Close() {
 	t.conn.Release()
 }
 
-// PlanEachCall queues, for the transaction it runs in (a Begin…Commit, or a batch sent on
-// its own, which PostgreSQL runs as one implicit transaction), plan_cache_mode =
-// force_custom_plan:
-// every later statement of the transaction is planned for its own arguments and for the
-// tables' size at that moment. Use it in a transaction whose statements join an array of
-// inputs (a batch) against a table that grows. A prepared statement is otherwise planned
-// generically after its fifth call, once, and that plan is kept until the table's
-// statistics change: built while the table was small, it scans the whole table on every
-// later call (a sequential scan and hash join instead of an index probe per input), and
-// with autovacuum late or off it never changes. Planning each call costs a fraction of a
-// millisecond; the stale plan cost more every second (make bench, README "Performance").
-func PlanEachCall(b *pgx.Batch) {
-	b.Queue(`SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
+// IndexPlans queues, for the transaction it runs in (a Begin…Commit, or a batch sent on
+// its own, which PostgreSQL runs as one implicit transaction), the planner settings for
+// statements that look a batch's rows up by key in tables that grow: each later statement
+// of the transaction gets a generic plan, made once per connection and cached, and that
+// plan may not read a whole table where an index reaches the rows (sequential and bitmap
+// scans, hash and merge joins are off). Use it in a transaction whose statements join an
+// array of inputs (a batch) against such a table, and write the lookups as joins or
+// "= ANY" conditions: an EXISTS or IN subquery may still be planned as a hashed subplan
+// that reads the whole index (ExplainIndexPlans shows the plan; test it).
+//
+// Left to itself, PostgreSQL plans a prepared statement generically after its fifth call
+// and keeps that plan until the table's statistics change. Made while the tables were
+// small, that plan scans the whole table on every later call (a sequential scan and hash
+// join instead of an index probe per input), and with autovacuum late or off it never
+// changes. Planning every call instead (plan_cache_mode = force_custom_plan, what this
+// package did before) keeps the plans right but costs as much as running these small
+// statements: at 750 orders/s it was a third of the pipeline's statement time in
+// PostgreSQL (make bench, README "Performance").
+func IndexPlans(b *pgx.Batch) {
+	b.Queue(indexPlansSQL)
+}
+
+const indexPlansSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+
+// ExplainIndexPlans returns the plan (EXPLAIN, JSON) that query gets in a transaction that
+// began with IndexPlans: the generic plan, the same whatever the arguments. args are SQL
+// expressions for query's parameters ("500", "'{1,2}'::bigint[]"); only their types
+// matter. Nothing the query would do is done: the transaction is rolled back.
+func ExplainIndexPlans(ctx context.Context, pool *pgxpool.Pool, query string, args ...string) (string, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	var plan string
+	for _, step := range []func() error{
+		func() error { _, err := tx.Exec(ctx, indexPlansSQL); return err },
+		func() error {
+			_, err := tx.Exec(ctx, "PREPARE loudly_explain AS "+query, pgx.QueryExecModeSimpleProtocol)
+			return err
+		},
+		func() error {
+			return tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE loudly_explain("+strings.Join(args, ", ")+")",
+				pgx.QueryExecModeSimpleProtocol).Scan(&plan)
+		},
+		func() error {
+			_, err := tx.Exec(ctx, "DEALLOCATE loudly_explain", pgx.QueryExecModeSimpleProtocol)
+			return err
+		},
+	} {
+		if err := step(); err != nil {
+			// The statement may be left prepared on the connection: the pool drops it.
+			_ = conn.Conn().Close(context.Background())
+			return "", err
+		}
+	}
+	return plan, nil
 }

@@ -127,14 +127,17 @@ func TestPipelined(t *testing.T) {
 		}
 		kept(t, conns)
 	})
-	t.Run("PlanEachCall holds for its transaction only", func(t *testing.T) {
-		mode := func(b *pgx.Batch, into *string) {
-			b.Queue(`SHOW plan_cache_mode`).QueryRow(func(row pgx.Row) error { return row.Scan(into) })
+	t.Run("IndexPlans hold for their transaction only", func(t *testing.T) {
+		settings := func(b *pgx.Batch, into *string) {
+			b.Queue(`SELECT concat_ws(' ', current_setting('plan_cache_mode'), current_setting('enable_seqscan'),
+				current_setting('enable_bitmapscan'), current_setting('enable_hashjoin'), current_setting('enable_mergejoin'))`).
+				QueryRow(func(row pgx.Row) error { return row.Scan(into) })
 		}
+		const want, dflt = "force_generic_plan off off off off", "auto on on on on"
 		var inside, after string
 		first := &pgx.Batch{}
-		postgres.PlanEachCall(first)
-		mode(first, &inside)
+		postgres.IndexPlans(first)
+		settings(first, &inside)
 		tx, err := postgres.Begin(ctx, pool, first)
 		if err != nil {
 			t.Fatal(err)
@@ -144,28 +147,28 @@ func TestPipelined(t *testing.T) {
 		}
 		tx.Close()
 		next := &pgx.Batch{}
-		mode(next, &after)
+		settings(next, &after)
 		if err := pool.SendBatch(ctx, next).Close(); err != nil { // the pool's one connection again
 			t.Fatal(err)
 		}
-		if inside != "force_custom_plan" || after != "auto" {
-			t.Errorf("plan_cache_mode = %q in the transaction and %q after it, want force_custom_plan and auto", inside, after)
+		if inside != want || after != dflt {
+			t.Errorf("settings %q in the transaction and %q after it, want %q and %q", inside, after, want, dflt)
 		}
-		// A batch sent on its own is one implicit transaction: the setting holds in it and
-		// ends with it.
+		// A batch sent on its own is one implicit transaction: the settings hold in it and
+		// end with it.
 		inside, after = "", ""
 		alone, then := &pgx.Batch{}, &pgx.Batch{}
-		postgres.PlanEachCall(alone)
-		mode(alone, &inside)
-		mode(then, &after)
+		postgres.IndexPlans(alone)
+		settings(alone, &inside)
+		settings(then, &after)
 		if err := pool.SendBatch(ctx, alone).Close(); err != nil {
 			t.Fatal(err)
 		}
 		if err := pool.SendBatch(ctx, then).Close(); err != nil {
 			t.Fatal(err)
 		}
-		if inside != "force_custom_plan" || after != "auto" {
-			t.Errorf("plan_cache_mode = %q in a batch sent alone and %q after it, want force_custom_plan and auto", inside, after)
+		if inside != want || after != dflt {
+			t.Errorf("settings %q in a batch sent alone and %q after it, want %q and %q", inside, after, want, dflt)
 		}
 	})
 }

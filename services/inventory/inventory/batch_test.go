@@ -8,6 +8,7 @@ import (
 
 	"loudly/internal/testenv"
 	"loudly/pkg/outbox"
+	"loudly/pkg/postgres"
 	"loudly/services/events"
 )
 
@@ -206,5 +207,29 @@ func TestReserve_AFailedWriteLeavesNothing(t *testing.T) {
 	}
 	if got := mugBefore - h.available(t, "MUG-001"); got != 2 {
 		t.Errorf("MUG-001 went down by %d, want 2 (events 0 and 2, once each)", got)
+	}
+}
+
+// A batch's lookups probe stock and reservations by key whatever their size: checked with
+// reservations empty, where a plan made for the table's size reads all of it, which is the
+// plan a cached one would keep.
+func TestReserve_PlansProbeByKey(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	h := newHarness(t, config(t, dsn, testenv.NATS(t), nil), dsn)
+	for name, c := range map[string]struct {
+		sql  string
+		args []string
+	}{
+		"lock stock":      {lockStockSQL, []string{"'{BOOK-001}'::text[]"}},
+		"decided before":  {decidedBeforeSQL, []string{"'{}'::uuid[]"}},
+		"take from stock": {takeStockSQL, []string{"'{BOOK-001}'::text[]", "'{1}'::int[]"}},
+	} {
+		plan, err := postgres.ExplainIndexPlans(context.Background(), h.svc.Pool, c.sql, c.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if whole := testenv.WholeReads(t, plan); len(whole) > 0 {
+			t.Errorf("%s reads whole relations: %v\n%s", name, whole, plan)
+		}
 	}
 }

@@ -87,21 +87,21 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 	skus = slices.Compact(skus)
 
 	open := &pgx.Batch{}
-	// The lookups join the batch's arrays against stock and reservations, which grow: a
-	// plan made for this batch probes their indexes, where a cached one made on the first
-	// small tables scanned all of reservations with the hot rows locked.
-	postgres.PlanEachCall(open)
+	// The lookups join the batch's arrays against stock and reservations, which grow: they
+	// are planned to probe the indexes (postgres.IndexPlans), where a cached plan made on
+	// the first small tables scanned all of reservations with the hot rows locked.
+	postgres.IndexPlans(open)
 	s.opened(ctx, len(reqs), open)
 	// The stock rows are locked in SKU order, so concurrent batches cannot deadlock.
 	available := map[string]int{}
-	open.Queue(`SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus).Query(func(rows pgx.Rows) error {
+	open.Queue(lockStockSQL, skus).Query(func(rows pgx.Rows) error {
 		var sku string
 		var n int
 		_, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil })
 		return err
 	})
 	var seen []string
-	open.Queue(`SELECT event_id::text FROM inventory.reservations WHERE event_id = ANY($1::uuid[])`, ids).Query(func(rows pgx.Rows) error {
+	open.Queue(decidedBeforeSQL, ids).Query(func(rows pgx.Rows) error {
 		var err error
 		seen, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		return err
@@ -177,8 +177,7 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 		for sku, n := range taken {
 			tskus, tqty = append(tskus, sku), append(tqty, int32(n))
 		}
-		b.Queue(`UPDATE inventory.stock AS s SET available = s.available - t.n, reserved = s.reserved + t.n
-			FROM unnest($1::text[], $2::int[]) AS t(sku, n) WHERE s.sku = t.sku`, tskus, tqty)
+		b.Queue(takeStockSQL, tskus, tqty)
 	}
 	// No ON CONFLICT: an event another transaction decided meanwhile (the locks should
 	// have ordered it before this one) fails the batch with a unique violation, so
@@ -196,6 +195,18 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 	s.outbox.Notify()
 	return ds, nil
 }
+
+// The statements of reserve that look the batch's rows up by key, each planned to probe an
+// index whatever the tables' size (postgres.IndexPlans).
+const (
+	// lockStockSQL locks the stock rows of the SKUs $1, in SKU order.
+	lockStockSQL = `SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`
+	// decidedBeforeSQL is which of the events $1 were decided before.
+	decidedBeforeSQL = `SELECT event_id::text FROM inventory.reservations WHERE event_id = ANY($1::uuid[])`
+	// takeStockSQL reserves $2[i] of the SKU $1[i].
+	takeStockSQL = `UPDATE inventory.stock AS s SET available = s.available - t.n, reserved = s.reserved + t.n
+		FROM unnest($1::text[], $2::int[]) AS t(sku, n) WHERE s.sku = t.sku`
+)
 
 // decide is the business rule for one order: every line reserved, or the order rejected
 // for its first line (in SKU order) that is unknown or short.

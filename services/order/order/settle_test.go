@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"loudly/internal/testenv"
+	"loudly/pkg/postgres"
 )
 
 // One batch of result events with every case the settlement store tells apart: a result
@@ -130,5 +133,20 @@ func TestSettle_MixedBatch(t *testing.T) {
 		if want := i == 7; g.unknown != want || (!want && !g.duplicate) {
 			t.Errorf("redelivered event %d: duplicate=%t unknown=%t", i, g.duplicate, g.unknown)
 		}
+	}
+}
+
+// The settlement's plan probes orders by key whatever the table's size: checked on an
+// empty table, where a plan made for the table's size reads all of it, which is the plan
+// a cached one would keep.
+func TestSettle_PlanProbesOrders(t *testing.T) {
+	r := startOrder(t)
+	plan, err := postgres.ExplainIndexPlans(context.Background(), r.svc.Pool, settleSQL,
+		"'{}'::uuid[]", "'{}'::uuid[]", "'{}'::text[]", "'{}'::text[]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole := testenv.WholeReads(t, plan); len(whole) > 0 {
+		t.Errorf("the settlement reads whole relations: %v\n%s", whole, plan)
 	}
 }

@@ -245,32 +245,18 @@ func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement,
 	//    unknown order's event is never recorded.
 	// f: per order, its first event that is new (or, for an unknown order, its first).
 	// u: the orders those events settle; h: their history.
-	// Planned for each batch: a cached plan made while orders was small looked every
-	// batch's orders up by scanning the whole table, twice. The batch is one implicit
-	// transaction, so PlanEachCall holds for the statement.
+	// Planned with postgres.IndexPlans: a cached plan made while orders was small looked
+	// every batch's orders up by scanning the whole table, twice (a hashed EXISTS and a
+	// hash join). The batch is one implicit transaction, so the settings hold for the
+	// statement. Whether the order exists is a join, not an EXISTS: a hashed subplan would
+	// read the whole index even so.
 	out := make([]settlement, len(reqs))
 	for i := range out {
 		out[i].duplicate = true // unless the statement says this event settled its order
 	}
 	b := &pgx.Batch{}
-	postgres.PlanEachCall(b)
-	b.Queue(`WITH t AS (
-			SELECT t.e, t.o, t.st, t.rs, t.n, EXISTS (SELECT 1 FROM orders.orders x WHERE x.id = t.o) AS known
-			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t(e, o, st, rs, n)),
-		p AS (
-			INSERT INTO orders.processed_events (event_id, order_id)
-			SELECT e, o FROM t WHERE known ON CONFLICT DO NOTHING RETURNING event_id),
-		f AS (
-			SELECT DISTINCT ON (t.o) t.n, t.e, t.o, t.st, t.rs, t.known FROM t
-			WHERE NOT t.known OR t.e IN (SELECT event_id FROM p)
-			ORDER BY t.o, t.n),
-		u AS (
-			UPDATE orders.orders AS x SET status = f.st, reason = nullif(f.rs, ''), settled_at = now(), updated_at = now()
-			FROM f WHERE x.id = f.o AND x.status IN ('pending', 'failed') RETURNING x.id, x.created_at),
-		h AS (
-			INSERT INTO orders.order_history (order_id, status, reason, event_id)
-			SELECT f.o, f.st, nullif(f.rs, ''), f.e FROM f JOIN u ON u.id = f.o)
-		SELECT f.n, f.known, u.created_at FROM f LEFT JOIN u ON u.id = f.o`, ids, orders, statuses, reasons).Query(func(rows pgx.Rows) error {
+	postgres.IndexPlans(b)
+	b.Queue(settleSQL, ids, orders, statuses, reasons).Query(func(rows pgx.Rows) error {
 		var n int64
 		var known bool
 		var created *time.Time
@@ -293,6 +279,26 @@ func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement,
 	}
 	return out, nil
 }
+
+// settleSQL is store.settle's statement; its parts are explained there.
+const settleSQL = `WITH t AS (
+			SELECT t.e, t.o, t.st, t.rs, t.n, x.id IS NOT NULL AS known
+			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t(e, o, st, rs, n)
+			LEFT JOIN orders.orders x ON x.id = t.o),
+		p AS (
+			INSERT INTO orders.processed_events (event_id, order_id)
+			SELECT e, o FROM t WHERE known ON CONFLICT DO NOTHING RETURNING event_id),
+		f AS (
+			SELECT DISTINCT ON (t.o) t.n, t.e, t.o, t.st, t.rs, t.known FROM t
+			WHERE NOT t.known OR t.e IN (SELECT event_id FROM p)
+			ORDER BY t.o, t.n),
+		u AS (
+			UPDATE orders.orders AS x SET status = f.st, reason = nullif(f.rs, ''), settled_at = now(), updated_at = now()
+			FROM f WHERE x.id = f.o AND x.status IN ('pending', 'failed') RETURNING x.id, x.created_at),
+		h AS (
+			INSERT INTO orders.order_history (order_id, status, reason, event_id)
+			SELECT f.o, f.st, nullif(f.rs, ''), f.e FROM f JOIN u ON u.id = f.o)
+		SELECT f.n, f.known, u.created_at FROM f LEFT JOIN u ON u.id = f.o`
 
 // fail marks a pending order failed; it reports false when the order was not pending,
 // and errUnknownOrder when there is no such order.
