@@ -54,4 +54,13 @@ func TestOTLPReceiver_CountsWhatIsExported(t *testing.T) {
 	if !o.HasTrace("0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a") || o.HasTrace("0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c") {
 		t.Error("HasTrace does not tell an exported trace from one never exported")
 	}
+	// A body that is not a trace export is refused, and nothing of it counted.
+	resp, err := http.Post(o.URL+"/v1/traces", "application/x-protobuf", bytes.NewReader([]byte{0x0a, 0x7f, 0x01}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || o.Spans() != 6 {
+		t.Errorf("a truncated export: %s, Spans() = %d; want 400 Bad Request and 6", resp.Status, o.Spans())
+	}
 }
