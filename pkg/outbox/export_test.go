@@ -24,3 +24,6 @@ func ClaimPlan(ctx context.Context, r *Relay) (string, error) {
 func MarkSentPlan(ctx context.Context, r *Relay) (string, error) {
 	return postgres.ExplainIndexPlans(ctx, r.pool, r.markSentSQL(), "'{1,2}'::bigint[]", "'{7,8}'::bigint[]")
 }
+
+// Claims is how many claims r has begun.
+func Claims(r *Relay) int64 { return r.claims.Load() }

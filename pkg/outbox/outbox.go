@@ -45,6 +45,7 @@ type Outbox struct {
 	tel     *telemetry.Telemetry
 
 	wake      chan struct{} // the relay of this process
+	committed atomic.Uint64 // Notify calls so far: commits the relay was told of
 	notifying atomic.Bool   // a coalesced NOTIFY is scheduled
 	// sender is the payload of this outbox's NOTIFYs: its own relay, woken through wake
 	// already, knows its own notifications by it and ignores them.
@@ -80,6 +81,7 @@ const notifyCoalesce = 100 * time.Millisecond
 // this outbox ignores it (it was woken directly): a self-wake would be one more claim,
 // found empty, per NOTIFY.
 func (o *Outbox) Notify() {
+	o.committed.Add(1)
 	select {
 	case o.wake <- struct{}{}:
 	default:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -111,6 +112,13 @@ type Relay struct {
 	tracer    trace.Tracer
 	published metric.Int64Counter
 
+	// claimedFrom is the highest Outbox.committed read before a claim began: that claim's
+	// snapshot had every row of those commits, so a wake-up for them needs no claim of its
+	// own. Without it, each commit made while a claim was under way queued a wake-up, and
+	// most of those claims found nothing (44% of the order relay's at 600 orders/s).
+	claimedFrom atomic.Uint64
+	claims      atomic.Int64 // claims begun, for tests
+
 	mu      sync.Mutex
 	lastErr string // the last cycle error logged, so an outage is one line
 }
@@ -180,7 +188,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	go func() { defer close(listening); r.listenLoop(ctx, notified) }()
 	defer func() { <-listening }()
 
-	kick := make(chan struct{}, r.cfg.Concurrency)
+	kick := make(chan uint64, r.cfg.Concurrency)
 	var workers sync.WaitGroup
 	defer workers.Wait()
 	for range r.cfg.Concurrency {
@@ -190,8 +198,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	poll := time.NewTicker(r.cfg.PollInterval)
 	defer poll.Stop()
 	lastCleanup := time.Time{}
+	wakeOne(kick, always) // rows committed before the relay started
 	for ctx.Err() == nil {
-		wakeOne(kick)
 		if time.Since(lastCleanup) > time.Minute {
 			lastCleanup = time.Now()
 			r.cleanup(ctx)
@@ -199,30 +207,45 @@ func (r *Relay) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case <-r.o.wake:
+			// A commit of this process: a claim is needed unless one began after it.
+			if c := r.o.committed.Load(); r.claimedFrom.Load() < c {
+				wakeOne(kick, c)
+			}
 		case <-notified:
+			wakeOne(kick, always)
 		case <-poll.C:
+			wakeOne(kick, always)
 		}
 	}
 	return nil
 }
 
-// wakeOne wakes an idle worker, or leaves a wake-up for the next one to be idle.
-func wakeOne(kick chan<- struct{}) {
+// always is a wake-up that claims whatever claims began before it: a poll (rows due for
+// a retry), another process's NOTIFY, a batch that came back full.
+const always = 0
+
+// wakeOne wakes an idle worker, or leaves a wake-up for the next one to be idle. A
+// wake-up for commits (Outbox.committed) up to c is dropped by a worker that finds a
+// claim began after them; one for always never is.
+func wakeOne(kick chan<- uint64, c uint64) {
 	select {
-	case kick <- struct{}{}:
+	case kick <- c:
 	default: // every worker has a wake-up waiting already
 	}
 }
 
 // work is one relay worker: woken, it publishes batches until the outbox has nothing due.
-func (r *Relay) work(ctx context.Context, kick chan struct{}) {
+func (r *Relay) work(ctx context.Context, kick chan uint64) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-kick:
+		case c := <-kick:
+			if c != always && r.claimedFrom.Load() >= c {
+				continue // a claim that began after those commits has their rows
+			}
 		}
-		r.drain(ctx, func() { wakeOne(kick) })
+		r.drain(ctx, func() { wakeOne(kick, always) })
 	}
 }
 
@@ -308,6 +331,14 @@ func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
 
 // publishBatch is PublishBatch calling full once it has claimed a whole batch.
 func (r *Relay) publishBatch(ctx context.Context, full func()) (int, error) {
+	r.claims.Add(1)
+	// Read before the claim's snapshot is taken: every commit counted is in it.
+	for c := r.o.committed.Load(); ; {
+		seen := r.claimedFrom.Load()
+		if seen >= c || r.claimedFrom.CompareAndSwap(seen, c) {
+			break
+		}
+	}
 	// A relay cycle is two round trips (postgres.Begin, Commit): BEGIN with the claim;
 	// then, once the PubAcks are in, the rows marked sent (or their retries scheduled)
 	// with COMMIT.

@@ -691,3 +691,81 @@ func TestRelay_BatchesInFlightTogether(t *testing.T) {
 		t.Fatalf("%d messages in the stream, want 7", n)
 	}
 }
+
+// A wake-up for commits that a claim began after claims nothing more: that claim's
+// snapshot had their rows. Two workers are each held in a batch's publish (A, B) while C
+// and D commit, each waking the relay; the first worker let go claims C and D together,
+// and the second, let go after, drops its wake-up instead of claiming an empty batch.
+// Claims: the relay's first (empty) at its start, A, B, then C with D — four. Without
+// the check, the second wake-up was a fifth claim, found empty.
+func TestRelay_AWakeUpACoveringClaimAnsweredClaimsNothing(t *testing.T) {
+	r := newRig(t, testenv.NATS(t))
+	inner := outbox.JetStream(r.js)
+	publishing := make(chan string, 8)
+	release := map[string]chan struct{}{}
+	var mu sync.Mutex
+	gate := func(id string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		if release[id] == nil {
+			release[id] = make(chan struct{})
+		}
+		return release[id]
+	}
+	held := outbox.PublisherFunc(func(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error) {
+		publishing <- eventID
+		select {
+		case <-gate(eventID):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return inner.Publish(ctx, msg, eventID)
+	})
+	relay := r.relayThrough(t, held, outbox.RelayConfig{Concurrency: 2, PollInterval: time.Minute})
+	runUntilCleanup(t, relay)
+	testenv.WaitFor(t, 5*time.Second, "the relay's first claim", func() bool { return outbox.Claims(relay) == 1 })
+	ctx := context.Background()
+	expect := func(ids ...string) {
+		t.Helper()
+		want := map[string]bool{}
+		for _, id := range ids {
+			want[id] = true
+		}
+		for range ids {
+			select {
+			case id := <-publishing:
+				if !want[id] {
+					t.Fatalf("publishing %s, want one of %v", id, ids)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no publish of %v under way", ids)
+			}
+		}
+	}
+	a, b, c, d := r.message("placed"), r.message("placed"), r.message("placed"), r.message("placed")
+	r.enqueue(t, ctx, true, a)
+	expect(a.EventID) // one worker held in A's batch
+	r.enqueue(t, ctx, true, b)
+	expect(b.EventID) // the other in B's
+	r.enqueue(t, ctx, true, c)
+	time.Sleep(50 * time.Millisecond) // the relay passes C's wake-up on before D commits
+	r.enqueue(t, ctx, true, d)
+	time.Sleep(50 * time.Millisecond)
+	close(gate(a.EventID))
+	expect(c.EventID) // A's worker claimed C and D (in id order), and is held in C's publish
+	close(gate(b.EventID))
+	time.Sleep(100 * time.Millisecond) // B's worker, let go, takes D's wake-up
+	close(gate(c.EventID))
+	expect(d.EventID)
+	close(gate(d.EventID))
+	r.waitForStream(t, 4)
+	time.Sleep(300 * time.Millisecond) // a claim still to come would have begun by now
+	if n := outbox.Claims(relay); n != 4 {
+		t.Errorf("%d claims, want 4: the first, A, B, and C with D", n)
+	}
+	select {
+	case id := <-publishing:
+		t.Errorf("%s published again", id)
+	default:
+	}
+}
