@@ -15,18 +15,19 @@ import (
 // so the ratios mean something even when the machine is busy and the absolute figures do
 // not.
 type benchLine struct {
-	PgbenchTPS   float64       // the accept transaction, 8 clients, before the pipeline runs
-	PgbenchTPS2  float64       // the same after them
-	Saturated    float64       // settled/s, telemetry on, offered well above capacity
-	HalfRate     float64       // the rate offered for the latency run: Saturated/2
-	HalfSettled  float64       // settled/s at that rate
-	P50, P99     time.Duration // accept→settled at that rate, after the warm-up
-	WarmupP99    time.Duration // accept→settled of the orders sent in the warm-up
-	SaturatedOff float64       // settled/s, telemetry off
-	SaturatedOn2 float64       // settled/s, telemetry on again after the off run
-	Lost         int           // over every pipeline run: must be 0
+	PgbenchTPS    float64       // the accept transaction, 8 clients, before the pipeline runs
+	PgbenchTPS2   float64       // the same after them
+	Saturated     float64       // settled/s, telemetry on, offered well above capacity
+	HalfRate      float64       // the rate offered for the latency run: Saturated/2
+	HalfSettled   float64       // settled/s at that rate
+	P50, P99      time.Duration // accept→settled at that rate, after the warm-up
+	WarmupP99     time.Duration // accept→settled of the orders sent in the warm-up
+	SaturatedOff  float64       // settled/s, telemetry off
+	SaturatedOff2 float64       // settled/s, telemetry off again, right after
+	SaturatedOn2  float64       // settled/s, telemetry on again after the off runs
+	Lost          int           // over every pipeline run: must be 0
 	// CPU time both services spent per settled order at saturation: the mean of the two
-	// on runs, and the off run. A steadier view of telemetry's cost than settled/s.
+	// on runs, and of the two off runs. A steadier view of telemetry's cost than settled/s.
 	CPUPerOrderOn, CPUPerOrderOff time.Duration
 	Env                           []string // service settings passed through, NAME=value
 }
@@ -43,25 +44,35 @@ func (l benchLine) Limit() float64 {
 // Ratio is the pipeline's settled/s over PostgreSQL's accept tx/s.
 func (l benchLine) Ratio() float64 { return ratio(l.Saturated, l.Limit()) }
 
-// TelemetryOnOff compares settled/s with telemetry on and off. The on runs come before
-// and after the off run, and their mean is used, so a machine that gets busier or
-// quieter during the bench does not show up as a telemetry cost.
+// TelemetryOnOff compares settled/s with telemetry on and off. The runs go on, off, off,
+// on, and the mean of each pair is used: a machine that gets busier or quieter during the
+// bench moves both means alike, and two runs of each halve the weight of one unlucky run
+// (one run of each differed by up to 17% on this machine). With one off run (a bench that
+// stopped early) it alone is used.
 func (l benchLine) TelemetryOnOff() float64 {
-	return ratio((l.Saturated+l.SaturatedOn2)/2, l.SaturatedOff)
+	off := l.SaturatedOff
+	if l.SaturatedOff2 > 0 {
+		off = (l.SaturatedOff + l.SaturatedOff2) / 2
+	}
+	return ratio((l.Saturated+l.SaturatedOn2)/2, off)
 }
 
-// RepeatSpread is how far the two telemetry-on runs differ, relative to their mean: the
-// noise floor of this run. A telemetry cost smaller than it is not measured.
+// RepeatSpread is how far two runs of the same setting differ, relative to their mean,
+// the larger for the on and the off pair: the noise floor of this run. A telemetry cost
+// smaller than it is not measured.
 func (l benchLine) RepeatSpread() float64 {
-	mean := (l.Saturated + l.SaturatedOn2) / 2
-	if mean == 0 {
+	return max(spread(l.Saturated, l.SaturatedOn2), spread(l.SaturatedOff, l.SaturatedOff2))
+}
+
+func spread(a, b float64) float64 {
+	if a == 0 || b == 0 {
 		return 0
 	}
-	d := l.Saturated - l.SaturatedOn2
+	d := a - b
 	if d < 0 {
 		d = -d
 	}
-	return d / mean
+	return d / ((a + b) / 2)
 }
 
 func cpuMS(d time.Duration) string {
@@ -83,10 +94,10 @@ func (l benchLine) String() string {
 	}
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	return fmt.Sprintf("bench: pgbench_tps=%s saturated_settled_per_s=%s ratio=%s half_rate=%s p50_ms=%s p99_ms=%s telemetry_on_off=%s lost=%d"+
-		" half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
+		" half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_off_again_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
 		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s half_warmup_p99_ms=%s pgbench_tps_before_after=%s/%s env=%s",
 		f(l.Limit(), 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost,
-		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
+		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOff2, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
 		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), ms(l.WarmupP99), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1), env)
 }
 
@@ -173,12 +184,13 @@ func benchInt(t testing.TB, name string, def int) int {
 
 func TestBenchLine_String(t *testing.T) {
 	l := benchLine{PgbenchTPS: 2600.04, PgbenchTPS2: 2752, Saturated: 245.0, HalfRate: 122.5, HalfSettled: 121.96,
-		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOn2: 255,
+		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOff2: 250, SaturatedOn2: 255,
 		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond, WarmupP99: 16400 * time.Millisecond,
 		Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
 	want := "bench: pgbench_tps=2676.0 saturated_settled_per_s=245.0 ratio=0.092 half_rate=122.5 p50_ms=9512.0 p99_ms=15000.0" +
-		" telemetry_on_off=0.962 lost=0 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
-		" telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040 cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
+		" telemetry_on_off=0.980 lost=0 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
+		" telemetry_off_again_settled_per_s=250.0 telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040" +
+		" cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
 		" half_warmup_p99_ms=16400.0 pgbench_tps_before_after=2600.0/2752.0 env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
 	if got := l.String(); got != want {
 		t.Errorf("bench line:\n got %s\nwant %s", got, want)
@@ -187,6 +199,10 @@ func TestBenchLine_String(t *testing.T) {
 	if got := (benchLine{Lost: 3}).String(); !strings.Contains(got, " ratio=0.000 ") || !strings.Contains(got, " lost=3 ") ||
 		!strings.Contains(got, "telemetry_on_off=0.000") || !strings.HasSuffix(got, " env=default") {
 		t.Errorf("empty bench line = %s", got)
+	}
+	// A run that stopped after the first off run compares with it alone.
+	if got := (benchLine{Saturated: 200, SaturatedOn2: 200, SaturatedOff: 250}).TelemetryOnOff(); got != 0.8 {
+		t.Errorf("TelemetryOnOff with one off run = %v, want 0.8", got)
 	}
 	// A run that stopped before the second pgbench compares with the first alone.
 	if got := (benchLine{PgbenchTPS: 1000, Saturated: 100}).String(); !strings.HasPrefix(got, "bench: pgbench_tps=1000.0 saturated_settled_per_s=100.0 ratio=0.100 ") {
