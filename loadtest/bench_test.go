@@ -99,6 +99,7 @@ func BenchmarkThroughput(b *testing.B) {
 		step(name, func(b *testing.B) {
 			r := p.run(b, phase{name: name, telemetry: telemetryOn, rate: offered, duration: loadFor, concurrency: concurrency})
 			line.Lost += r.Lost
+			line.sawSpeed(r.cpuSpeed)
 			*settled, *cpu = r.SettledPerSec, r.cpuPerOrder
 		})
 	}
@@ -106,7 +107,9 @@ func BenchmarkThroughput(b *testing.B) {
 	saturated("saturated/telemetry=on", true, &line.Saturated, &cpuOn1)
 	line.HalfRate = benchFloat(b, "BENCH_HALF_RATE", line.Saturated/2) // set: a fixed rate, to compare settings' latency
 	step("half_rate/telemetry=on", func(b *testing.B) {
-		s := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128, warmup: warmup}).Summary
+		r := p.run(b, phase{name: "half_rate", telemetry: true, rate: line.HalfRate, duration: loadFor, concurrency: 128, warmup: warmup})
+		line.sawSpeed(r.cpuSpeed)
+		s := r.Summary
 		line.Lost += s.Lost
 		line.HalfSettled, line.P50, line.P99, line.WarmupP99 = s.SettledPerSec, s.P50, s.P99, s.WarmupP99
 		if s.Behind > 0 {
@@ -147,6 +150,8 @@ type phaseResult struct {
 	// pending, per final order: the cost of the work itself, which (unlike
 	// settled/s) hardly moves when other programs compete for the machine.
 	cpuPerOrder time.Duration
+	// cpuSpeed is the machine's speed as the phase began (cpuSpeed), MB/s.
+	cpuSpeed float64
 	// logLinesPerOrder is what both services wrote to stdout by then, per final order.
 	logLinesPerOrder float64
 	// exportedPerOrder is what both services exported by then, per final order
@@ -163,6 +168,7 @@ type phaseResult struct {
 // fails the benchmark. The services are killed when the phase ends.
 func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	b.Helper()
+	speed := cpuSpeed() // before anything of the phase starts
 	natsURL := testenv.EmbeddedNATS(b).URL()
 	dsn := testenv.Postgres(b)
 	env := []string{
@@ -233,7 +239,7 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 		URL: "http://" + order.addr, NATSURL: natsURL, Rate: ph.rate, Duration: ph.warmup + ph.duration, Warmup: ph.warmup,
 		Poison: 0.02, Verify: true, Timeout: 3 * time.Minute, Concurrency: ph.concurrency, Quiet: quiet,
 	}, &stdout, &stderr)
-	r := phaseResult{Summary: s}
+	r := phaseResult{Summary: s, cpuSpeed: speed}
 	if final := s.Confirmed + s.Rejected + s.Failed; final > 0 {
 		r.cpuPerOrder = cpuUsed / time.Duration(final)
 		r.logLinesPerOrder = float64(logLines) / float64(final)
@@ -245,8 +251,8 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 			b.Error(err)
 		}
 	}
-	b.Logf("%s at %.1f/s for %s: %s; per order: services' CPU %s, %.1f log lines, %s, exported %s",
-		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder, r.machineLoad, r.exportedPerOrder)
+	b.Logf("%s at %.1f/s for %s: %s; per order: services' CPU %s, %.1f log lines, %s, exported %s; machine speed at the start %.0f MB/s",
+		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder, r.machineLoad, r.exportedPerOrder, r.cpuSpeed)
 	if err != nil {
 		b.Errorf("run: %v\n%s%s", err, stdout.String(), stderr.String())
 	}

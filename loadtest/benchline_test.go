@@ -29,7 +29,19 @@ type benchLine struct {
 	// CPU time both services spent per settled order at saturation: the mean of the two
 	// on runs, and of the two off runs. A steadier view of telemetry's cost than settled/s.
 	CPUPerOrderOn, CPUPerOrderOff time.Duration
-	Env                           []string // service settings passed through, NAME=value
+	// The machine's single-core speed (cpuSpeed) at the start of the slowest and the
+	// fastest pipeline phase, MB/s: the same work measured far apart means the machine
+	// itself changed speed during the run.
+	SpeedMin, SpeedMax float64
+	Env                []string // service settings passed through, NAME=value
+}
+
+// sawSpeed records the machine speed at the start of a phase.
+func (l *benchLine) sawSpeed(mbs float64) {
+	if l.SpeedMin == 0 || mbs < l.SpeedMin {
+		l.SpeedMin = mbs
+	}
+	l.SpeedMax = max(l.SpeedMax, mbs)
 }
 
 // Limit is PostgreSQL's accept tx/s: the mean of the runs before and after the pipeline
@@ -95,10 +107,12 @@ func (l benchLine) String() string {
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	return fmt.Sprintf("bench: pgbench_tps=%s saturated_settled_per_s=%s ratio=%s half_rate=%s p50_ms=%s p99_ms=%s telemetry_on_off=%s lost=%d"+
 		" half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_off_again_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
-		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s half_warmup_p99_ms=%s pgbench_tps_before_after=%s/%s env=%s",
+		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s half_warmup_p99_ms=%s pgbench_tps_before_after=%s/%s"+
+		" machine_speed_mb_s_min_max=%s/%s env=%s",
 		f(l.Limit(), 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost,
 		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOff2, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
-		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), ms(l.WarmupP99), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1), env)
+		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), ms(l.WarmupP99), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1),
+		f(l.SpeedMin, 0), f(l.SpeedMax, 0), env)
 }
 
 // Service settings the bench passes from its own environment to both services, so that
@@ -187,11 +201,15 @@ func TestBenchLine_String(t *testing.T) {
 		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOff2: 250, SaturatedOn2: 255,
 		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond, WarmupP99: 16400 * time.Millisecond,
 		Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
+	for _, mbs := range []float64{1500.4, 1210.2, 1620.7} {
+		l.sawSpeed(mbs)
+	}
 	want := "bench: pgbench_tps=2676.0 saturated_settled_per_s=245.0 ratio=0.092 half_rate=122.5 p50_ms=9512.0 p99_ms=15000.0" +
 		" telemetry_on_off=0.980 lost=0 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
 		" telemetry_off_again_settled_per_s=250.0 telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040" +
 		" cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
-		" half_warmup_p99_ms=16400.0 pgbench_tps_before_after=2600.0/2752.0 env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
+		" half_warmup_p99_ms=16400.0 pgbench_tps_before_after=2600.0/2752.0 machine_speed_mb_s_min_max=1210/1621" +
+		" env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
 	if got := l.String(); got != want {
 		t.Errorf("bench line:\n got %s\nwant %s", got, want)
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,4 +146,24 @@ func TestLoadSince(t *testing.T) {
 	if (after.since(before, 0) != machineLoad{}) {
 		t.Error("no orders gave a load")
 	}
+}
+
+// cpuSpeed is how fast one core of the machine hashes, in MB/s: the best of five
+// SHA-256 passes over 2 MiB, timed by the wall clock, taken while nothing of the bench
+// runs. The same binary on the same machine should read the same every time; when it
+// reads less, the machine itself was slower (a busier host, a lower clock), and every
+// figure of that phase with it.
+func cpuSpeed() float64 {
+	buf := make([]byte, 2<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	best := time.Duration(1<<63 - 1)
+	for range 5 {
+		start := time.Now()
+		sum := sha256.Sum256(buf)
+		runtime.KeepAlive(sum)
+		best = min(best, time.Since(start))
+	}
+	return float64(len(buf)) / 1e6 / best.Seconds()
 }
