@@ -374,7 +374,7 @@ func (c *NATSCluster) describe() string {
 		n.mu.Lock()
 		state := "stopped"
 		if n.srv != nil {
-			state = fmt.Sprintf("running, %d peers", n.srv.NumRemotes())
+			state = fmt.Sprintf("running, %d peers, JetStream current %v%s", n.srv.NumRemotes(), n.srv.JetStreamIsCurrent(), metaView(n.srv))
 		}
 		if n.isolated {
 			state += ", cut off"
@@ -383,6 +383,22 @@ func (c *NATSCluster) describe() string {
 		n.mu.Unlock()
 	}
 	return strings.TrimSuffix(b.String(), "; ")
+}
+
+// metaView is what a server believes of the meta group: its leader and which replicas
+// it holds offline, for a failed wait's message.
+func metaView(s *server.Server) string {
+	jsz, err := s.Jsz(&server.JSzOptions{})
+	if err != nil || jsz.Meta == nil {
+		return ", no meta group"
+	}
+	var offline []string
+	for _, p := range jsz.Meta.Replicas {
+		if p.Offline {
+			offline = append(offline, p.Name)
+		}
+	}
+	return fmt.Sprintf(", meta leader %q, offline %v", jsz.Meta.Leader, offline)
 }
 
 // reachable maps node numbers to the servers of the nodes that run and are not cut off.
