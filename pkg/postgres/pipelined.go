@@ -123,27 +123,24 @@ func ExplainIndexPlans(ctx context.Context, pool *pgxpool.Pool, query string, ar
 		return "", err
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }()
+	fail := func(err error) (string, error) {
+		// The statement may be left prepared on the connection: the pool drops it.
+		_ = conn.Conn().Close(context.Background())
+		return "", err
+	}
+	simple := pgx.QueryExecModeSimpleProtocol // PREPARE's text has parameters of its own
+	if _, err := tx.Exec(ctx, indexPlansSQL); err != nil {
+		return fail(err)
+	}
+	if _, err := tx.Exec(ctx, "PREPARE loudly_explain AS "+query, simple); err != nil {
+		return fail(err)
+	}
 	var plan string
-	for _, step := range []func() error{
-		func() error { _, err := tx.Exec(ctx, indexPlansSQL); return err },
-		func() error {
-			_, err := tx.Exec(ctx, "PREPARE loudly_explain AS "+query, pgx.QueryExecModeSimpleProtocol)
-			return err
-		},
-		func() error {
-			return tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE loudly_explain("+strings.Join(args, ", ")+")",
-				pgx.QueryExecModeSimpleProtocol).Scan(&plan)
-		},
-		func() error {
-			_, err := tx.Exec(ctx, "DEALLOCATE loudly_explain", pgx.QueryExecModeSimpleProtocol)
-			return err
-		},
-	} {
-		if err := step(); err != nil {
-			// The statement may be left prepared on the connection: the pool drops it.
-			_ = conn.Conn().Close(context.Background())
-			return "", err
-		}
+	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE loudly_explain("+strings.Join(args, ", ")+")", simple).Scan(&plan); err != nil {
+		return fail(err)
+	}
+	if _, err := tx.Exec(ctx, "DEALLOCATE loudly_explain", simple); err != nil {
+		return fail(err)
 	}
 	return plan, nil
 }
