@@ -71,7 +71,7 @@ func Run[C any, S Service](ctx context.Context, p Program[C, S], proc Process) i
 	// Every bad variable is reported at once: the service's and telemetry's.
 	cfg, err := load(getenv)
 	r := env.New(getenv)
-	tcfg := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version, LogWriter: proc.Stdout}, r)
+	tcfg := telemetry.FromEnv(telemetry.Config{ServiceName: name, ServiceVersion: version, LogWriter: proc.Stdout, AsyncLogWrites: true}, r)
 	// PPROF_ADDR: an opt-in profiling endpoint, loopback only, off unless set.
 	prof, perr := profiling.Listen(getenv(profiling.EnvAddr))
 	if err := errors.Join(err, r.Err(), perr); err != nil {

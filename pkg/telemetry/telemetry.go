@@ -46,6 +46,11 @@ type Config struct {
 	Environment    string    // deployment.environment.name; default "local"
 	LogWriter      io.Writer // default os.Stdout
 	LogLevel       slog.Level
+	// AsyncLogWrites writes LogWriter from a goroutine of its own: a line is copied and the
+	// logger goes on, instead of every goroutine that logs queueing behind one write call
+	// (a program's stdout; Shutdown writes what is queued). Off, LogWriter is written in
+	// place, as tests that read it back at once need.
+	AsyncLogWrites bool
 
 	// OTLPEndpoint switches OTLP export of traces, metrics and logs on. Empty means no
 	// export at all (and no connection attempts, so no error spam). FromEnv fills it from
@@ -167,6 +172,12 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	// Logs: JSON on stdout always; the OTLP bridge when an endpoint is set (and logs are not
 	// turned off for it); Loki when its URL is set.
 	logOut := cfg.LogWriter
+	if cfg.AsyncLogWrites {
+		lw := newLineWriter(cfg.LogWriter)
+		logOut = lw
+		// First in the list, so last to run: after every other shutdown's own lines.
+		t.shutdowns = append([]func(context.Context) error{lw.Close}, t.shutdowns...)
+	}
 	handlers := append([]slog.Handler{nil}, cfg.ExtraLogHandlers...) // [0]: stdout, below
 	if cfg.OTLPEndpoint != "" && !cfg.NoOTLPLogs {
 		exp, err := otlploghttp.New(ctx)
@@ -190,7 +201,7 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		t.shutdowns = append(t.shutdowns, sink.Shutdown)
 		// Loki takes the very line stdout gets, so each record is encoded once for both.
 		// The sink first: its Write never fails, so a failing stdout cannot starve it.
-		logOut = io.MultiWriter(sink, cfg.LogWriter)
+		logOut = io.MultiWriter(sink, logOut)
 	}
 	handlers[0] = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})
 	t.Logger = slog.New(newTraceHandler(handlers...)).With(slog.String("service", cfg.ServiceName))
