@@ -7,6 +7,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,10 @@ type Config struct {
 	// (a program's stdout; Shutdown writes what is queued). Off, LogWriter is written in
 	// place, as tests that read it back at once need.
 	AsyncLogWrites bool
+	// SpanQueue is how many ended spans may wait for export; beyond it a span is dropped
+	// and counted (loudly.telemetry.spans.dropped). Default 2048, the SDK's; FromEnv reads
+	// OTEL_BSP_MAX_QUEUE_SIZE.
+	SpanQueue int
 
 	// OTLPEndpoint switches OTLP export of traces, metrics and logs on. Empty means no
 	// export at all (and no connection attempts, so no error spam). FromEnv fills it from
@@ -78,6 +83,7 @@ func FromEnv(cfg Config, r *env.Reader) Config {
 	cfg.Environment = r.String("DEPLOYMENT_ENVIRONMENT", cfg.Environment)
 	cfg.OTLPEndpoint = r.String("OTEL_EXPORTER_OTLP_ENDPOINT", cfg.OTLPEndpoint)
 	cfg.Loki.URL = r.String("LOKI_URL", cfg.Loki.URL)
+	cfg.SpanQueue = r.Int("OTEL_BSP_MAX_QUEUE_SIZE", cmp.Or(cfg.SpanQueue, sdktrace.DefaultMaxQueueSize), 1, 1<<20)
 	if v := r.Choice("LOG_LEVEL", "", "debug", "info", "warn", "error"); v != "" {
 		_ = cfg.LogLevel.UnmarshalText([]byte(v))
 	}
@@ -133,21 +139,6 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		Registry:   prometheus.NewRegistry(),
 	}
 
-	// Traces. The sampler comes from OTEL_TRACES_SAMPLER when set (the SDK reads it).
-	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	for _, sp := range cfg.SpanProcessors {
-		topts = append(topts, sdktrace.WithSpanProcessor(sp))
-	}
-	if cfg.OTLPEndpoint != "" {
-		exp, err := otlptracehttp.New(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
-		}
-		topts = append(topts, sdktrace.WithBatcher(exp))
-	}
-	t.TracerProvider = sdktrace.NewTracerProvider(topts...)
-	t.shutdowns = append(t.shutdowns, t.TracerProvider.Shutdown)
-
 	// Metrics: always a Prometheus reader (the /metrics endpoint, with exemplars), plus
 	// OTLP when an endpoint is set. Go runtime and process collectors live on the same registry.
 	t.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -168,6 +159,27 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	}
 	t.MeterProvider = sdkmetric.NewMeterProvider(mopts...)
 	t.shutdowns = append(t.shutdowns, t.MeterProvider.Shutdown)
+
+	// Traces. The sampler comes from OTEL_TRACES_SAMPLER when set (the SDK reads it).
+	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	for _, sp := range cfg.SpanProcessors {
+		topts = append(topts, sdktrace.WithSpanProcessor(sp))
+	}
+	if cfg.OTLPEndpoint != "" {
+		exp, err := otlptracehttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
+		}
+		sp, err := newSpanExport(exp, cfg.SpanQueue, t.MeterProvider.Meter(scope))
+		if err != nil {
+			return nil, err
+		}
+		topts = append(topts, sdktrace.WithSpanProcessor(sp))
+	}
+	t.TracerProvider = sdktrace.NewTracerProvider(topts...)
+	// After the meter provider's, so it runs first: spans dropped while the last ones are
+	// flushed are still counted.
+	t.shutdowns = append(t.shutdowns, t.TracerProvider.Shutdown)
 
 	// Logs: JSON on stdout always; the OTLP bridge when an endpoint is set (and logs are not
 	// turned off for it); Loki when its URL is set.
