@@ -65,7 +65,7 @@ func TestLive_DashboardsAndAlertsAgainstRealServicesAndPrometheus(t *testing.T) 
 
 	// Every PromQL of every panel is valid, and has data under load — but for the panels
 	// of failures this test does not cause.
-	quietPanels := map[string]bool{"Log lines dropped": true, "Active drill faults": true}
+	quietPanels := map[string]bool{"Telemetry dropped": true, "Active drill faults": true}
 	var checked int
 	for _, file := range []string{"business-throughput.json", "consumer-internals.json"} {
 		for _, q := range panelQueries(t, "../dashboards/"+file) {

@@ -154,10 +154,11 @@ func Consumers() (dashboard.Dashboard, error) {
 		WithPanel(graph("CPU", "CPU seconds per second (cores) per process.", "short",
 			query(`sum by (job, instance) (rate(process_cpu_seconds_total{`+jobs+`}[$__rate_interval]))`, "{{job}} {{instance}}"),
 		).Span(8)).
-		WithPanel(graph("Log lines dropped",
-			"Log records a sink dropped because its backend (Loki) was down or slow. Stdout keeps every line; a gap in Loki is explained here.",
+		WithPanel(graph("Telemetry dropped",
+			"Log records a sink dropped because its backend (Loki) was down or slow (stdout keeps every line), and spans not exported: too many waiting for export (queue_full, OTEL_BSP_MAX_QUEUE_SIZE) or the collector failing (export_failed). A gap in Loki or a trace an exemplar cannot open is explained here.",
 			"ops",
-			query(`sum by (job, sink) (rate(loudly_telemetry_log_dropped_total[$__rate_interval]))`, "{{job}} {{sink}}"),
+			query(`sum by (job, sink) (rate(loudly_telemetry_log_dropped_total[$__rate_interval]))`, "{{job}} log lines {{sink}}"),
+			query(`sum by (job, reason) (rate(loudly_telemetry_spans_dropped_total[$__rate_interval]))`, "{{job}} spans {{reason}}"),
 		).Span(8)).
 		WithPanel(graph("Active drill faults",
 			"Faults injected by `go run ./cmd/loudly drill start`, with their intensity. Empty outside drills. (The silent-skip drill is invisible here on purpose.)",
