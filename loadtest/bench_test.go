@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -99,6 +100,7 @@ func BenchmarkThroughput(b *testing.B) {
 		step(name, func(b *testing.B) {
 			r := p.run(b, phase{name: name, telemetry: telemetryOn, rate: offered, duration: loadFor, concurrency: concurrency})
 			line.Lost += r.Lost
+			line.SpansDropped += r.spansDropped
 			line.sawSpeed(r.cpuSpeed)
 			*settled, *cpu = r.SettledPerSec, r.cpuPerOrder
 		})
@@ -111,6 +113,7 @@ func BenchmarkThroughput(b *testing.B) {
 		line.sawSpeed(r.cpuSpeed)
 		s := r.Summary
 		line.Lost += s.Lost
+		line.SpansDropped += r.spansDropped
 		line.HalfSettled, line.P50, line.P99, line.WarmupP99 = s.SettledPerSec, s.P50, s.P99, s.WarmupP99
 		if s.Behind > 0 {
 			b.Logf("%d orders could not be sent on time at %.1f/s: the pipeline did not keep up with half its saturated rate", s.Behind, line.HalfRate)
@@ -157,6 +160,8 @@ type phaseResult struct {
 	// exportedPerOrder is what both services exported by then, per final order
 	// (approximately: span and log batches wait up to a few seconds before export).
 	exportedPerOrder telemetryVolume
+	// spansDropped is what both services counted as not exported by then (telemetry on).
+	spansDropped int64
 	// load is the whole machine over the same time (every process on it, PostgreSQL,
 	// NATS and the load generator included) and the database's transactions per final
 	// order: what says whether a phase was short of CPU, and how well batches amortise.
@@ -213,6 +218,7 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	var cpuUsed time.Duration
 	var logLines int
 	var exported telemetryVolume
+	var dropped int64
 	var machineAfter machine
 	quiet := func(ctx context.Context) error {
 		err := waitNothingPending(ctx, dsn)
@@ -224,6 +230,15 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 		}
 		logLines = lines(b, order.log) + lines(b, inventory.log)
 		exported = sinks.volume()
+		if sinks != nil {
+			for _, p := range []*process{order, inventory} {
+				n, derr := spansDropped(ctx, p.addr)
+				if derr != nil {
+					b.Errorf("%s: %v", p.name, derr)
+				}
+				dropped += n
+			}
+		}
 		if err == nil {
 			// On stderr: a benchmark's own log is cut to its first lines.
 			if st, serr := stages(ctx, dsn, ph.warmup); serr != nil {
@@ -244,6 +259,7 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 		r.cpuPerOrder = cpuUsed / time.Duration(final)
 		r.logLinesPerOrder = float64(logLines) / float64(final)
 		r.exportedPerOrder = exported.per(final)
+		r.spansDropped = dropped
 		r.machineLoad = machineAfter.since(machineBefore, final)
 	}
 	if profiled != nil {
@@ -251,8 +267,8 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 			b.Error(err)
 		}
 	}
-	b.Logf("%s at %.1f/s for %s: %s; per order: services' CPU %s, %.1f log lines, %s, exported %s; machine speed at the start %.0f MB/s",
-		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder, r.machineLoad, r.exportedPerOrder, r.cpuSpeed)
+	b.Logf("%s at %.1f/s for %s: %s; per order: services' CPU %s, %.1f log lines, %s, exported %s; spans dropped %d; machine speed at the start %.0f MB/s",
+		ph.name, ph.rate, ph.duration, s, r.cpuPerOrder.Round(time.Microsecond), r.logLinesPerOrder, r.machineLoad, r.exportedPerOrder, dropped, r.cpuSpeed)
 	if err != nil {
 		b.Errorf("run: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
@@ -435,6 +451,48 @@ func (s *telemetrySinks) scrape(ctx context.Context, b *testing.B, addrs ...stri
 		})
 	}
 	return func() { cancel(); wg.Wait() }
+}
+
+// spansDropped reads loudly_telemetry_spans_dropped_total off a service's /metrics,
+// every reason summed: spans it ended and could not export.
+func spansDropped(ctx context.Context, addr string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("/metrics: %s", res.Status)
+	}
+	return sumCounter(res.Body, "loudly_telemetry_spans_dropped_total")
+}
+
+// sumCounter sums the samples of one counter in the Prometheus text format.
+func sumCounter(r io.Reader, name string) (int64, error) {
+	var sum float64
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue // another metric, or a comment
+		}
+		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(fields) == 0 {
+			return 0, fmt.Errorf("%s: no value in %q", name, line)
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", name, line, err)
+		}
+		sum += v
+	}
+	return int64(sum), sc.Err()
 }
 
 // telemetryVolume is what the exporters sent.

@@ -26,6 +26,10 @@ type benchLine struct {
 	SaturatedOff2 float64       // settled/s, telemetry off again, right after
 	SaturatedOn2  float64       // settled/s, telemetry on again after the off runs
 	Lost          int           // over every pipeline run: must be 0
+	// SpansDropped is what the services counted as not exported over the runs with
+	// telemetry on (loudly_telemetry_spans_dropped_total): above 0, the on runs did less
+	// work than the figures claim, and exemplars point at traces that were never stored.
+	SpansDropped int64
 	// CPU time both services spent per settled order at saturation: the mean of the two
 	// on runs, and of the two off runs. A steadier view of telemetry's cost than settled/s.
 	CPUPerOrderOn, CPUPerOrderOff time.Duration
@@ -106,10 +110,10 @@ func (l benchLine) String() string {
 	}
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	return fmt.Sprintf("bench: pgbench_tps=%s saturated_settled_per_s=%s ratio=%s half_rate=%s p50_ms=%s p99_ms=%s telemetry_on_off=%s lost=%d"+
-		" half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_off_again_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
+		" spans_dropped=%d half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_off_again_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
 		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s half_warmup_p99_ms=%s pgbench_tps_before_after=%s/%s"+
 		" machine_speed_mb_s_min_max=%s/%s env=%s",
-		f(l.Limit(), 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost,
+		f(l.Limit(), 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost, l.SpansDropped,
 		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOff2, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
 		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), ms(l.WarmupP99), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1),
 		f(l.SpeedMin, 0), f(l.SpeedMax, 0), env)
@@ -200,12 +204,12 @@ func TestBenchLine_String(t *testing.T) {
 	l := benchLine{PgbenchTPS: 2600.04, PgbenchTPS2: 2752, Saturated: 245.0, HalfRate: 122.5, HalfSettled: 121.96,
 		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOff2: 250, SaturatedOn2: 255,
 		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond, WarmupP99: 16400 * time.Millisecond,
-		Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
+		SpansDropped: 7, Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
 	for _, mbs := range []float64{1500.4, 1210.2, 1620.7} {
 		l.sawSpeed(mbs)
 	}
 	want := "bench: pgbench_tps=2676.0 saturated_settled_per_s=245.0 ratio=0.092 half_rate=122.5 p50_ms=9512.0 p99_ms=15000.0" +
-		" telemetry_on_off=0.980 lost=0 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
+		" telemetry_on_off=0.980 lost=0 spans_dropped=7 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
 		" telemetry_off_again_settled_per_s=250.0 telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040" +
 		" cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
 		" half_warmup_p99_ms=16400.0 pgbench_tps_before_after=2600.0/2752.0 machine_speed_mb_s_min_max=1210/1621" +
@@ -241,5 +245,24 @@ func TestServiceSettings(t *testing.T) {
 		"OTEL_BSP_MAX_QUEUE_SIZE=8192", "OUTBOX_BATCH_SIZE=500"}
 	if got := serviceSettings(environ); !slices.Equal(got, want) {
 		t.Errorf("serviceSettings =\n %v\nwant\n %v", got, want)
+	}
+}
+
+func TestSumCounter(t *testing.T) {
+	text := `# HELP loudly_telemetry_spans_dropped_total Spans ended but not exported.
+# TYPE loudly_telemetry_spans_dropped_total counter
+loudly_telemetry_spans_dropped_total{reason="queue_full"} 42
+loudly_telemetry_spans_dropped_total{reason="export_failed"} 1e+01
+loudly_telemetry_spans_dropped_total_other 5
+loudly_telemetry_log_dropped_total{sink="loki"} 7
+`
+	if got, err := sumCounter(strings.NewReader(text), "loudly_telemetry_spans_dropped_total"); err != nil || got != 52 {
+		t.Errorf("sumCounter = %d, %v; want 52 (both reasons, nothing else)", got, err)
+	}
+	if got, err := sumCounter(strings.NewReader("# nothing dropped yet\n"), "loudly_telemetry_spans_dropped_total"); err != nil || got != 0 {
+		t.Errorf("sumCounter of no samples = %d, %v; want 0", got, err)
+	}
+	if _, err := sumCounter(strings.NewReader("loudly_telemetry_spans_dropped_total{reason=\"x\"} many\n"), "loudly_telemetry_spans_dropped_total"); err == nil {
+		t.Error("a sample that is not a number was summed")
 	}
 }
