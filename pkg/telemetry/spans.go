@@ -33,10 +33,10 @@ var (
 )
 
 // newSpanExport builds the processor for exp; opts are the batcher's own (tests shorten
-// its delays). limit <= 0 means the SDK's default queue size.
+// its delays). limit <= 0 means DefaultSpanQueue.
 func newSpanExport(exp sdktrace.SpanExporter, limit int, meter metric.Meter, opts ...sdktrace.BatchSpanProcessorOption) (*spanExport, error) {
 	if limit <= 0 {
-		limit = sdktrace.DefaultMaxQueueSize
+		limit = DefaultSpanQueue
 	}
 	dropped, err := meter.Int64Counter("loudly.telemetry.spans.dropped", metric.WithUnit("{span}"),
 		metric.WithDescription("Spans ended but not exported: too many were waiting for export (queue_full), or the exporter failed to deliver them (export_failed)."))

@@ -206,7 +206,10 @@ func TestSetupCountsDroppedSpansOnMetrics(t *testing.T) {
 	_ = tel.Shutdown(ctx)
 }
 
-func TestFromEnvRejectsBadSpanQueue(t *testing.T) {
+func TestFromEnvSpanQueue(t *testing.T) {
+	if got := FromEnv(Config{ServiceName: "test"}, env.New(func(string) string { return "" })).SpanQueue; got != DefaultSpanQueue {
+		t.Errorf("SpanQueue %d with OTEL_BSP_MAX_QUEUE_SIZE unset, want %d", got, DefaultSpanQueue)
+	}
 	r := env.New(func(k string) string { return map[string]string{"OTEL_BSP_MAX_QUEUE_SIZE": "lots"}[k] })
 	FromEnv(Config{ServiceName: "test"}, r)
 	if r.Err() == nil {
