@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // The recorder caches the counter's attribute sets, up to maxCached of them: past the
@@ -34,22 +33,7 @@ func TestRecorder_CountsEveryLabelSetPastTheCacheBound(t *testing.T) {
 	if got := tel.Decisions.keyAttrs.n.Load(); got != maxCached {
 		t.Errorf("%d key names cached, want the bound %d", got, maxCached)
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	counts := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != "loudly.decisions" {
-				continue
-			}
-			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				reason, _ := p.Attributes.Value("reason")
-				counts[reason.AsString()] += p.Value
-			}
-		}
-	}
+	counts := counterBy(t, reader, "loudly.decisions", "reason")
 	if len(counts) != n {
 		t.Fatalf("%d reasons counted, want %d", len(counts), n)
 	}

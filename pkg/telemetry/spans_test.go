@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -53,6 +54,12 @@ func (e *stubExporter) Shutdown(context.Context) error { return nil }
 // droppedSpans reads loudly.telemetry.spans.dropped by reason.
 func droppedSpans(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
 	t.Helper()
+	return counterBy(t, reader, "loudly.telemetry.spans.dropped", "reason")
+}
+
+// counterBy collects reader and sums the int64 counter name by the value of attribute key.
+func counterBy(t *testing.T, reader *sdkmetric.ManualReader, name, key string) map[string]int64 {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
@@ -60,12 +67,12 @@ func droppedSpans(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64
 	got := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if m.Name != "loudly.telemetry.spans.dropped" {
+			if m.Name != name {
 				continue
 			}
 			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				reason, _ := dp.Attributes.Value("reason")
-				got[reason.AsString()] += dp.Value
+				v, _ := dp.Attributes.Value(attribute.Key(key))
+				got[v.AsString()] += dp.Value
 			}
 		}
 	}
