@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -18,8 +19,9 @@ import (
 // Here a span is admitted only while fewer than limit spans wait (queued, batched or
 // being exported); the batcher's queue holds limit, so it is never the one that drops.
 // A span turned away is counted in loudly.telemetry.spans.dropped{reason="queue_full"},
-// a batch the exporter failed to deliver in {reason="export_failed"}: every sampled span
-// ends exported or counted.
+// a batch the exporter failed to deliver in {reason="export_failed"}, the spans a collector
+// took the request of but refused (an OTLP partial success) in {reason="rejected"}: every
+// sampled span ends exported or counted.
 type spanExport struct {
 	next     sdktrace.SpanProcessor
 	limit    int64
@@ -30,6 +32,7 @@ type spanExport struct {
 var (
 	queueFull    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "queue_full")))
 	exportFailed = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "export_failed")))
+	rejected     = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "rejected")))
 )
 
 // newSpanExport builds the processor for exp; opts are the batcher's own (tests shorten
@@ -39,7 +42,7 @@ func newSpanExport(exp sdktrace.SpanExporter, limit int, meter metric.Meter, opt
 		limit = DefaultSpanQueue
 	}
 	dropped, err := meter.Int64Counter("loudly.telemetry.spans.dropped", metric.WithUnit("{span}"),
-		metric.WithDescription("Spans ended but not exported: too many were waiting for export (queue_full), or the exporter failed to deliver them (export_failed)."))
+		metric.WithDescription("Spans ended but not exported: too many were waiting for export (queue_full), the exporter failed to deliver them (export_failed), or the collector refused them (rejected)."))
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +80,11 @@ type countingExporter struct {
 
 func (e countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	err := e.SpanExporter.ExportSpans(ctx, spans)
-	if err != nil {
+	var rej *rejectedError
+	switch {
+	case errors.As(err, &rej):
+		e.s.dropped.Add(context.Background(), min(rej.n, int64(len(spans))), rejected)
+	case err != nil:
 		e.s.dropped.Add(context.Background(), int64(len(spans)), exportFailed)
 	}
 	e.s.inflight.Add(-int64(len(spans)))

@@ -56,6 +56,11 @@ type Config struct {
 	// beyond it a span is dropped and counted (loudly.telemetry.spans.dropped). Default
 	// DefaultSpanQueue; FromEnv reads OTEL_BSP_MAX_QUEUE_SIZE.
 	SpanQueue int
+	// SpanEncoder chooses how spans are encoded for OTLP: SpanEncoderDirect (the default)
+	// writes the protobuf straight from the SDK's spans (otlpencode.go), SpanEncoderSDK
+	// uses the SDK's own OTLP/HTTP exporter. FromEnv reads TELEMETRY_SPAN_ENCODER. With a
+	// TLS setting (OTEL_EXPORTER_OTLP_CERTIFICATE and the like) the SDK's is used anyway.
+	SpanEncoder string
 
 	// OTLPEndpoint switches OTLP export of traces, metrics and logs on. Empty means no
 	// export at all (and no connection attempts, so no error spam). FromEnv fills it from
@@ -83,6 +88,7 @@ func FromEnv(cfg Config, r *env.Reader) Config {
 	cfg.Environment = r.String("DEPLOYMENT_ENVIRONMENT", cfg.Environment)
 	cfg.OTLPEndpoint = r.String("OTEL_EXPORTER_OTLP_ENDPOINT", cfg.OTLPEndpoint)
 	cfg.Loki.URL = r.String("LOKI_URL", cfg.Loki.URL)
+	cfg.SpanEncoder = r.Choice("TELEMETRY_SPAN_ENCODER", cmp.Or(cfg.SpanEncoder, SpanEncoderDirect), SpanEncoderDirect, SpanEncoderSDK)
 	cfg.SpanQueue = r.Int("OTEL_BSP_MAX_QUEUE_SIZE", cmp.Or(cfg.SpanQueue, DefaultSpanQueue), 1, 1<<20)
 	if v := r.Choice("LOG_LEVEL", "", "debug", "info", "warn", "error"); v != "" {
 		_ = cfg.LogLevel.UnmarshalText([]byte(v))
@@ -92,6 +98,12 @@ func FromEnv(cfg Config, r *env.Reader) Config {
 	}
 	return cfg
 }
+
+// The span encoders Config.SpanEncoder chooses from.
+const (
+	SpanEncoderDirect = "direct"
+	SpanEncoderSDK    = "sdk"
+)
 
 // DefaultSpanQueue is how many spans may wait for export unless OTEL_BSP_MAX_QUEUE_SIZE
 // says otherwise: four times the SDK's 2048. With 2048 a saturated run of `make bench`
@@ -173,9 +185,9 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		topts = append(topts, sdktrace.WithSpanProcessor(sp))
 	}
 	if cfg.OTLPEndpoint != "" {
-		exp, err := otlptracehttp.New(ctx)
+		exp, err := newTraceExporter(ctx, cfg, os.Getenv)
 		if err != nil {
-			return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
+			return nil, err
 		}
 		sp, err := newSpanExport(exp, cfg.SpanQueue, t.MeterProvider.Meter(scope))
 		if err != nil {
@@ -230,6 +242,25 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// newTraceExporter is Loudly's OTLP/HTTP span exporter (otlpexport.go) unless cfg asks for
+// the SDK's, or a TLS setting that only the SDK's carries out is set.
+func newTraceExporter(ctx context.Context, cfg Config, getenv func(string) string) (sdktrace.SpanExporter, error) {
+	if cfg.SpanEncoder != SpanEncoderSDK {
+		hc, ok, err := otlpHTTPFromEnv(cfg.OTLPEndpoint, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
+		}
+		if ok {
+			return newOTLPSpanExporter(hc), nil
+		}
+	}
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
+	}
+	return exp, nil
 }
 
 // scope is the instrumentation scope name of Loudly's own spans and metrics.
