@@ -189,6 +189,35 @@ and max by (job, consumer, stream) (rate(loudly_consumer_acknowledged_total[%[1]
 				At: 15 * time.Minute, Labels: map[string]string{"job": "inventory"}, Value: "20%",
 			},
 		},
+		{
+			// Telemetry that never arrives is a silent path of its own: the decisions are
+			// still counted (metrics are pulled, not pushed), but an exemplar may open a
+			// trace that was never stored and Loki may miss the log line that explains it.
+			// The services' drop counters start at zero, so the first drop is an increase.
+			Name: "LoudlyTelemetryDropped", Group: "loudly-pipeline", Severity: Warning,
+			Value: fmt.Sprintf(`sum by (job, signal) (
+  label_replace(increase(loudly_telemetry_spans_dropped_total[%[1]s]), "signal", "spans", "", "")
+  or label_replace(increase(loudly_telemetry_log_dropped_total[%[1]s]), "signal", "log lines", "", "")
+)`, w(10*time.Minute)),
+			Op: ">", Threshold: 0, For: m(5 * time.Minute),
+			Summary: "{{ $labels.job }} drops {{ $labels.signal }} instead of exporting them",
+			Description: fmt.Sprintf("{{ $labels.job }} dropped {{ $value | humanize }} {{ $labels.signal }} in the last %s, and has kept dropping them for %s: "+
+				"the collector or Loki is down, slow or refusing, or more is produced than the exporter can send. "+
+				"Every decision is still counted and written to stdout, but exemplars may open traces that were never stored "+
+				"and Loki may lack the lines an investigation needs.", w(10*time.Minute), promDuration(m(5*time.Minute))),
+			Dashboard: dashboards.ConsumersUID, Panel: dashboards.PanelTelemetryDrops,
+			Fires: Scenario{
+				Series: []Series{
+					{`loudly_telemetry_spans_dropped_total{job="inventory", instance="inventory:8081", reason="export_failed"}`, "0x10 0+512x10 5120x25"},
+					{`loudly_telemetry_spans_dropped_total{job="inventory", instance="inventory:8081", reason="queue_full"}`, "0x45"},
+					{`loudly_telemetry_log_dropped_total{job="inventory", instance="inventory:8081", sink="loki"}`, "0x45"},
+					{`loudly_telemetry_spans_dropped_total{job="order", instance="order:8080", reason="export_failed"}`, "0x45"},
+				},
+				At: 20 * time.Minute, Labels: map[string]string{"job": "inventory", "signal": "spans"}, Value: "4.608k",
+				// Ten minutes after the collector came back, the window holds no drop.
+				ResolvedAt: 42 * time.Minute,
+			},
+		},
 		sloBurn(p, "LoudlyOrderSLOFastBurn", Critical, time.Hour, 5*time.Minute, 14.4, 2*time.Minute,
 			"2% of the 30-day budget is gone within the hour",
 			Scenario{
@@ -296,6 +325,8 @@ var Healthy = append([]Series{
 	{`loudly_consumer_acknowledged_total{job="order", instance="order:8080", consumer="order-deadletters", stream="DEADLETTER"}`, "3x430"},
 	{`loudly_consumer_delivered_total{job="order", instance="order:8080", consumer="order-deadletters", stream="DEADLETTER"}`, "3x430"},
 	{`loudly_outbox_backlog{job="order", instance="order:8080", table="orders.outbox"}`, "0x430"},
+	{`loudly_telemetry_spans_dropped_total{job="order", instance="order:8080", reason="queue_full"}`, "0x430"},
+	{`loudly_telemetry_log_dropped_total{job="order", instance="order:8080", sink="loki"}`, "0x430"},
 	{`loudly_outbox_oldest_age_seconds{job="order", instance="order:8080", table="orders.outbox"}`, "0x430"},
 	{`loudly_outbox_backlog{job="inventory", instance="inventory:8081", table="inventory.outbox"}`, "0x430"},
 	{`loudly_outbox_oldest_age_seconds{job="inventory", instance="inventory:8081", table="inventory.outbox"}`, "0x430"},

@@ -15,6 +15,7 @@ const (
 	PanelPending         = "Pending: in the stream, not yet delivered"
 	PanelOutboxAge       = "Oldest unpublished outbox event"
 	PanelConsumeOutcomes = "Consume decisions by outcome"
+	PanelTelemetryDrops  = "Telemetry dropped"
 )
 
 // servicesJobs selects the Loudly services' series of metrics every Go program exports
@@ -154,7 +155,7 @@ func Consumers() (dashboard.Dashboard, error) {
 		WithPanel(graph("CPU", "CPU seconds per second (cores) per process.", "short",
 			query(`sum by (job, instance) (rate(process_cpu_seconds_total{`+jobs+`}[$__rate_interval]))`, "{{job}} {{instance}}"),
 		).Span(8)).
-		WithPanel(graph("Telemetry dropped",
+		WithPanel(graph(PanelTelemetryDrops,
 			"Log records a sink dropped because its backend (Loki) was down or slow (stdout keeps every line), and spans not exported: too many waiting for export (queue_full, OTEL_BSP_MAX_QUEUE_SIZE) or the collector failing (export_failed). A gap in Loki or a trace an exemplar cannot open is explained here.",
 			"ops",
 			query(`sum by (job, sink) (rate(loudly_telemetry_log_dropped_total[$__rate_interval]))`, "{{job}} log lines {{sink}}"),

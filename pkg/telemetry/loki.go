@@ -65,6 +65,7 @@ func newLokiSink(cfg LokiConfig, meter metric.Meter) (*lokiSink, error) {
 	if err != nil {
 		return nil, err
 	}
+	dropped.Add(context.Background(), 0, lokiDropped) // from zero, as spans.go's counter
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 10000
 	}
@@ -81,6 +82,8 @@ func (s *lokiSink) forward() {
 	}
 }
 
+var lokiDropped = metric.WithAttributeSet(attribute.NewSet(attribute.String("sink", "loki")))
+
 // Write receives one JSON line from the slog JSON handler that writes stdout (it writes
 // each record in one call) and queues it without ever blocking; after Shutdown it does
 // nothing.
@@ -94,7 +97,7 @@ func (s *lokiSink) Write(p []byte) (int, error) {
 	select {
 	case s.lines <- line:
 	default:
-		s.dropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("sink", "loki")))
+		s.dropped.Add(context.Background(), 1, lokiDropped)
 	}
 	return len(p), nil
 }

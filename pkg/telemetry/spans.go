@@ -46,6 +46,11 @@ func newSpanExport(exp sdktrace.SpanExporter, limit int, meter metric.Meter, opt
 	if err != nil {
 		return nil, err
 	}
+	// Every reason starts at zero, so the first span dropped is an increase a rule can see
+	// (a counter that first appears at 1 has no earlier sample to rise from).
+	for _, reason := range []metric.AddOption{queueFull, exportFailed, rejected} {
+		dropped.Add(context.Background(), 0, reason)
+	}
 	s := &spanExport{limit: int64(limit), dropped: dropped}
 	opts = append(opts, sdktrace.WithMaxQueueSize(limit)) // last: the bound is ours
 	s.next = sdktrace.NewBatchSpanProcessor(countingExporter{exp, s}, opts...)

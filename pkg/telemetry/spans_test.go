@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -152,7 +153,12 @@ func TestSpanExportIgnoresUnsampledSpans(t *testing.T) {
 	if err := tp.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := droppedSpans(t, reader); len(got) != 0 || exp.calls.Load() != 0 || sp.inflight.Load() != 0 {
+	got := droppedSpans(t, reader)
+	var dropped int64
+	for _, n := range got {
+		dropped += n // each reason is there from the start, at zero
+	}
+	if dropped != 0 || exp.calls.Load() != 0 || sp.inflight.Load() != 0 {
 		t.Fatalf("unsampled spans: dropped %v, %d exports, %d in flight; want none", got, exp.calls.Load(), sp.inflight.Load())
 	}
 }
@@ -221,5 +227,37 @@ func TestFromEnvSpanQueue(t *testing.T) {
 	FromEnv(Config{ServiceName: "test"}, r)
 	if r.Err() == nil {
 		t.Fatal("OTEL_BSP_MAX_QUEUE_SIZE=lots accepted")
+	}
+}
+
+// The drop counters are on /metrics at zero from the start, for every reason: a counter
+// that first appeared at its first drop would give increase() nothing to rise from, and
+// the first burst of drops would go unseen by LoudlyTelemetryDropped.
+func TestSetupExportsTheDropCountersAtZeroBeforeAnyDrop(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+	tel, err := Setup(context.Background(), Config{ServiceName: "test", LogWriter: io.Discard,
+		OTLPEndpoint: srv.URL, NoOTLPLogs: true, Loki: LokiConfig{URL: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = tel.Shutdown(ctx)
+	}()
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, series := range []string{
+		`loudly_telemetry_spans_dropped_total{reason="queue_full"} 0`,
+		`loudly_telemetry_spans_dropped_total{reason="export_failed"} 0`,
+		`loudly_telemetry_spans_dropped_total{reason="rejected"} 0`,
+		`loudly_telemetry_log_dropped_total{sink="loki"} 0`,
+	} {
+		if !strings.Contains(body, series) {
+			t.Errorf("/metrics lacks %s before any drop", series)
+		}
 	}
 }
