@@ -124,8 +124,8 @@ func (l benchLine) String() string {
 // the services read is set by the bench (or, like GOMAXPROCS and GOGC, inherited as it
 // is by every child process).
 var (
-	passThroughPrefixes = []string{"CONSUMER_", "OUTBOX_", "OTEL_BSP_", "OTEL_BLRP_", "OTEL_METRIC_EXPORT_"}
-	passThroughNames    = []string{"DB_MAX_CONNS", "DB_MIN_CONNS", "LOG_LEVEL", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
+	passThroughPrefixes = []string{"CONSUMER_", "OUTBOX_", "OTEL_BSP_", "OTEL_BLRP_", "OTEL_METRIC_EXPORT_", "TELEMETRY_"}
+	passThroughNames    = []string{"ACCEPT_COMMITTERS", "DB_MAX_CONNS", "DB_MIN_CONNS", "LOG_LEVEL", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
 )
 
 // serviceSettings picks the pass-through settings out of environ, sorted by name.
@@ -236,13 +236,13 @@ func TestServiceSettings(t *testing.T) {
 	environ := []string{
 		"PATH=/usr/bin", "HOME=/root",
 		"DB_MAX_CONNS=40", "CONSUMER_CONCURRENCY=16", "CONSUMER_BATCH_SIZE=64", "CONSUMER_BATCH_WAIT=5ms",
-		"OUTBOX_BATCH_SIZE=500", "OTEL_BSP_MAX_QUEUE_SIZE=8192",
+		"OUTBOX_BATCH_SIZE=500", "OTEL_BSP_MAX_QUEUE_SIZE=8192", "TELEMETRY_SPAN_ENCODER=sdk",
 		// The bench decides these for each run; a developer's shell must not.
 		"DATABASE_URL=postgres://elsewhere/db", "NATS_URL=nats://elsewhere:4222", "HTTP_ADDR=:9999",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318", "LOKI_URL=http://loki:3100",
 	}
 	want := []string{"CONSUMER_BATCH_SIZE=64", "CONSUMER_BATCH_WAIT=5ms", "CONSUMER_CONCURRENCY=16", "DB_MAX_CONNS=40",
-		"OTEL_BSP_MAX_QUEUE_SIZE=8192", "OUTBOX_BATCH_SIZE=500"}
+		"OTEL_BSP_MAX_QUEUE_SIZE=8192", "OUTBOX_BATCH_SIZE=500", "TELEMETRY_SPAN_ENCODER=sdk"}
 	if got := serviceSettings(environ); !slices.Equal(got, want) {
 		t.Errorf("serviceSettings =\n %v\nwant\n %v", got, want)
 	}
