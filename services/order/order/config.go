@@ -19,6 +19,7 @@ type Config struct {
 
 	ReconcileInterval  time.Duration // how often the reconciler looks
 	SettlementDeadline time.Duration // an order pending longer than this is "unsettled"
+	AcceptCommitters   int           // accept groups committed at once, at most (group.go)
 }
 
 // ConfigFromEnv reads the configuration; its error lists every bad variable.
@@ -28,6 +29,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Config:             service.ConfigFromEnv(r, DefaultAddr),
 		ReconcileInterval:  r.Duration("RECONCILE_INTERVAL", 10*time.Second),
 		SettlementDeadline: r.Duration("SETTLEMENT_DEADLINE", time.Minute),
+		AcceptCommitters:   r.Int("ACCEPT_COMMITTERS", DefaultAcceptCommitters, 1, 64),
 	}
 	c.Consumer = c.Consumer.Keyed(KeyName)
 	return c, r.Err()

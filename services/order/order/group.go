@@ -24,13 +24,24 @@ import (
 // each transaction still costs its own statements, round trip and commit record; under
 // load most of the accept's cost is that per-transaction part.
 //
+// One committer works alone until a full group (maxGroup) is waiting; only then may more
+// (up to the service's AcceptCommitters) commit groups beside it. Below saturation every
+// request that arrives while the one commit is under way joins the next group, so the
+// accepts of a moderate rate share transactions; above it the committers work in parallel.
+// Side by side at 1,000 orders/s on 2 cores (2026-12-06, four pairs) against four
+// committers that all commit whenever free: PostgreSQL 0.53–0.69 transactions per order
+// instead of 0.75–0.94, p99 accept→settled 69–105 ms instead of 116–154. A single
+// committer with nothing beside it had capped accepts about 10% lower at saturation:
+// hence one, then more.
+//
 // A group that fails (an idempotency key already taken, or used twice in the group, a lost
 // connection) commits nothing, and each of its requests is then committed alone, with the
 // idempotency handling of create: one bad request never fails its neighbours.
 type grouper struct {
-	s   *store
-	tel *telemetry.Telemetry
-	sem chan struct{} // committers
+	s     *store
+	tel   *telemetry.Telemetry
+	first chan struct{} // the one committer that may always commit
+	more  chan struct{} // the others, taken only while a full group waits; nil if none
 
 	mu    sync.Mutex
 	queue []*acceptReq
@@ -40,9 +51,10 @@ type grouper struct {
 // for the last one's rows.
 const maxGroup = 64
 
-// acceptCommitters is how many groups are committed at once. Requests queue while all are
-// busy, and that queue is what forms the groups.
-const acceptCommitters = 4
+// DefaultAcceptCommitters is how many groups may be committed at once unless
+// ACCEPT_COMMITTERS says otherwise (Config.AcceptCommitters). Requests queue while the
+// committers are busy, and that queue is what forms the groups.
+const DefaultAcceptCommitters = 4
 
 type acceptReq struct {
 	ctx      context.Context
@@ -60,8 +72,16 @@ type acceptDone struct {
 	alone bool // the group failed: commit this request on its own
 }
 
-func newGrouper(s *store, tel *telemetry.Telemetry) *grouper {
-	return &grouper{s: s, tel: tel, sem: make(chan struct{}, acceptCommitters)}
+// newGrouper commits with up to committers at once (DefaultAcceptCommitters if < 1).
+func newGrouper(s *store, tel *telemetry.Telemetry, committers int) *grouper {
+	if committers < 1 {
+		committers = DefaultAcceptCommitters
+	}
+	g := &grouper{s: s, tel: tel, first: make(chan struct{}, 1)}
+	if committers > 1 {
+		g.more = make(chan struct{}, committers-1)
+	}
+	return g
 }
 
 // create stores a new order as store.create does, committed in a group with whatever other
@@ -74,6 +94,10 @@ func (g *grouper) create(ctx context.Context, o Order, idemKey string, reqHash [
 	for {
 		g.mu.Lock()
 		taken := req.taken
+		more := g.more // nil (never ready) unless a full group waits
+		if len(g.queue) < maxGroup {
+			more = nil
+		}
 		g.mu.Unlock()
 		var d acceptDone
 		if taken {
@@ -81,12 +105,12 @@ func (g *grouper) create(ctx context.Context, o Order, idemKey string, reqHash [
 		} else {
 			select {
 			case d = <-req.done:
-			case g.sem <- struct{}{}:
-				func() {
-					defer func() { <-g.sem }()
-					g.commitNext()
-				}()
+			case g.first <- struct{}{}:
+				g.commitWith(g.first)
 				continue // this request was in the group, or is still queued behind it
+			case more <- struct{}{}:
+				g.commitWith(more)
+				continue
 			}
 		}
 		if d.alone {
@@ -94,6 +118,12 @@ func (g *grouper) create(ctx context.Context, o Order, idemKey string, reqHash [
 		}
 		return d.res, d.err
 	}
+}
+
+// commitWith commits the next group holding the committer slot just taken from slot.
+func (g *grouper) commitWith(slot chan struct{}) {
+	defer func() { <-slot }()
+	g.commitNext()
 }
 
 // commitNext takes up to maxGroup queued requests and commits them.

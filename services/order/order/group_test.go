@@ -18,8 +18,9 @@ import (
 func queueWhileBusy(t *testing.T, r *running, n int, send func(i int) response) []response {
 	t.Helper()
 	g := r.svc.groups
-	for range cap(g.sem) {
-		g.sem <- struct{}{}
+	g.first <- struct{}{}
+	for range cap(g.more) {
+		g.more <- struct{}{}
 	}
 	out := make([]response, n)
 	var wg sync.WaitGroup
@@ -31,9 +32,10 @@ func queueWhileBusy(t *testing.T, r *running, n int, send func(i int) response) 
 		defer g.mu.Unlock()
 		return len(g.queue) == n
 	})
-	for range cap(g.sem) {
-		<-g.sem
+	for range cap(g.more) {
+		<-g.more
 	}
+	<-g.first
 	wg.Wait()
 	return out
 }
@@ -120,5 +122,77 @@ func TestAccept_AFailedGroupIsDecidedRequestByRequest(t *testing.T) {
 		if got := r.count(t, table); got != 1+fresh {
 			t.Errorf("%s has %d rows, want %d (the first order and the fresh ones)", table, got, 1+fresh)
 		}
+	}
+}
+
+// One committer works alone while less than a full group waits: requests queued behind
+// its commit stay queued (to join the next group) even though other committers are idle.
+// Once a full group waits, another committer takes it beside the busy one.
+func TestAccept_MoreCommittersOnlyForAFullGroup(t *testing.T) {
+	r := startOrder(t)
+	g := r.svc.groups
+	if cap(g.more) == 0 {
+		t.Fatalf("the default allows %d committers beside the first, want some", cap(g.more))
+	}
+	g.first <- struct{}{} // the first committer is busy until released below
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-g.first
+		}
+	}
+	defer release()
+
+	res := make([]response, maxGroup)
+	var wg sync.WaitGroup
+	send := func(i int) {
+		wg.Go(func() {
+			res[i] = r.do(t, "POST", "/v1/orders", "application/json", goodOrder, map[string]string{"Idempotency-Key": fmt.Sprintf("more-%d", i)})
+		})
+	}
+	const few = 5
+	for i := range few {
+		send(i)
+	}
+	queued := func(n int) func() bool {
+		return func() bool {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return len(g.queue) == n
+		}
+	}
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("%d accepts queued", few), queued(few))
+	time.Sleep(200 * time.Millisecond) // time enough for an idle committer to take them, were it allowed
+	if !queued(few)() || len(g.more) != 0 || r.count(t, "orders.orders") != 0 {
+		t.Fatalf("with the first committer busy and %d requests waiting, another committer started (%d busy, %d orders written)",
+			few, len(g.more), r.count(t, "orders.orders"))
+	}
+
+	// A full group: the last request to arrive finds it waiting and commits it, while the
+	// first committer is still busy.
+	for i := few; i < maxGroup; i++ {
+		send(i)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		release()
+		<-done
+		t.Fatalf("a full group of %d waited for the first committer", maxGroup)
+	}
+	for i, x := range res {
+		if x.status != http.StatusAccepted {
+			t.Fatalf("request %d: %d %s, want 202", i, x.status, x.raw)
+		}
+	}
+	var txs int
+	if err := r.db.QueryRow(context.Background(), `SELECT count(DISTINCT created_at) FROM orders.orders`).Scan(&txs); err != nil {
+		t.Fatal(err)
+	}
+	if txs != 1 || r.count(t, "orders.orders") != maxGroup {
+		t.Errorf("%d orders in %d transactions, want %d in 1", r.count(t, "orders.orders"), txs, maxGroup)
 	}
 }

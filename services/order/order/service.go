@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err := deadletter.RegisterDepthGauge(tel.Meter(), b.JS); err != nil {
 		return nil, err
 	}
-	s.groups = newGrouper(st, tel)
+	s.groups = newGrouper(st, tel, cfg.AcceptCommitters)
 	(&api{store: st, groups: s.groups, tel: tel, accepted: accepted}).routes(b.Mux)
 	return s, nil
 }
