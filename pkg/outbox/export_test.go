@@ -27,3 +27,6 @@ func MarkSentPlan(ctx context.Context, r *Relay) (string, error) {
 
 // Claims is how many claims r has begun.
 func Claims(r *Relay) int64 { return r.claims.Load() }
+
+// ClaimsEnded is how many of r's claims have ended (published and committed, or failed).
+func ClaimsEnded(r *Relay) int64 { return r.claimsEnded.Load() }

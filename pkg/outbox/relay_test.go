@@ -723,7 +723,12 @@ func TestRelay_AWakeUpACoveringClaimAnsweredClaimsNothing(t *testing.T) {
 	})
 	relay := r.relayThrough(t, held, outbox.RelayConfig{Concurrency: 2, PollInterval: time.Minute})
 	runUntilCleanup(t, relay)
-	testenv.WaitFor(t, 5*time.Second, "the relay's first claim", func() bool { return outbox.Claims(relay) == 1 })
+	// Its first claim (of rows committed before it started) must be over before A commits:
+	// a claim whose snapshot is taken after A's commit would take A itself, and the claims
+	// counted below would be one fewer (CI on a loaded machine saw 3).
+	testenv.WaitFor(t, 5*time.Second, "the relay's first claim, ended", func() bool {
+		return outbox.Claims(relay) == 1 && outbox.ClaimsEnded(relay) == 1
+	})
 	ctx := context.Background()
 	expect := func(ids ...string) {
 		t.Helper()
