@@ -35,6 +35,7 @@ type lokiSink struct {
 	client  *loki.Client
 	dropped metric.Int64Counter
 	service model.LabelValue
+	streams map[string]model.LabelSet // the labels of each standard level, built once, only read
 	done    chan struct{}
 
 	mu     sync.RWMutex // held for reading to send on lines, for writing to close it
@@ -43,9 +44,9 @@ type lokiSink struct {
 }
 
 type lokiLine struct {
-	level string
-	at    time.Time
-	text  string
+	labels model.LabelSet
+	at     time.Time
+	text   string
 }
 
 func newLokiSink(cfg LokiConfig, meter metric.Meter) (*lokiSink, error) {
@@ -70,7 +71,12 @@ func newLokiSink(cfg LokiConfig, meter metric.Meter) (*lokiSink, error) {
 		cfg.Buffer = 10000
 	}
 	s := &lokiSink{client: client, lines: make(chan lokiLine, cfg.Buffer), dropped: dropped,
-		service: model.LabelValue(cfg.Service), done: make(chan struct{})}
+		service: model.LabelValue(cfg.Service), streams: map[string]model.LabelSet{}, done: make(chan struct{})}
+	// A line's labels are one of these maps, shared by every line of its level: the client
+	// only reads them. A level outside the four gets a map of its own.
+	for _, level := range []string{"debug", "info", "warn", "error"} {
+		s.streams[level] = s.labels(level)
+	}
 	go s.forward()
 	return s, nil
 }
@@ -78,8 +84,12 @@ func newLokiSink(cfg LokiConfig, meter metric.Meter) (*lokiSink, error) {
 func (s *lokiSink) forward() {
 	defer close(s.done)
 	for l := range s.lines {
-		_ = s.client.Handle(model.LabelSet{"service": s.service, "level": model.LabelValue(l.level)}, l.at, l.text)
+		_ = s.client.Handle(l.labels, l.at, l.text)
 	}
+}
+
+func (s *lokiSink) labels(level string) model.LabelSet {
+	return model.LabelSet{"service": s.service, "level": model.LabelValue(level)}
 }
 
 var lokiDropped = metric.WithAttributeSet(attribute.NewSet(attribute.String("sink", "loki")))
@@ -88,7 +98,12 @@ var lokiDropped = metric.WithAttributeSet(attribute.NewSet(attribute.String("sin
 // each record in one call) and queues it without ever blocking; after Shutdown it does
 // nothing.
 func (s *lokiSink) Write(p []byte) (int, error) {
-	line := lokiLine{level: levelOf(p), at: time.Now(), text: string(bytes.TrimRight(p, "\n"))}
+	level := levelOf(p)
+	labels, ok := s.streams[level]
+	if !ok {
+		labels = s.labels(level)
+	}
+	line := lokiLine{labels: labels, at: time.Now(), text: string(bytes.TrimRight(p, "\n"))}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -136,6 +151,16 @@ func levelOf(line []byte) string {
 	j := bytes.IndexByte(rest, '"')
 	if j < 0 {
 		return "info"
+	}
+	switch string(rest[:j]) { // the standard levels without an allocation
+	case "DEBUG":
+		return "debug"
+	case "INFO":
+		return "info"
+	case "WARN":
+		return "warn"
+	case "ERROR":
+		return "error"
 	}
 	return strings.ToLower(string(rest[:j]))
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -161,13 +162,35 @@ func TestLoki_ADeadEndpointNeverBlocksLoggingAndDropsAreCounted(t *testing.T) {
 
 func TestLevelOf(t *testing.T) {
 	var buf bytes.Buffer
-	tel, err := Setup(context.Background(), Config{ServiceName: "x", LogWriter: &buf})
+	tel, err := Setup(context.Background(), Config{ServiceName: "x", LogWriter: &buf, LogLevel: slog.LevelDebug})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tel.Logger.Warn("w")
-	if got := levelOf(buf.Bytes()); got != "warn" {
-		t.Fatalf("levelOf(%q) = %q", buf.String(), got)
+	for level, want := range map[slog.Level]string{
+		slog.LevelDebug: "debug", slog.LevelInfo: "info", slog.LevelWarn: "warn", slog.LevelError: "error",
+		slog.LevelInfo + 2: "info+2", // a level of the program's own: its name, lower-cased
+	} {
+		buf.Reset()
+		tel.Logger.Log(context.Background(), level, "m")
+		if got := levelOf(buf.Bytes()); got != want {
+			t.Errorf("levelOf(%q) = %q, want %q", buf.String(), got, want)
+		}
+	}
+}
+
+// Every line goes through Write: it copies the line (it outlives the caller's buffer) and
+// allocates nothing else, its labels shared with every line of its level.
+func TestLoki_WriteAllocatesOnlyTheLinesCopy(t *testing.T) {
+	srv := httptest.NewServer(&fakeLoki{})
+	defer srv.Close()
+	s, err := newLokiSink(LokiConfig{URL: srv.URL + "/loki/api/v1/push", Service: "x", Buffer: 1 << 16}, sdkmetric.NewMeterProvider().Meter("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	line := []byte(`{"time":"2026-12-06T05:00:00Z","level":"INFO","msg":"decision","outcome":"applied"}` + "\n")
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.Write(line) }); n != 1 {
+		t.Fatalf("%v allocations per line, want 1 (the copy of the line)", n)
 	}
 }
 

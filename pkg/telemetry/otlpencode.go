@@ -272,13 +272,67 @@ func otlpKind(k trace.SpanKind) uint64 {
 	return 0
 }
 
+// keyValue writes a KeyValue. Nearly every attribute holds a string or a number, whose
+// size is known before writing: its lengths are written in place. A slice or a map has
+// its size found as value writes it (open, close).
 func (e *spanEncoder) keyValue(field protowire.Number, kv attribute.KeyValue) {
-	m := e.open(field)
-	e.str(kvKey, string(kv.Key))
-	v := e.open(kvValue)
-	e.value(kv.Value)
-	e.close(v)
-	e.close(m)
+	k, v := string(kv.Key), kv.Value
+	var n int // the size of the AnyValue's fields
+	switch v.Type() {
+	case attribute.STRING:
+		n = lenSize(anyString, len(v.AsString()))
+	case attribute.INT64:
+		n = 1 + sizeVarint(uint64(v.AsInt64()))
+	case attribute.BOOL:
+		n = 2
+	case attribute.FLOAT64:
+		n = 1 + 8
+	case attribute.EMPTY:
+	default:
+		m := e.open(field)
+		e.str(kvKey, k)
+		a := e.open(kvValue)
+		e.value(v)
+		e.close(a)
+		e.close(m)
+		return
+	}
+	e.head(field, strSize(kvKey, k)+lenSize(kvValue, n))
+	e.str(kvKey, k)
+	e.head(kvValue, n)
+	e.value(v)
+}
+
+// lenSize is the size of a length-delimited field numbered below 16 holding n bytes.
+func lenSize(field protowire.Number, n int) int { return 1 + sizeVarint(uint64(n)) + n }
+
+func strSize(field protowire.Number, s string) int {
+	if s == "" {
+		return 0
+	}
+	return lenSize(field, len(s))
+}
+
+// head writes the tag and the length of a length-delimited field of n bytes.
+func (e *spanEncoder) head(field protowire.Number, n int) {
+	e.b = appendVarint(e.b, uint64(protowire.EncodeTag(field, protowire.BytesType)))
+	e.b = appendVarint(e.b, uint64(n))
+}
+
+// appendVarint is protowire.AppendVarint with the one-byte case inline: every tag here and
+// most lengths are below 128.
+func appendVarint(b []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(b, byte(v))
+	}
+	return protowire.AppendVarint(b, v)
+}
+
+func sizeVarint(v uint64) int {
+	if v < 0x80 {
+		return 1
+	}
+	return protowire.SizeVarint(v)
 }
 
 // value writes the fields of an AnyValue (its oneof), as the SDK's exporter does: an empty
@@ -286,20 +340,20 @@ func (e *spanEncoder) keyValue(field protowire.Number, kv attribute.KeyValue) {
 func (e *spanEncoder) value(v attribute.Value) {
 	switch v.Type() {
 	case attribute.BOOL:
-		e.b = protowire.AppendTag(e.b, anyBool, protowire.VarintType)
-		e.b = protowire.AppendVarint(e.b, protowire.EncodeBool(v.AsBool()))
+		e.b = appendVarint(e.b, uint64(protowire.EncodeTag(anyBool, protowire.VarintType)))
+		e.b = appendVarint(e.b, protowire.EncodeBool(v.AsBool()))
 	case attribute.INT64:
-		e.b = protowire.AppendTag(e.b, anyInt, protowire.VarintType)
-		e.b = protowire.AppendVarint(e.b, uint64(v.AsInt64()))
+		e.b = appendVarint(e.b, uint64(protowire.EncodeTag(anyInt, protowire.VarintType)))
+		e.b = appendVarint(e.b, uint64(v.AsInt64()))
 	case attribute.FLOAT64:
-		e.b = protowire.AppendTag(e.b, anyDouble, protowire.Fixed64Type)
+		e.b = appendVarint(e.b, uint64(protowire.EncodeTag(anyDouble, protowire.Fixed64Type)))
 		e.b = protowire.AppendFixed64(e.b, math.Float64bits(v.AsFloat64()))
 	case attribute.STRING:
-		e.b = protowire.AppendTag(e.b, anyString, protowire.BytesType)
-		e.b = protowire.AppendString(e.b, v.AsString())
+		e.head(anyString, len(v.AsString()))
+		e.b = append(e.b, v.AsString()...)
 	case attribute.BYTESLICE:
-		e.b = protowire.AppendTag(e.b, anyBytes, protowire.BytesType)
-		e.b = protowire.AppendBytes(e.b, v.AsByteSlice())
+		e.head(anyBytes, len(v.AsByteSlice()))
+		e.b = append(e.b, v.AsByteSlice()...)
 	case attribute.BOOLSLICE:
 		a := e.open(anyArray)
 		for _, x := range v.AsBoolSlice() {
@@ -338,8 +392,7 @@ func (e *spanEncoder) value(v attribute.Value) {
 		e.close(a)
 	case attribute.EMPTY:
 	default:
-		e.b = protowire.AppendTag(e.b, anyString, protowire.BytesType)
-		e.b = protowire.AppendString(e.b, "INVALID")
+		e.str(anyString, "INVALID")
 	}
 }
 
@@ -355,7 +408,7 @@ const lenReserve = 5
 
 // open starts a nested message (or packed field) and returns where its length goes.
 func (e *spanEncoder) open(field protowire.Number) int {
-	e.b = protowire.AppendTag(e.b, field, protowire.BytesType)
+	e.b = appendVarint(e.b, uint64(protowire.EncodeTag(field, protowire.BytesType)))
 	at := len(e.b)
 	e.b = append(e.b, 0, 0, 0, 0, 0)
 	return at
@@ -364,9 +417,9 @@ func (e *spanEncoder) open(field protowire.Number) int {
 // close writes the length of the message opened at at, and moves its bytes up to meet it.
 func (e *spanEncoder) close(at int) {
 	n := len(e.b) - at - lenReserve
-	w := protowire.SizeVarint(uint64(n))
+	w := sizeVarint(uint64(n))
 	copy(e.b[at+w:], e.b[at+lenReserve:])
-	protowire.AppendVarint(e.b[at:at], uint64(n))
+	appendVarint(e.b[at:at], uint64(n))
 	e.b = e.b[:at+w+n]
 }
 
@@ -376,31 +429,31 @@ func (e *spanEncoder) str(field protowire.Number, s string) {
 	if s == "" {
 		return
 	}
-	e.b = protowire.AppendTag(e.b, field, protowire.BytesType)
-	e.b = protowire.AppendString(e.b, s)
+	e.head(field, len(s))
+	e.b = append(e.b, s...)
 }
 
 func (e *spanEncoder) bytes(field protowire.Number, p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	e.b = protowire.AppendTag(e.b, field, protowire.BytesType)
-	e.b = protowire.AppendBytes(e.b, p)
+	e.head(field, len(p))
+	e.b = append(e.b, p...)
 }
 
 func (e *spanEncoder) varint(field protowire.Number, v uint64) {
 	if v == 0 {
 		return
 	}
-	e.b = protowire.AppendTag(e.b, field, protowire.VarintType)
-	e.b = protowire.AppendVarint(e.b, v)
+	e.b = appendVarint(e.b, uint64(protowire.EncodeTag(field, protowire.VarintType)))
+	e.b = appendVarint(e.b, v)
 }
 
 func (e *spanEncoder) fixed64(field protowire.Number, v uint64) {
 	if v == 0 {
 		return
 	}
-	e.b = protowire.AppendTag(e.b, field, protowire.Fixed64Type)
+	e.b = appendVarint(e.b, uint64(protowire.EncodeTag(field, protowire.Fixed64Type)))
 	e.b = protowire.AppendFixed64(e.b, v)
 }
 
@@ -408,7 +461,7 @@ func (e *spanEncoder) fixed32(field protowire.Number, v uint32) {
 	if v == 0 {
 		return
 	}
-	e.b = protowire.AppendTag(e.b, field, protowire.Fixed32Type)
+	e.b = appendVarint(e.b, uint64(protowire.EncodeTag(field, protowire.Fixed32Type)))
 	e.b = protowire.AppendFixed32(e.b, v)
 }
 

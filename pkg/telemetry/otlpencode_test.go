@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ func richSpans(t testing.TB) []sdktrace.ReadOnlySpan {
 	scopeB := instrumentation.Scope{Name: "otelhttp"}
 	attrs := []attribute.KeyValue{
 		attribute.String("s", "text"), attribute.String("empty", ""), attribute.Bool("b", true), attribute.Bool("f", false),
+		attribute.String("long", strings.Repeat("lengths of two bytes ", 10)), // 210 bytes: the length varints' second byte
 		attribute.Int64("i", -42), attribute.Int64("zero", 0), attribute.Float64("d", 3.25),
 		attribute.StringSlice("ss", []string{"a", ""}), attribute.Int64Slice("is", []int64{1, -2}),
 		attribute.Float64Slice("ds", []float64{0.5}), attribute.BoolSlice("bs", []bool{true, false}),
@@ -223,4 +225,17 @@ func BenchmarkSpanExport(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(spans)), "ns/span")
 		})
 	}
+}
+
+// BenchmarkSpanEncode is the encoder alone, on a request of 512 spans of the services'
+// usual kind: `go test -bench SpanEncode ./pkg/telemetry`.
+func BenchmarkSpanEncode(b *testing.B) {
+	spans := loudlySpans(512)
+	var enc spanEncoder
+	b.ReportAllocs()
+	for b.Loop() {
+		enc.encode(spans)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(spans)), "ns/span")
+	b.ReportMetric(float64(len(enc.encode(spans)))/float64(len(spans)), "bytes/span")
 }
