@@ -15,9 +15,13 @@ import (
 // so the ratios mean something even when the machine is busy and the absolute figures do
 // not.
 type benchLine struct {
-	PgbenchTPS    float64       // the accept transaction, 8 clients, before the pipeline runs
-	PgbenchTPS2   float64       // the same after them
-	Saturated     float64       // settled/s, telemetry on, offered well above capacity
+	PgbenchTPS  float64 // the accept transaction, 8 clients, before the pipeline runs
+	PgbenchTPS2 float64 // the same after them
+	Saturated   float64 // settled/s, telemetry on, offered well above capacity
+	Offered     float64 // the rate offered at saturation (BENCH_RATE)
+	// Unsaturated counts the saturated phases that settled at least keptUp of what was
+	// offered: above 0, their figures are the offered rate, not the pipeline's.
+	Unsaturated   int
 	HalfRate      float64       // the rate offered for the latency run: Saturated/2
 	HalfSettled   float64       // settled/s at that rate
 	P50, P99      time.Duration // accept→settled at that rate, after the warm-up
@@ -112,11 +116,11 @@ func (l benchLine) String() string {
 	return fmt.Sprintf("bench: pgbench_tps=%s saturated_settled_per_s=%s ratio=%s half_rate=%s p50_ms=%s p99_ms=%s telemetry_on_off=%s lost=%d"+
 		" spans_dropped=%d half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_off_again_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
 		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s half_warmup_p99_ms=%s pgbench_tps_before_after=%s/%s"+
-		" machine_speed_mb_s_min_max=%s/%s env=%s",
+		" machine_speed_mb_s_min_max=%s/%s offered_per_s=%s unsaturated_phases=%d env=%s",
 		f(l.Limit(), 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost, l.SpansDropped,
 		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOff2, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
 		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), ms(l.WarmupP99), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1),
-		f(l.SpeedMin, 0), f(l.SpeedMax, 0), env)
+		f(l.SpeedMin, 0), f(l.SpeedMax, 0), f(l.Offered, 0), l.Unsaturated, env)
 }
 
 // Service settings the bench passes from its own environment to both services, so that
@@ -204,7 +208,7 @@ func TestBenchLine_String(t *testing.T) {
 	l := benchLine{PgbenchTPS: 2600.04, PgbenchTPS2: 2752, Saturated: 245.0, HalfRate: 122.5, HalfSettled: 121.96,
 		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOff2: 250, SaturatedOn2: 255,
 		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond, WarmupP99: 16400 * time.Millisecond,
-		SpansDropped: 7, Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
+		SpansDropped: 7, Offered: 4014.2, Unsaturated: 1, Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
 	for _, mbs := range []float64{1500.4, 1210.2, 1620.7} {
 		l.sawSpeed(mbs)
 	}
@@ -213,7 +217,7 @@ func TestBenchLine_String(t *testing.T) {
 		" telemetry_off_again_settled_per_s=250.0 telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040" +
 		" cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
 		" half_warmup_p99_ms=16400.0 pgbench_tps_before_after=2600.0/2752.0 machine_speed_mb_s_min_max=1210/1621" +
-		" env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
+		" offered_per_s=4014 unsaturated_phases=1 env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
 	if got := l.String(); got != want {
 		t.Errorf("bench line:\n got %s\nwant %s", got, want)
 	}

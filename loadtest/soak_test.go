@@ -63,7 +63,7 @@ func BenchmarkSoak(b *testing.B) {
 	defer func() { fmt.Println(line) }()
 	if rate == 0 {
 		if !b.Run("saturation", func(b *testing.B) {
-			r := p.run(b, phase{name: "saturation", telemetry: true, rate: 3000, duration: 15 * time.Second, concurrency: 256})
+			r := p.run(b, phase{name: "saturation", telemetry: true, rate: saturationRate, duration: 15 * time.Second, concurrency: 256})
 			line.Saturated = r.SettledPerSec
 		}) {
 			b.FailNow()
