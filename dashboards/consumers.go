@@ -78,6 +78,14 @@ func Consumers() (dashboard.Dashboard, error) {
 			query(`histogram_quantile(0.95, sum by (consumer, outcome, le) (rate(loudly_consumer_process_duration_seconds_bucket[$__rate_interval])))`,
 				"{{consumer}} {{outcome}}").Exemplar(true),
 		).Span(8)).
+		WithPanel(graph("Batch size, by consumer",
+			"Messages in each batch a batch consumer decided in one transaction: the mean, and the 95th percentile (of power-of-two buckets). "+
+				"Near CONSUMER_BATCH_SIZE the consumer is behind and every transaction carries a full batch; near 1 it keeps up and decides messages as they arrive.",
+			"short",
+			query(`sum by (consumer) (rate(loudly_consumer_batch_size_sum[$__rate_interval])) / sum by (consumer) (rate(loudly_consumer_batch_size_count[$__rate_interval]))`,
+				"{{consumer}} mean"),
+			query(`histogram_quantile(0.95, sum by (consumer, le) (rate(loudly_consumer_batch_size_bucket[$__rate_interval])))`, "{{consumer}} p95"),
+		).Span(8)).
 		WithPanel(graph(PanelConsumeOutcomes,
 			"Consume-stage decisions per second by service and outcome. retry and duplicate are redeliveries (LoudlyRedeliveriesHigh); invalid and dead_lettered go to the dead-letter stream.",
 			"ops",

@@ -100,6 +100,7 @@ func (r *Runner) handleBatch(jms []jetstream.Msg) {
 			attribute.Int("messaging.batch.message_count", len(jms)),
 		))
 	defer bspan.End()
+	r.batchSize.Record(bctx, int64(len(jms)), r.attrs)
 	link := trace.WithLinks(trace.LinkFromContext(bctx, attribute.String("loudly.link", "batch")))
 
 	var settling sync.WaitGroup

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"loudly/internal/testenv"
 	"loudly/pkg/consumer"
 	"loudly/pkg/envelope"
@@ -293,5 +295,26 @@ func TestBatch_ABurstFillsOneBatch(t *testing.T) {
 	r.waitForDecisions(t, 12)
 	if sizes := calls.get(); len(sizes) != 1 || sizes[0] != 12 {
 		t.Errorf("batches %v: want the 12 messages of the burst in one batch, with 4 handler goroutines idle", sizes)
+	}
+	// The batch is in loudly.consumer.batch.size, under its consumer: one batch of 12.
+	var found bool
+	for _, sm := range r.tel.Collect(t).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "loudly.consumer.batch.size" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Histogram[int64]).DataPoints {
+				if v, _ := dp.Attributes.Value("consumer"); v.AsString() != r.name {
+					continue
+				}
+				found = true
+				if dp.Count != 1 || dp.Sum != 12 {
+					t.Errorf("batch size histogram of %s: %d batches, %d messages; want 1 batch of 12", r.name, dp.Count, dp.Sum)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no loudly.consumer.batch.size point for consumer %s", r.name)
 	}
 }

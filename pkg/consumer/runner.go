@@ -132,8 +132,10 @@ type Runner struct {
 	tel     *telemetry.Telemetry
 	tracer  trace.Tracer
 
-	duration metric.Float64Histogram
-	ready    atomic.Bool
+	duration  metric.Float64Histogram
+	batchSize metric.Int64Histogram
+	attrs     metric.MeasurementOption // consumer and stream
+	ready     atomic.Bool
 }
 
 // New creates (or updates) the durable consumer and returns its runner, which decides one
@@ -201,6 +203,12 @@ func (r *Runner) instruments() error {
 	if err != nil {
 		return err
 	}
+	r.batchSize, err = m.Int64Histogram("loudly.consumer.batch.size", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages in each batch a batch consumer decided: near CONSUMER_BATCH_SIZE while it is behind, small while it keeps up."),
+		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000))
+	if err != nil {
+		return err
+	}
 	// Broker-side view of the consumer, read on each collection.
 	pending, err1 := m.Int64ObservableGauge("loudly.consumer.pending", metric.WithUnit("{message}"),
 		metric.WithDescription("Messages in the stream not yet delivered to the consumer."))
@@ -215,7 +223,8 @@ func (r *Runner) instruments() error {
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return err
 	}
-	attrs := metric.WithAttributes(attribute.String("consumer", r.cfg.Name), attribute.String("stream", r.cfg.Stream))
+	attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("consumer", r.cfg.Name), attribute.String("stream", r.cfg.Stream)))
+	r.attrs = attrs
 	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
