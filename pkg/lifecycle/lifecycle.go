@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"loudly/pkg/env"
@@ -45,11 +46,33 @@ func Main[C any, S Service](p Program[C, S]) int {
 	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
 		return Healthcheck(os.Getenv("HTTP_ADDR"), p.DefaultAddr, os.Stderr)
 	}
+	if pct, ok := gcPercent(os.Getenv); ok {
+		debug.SetGCPercent(pct)
+	}
 	// Signals are set up before anything can block, so SIGTERM during start-up still
 	// cancels it cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, p, Process{Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+}
+
+// DefaultGOGC is the garbage collector's target percentage in a service process unless
+// GOGC says otherwise. The services' live heap is small (11–15 MiB in use under full
+// load) and nearly everything they allocate dies within a message or a request, so
+// collecting at 5× the live heap instead of 2× cuts the collections to about a quarter
+// for tens of MiB more heap. Measured on 2 cores at a fixed 2,500 orders/s (2026-12-06):
+// both services' CPU per order 9–10% lower than with GOGC=100, telemetry on and off
+// alike, resident memory 50–91 MiB (README, Performance). GOMEMLIMIT, when set, still
+// bounds the heap.
+const DefaultGOGC = 400
+
+// gcPercent is the GC target Main sets: DefaultGOGC, unless GOGC is set (the runtime
+// has read it then, and it stands).
+func gcPercent(getenv func(string) string) (int, bool) {
+	if getenv("GOGC") != "" {
+		return 0, false
+	}
+	return DefaultGOGC, true
 }
 
 // Process is what a service gets from the process it runs in: its environment and its

@@ -111,3 +111,19 @@ func TestServe_StopsHTTPBeforeWorkersAndReportsWorkerErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestGCPercent_DefaultUnlessGOGCIsSet(t *testing.T) {
+	if pct, ok := gcPercent(func(string) string { return "" }); !ok || pct != DefaultGOGC {
+		t.Errorf("GOGC unset: gcPercent = %d, %v; want %d, true", pct, ok, DefaultGOGC)
+	}
+	for _, v := range []string{"100", "off", "50"} {
+		if pct, ok := gcPercent(func(k string) string {
+			if k == "GOGC" {
+				return v
+			}
+			return ""
+		}); ok {
+			t.Errorf("GOGC=%s: gcPercent = %d, true; the operator's setting must stand", v, pct)
+		}
+	}
+}
