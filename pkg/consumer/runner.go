@@ -223,8 +223,7 @@ func (r *Runner) instruments() error {
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return err
 	}
-	attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("consumer", r.cfg.Name), attribute.String("stream", r.cfg.Stream)))
-	r.attrs = attrs
+	r.attrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("consumer", r.cfg.Name), attribute.String("stream", r.cfg.Stream)))
 	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
@@ -232,11 +231,11 @@ func (r *Runner) instruments() error {
 		if err != nil {
 			return nil // broker unreachable: a gap in the series, and /readyz says why
 		}
-		o.ObserveInt64(pending, int64(info.NumPending), attrs)
-		o.ObserveInt64(ackPending, int64(info.NumAckPending), attrs)
-		o.ObserveInt64(redelivered, int64(info.NumRedelivered), attrs)
-		o.ObserveInt64(acked, int64(info.AckFloor.Consumer), attrs)
-		o.ObserveInt64(delivered, int64(info.Delivered.Consumer), attrs)
+		o.ObserveInt64(pending, int64(info.NumPending), r.attrs)
+		o.ObserveInt64(ackPending, int64(info.NumAckPending), r.attrs)
+		o.ObserveInt64(redelivered, int64(info.NumRedelivered), r.attrs)
+		o.ObserveInt64(acked, int64(info.AckFloor.Consumer), r.attrs)
+		o.ObserveInt64(delivered, int64(info.Delivered.Consumer), r.attrs)
 		return nil
 	}, pending, ackPending, redelivered, acked, delivered)
 	return err
