@@ -133,6 +133,7 @@ type Runner struct {
 	tracer  trace.Tracer
 
 	duration  metric.Float64Histogram
+	byOutcome map[telemetry.Outcome]metric.RecordOption // duration's consumer and outcome, built once
 	batchSize metric.Int64Histogram
 	attrs     metric.MeasurementOption // consumer and stream
 	ready     atomic.Bool
@@ -202,6 +203,12 @@ func (r *Runner) instruments() error {
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 	if err != nil {
 		return err
+	}
+	// The closed set of outcomes makes every attribute set of the duration known up
+	// front: built once here, not sorted and allocated again for every message.
+	r.byOutcome = make(map[telemetry.Outcome]metric.RecordOption, len(telemetry.Outcomes))
+	for _, o := range telemetry.Outcomes {
+		r.byOutcome[o] = r.outcomeAttrs(o)
 	}
 	r.batchSize, err = m.Int64Histogram("loudly.consumer.batch.size", metric.WithUnit("{message}"),
 		metric.WithDescription("Messages in each batch a batch consumer decided: near CONSUMER_BATCH_SIZE while it is behind, small while it keeps up."),
@@ -407,8 +414,16 @@ func (r *Runner) finish(d *delivery, out Result) {
 		dec.Key = out.key
 	}
 	r.tel.Decisions.Record(ctx, dec)
-	r.duration.Record(ctx, time.Since(d.start).Seconds(), metric.WithAttributes(
-		attribute.String("consumer", r.cfg.Name), attribute.String("outcome", string(out.outcome))))
+	attrs, ok := r.byOutcome[out.outcome]
+	if !ok {
+		attrs = r.outcomeAttrs(out.outcome)
+	}
+	r.duration.Record(ctx, time.Since(d.start).Seconds(), attrs)
+}
+
+// outcomeAttrs is the duration histogram's attribute set for outcome o.
+func (r *Runner) outcomeAttrs(o telemetry.Outcome) metric.RecordOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("consumer", r.cfg.Name), attribute.String("outcome", string(o))))
 }
 
 // predecide decides the messages no handler should see: one delivered more often than
