@@ -43,7 +43,7 @@ load:
 
 # make bench: PostgreSQL's limit for the accept transaction (pgbench) and the pipeline's
 # settled/s, latency at half that rate and telemetry on/off, in one run on this machine,
-# summed up in one line "bench: …" (about 5 minutes; loadtest/bench_test.go). Service
+# summed up in one line "bench: …" (about 7 minutes; loadtest/bench_test.go). Service
 # settings in the environment reach both services, e.g. CONSUMER_BATCH_SIZE=1 make bench;
 # BENCH_DURATION, BENCH_RATE, BENCH_CONCURRENCY, BENCH_PGBENCH_DURATION, BENCH_HALF_RATE,
 # BENCH_WARMUP (the half-rate phase's warm-up, 3s) and BENCH_PROFILE_DIR change the run itself.

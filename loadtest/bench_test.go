@@ -42,11 +42,12 @@ import (
 //     at that rate: the orders of the phase's first BENCH_WARMUP (3s, sent before its
 //     BENCH_DURATION) are verified like the others but their latency is reported apart
 //     (half_warmup_p99_ms), as the fresh services' start, not their latency at the rate;
-//  4. telemetry off twice, then on again, at saturation: the cost of telemetry as a ratio
-//     of means, the two on runs around the two off runs so drift in the machine's load
-//     cancels out, and two of each so one unlucky run weighs half. The CPU time both
-//     services spent per settled order, on and off, is printed too: it measures the same
-//     cost without depending on what else the machine is doing.
+//  4. telemetry off twice, on twice, off once more, at saturation (with the first
+//     saturated run: on, off, off, on, on, off): the cost of telemetry as a ratio of
+//     means, each setting's runs spread over the bench so drift in the machine's load
+//     about cancels out, and three of each so one unlucky run weighs a third. The CPU
+//     time both services spent per settled order, on and off, is printed too: it
+//     measures the same cost without depending on what else the machine is doing.
 //
 // Each phase starts from fresh processes, database and stream. Service settings in the
 // environment (CONSUMER_*, OUTBOX_*, DB_MAX_CONNS, …; see serviceSettings) reach both
@@ -131,11 +132,13 @@ func BenchmarkThroughput(b *testing.B) {
 			b.Logf("%d orders could not be sent on time at %.1f/s: the pipeline did not keep up with half its saturated rate", s.Behind, line.HalfRate)
 		}
 	})
-	var cpuOff1, cpuOff2 time.Duration
+	var cpuOn3, cpuOff1, cpuOff2, cpuOff3 time.Duration
 	saturated("saturated/telemetry=off", false, &line.SaturatedOff, &cpuOff1)
 	saturated("saturated_again/telemetry=off", false, &line.SaturatedOff2, &cpuOff2)
 	saturated("saturated_again/telemetry=on", true, &line.SaturatedOn2, &cpuOn2)
-	line.CPUPerOrderOn, line.CPUPerOrderOff = (cpuOn1+cpuOn2)/2, (cpuOff1+cpuOff2)/2
+	saturated("saturated_third/telemetry=on", true, &line.SaturatedOn3, &cpuOn3)
+	saturated("saturated_third/telemetry=off", false, &line.SaturatedOff3, &cpuOff3)
+	line.CPUPerOrderOn, line.CPUPerOrderOff = (cpuOn1+cpuOn2+cpuOn3)/3, (cpuOff1+cpuOff2+cpuOff3)/3
 	limit("limit_again/pgbench", &line.PgbenchTPS2)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -29,13 +30,15 @@ type benchLine struct {
 	SaturatedOff  float64       // settled/s, telemetry off
 	SaturatedOff2 float64       // settled/s, telemetry off again, right after
 	SaturatedOn2  float64       // settled/s, telemetry on again after the off runs
+	SaturatedOn3  float64       // settled/s, telemetry on a third time, right after
+	SaturatedOff3 float64       // settled/s, telemetry off a third time, last
 	Lost          int           // over every pipeline run: must be 0
 	// SpansDropped is what the services counted as not exported over the runs with
 	// telemetry on (loudly_telemetry_spans_dropped_total): above 0, the on runs did less
 	// work than the figures claim, and exemplars point at traces that were never stored.
 	SpansDropped int64
-	// CPU time both services spent per settled order at saturation: the mean of the two
-	// on runs, and of the two off runs. A steadier view of telemetry's cost than settled/s.
+	// CPU time both services spent per settled order at saturation: the mean of the on
+	// runs, and of the off runs. A steadier view of telemetry's cost than settled/s.
 	CPUPerOrderOn, CPUPerOrderOff time.Duration
 	// The machine's single-core speed (cpuSpeed) at the start of the slowest and the
 	// fastest pipeline phase, MB/s: the same work measured far apart means the machine
@@ -64,35 +67,49 @@ func (l benchLine) Limit() float64 {
 // Ratio is the pipeline's settled/s over PostgreSQL's accept tx/s.
 func (l benchLine) Ratio() float64 { return ratio(l.Saturated, l.Limit()) }
 
-// TelemetryOnOff compares settled/s with telemetry on and off. The runs go on, off, off,
-// on, and the mean of each pair is used: a machine that gets busier or quieter during the
-// bench moves both means alike, and two runs of each halve the weight of one unlucky run
-// (one run of each differed by up to 17% on this machine). With one off run (a bench that
-// stopped early) it alone is used.
+// TelemetryOnOff compares settled/s with telemetry on and off: the mean of the on runs
+// over the mean of the off runs. The runs go on, off, off, on, on, off: a machine that
+// gets busier or quieter during the bench moves both means about alike (each setting's
+// runs sit at positions summing to 10 and 11), and three runs of each cut the weight of
+// one unlucky run to a third (two runs of one setting differed by up to 29% on a 2-core
+// machine, 2026-12-06). A bench that stopped early compares the runs it has.
 func (l benchLine) TelemetryOnOff() float64 {
-	off := l.SaturatedOff
-	if l.SaturatedOff2 > 0 {
-		off = (l.SaturatedOff + l.SaturatedOff2) / 2
-	}
-	return ratio((l.Saturated+l.SaturatedOn2)/2, off)
+	return ratio(mean(l.onRuns()), mean(l.offRuns()))
 }
 
-// RepeatSpread is how far two runs of the same setting differ, relative to their mean,
-// the larger for the on and the off pair: the noise floor of this run. A telemetry cost
-// smaller than it is not measured.
+func (l benchLine) onRuns() []float64 { return measured(l.Saturated, l.SaturatedOn2, l.SaturatedOn3) }
+func (l benchLine) offRuns() []float64 {
+	return measured(l.SaturatedOff, l.SaturatedOff2, l.SaturatedOff3)
+}
+
+// RepeatSpread is how far the runs of one setting differ, the slowest from the fastest
+// relative to their mean, the larger for the on and the off runs: the noise floor of
+// this run. A telemetry cost smaller than it is not measured.
 func (l benchLine) RepeatSpread() float64 {
-	return max(spread(l.Saturated, l.SaturatedOn2), spread(l.SaturatedOff, l.SaturatedOff2))
+	return max(spread(l.onRuns()), spread(l.offRuns()))
 }
 
-func spread(a, b float64) float64 {
-	if a == 0 || b == 0 {
+// measured is the runs that produced a figure (a bench that stopped early has zeros).
+func measured(runs ...float64) []float64 {
+	return slices.DeleteFunc(runs, func(v float64) bool { return v == 0 })
+}
+
+func mean(vs []float64) float64 {
+	if len(vs) == 0 {
 		return 0
 	}
-	d := a - b
-	if d < 0 {
-		d = -d
+	var sum float64
+	for _, v := range vs {
+		sum += v
 	}
-	return d / ((a + b) / 2)
+	return sum / float64(len(vs))
+}
+
+func spread(vs []float64) float64 {
+	if len(vs) < 2 {
+		return 0
+	}
+	return (slices.Max(vs) - slices.Min(vs)) / mean(vs)
 }
 
 func cpuMS(d time.Duration) string {
@@ -114,11 +131,13 @@ func (l benchLine) String() string {
 	}
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	return fmt.Sprintf("bench: pgbench_tps=%s saturated_settled_per_s=%s ratio=%s half_rate=%s p50_ms=%s p99_ms=%s telemetry_on_off=%s lost=%d"+
-		" spans_dropped=%d half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_off_again_settled_per_s=%s telemetry_on_again_settled_per_s=%s repeat_spread=%s"+
+		" spans_dropped=%d half_settled_per_s=%s telemetry_off_settled_per_s=%s telemetry_off_again_settled_per_s=%s telemetry_on_again_settled_per_s=%s"+
+		" telemetry_on_third_settled_per_s=%s telemetry_off_third_settled_per_s=%s repeat_spread=%s"+
 		" cpu_ms_per_order_on=%s cpu_ms_per_order_off=%s half_warmup_p99_ms=%s pgbench_tps_before_after=%s/%s"+
 		" machine_speed_mb_s_min_max=%s/%s offered_per_s=%s unsaturated_phases=%d env=%s",
 		f(l.Limit(), 1), f(l.Saturated, 1), f(l.Ratio(), 3), f(l.HalfRate, 1), ms(l.P50), ms(l.P99), f(l.TelemetryOnOff(), 3), l.Lost, l.SpansDropped,
-		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOff2, 1), f(l.SaturatedOn2, 1), f(l.RepeatSpread(), 3),
+		f(l.HalfSettled, 1), f(l.SaturatedOff, 1), f(l.SaturatedOff2, 1), f(l.SaturatedOn2, 1),
+		f(l.SaturatedOn3, 1), f(l.SaturatedOff3, 1), f(l.RepeatSpread(), 3),
 		cpuMS(l.CPUPerOrderOn), cpuMS(l.CPUPerOrderOff), ms(l.WarmupP99), f(l.PgbenchTPS, 1), f(l.PgbenchTPS2, 1),
 		f(l.SpeedMin, 0), f(l.SpeedMax, 0), f(l.Offered, 0), l.Unsaturated, env)
 }
@@ -207,6 +226,7 @@ func benchInt(t testing.TB, name string, def int) int {
 func TestBenchLine_String(t *testing.T) {
 	l := benchLine{PgbenchTPS: 2600.04, PgbenchTPS2: 2752, Saturated: 245.0, HalfRate: 122.5, HalfSettled: 121.96,
 		P50: 9512 * time.Millisecond, P99: 15 * time.Second, SaturatedOff: 260, SaturatedOff2: 250, SaturatedOn2: 255,
+		SaturatedOn3: 250, SaturatedOff3: 255,
 		CPUPerOrderOn: 2345 * time.Microsecond, CPUPerOrderOff: 1900 * time.Microsecond, WarmupP99: 16400 * time.Millisecond,
 		SpansDropped: 7, Offered: 4014.2, Unsaturated: 1, Env: []string{"CONSUMER_BATCH_SIZE=1", "DB_MAX_CONNS=40"}}
 	for _, mbs := range []float64{1500.4, 1210.2, 1620.7} {
@@ -214,7 +234,8 @@ func TestBenchLine_String(t *testing.T) {
 	}
 	want := "bench: pgbench_tps=2676.0 saturated_settled_per_s=245.0 ratio=0.092 half_rate=122.5 p50_ms=9512.0 p99_ms=15000.0" +
 		" telemetry_on_off=0.980 lost=0 spans_dropped=7 half_settled_per_s=122.0 telemetry_off_settled_per_s=260.0" +
-		" telemetry_off_again_settled_per_s=250.0 telemetry_on_again_settled_per_s=255.0 repeat_spread=0.040" +
+		" telemetry_off_again_settled_per_s=250.0 telemetry_on_again_settled_per_s=255.0" +
+		" telemetry_on_third_settled_per_s=250.0 telemetry_off_third_settled_per_s=255.0 repeat_spread=0.040" +
 		" cpu_ms_per_order_on=2.35 cpu_ms_per_order_off=1.90" +
 		" half_warmup_p99_ms=16400.0 pgbench_tps_before_after=2600.0/2752.0 machine_speed_mb_s_min_max=1210/1621" +
 		" offered_per_s=4014 unsaturated_phases=1 env=CONSUMER_BATCH_SIZE=1,DB_MAX_CONNS=40"
@@ -229,6 +250,14 @@ func TestBenchLine_String(t *testing.T) {
 	// A run that stopped after the first off run compares with it alone.
 	if got := (benchLine{Saturated: 200, SaturatedOn2: 200, SaturatedOff: 250}).TelemetryOnOff(); got != 0.8 {
 		t.Errorf("TelemetryOnOff with one off run = %v, want 0.8", got)
+	}
+	// Three runs of each: the ratio of the means, and the widest spread of one setting.
+	three := benchLine{Saturated: 300, SaturatedOn2: 240, SaturatedOn3: 300, SaturatedOff: 300, SaturatedOff2: 310, SaturatedOff3: 290}
+	if got, want := three.TelemetryOnOff(), 280.0/300; math.Abs(got-want) > 1e-12 {
+		t.Errorf("TelemetryOnOff of three runs each = %v, want %v", got, want)
+	}
+	if got, want := three.RepeatSpread(), 60.0/280; math.Abs(got-want) > 1e-12 {
+		t.Errorf("RepeatSpread of three runs each = %v, want %v (the on runs: 240 to 300 around 280)", got, want)
 	}
 	// A run that stopped before the second pgbench compares with the first alone.
 	if got := (benchLine{PgbenchTPS: 1000, Saturated: 100}).String(); !strings.HasPrefix(got, "bench: pgbench_tps=1000.0 saturated_settled_per_s=100.0 ratio=0.100 ") {
