@@ -99,7 +99,7 @@ func (t *Pipelined) Close() {
 // changes. Planning every call instead (plan_cache_mode = force_custom_plan, what this
 // package did before) keeps the plans right but costs as much as running these small
 // statements: at 750 orders/s it was a third of the pipeline's statement time in
-// PostgreSQL (make bench, README "Performance").
+// PostgreSQL (make bench, docs/performance.md).
 func IndexPlans(b *pgx.Batch) {
 	b.Queue(indexPlansSQL)
 }
