@@ -154,11 +154,11 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	for file, wants := range map[string][]string{
 		"services/" + pub + "/main.go": {"lifecycle.Main(lifecycle.Program[" + pub + ".Config, *" + pub + ".Service]", `DefaultAddr: ":` + p1 + `"`},
 		"services/" + sub + "/main.go": {`DefaultAddr: ":` + p2 + `"`},
-		pkg + "service.go": {"service.Open(ctx, service.Spec{", "Streams: events.Streams", "b.Idempotency(ctx)", "b.Outbox(ctx)",
+		pkg + "service.go": {"service.Open(ctx, service.Spec{", "Streams: events.Streams", "b.Idempotency()", "b.Outbox(ctx)",
 			"b.Consume(ctx, cfg.Consumer.For(Stream, Consumer, Subject), consumer.Handle(events.", `= "` + consumed + `"`},
 		"services/" + sub + "/" + sub + "/service.go": {`= "` + wildcard + `"`, "b.Consume(ctx"},
 		pkg + "config.go": {"service.Config", `service.ConfigFromEnv(r, ":` + p1 + `")`},
-		pkg + "store.go":  {"idempotency.Table", "s.processed.Remember(ctx, tx, env.ID, env.Key)"},
+		pkg + "store.go":  {"idempotency.Table", "s.processed.Record(ctx, tx, idempotency.Event{ID: env.ID, Key: env.Key})"},
 		"services/" + own + "/" + own + "/events.go": {`TypeScaffoldownRequested    = "` + ownSubject + `"`, "type ScaffoldownRequested struct",
 			"ScaffoldownRequestedEvent = envelope.NewType(TypeScaffoldownRequested, validateScaffoldownRequested)", "Name:        Stream,",
 			`[]string{"` + own + `.>"}`},

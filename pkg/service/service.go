@@ -58,6 +58,7 @@ type Base struct {
 	Mux    *http.ServeMux // the service's API routes; /healthz, /readyz and /metrics are added
 
 	spec    Spec
+	record  *idempotency.Table
 	server  *httpapi.Server
 	workers []lifecycle.Worker
 	runners []*consumer.Runner
@@ -78,6 +79,14 @@ func Open(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry) 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer b.CloseOnError(&err)
 	if b.Pool, err = postgres.Connect(ctx, cfg.DatabaseURL, postgres.PoolSize{Max: cfg.DBMaxConns, Min: cfg.DBMinConns}, tel); err != nil {
+		return nil, err
+	}
+	// The record of processed events comes before the service's own migrations, so that one
+	// of them may fill it (from a business table that used to decide idempotency).
+	if b.record, err = idempotency.New(spec.Schema); err != nil {
+		return nil, err
+	}
+	if err = b.record.Migrate(ctx, b.Pool); err != nil {
 		return nil, err
 	}
 	var migrations fs.FS
@@ -161,15 +170,10 @@ func (b *Base) Outbox(ctx context.Context, decorate ...func(outbox.Publisher) ou
 	return ob, nil
 }
 
-// Idempotency returns the service's record of processed events, table
-// SCHEMA.processed_events keyed by the events' key, created when it does not exist.
-func (b *Base) Idempotency(ctx context.Context) (*idempotency.Table, error) {
-	t, err := idempotency.New(b.spec.Schema+".processed_events", "")
-	if err != nil {
-		return nil, err
-	}
-	return t, t.Migrate(ctx, b.Pool)
-}
+// Idempotency is the service's record of processed events (SCHEMA.processed_events,
+// created by Open): every consumer of the service claims the events it applies there, in
+// the transaction of the change (idempotency.Table.Claim).
+func (b *Base) Idempotency() *idempotency.Table { return b.record }
 
 // Go adds a worker: a part that runs for the life of the service (a reconciler, a
 // drill). Run cancels its context at shutdown, after the HTTP server stopped; a worker

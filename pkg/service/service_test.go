@@ -75,8 +75,8 @@ func TestBase_OpensWiresAndRunsAService(t *testing.T) {
 	if _, err := b.Outbox(ctx); err == nil {
 		t.Error("a second outbox was accepted")
 	}
-	if _, err := b.Idempotency(ctx); err != nil {
-		t.Fatal(err)
+	if got := b.Idempotency().Name(); got != "shipping.processed_events" {
+		t.Errorf("the record of processed events is %s, want shipping.processed_events", got)
 	}
 	var tables int
 	if err := b.Pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'shipping'
