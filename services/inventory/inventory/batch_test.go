@@ -2,9 +2,13 @@ package inventory
 
 import (
 	"context"
+	"io/fs"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"loudly/internal/testenv"
 	"loudly/pkg/outbox"
@@ -22,7 +26,7 @@ func TestReserve_ConcurrentBatchesKeepTheRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStore(h.svc.Pool, ob)
+	st := newStore(h.svc.Pool, ob, h.svc.Idempotency())
 	bookBefore := h.available(t, "BOOK-001")
 
 	const orders, workers, batch = 200, 4, 25
@@ -148,10 +152,11 @@ func TestReserve_ABatchOfOne(t *testing.T) {
 	}
 }
 
-// A batch whose transaction fails at its writes (here an event decided by someone else
-// between the batch's idempotency read and its writes, a unique violation) leaves nothing
-// behind: no stock taken, no reservation, no result event; the connection comes back to
-// the pool usable; and deciding the batch again gives the right results.
+// A batch whose transaction fails at its writes (here a stock update that would take a
+// row below zero, the table's check, because the stock read was wrong) leaves nothing
+// behind: no event claimed, no stock taken, no reservation, no result event; the
+// connection comes back to the pool usable; and deciding the batch again gives the right
+// results.
 func TestReserve_AFailedWriteLeavesNothing(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	h := newHarness(t, config(t, dsn, testenv.NATS(t), map[string]string{"DB_MAX_CONNS": "2"}), dsn)
@@ -159,9 +164,13 @@ func TestReserve_AFailedWriteLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStore(h.svc.Pool, ob)
+	st := newStore(h.svc.Pool, ob, h.svc.Idempotency())
 	ctx := context.Background()
+	if _, err := h.db.Exec(ctx, `UPDATE inventory.stock SET available = 1 WHERE sku = 'MUG-001'`); err != nil {
+		t.Fatal(err)
+	}
 	var reqs []request
+	var ids []string
 	for range 3 {
 		order := events.OrderPlaced{CustomerID: "c", Lines: []events.Line{{SKU: "MUG-001", Quantity: 1}}}
 		env, _, err := events.OrderPlacedEvent.New(newUUID(t), order, time.Now())
@@ -169,50 +178,52 @@ func TestReserve_AFailedWriteLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		reqs = append(reqs, request{ctx: ctx, event: env, order: order})
+		ids = append(ids, env.ID)
 	}
-	mugBefore := h.available(t, "MUG-001")
-	var raced bool
-	st.stockRead = func(context.Context, map[string]int) {
-		if raced {
-			return
-		}
-		raced = true
-		// Another decider records the second event now, on its own connection.
-		if _, err := h.db.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, lines)
-			VALUES ($1, $2, 'rejected', '[]')`, reqs[1].event.ID, reqs[1].event.Key); err != nil {
-			t.Error(err)
+	wrong := true
+	st.stockRead = func(_ context.Context, available map[string]int) {
+		if wrong {
+			available["MUG-001"] = 10 // all three fit, by this read
 		}
 	}
 	if _, err := st.reserve(ctx, reqs); err == nil {
-		t.Fatal("reserve succeeded although one of its events was recorded meanwhile")
+		t.Fatal("reserve succeeded although its stock update broke the table's check")
 	}
-	var reservations, results int
-	if err := h.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM inventory.reservations), (SELECT count(*) FROM inventory.outbox)`).Scan(&reservations, &results); err != nil {
+	var claimed, reservations, results, mug int
+	if err := h.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM inventory.processed_events WHERE event_id = ANY($1::uuid[])),
+			(SELECT count(*) FROM inventory.reservations), (SELECT count(*) FROM inventory.outbox),
+			(SELECT available FROM inventory.stock WHERE sku = 'MUG-001')`, ids).Scan(&claimed, &reservations, &results, &mug); err != nil {
 		t.Fatal(err)
 	}
-	if reservations != 1 || results != 0 || h.available(t, "MUG-001") != mugBefore {
-		t.Fatalf("after the failed batch: %d reservations (want only the other decider's), %d result events, MUG-001 %d (was %d)",
-			reservations, results, h.available(t, "MUG-001"), mugBefore)
+	if claimed != 0 || reservations != 0 || results != 0 || mug != 1 {
+		t.Fatalf("after the failed batch: %d events claimed, %d reservations, %d result events, MUG-001 %d; want 0, 0, 0, 1",
+			claimed, reservations, results, mug)
 	}
-	// Decided again (the pool's two connections both still work): events 0 and 2 are
-	// decided, 1 is the other decider's; a third time, all three are duplicates.
-	for i, want := range [][3]bool{{false, true, false}, {true, true, true}} {
-		ds, err := st.reserve(ctx, reqs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := [3]bool{ds[0].duplicate, ds[1].duplicate, ds[2].duplicate}; got != want {
-			t.Fatalf("try %d: duplicates %v, want %v", i+2, got, want)
-		}
+	// Decided again with a true read (the pool's two connections both still work): the
+	// first order takes the last mug, the others are refused; a third time, all three
+	// are duplicates.
+	wrong = false
+	ds, err := st.reserve(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := mugBefore - h.available(t, "MUG-001"); got != 2 {
-		t.Errorf("MUG-001 went down by %d, want 2 (events 0 and 2, once each)", got)
+	if ds[0].rejected || ds[0].duplicate || !ds[1].rejected || ds[1].reason != ReasonInsufficientStock || !ds[2].rejected {
+		t.Fatalf("decided again: %+v, want the first reserved and the others rejected for insufficient stock", ds)
+	}
+	ds, err = st.reserve(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := [3]bool{ds[0].duplicate, ds[1].duplicate, ds[2].duplicate}; got != [3]bool{true, true, true} {
+		t.Fatalf("a third time: duplicates %v, want all", got)
+	}
+	if h.available(t, "MUG-001") != 0 {
+		t.Errorf("MUG-001 has %d left, want 0 (taken once)", h.available(t, "MUG-001"))
 	}
 }
 
-// A batch's lookups probe stock and reservations by key whatever their size: checked with
-// reservations empty, where a plan made for the table's size reads all of it, which is the
-// plan a cached one would keep.
+// A batch's lookups probe stock by key whatever its size: checked where a plan made for the
+// table's size reads all of it, which is the plan a cached one would keep.
 func TestReserve_PlansProbeByKey(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	h := newHarness(t, config(t, dsn, testenv.NATS(t), nil), dsn)
@@ -221,7 +232,6 @@ func TestReserve_PlansProbeByKey(t *testing.T) {
 		args []string
 	}{
 		"lock stock":      {lockStockSQL, []string{"'{BOOK-001}'::text[]"}},
-		"decided before":  {decidedBeforeSQL, []string{"'{}'::uuid[]"}},
 		"take from stock": {takeStockSQL, []string{"'{BOOK-001}'::text[]", "'{1}'::int[]"}},
 	} {
 		plan, err := postgres.ExplainIndexPlans(context.Background(), h.svc.Pool, c.sql, c.args...)
@@ -231,5 +241,61 @@ func TestReserve_PlansProbeByKey(t *testing.T) {
 		if whole := testenv.WholeReads(t, plan); len(whole) > 0 {
 			t.Errorf("%s reads whole relations: %v\n%s", name, whole, plan)
 		}
+	}
+}
+
+// A database made before pkg/idempotency decided inventory's duplicates (reservations did)
+// keeps its decisions through the upgrade: every event decided before is in the record,
+// and a late redelivery of one is still a duplicate, with nothing reserved again.
+func TestReserve_KeepsTheDecisionsOfADatabaseMadeBefore(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Postgres(t)
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	all, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fstest.MapFS{}
+	for _, name := range []string{"00001_stock.sql", "00004_reservation_result.sql"} {
+		body, err := fs.ReadFile(all, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: body}
+	}
+	if err := postgres.Migrate(ctx, pool, "inventory", before); err != nil {
+		t.Fatal(err)
+	}
+	order := events.OrderPlaced{CustomerID: "c", Lines: []events.Line{{SKU: "MUG-001", Quantity: 1}}}
+	env, _, err := events.OrderPlacedEvent.New(newUUID(t), order, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO inventory.reservations (event_id, order_id, outcome, lines) VALUES ($1, $2, 'reserved', '[]')`,
+		env.ID, env.Key); err != nil {
+		t.Fatal(err)
+	}
+
+	h := newHarness(t, config(t, dsn, testenv.NATS(t), nil), dsn)
+	var key string
+	if err := h.db.QueryRow(ctx, `SELECT key FROM inventory.processed_events WHERE event_id = $1`, env.ID).Scan(&key); err != nil || key != env.Key {
+		t.Fatalf("the event decided before the upgrade is not in the record: key %q (%v)", key, err)
+	}
+	ob, err := outbox.New("inventory.outbox", h.svc.Pool, h.tel.Telemetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mug := h.available(t, "MUG-001")
+	ds, err := newStore(h.svc.Pool, ob, h.svc.Idempotency()).reserve(ctx, []request{{ctx: ctx, event: env, order: order}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ds[0].duplicate || h.available(t, "MUG-001") != mug {
+		t.Errorf("a late redelivery of an event decided before the upgrade: %+v, MUG-001 %d→%d; want a duplicate, unchanged",
+			ds[0], mug, h.available(t, "MUG-001"))
 	}
 }

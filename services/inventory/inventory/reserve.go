@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"loudly/pkg/consumer"
+	"loudly/pkg/idempotency"
 	"loudly/services/events"
 )
 
@@ -44,7 +45,7 @@ func (r *reserver) decide(ctx context.Context, items []consumer.Item[events.Orde
 	for i, d := range ds {
 		switch {
 		case d.duplicate:
-			out[i] = consumer.Duplicate("event_already_applied")
+			out[i] = consumer.Duplicate(idempotency.ReasonSeen)
 		case d.rejected:
 			out[i] = consumer.Rejected(d.reason)
 		default:

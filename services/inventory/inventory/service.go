@@ -37,7 +37,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err != nil {
 		return nil, err
 	}
-	st := newStore(b.Pool, ob)
+	st := newStore(b.Pool, ob, b.Idempotency())
 	w, err := drill.Attach(b) // nil, every fault off, unless DRILLS=enabled
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"loudly/pkg/envelope"
+	"loudly/pkg/idempotency"
 	"loudly/pkg/outbox"
 	"loudly/pkg/postgres"
 	"loudly/services/events"
@@ -32,12 +33,13 @@ const (
 type store struct {
 	pool      *pgxpool.Pool
 	outbox    *outbox.Outbox
+	processed *idempotency.Table // the order events decided (inventory.processed_events)
 	opened    func(ctx context.Context, n int, b *pgx.Batch)
 	stockRead func(ctx context.Context, available map[string]int)
 }
 
-func newStore(pool *pgxpool.Pool, ob *outbox.Outbox) *store {
-	return &store{pool: pool, outbox: ob,
+func newStore(pool *pgxpool.Pool, ob *outbox.Outbox, processed *idempotency.Table) *store {
+	return &store{pool: pool, outbox: ob, processed: processed,
 		opened:    func(context.Context, int, *pgx.Batch) {},
 		stockRead: func(context.Context, map[string]int) {}}
 }
@@ -59,26 +61,29 @@ type request struct {
 }
 
 // reserve decides a batch of order.placed events in one transaction, in stream order. It
+// claims every event id in the service's record of processed events (pkg/idempotency),
 // locks every stock row the batch touches once (in SKU order, so concurrent batches cannot
-// deadlock), reads which events were decided before, decides each order against the
-// stock left by the orders before it — all its lines or none — updates each row once,
-// records every event id and writes every result event to the outbox, then commits. Any
-// error leaves nothing behind, so the caller can decide the batch again, or each event on
-// its own.
+// deadlock), decides each new order against the stock left by the orders before it — all
+// its lines or none — updates each row once, records each decision and writes every result
+// event to the outbox, then commits. Any error leaves nothing behind, so the caller can
+// decide the batch again, or each event on its own.
 //
-// The locks come before the idempotency read on purpose: a concurrent batch deciding the
-// same event touches the same rows, so once the locks are held it has committed or rolled
-// back, and the read sees its result.
+// The claim comes before the locks: a concurrent batch deciding the same event (a
+// redelivery while the first attempt still runs) waits on the event's row and then finds
+// it seen, and it waits before taking any stock row, so the hot rows are never held by a
+// batch that waits for another. Claims are taken in id order and always before stock, so
+// two batches cannot wait on each other.
 //
 // It takes two round trips, each a pipelined batch (postgres.Begin, then Commit): BEGIN,
-// the locks and the read; then the writes and COMMIT. The hot rows stay locked from the
+// the claim and the locks; then the writes and COMMIT. The hot rows stay locked from the
 // first batch's locks to the second's commit, so each round trip more inside the
 // transaction is time every other batch waits (five, before: BEGIN, lock, read, writes,
 // COMMIT).
 func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error) {
-	var skus, ids []string
-	for _, r := range reqs {
-		ids = append(ids, r.event.ID)
+	var skus []string
+	claimed := make([]idempotency.Event, len(reqs))
+	for i, r := range reqs {
+		claimed[i] = idempotency.Event{ID: r.event.ID, Key: r.event.Key}
 		for _, l := range r.order.Lines {
 			skus = append(skus, l.SKU)
 		}
@@ -87,11 +92,14 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 	skus = slices.Compact(skus)
 
 	open := &pgx.Batch{}
-	// The lookups join the batch's arrays against stock and reservations, which grow: they
-	// are planned to probe the indexes (postgres.IndexPlans), where a cached plan made on
-	// the first small tables scanned all of reservations with the hot rows locked.
+	// The lock joins the batch's array against stock: planned to probe the index
+	// (postgres.IndexPlans), as the other lookups by key of a batch are.
 	postgres.IndexPlans(open)
 	s.opened(ctx, len(reqs), open)
+	claim := s.processed.Claim(open, claimed)
+	if err := claim.Err(); err != nil {
+		return nil, err
+	}
 	// The stock rows are locked in SKU order, so concurrent batches cannot deadlock.
 	available := map[string]int{}
 	open.Queue(lockStockSQL, skus).Query(func(rows pgx.Rows) error {
@@ -100,22 +108,12 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 		_, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { available[sku] = n; return nil })
 		return err
 	})
-	var seen []string
-	open.Queue(decidedBeforeSQL, ids).Query(func(rows pgx.Rows) error {
-		var err error
-		seen, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	})
 	tx, err := postgres.Begin(ctx, s.pool, open)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Close()
 	s.stockRead(ctx, available)
-	decided := make(map[string]bool, len(reqs))
-	for _, id := range seen {
-		decided[id] = true
-	}
 
 	ds := make([]decision, len(reqs))
 	taken := map[string]int{} // per SKU, what this batch reserves
@@ -127,11 +125,10 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 	)
 	now := time.Now()
 	for i, r := range reqs {
-		if decided[r.event.ID] {
+		if claim.Seen(i) {
 			ds[i] = decision{duplicate: true} // decided before, or earlier in this batch
 			continue
 		}
-		decided[r.event.ID] = true
 		d := decide(r.order, available)
 		if !d.rejected {
 			for _, l := range r.order.Lines {
@@ -179,9 +176,6 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 		}
 		b.Queue(takeStockSQL, tskus, tqty)
 	}
-	// No ON CONFLICT: an event another transaction decided meanwhile (the locks should
-	// have ordered it before this one) fails the batch with a unique violation, so
-	// nothing here is decided and the events are decided again.
 	b.Queue(`INSERT INTO inventory.reservations (event_id, order_id, outcome, reason, lines, trace_id, result_event_id)
 		SELECT e, o, oc, nullif(rs, ''), l, nullif(tr, ''), re
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::uuid[]) AS t(e, o, oc, rs, l, tr, re)`,
@@ -201,8 +195,6 @@ func (s *store) reserve(ctx context.Context, reqs []request) ([]decision, error)
 const (
 	// lockStockSQL locks the stock rows of the SKUs $1, in SKU order.
 	lockStockSQL = `SELECT sku, available FROM inventory.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`
-	// decidedBeforeSQL is which of the events $1 were decided before.
-	decidedBeforeSQL = `SELECT event_id::text FROM inventory.reservations WHERE event_id = ANY($1::uuid[])`
 	// takeStockSQL reserves $2[i] of the SKU $1[i].
 	takeStockSQL = `UPDATE inventory.stock AS s SET available = s.available - t.n, reserved = s.reserved + t.n
 		FROM unnest($1::text[], $2::int[]) AS t(sku, n) WHERE s.sku = t.sku`

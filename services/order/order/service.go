@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	if err != nil {
 		return nil, err
 	}
-	st := &store{pool: b.Pool, outbox: ob}
+	st := &store{pool: b.Pool, outbox: ob, processed: b.Idempotency()}
 	set, err := newSettler(st, tel.Meter())
 	if err != nil {
 		return nil, err

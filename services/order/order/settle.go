@@ -13,6 +13,7 @@ import (
 
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
+	"loudly/pkg/idempotency"
 	"loudly/services/events"
 )
 
@@ -71,8 +72,10 @@ func (s *settler) settle(ctx context.Context, items []consumer.Item[events.Inven
 			// A result for an order this service never accepted: the contract between the
 			// two services is broken somewhere, and the letter keeps the evidence.
 			out[i] = consumer.Invalid("unknown_order", fmt.Errorf("%w: %s", errUnknownOrder, reqs[i].orderID))
-		case r.duplicate:
+		case r.final:
 			out[i] = consumer.Duplicate("already_settled")
+		case r.duplicate:
+			out[i] = consumer.Duplicate(idempotency.ReasonSeen)
 		default:
 			ictx := items[i].Context()
 			s.settled.Add(ictx, 1, metric.WithAttributes(attribute.String("status", status)))

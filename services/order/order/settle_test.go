@@ -2,10 +2,13 @@ package order
 
 import (
 	"context"
+	"io/fs"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"loudly/internal/testenv"
 	"loudly/pkg/postgres"
@@ -20,7 +23,7 @@ import (
 func TestSettle_MixedBatch(t *testing.T) {
 	r := startOrder(t)
 	ctx := context.Background()
-	st := &store{pool: r.svc.Pool}
+	st := &store{pool: r.svc.Pool, processed: r.svc.Idempotency()}
 	order := func(status string) string {
 		t.Helper()
 		id := uuid.NewString()
@@ -58,16 +61,19 @@ func TestSettle_MixedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type want struct{ duplicate, unknown, applied bool }
-	wants := []want{{applied: true}, {duplicate: true}, {applied: true}, {duplicate: true}, {duplicate: true}, {duplicate: true}, {applied: true}, {unknown: true}}
+	// final: a new event for an order already final (Duplicate already_settled), not one
+	// seen before (Duplicate event_already_applied).
+	type want struct{ duplicate, final, unknown, applied bool }
+	wants := []want{{applied: true}, {duplicate: true}, {applied: true}, {duplicate: true, final: true}, {duplicate: true},
+		{duplicate: true, final: true}, {applied: true}, {unknown: true}}
 	if len(got) != len(wants) {
 		t.Fatalf("%d results for %d events", len(got), len(wants))
 	}
 	for i, w := range wants {
 		g := got[i]
 		applied := !g.duplicate && !g.unknown
-		if g.duplicate != w.duplicate || g.unknown != w.unknown || applied != w.applied {
-			t.Errorf("event %d: duplicate=%t unknown=%t, want %+v", i, g.duplicate, g.unknown, w)
+		if g.duplicate != w.duplicate || g.final != w.final || g.unknown != w.unknown || applied != w.applied {
+			t.Errorf("event %d: duplicate=%t final=%t unknown=%t, want %+v", i, g.duplicate, g.final, g.unknown, w)
 		}
 		if applied && (g.age < 2*time.Second || g.age > time.Minute) {
 			t.Errorf("event %d: age %s, want the order's age (about 2s)", i, g.age)
@@ -136,17 +142,77 @@ func TestSettle_MixedBatch(t *testing.T) {
 	}
 }
 
-// The settlement's plan probes orders by key whatever the table's size: checked on an
-// empty table, where a plan made for the table's size reads all of it, which is the plan
-// a cached one would keep.
-func TestSettle_PlanProbesOrders(t *testing.T) {
+// The settlement's statements probe orders by key whatever the table's size: checked on
+// an empty table, where a plan made for the table's size reads all of it, which is the
+// plan a cached one would keep.
+func TestSettle_PlansProbeOrders(t *testing.T) {
 	r := startOrder(t)
-	plan, err := postgres.ExplainIndexPlans(context.Background(), r.svc.Pool, settleSQL,
-		"'{}'::uuid[]", "'{}'::uuid[]", "'{}'::text[]", "'{}'::text[]")
+	for name, c := range map[string]struct {
+		sql  string
+		args []string
+	}{
+		"lock orders":   {lockOrdersSQL, []string{"'{}'::uuid[]"}},
+		"settle orders": {settleOrdersSQL, []string{"'{}'::uuid[]", "'{}'::text[]", "'{}'::text[]"}},
+	} {
+		plan, err := postgres.ExplainIndexPlans(context.Background(), r.svc.Pool, c.sql, c.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if whole := testenv.WholeReads(t, plan); len(whole) > 0 {
+			t.Errorf("%s reads whole relations: %v\n%s", name, whole, plan)
+		}
+	}
+}
+
+// A database made before pkg/idempotency owned orders.processed_events (the service
+// declared it, keyed by an order_id uuid) keeps its record through the upgrade: the table
+// takes the record's shape and an event applied before is still a duplicate.
+func TestSettle_KeepsTheRecordOfADatabaseMadeBefore(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Postgres(t)
+	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if whole := testenv.WholeReads(t, plan); len(whole) > 0 {
-		t.Errorf("the settlement reads whole relations: %v\n%s", whole, plan)
+	t.Cleanup(pool.Close)
+	orderID, eventID := uuid.NewString(), uuid.NewString()
+	// The database as the service left it: its first migration applied, the table of the
+	// time with one event applied, the order it settled.
+	first, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyFirst := fstest.MapFS{}
+	body, err := fs.ReadFile(first, "00001_orders.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyFirst["00001_orders.sql"] = &fstest.MapFile{Data: body}
+	if err := postgres.Migrate(ctx, pool, "orders", onlyFirst); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE orders.processed_events (
+			event_id uuid PRIMARY KEY, order_id uuid NOT NULL, processed_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO orders.orders (id, customer_id, lines, status, settled_at) VALUES ('`+orderID+`', 'c', '[]', 'confirmed', now());
+		INSERT INTO orders.processed_events (event_id, order_id) VALUES ('`+eventID+`', '`+orderID+`')`); err != nil {
+		t.Fatal(err)
+	}
+
+	r := start(t, testConfig(t, dsn, testenv.NATS(t)))
+	var keyType, key string
+	if err := r.db.QueryRow(ctx, `SELECT data_type FROM information_schema.columns
+		WHERE table_schema = 'orders' AND table_name = 'processed_events' AND column_name = 'key'`).Scan(&keyType); err != nil || keyType != "text" {
+		t.Fatalf("orders.processed_events.key is %q (%v), want text", keyType, err)
+	}
+	if err := r.db.QueryRow(ctx, `SELECT key FROM orders.processed_events WHERE event_id = $1`, eventID).Scan(&key); err != nil || key != orderID {
+		t.Fatalf("the event applied before the upgrade: key %q (%v), want %s", key, err, orderID)
+	}
+	st := &store{pool: r.svc.Pool, processed: r.svc.Idempotency()}
+	got, err := st.settle(ctx, []settleRequest{{eventID: eventID, orderID: orderID, status: StatusConfirmed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got[0].duplicate || got[0].final {
+		t.Errorf("an event applied before the upgrade, redelivered: %+v, want a duplicate seen by the record", got[0])
 	}
 }

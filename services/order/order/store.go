@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"loudly/pkg/idempotency"
 	"loudly/pkg/outbox"
 	"loudly/pkg/postgres"
 	"loudly/services/events"
@@ -50,8 +53,9 @@ type HistoryEntry struct {
 
 // store is the order service's PostgreSQL state, all in schema "orders".
 type store struct {
-	pool   *pgxpool.Pool
-	outbox *outbox.Outbox
+	pool      *pgxpool.Pool
+	outbox    *outbox.Outbox
+	processed *idempotency.Table // the events the settlement applied (orders.processed_events)
 }
 
 var (
@@ -211,7 +215,8 @@ func (s *store) get(ctx context.Context, id string) (Order, error) {
 
 // settlement is what settle did.
 type settlement struct {
-	duplicate bool          // the event was applied before, or the order was already settled
+	duplicate bool          // the event was applied before, or its order was already final
+	final     bool          // (with duplicate) a new event for an order already final
 	unknown   bool          // no such order: the result answers an order this service never took
 	age       time.Duration // order creation to this settlement
 }
@@ -221,84 +226,109 @@ type settleRequest struct {
 	eventID, orderID, status, reason string
 }
 
-// settle applies a batch of result events, in stream order, atomically: it records every
-// event id, moves each order to its final status (the first result for an order wins; a
-// failed order — its event was dead-lettered — can still be settled by a late result),
-// and writes each order's history. An event for an unknown order is reported, and its id
-// is not kept, so a redriven copy is judged again. Any error leaves nothing behind.
+// settle applies a batch of result events, in stream order, in one transaction: it claims
+// every event id in the service's record of processed events (pkg/idempotency), moves
+// each order to its final status — the first new result for an order wins, and a failed
+// order (its event was dead-lettered) can still be settled by a late result — and writes
+// each order's history. An event for an unknown order is reported, and its claim
+// forgotten, so a redriven copy is judged again. Any error leaves nothing behind.
 //
-// It is one statement (behind the setting that plans it), so one round trip and one
-// implicit transaction: the settlement
-// consumer is the last hop of every order, and on a busy machine each round trip of a
-// transaction is a wait in the run queue (four, before: BEGIN with the idempotency
-// insert, the update, the history, COMMIT). Concurrent batches with the same event are
-// ordered by the insert into processed_events, which waits for the other's commit and
-// then finds the event applied.
+// Two round trips, each a pipelined batch (postgres.Begin, then Commit): BEGIN, the claim
+// and the orders locked and read; then the updates, the history and COMMIT. The decisions
+// between them are made here, in Go, from what the first one read. Concurrent batches
+// with the same event are ordered by the claim, which waits for the other's commit and
+// then finds the event seen; batches settling the same order wait on its row lock.
 func (s *store) settle(ctx context.Context, reqs []settleRequest) ([]settlement, error) {
-	ids, orders := make([]string, len(reqs)), make([]string, len(reqs))
-	statuses, reasons := make([]string, len(reqs)), make([]string, len(reqs))
+	events := make([]idempotency.Event, len(reqs))
+	var orderIDs []string
 	for i, r := range reqs {
-		ids[i], orders[i], statuses[i], reasons[i] = r.eventID, r.orderID, r.status, r.reason
+		events[i] = idempotency.Event{ID: r.eventID, Key: r.orderID}
+		if _, err := uuid.Parse(r.orderID); err == nil {
+			orderIDs = append(orderIDs, r.orderID)
+		}
 	}
-	// t: the batch, numbered, each event with whether its order exists.
-	// p: the event ids recorded now (not before, not twice), for orders that exist; an
-	//    unknown order's event is never recorded.
-	// f: per order, its first event that is new (or, for an unknown order, its first).
-	// u: the orders those events settle; h: their history.
-	// Planned with postgres.IndexPlans: a cached plan made while orders was small looked
-	// every batch's orders up by scanning the whole table, twice (a hashed EXISTS and a
-	// hash join). The batch is one implicit transaction, so the settings hold for the
-	// statement. Whether the order exists is a join, not an EXISTS: a hashed subplan would
-	// read the whole index even so.
-	out := make([]settlement, len(reqs))
-	for i := range out {
-		out[i].duplicate = true // unless the statement says this event settled its order
+	slices.Sort(orderIDs) // locked in id order, so concurrent batches cannot deadlock
+	orderIDs = slices.Compact(orderIDs)
+
+	first := &pgx.Batch{}
+	// The lookups join the batch's arrays against orders and the record, which grow: they
+	// are planned to probe the indexes (postgres.IndexPlans), where a cached plan made on
+	// the first small tables scanned the whole table.
+	postgres.IndexPlans(first)
+	claim := s.processed.Claim(first, events)
+	if err := claim.Err(); err != nil {
+		return nil, err
 	}
-	b := &pgx.Batch{}
-	postgres.IndexPlans(b)
-	b.Queue(settleSQL, ids, orders, statuses, reasons).Query(func(rows pgx.Rows) error {
-		var n int64
-		var known bool
-		var created *time.Time
-		_, err := pgx.ForEachRow(rows, []any{&n, &known, &created}, func() error {
-			if n < 1 || int(n) > len(out) {
-				return fmt.Errorf("settle: row %d of a batch of %d", n, len(out))
-			}
-			switch i := n - 1; {
-			case created != nil:
-				out[i] = settlement{age: time.Since(*created)}
-			case !known:
-				out[i] = settlement{unknown: true}
-			}
-			return nil
-		})
+	known := make(map[string]orderState, len(orderIDs))
+	first.Queue(lockOrdersSQL, orderIDs).Query(func(rows pgx.Rows) error {
+		var id string
+		var o orderState
+		_, err := pgx.ForEachRow(rows, []any{&id, &o.status, &o.createdAt}, func() error { known[id] = o; return nil })
 		return err
 	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	tx, err := postgres.Begin(ctx, s.pool, first)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Close()
+
+	out := make([]settlement, len(reqs))
+	var unknown []int
+	var ids, statuses, reasons, eventIDs []string
+	for i, r := range reqs {
+		o, ok := known[canonicalUUID(r.orderID)]
+		switch {
+		case !ok:
+			out[i].unknown = true
+			unknown = append(unknown, i)
+		case claim.Seen(i):
+			out[i].duplicate = true
+		case o.status != StatusPending && o.status != StatusFailed:
+			out[i].duplicate, out[i].final = true, true // settled before, or earlier in this batch
+		default:
+			out[i].age = time.Since(o.createdAt)
+			o.status = r.status
+			known[canonicalUUID(r.orderID)] = o
+			ids, statuses, reasons, eventIDs = append(ids, r.orderID), append(statuses, r.status), append(reasons, r.reason), append(eventIDs, r.eventID)
+		}
+	}
+	last := &pgx.Batch{}
+	claim.Forget(last, unknown...)
+	if len(ids) > 0 {
+		last.Queue(settleOrdersSQL, ids, statuses, reasons)
+		last.Queue(`INSERT INTO orders.order_history (order_id, status, reason, event_id)
+			SELECT o, st, nullif(rs, ''), e FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS t(o, st, rs, e)`,
+			ids, statuses, reasons, eventIDs)
+	}
+	if err := tx.Commit(ctx, last); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// settleSQL is store.settle's statement; its parts are explained there.
-const settleSQL = `WITH t AS (
-			SELECT t.e, t.o, t.st, t.rs, t.n, x.id IS NOT NULL AS known
-			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t(e, o, st, rs, n)
-			LEFT JOIN orders.orders x ON x.id = t.o),
-		p AS (
-			INSERT INTO orders.processed_events (event_id, order_id)
-			SELECT e, o FROM t WHERE known ON CONFLICT DO NOTHING RETURNING event_id),
-		f AS (
-			SELECT DISTINCT ON (t.o) t.n, t.e, t.o, t.st, t.rs, t.known FROM t
-			WHERE NOT t.known OR t.e IN (SELECT event_id FROM p)
-			ORDER BY t.o, t.n),
-		u AS (
-			UPDATE orders.orders AS x SET status = f.st, reason = nullif(f.rs, ''), settled_at = now(), updated_at = now()
-			FROM f WHERE x.id = f.o AND x.status IN ('pending', 'failed') RETURNING x.id, x.created_at),
-		h AS (
-			INSERT INTO orders.order_history (order_id, status, reason, event_id)
-			SELECT f.o, f.st, nullif(f.rs, ''), f.e FROM f JOIN u ON u.id = f.o)
-		SELECT f.n, f.known, u.created_at FROM f LEFT JOIN u ON u.id = f.o`
+// orderState is what settle reads of an order before deciding.
+type orderState struct {
+	status    string
+	createdAt time.Time
+}
+
+// The statements of settle that look the batch's orders up by key, each planned to probe
+// an index whatever the table's size (postgres.IndexPlans).
+const (
+	// lockOrdersSQL locks and reads the orders $1, in id order.
+	lockOrdersSQL = `SELECT id::text, status, created_at FROM orders.orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`
+	// settleOrdersSQL gives order $1[i] its final status $2[i] and reason $3[i].
+	settleOrdersSQL = `UPDATE orders.orders AS x SET status = t.st, reason = nullif(t.rs, ''), settled_at = now(), updated_at = now()
+		FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(o, st, rs) WHERE x.id = t.o`
+)
+
+// canonicalUUID is id as PostgreSQL prints a uuid, or id itself when it is not one.
+func canonicalUUID(id string) string {
+	if u, err := uuid.Parse(id); err == nil {
+		return u.String()
+	}
+	return id
+}
 
 // fail marks a pending order failed; it reports false when the order was not pending,
 // and errUnknownOrder when there is no such order.

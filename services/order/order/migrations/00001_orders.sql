@@ -33,15 +33,10 @@ CREATE TABLE orders.idempotency_keys (
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- Result events already applied: the settlement consumer's idempotency record.
-CREATE TABLE orders.processed_events (
-    event_id     uuid PRIMARY KEY,
-    order_id     uuid        NOT NULL,
-    processed_at timestamptz NOT NULL DEFAULT now()
-);
+-- The settlement consumer's record of the result events it applied is
+-- orders.processed_events, which pkg/idempotency creates and owns.
 
 -- +goose Down
-DROP TABLE orders.processed_events;
 DROP TABLE orders.idempotency_keys;
 DROP TABLE orders.order_history;
 DROP TABLE orders.orders;
