@@ -394,7 +394,7 @@ func (e *drillEnv) runDrill(t *testing.T, d drillCase) drillResult {
 	start := time.Now()
 	// At the catalog's intensity, with -for as the game day starts them: it ends by itself
 	// should the test die.
-	if _, err := drill.Start(ctx, e.js, d.name, 0, 3*time.Minute); err != nil {
+	if _, err := drill.Start(ctx, e.js, d.name, "", 0, 3*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	stopped := false
@@ -544,7 +544,7 @@ func stockMovedOnce(t *testing.T, e *drillEnv) {
 // Prometheus scrapes it from both services goes back to 0, with nobody stopping it.
 func (e *drillEnv) checkFaultExpiry(t *testing.T) {
 	const d = 5 * time.Second
-	f, err := drill.Start(context.Background(), e.js, drill.DBLatency, 0.05, d)
+	f, err := drill.Start(context.Background(), e.js, drill.DBLatency, "", 0.05, d)
 	if err != nil {
 		t.Fatal(err)
 	}

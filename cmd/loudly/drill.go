@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // through the fault bucket, the only control path the services listen to.
 var drillCommands = []command{
 	{name: "list", args: "[-json]", summary: "list the drills: fault, where it acts, the alerts it teaches", runE: drillList},
-	{name: "start", args: "NAME [-intensity X] [-for D]", summary: "start a drill's fault", runE: drillStart},
+	{name: "start", args: "NAME [-intensity X] [-for D] [-service S]", summary: "start a drill's fault", runE: drillStart},
 	{name: "stop", args: "[NAME]", summary: "stop one drill's fault, or all", runE: drillStop},
 	{name: "status", args: "[-json]", summary: "show the active faults", runE: drillStatus},
 	{name: "gameday", args: "-seed N -duration D [-each D] [-recover D] [-prometheus URL] [-json]", summary: "run drills at random for a while and score their detection", runE: drillGameday},
@@ -34,6 +35,7 @@ func runDrill(ctx context.Context, c *cli, self command, args []string) error {
 type drillView struct {
 	Name        string    `json:"name"`
 	Service     string    `json:"service"`
+	Generic     bool      `json:"generic"` // can be started in another service (-service)
 	Intensity   float64   `json:"intensity"`
 	Unit        string    `json:"unit"`
 	Alerts      []string  `json:"alerts"`
@@ -51,7 +53,7 @@ func drillList(ctx context.Context, c *cli, self command, args []string) error {
 	}
 	var views []drillView
 	for _, s := range drill.Catalog {
-		views = append(views, drillView{Name: s.Name, Service: s.Service, Intensity: s.Default, Unit: s.Unit,
+		views = append(views, drillView{Name: s.Name, Service: s.Service, Generic: s.Generic, Intensity: s.Default, Unit: s.Unit,
 			Alerts: s.Alerts, Guide: "docs/drills/" + s.Name + ".md", Description: s.Description})
 	}
 	if *asJSON {
@@ -60,7 +62,11 @@ func drillList(ctx context.Context, c *cli, self command, args []string) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "DRILL\tSERVICE\tDEFAULT\tALERTS\tWHAT HAPPENS")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%g %s\t%s\t%s\n", v.Name, v.Service, v.Intensity, v.Unit, strings.Join(v.Alerts, ","), v.Description)
+		where := v.Service
+		if v.Generic {
+			where += " (or -service)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%g %s\t%s\t%s\n", v.Name, where, v.Intensity, v.Unit, strings.Join(v.Alerts, ","), v.Description)
 	}
 	return tw.Flush()
 }
@@ -69,6 +75,7 @@ func drillStart(ctx context.Context, c *cli, self command, args []string) error 
 	l := c.newLeaf(self, "Starts (or changes) a drill's fault. Services pick it up within a second.")
 	intensity := l.fs.Float64("intensity", 0, "fraction of events, seconds of latency or events/s, by drill (default: the drill's)")
 	dur := l.fs.Duration("for", 0, "end the fault by itself after `D` (e.g. 5m); 0: until stopped")
+	svc := l.fs.String("service", "", "the `service` to drill, for a generic drill (any service that wires the drills' pieces); default: the drill's own")
 	pos, err := l.parseArgs(args, 1, 1)
 	if err != nil {
 		return err
@@ -85,7 +92,10 @@ func drillStart(ctx context.Context, c *cli, self command, args []string) error 
 		return err
 	}
 	defer nc.Close()
-	f, err := drill.Start(ctx, js, spec.Name, *intensity, *dur)
+	if *svc != "" && *svc != spec.Service && !spec.Generic {
+		return l.usagef("drill %s acts only in %s; -service %s is for generic drills", spec.Name, spec.Service, *svc)
+	}
+	f, err := drill.Start(ctx, js, spec.Name, *svc, *intensity, *dur)
 	if err != nil {
 		return err
 	}
@@ -94,7 +104,7 @@ func drillStart(ctx context.Context, c *cli, self command, args []string) error 
 		until = "until " + f.Until.Format(time.RFC3339)
 	}
 	fmt.Fprintf(c.stdout, "started %s at %g %s in %s, %s\nexpected alerts: %s\nguide: docs/drills/%s.md\n",
-		f.Name, f.Intensity, spec.Unit, spec.Service, until, strings.Join(spec.Alerts, ", "), f.Name)
+		f.Name, f.Intensity, spec.Unit, f.Service, until, strings.Join(spec.Alerts, ", "), f.Name)
 	return nil
 }
 
@@ -154,7 +164,7 @@ func drillStatus(ctx context.Context, c *cli, self command, args []string) error
 	views := []drillView{}
 	for _, f := range active {
 		spec, _ := drill.Lookup(f.Name)
-		views = append(views, drillView{Name: f.Name, Service: spec.Service, Intensity: f.Intensity, Unit: spec.Unit,
+		views = append(views, drillView{Name: f.Name, Service: cmp.Or(f.Service, spec.Service), Generic: spec.Generic, Intensity: f.Intensity, Unit: spec.Unit,
 			Alerts: spec.Alerts, Guide: "docs/drills/" + f.Name + ".md", Description: spec.Description, Started: f.Started, Until: f.Until})
 	}
 	if *asJSON {

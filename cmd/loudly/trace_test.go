@@ -144,7 +144,7 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 
 	t.Run("an order whose event was dead-lettered shows the letter", func(t *testing.T) {
 		js := p.js
-		if _, err := drill.Start(context.Background(), js, drill.SchemaDrift, 1, time.Minute); err != nil {
+		if _, err := drill.Start(context.Background(), js, drill.SchemaDrift, "", 1, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		testenv.WaitFor(t, 10*time.Second, "the order service to see the fault", func() bool {

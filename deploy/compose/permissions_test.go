@@ -137,7 +137,7 @@ func TestLeastPrivilege_EachServiceDoesItsWorkAndNothingElse(t *testing.T) {
 	// The operator starts a drill: inventory (DRILLS=enabled in compose) answers the check
 	// on its allowed responses, and the operator alone may write the bucket.
 	opNC, opJS := connectAs(t, natsURL, "operator")
-	if _, err := drill.Start(ctx, opJS, drill.StockOut, 0.5, time.Minute); err != nil {
+	if _, err := drill.Start(ctx, opJS, drill.StockOut, "", 0.5, time.Minute); err != nil {
 		t.Fatalf("the operator's drill start: %v", err)
 	}
 	if err := faults.Stop(ctx, opJS, drill.StockOut); err != nil {
@@ -178,7 +178,7 @@ func TestLeastPrivilege_EachServiceDoesItsWorkAndNothingElse(t *testing.T) {
 		_, js, tel := connectAsService(t, natsURL, "inventory")
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		if _, err := faults.Start(cctx, js, drill.SilentSkip, 1, 0); err == nil {
+		if _, err := faults.Start(cctx, js, drill.SilentSkip, "", 1, 0); err == nil {
 			t.Error("inventory switched silent-skip on")
 		}
 		waitViolation(t, tel, "Publish", "$KV.LOUDLY_FAULTS."+drill.SilentSkip)

@@ -80,7 +80,7 @@ func Bucket(js jetstream.JetStream) Faults { return bucket{js} }
 type bucket struct{ js jetstream.JetStream }
 
 func (b bucket) Start(ctx context.Context, name string, d time.Duration) error {
-	_, err := drill.Start(ctx, b.js, name, 0, d)
+	_, err := drill.Start(ctx, b.js, name, "", 0, d)
 	return err
 }
 

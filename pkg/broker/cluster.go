@@ -15,7 +15,6 @@ import (
 
 	"loudly/pkg/deadletter"
 	"loudly/pkg/env"
-	"loudly/pkg/faults"
 )
 
 // Environment variables of the broker connection and their defaults.
@@ -36,15 +35,10 @@ const (
 // The zero value is a single server.
 type Options struct {
 	// Replicas is the replica count of every stream the service ensures at start-up (its
-	// event streams, the dead-letter stream and the fault bucket); 0 means
+	// event streams and the dead-letter stream); 0 means
 	// DefaultReplicas. It must pass CheckReplicas and be at most the number of JetStream
 	// servers in the cluster, or ensuring the streams fails.
 	Replicas int
-
-	// FaultBucket: the deployment accepts fault injection (package faults), and ensuring
-	// the streams also configures the fault bucket. Without it the service never touches
-	// the bucket, and its NATS user needs no rights on it.
-	FaultBucket bool
 
 	// Auth is the client's credentials (NATS_USER and NATS_PASSWORD, NATS_CREDS or
 	// NATS_NKEY_SEED; ReadAuth).
@@ -101,9 +95,8 @@ func WithReplicas(streams []jetstream.StreamConfig, n int) []jetstream.StreamCon
 	return out
 }
 
-// EnsureStreamsWith creates or updates streams, the dead-letter stream and (with
-// opts.FaultBucket) the fault bucket, each with opts.Replicas replicas, and returns once
-// each of them has a leader.
+// EnsureStreamsWith creates or updates streams and the dead-letter stream, each with
+// opts.Replicas replicas, and returns once each of them has a leader.
 //
 // An existing stream whose replica count differs is updated: JetStream adds or removes
 // copies while the stream keeps its messages, so changing STREAM_REPLICAS and restarting
@@ -128,22 +121,18 @@ func EnsureStreamsWith(ctx context.Context, js jetstream.JetStream, streams []je
 		}
 		names = append(names, cfg.Name)
 	}
-	if opts.FaultBucket {
-		if _, err := faults.ConfigureBucket(ctx, js, n); err != nil {
-			return fmt.Errorf("jetstream: %w", err)
-		}
-		names = append(names, "KV_"+faults.Bucket) // the stream behind the bucket
-	}
 	for _, name := range names {
-		if err := awaitLeader(ctx, js, name); err != nil {
+		if err := AwaitLeader(ctx, js, name); err != nil {
 			return fmt.Errorf("jetstream: stream %s with %d replicas: %w", name, n, err)
 		}
 	}
 	return nil
 }
 
-// awaitLeader returns once stream reports a leader, or when ctx ends.
-func awaitLeader(ctx context.Context, js jetstream.JetStream, stream string) error {
+// AwaitLeader returns once stream reports a leader, or when ctx ends: a stream whose
+// replica count just changed has none for a moment, and a publish in that moment gets no
+// answer at all.
+func AwaitLeader(ctx context.Context, js jetstream.JetStream, stream string) error {
 	for {
 		s, err := js.Stream(ctx, stream)
 		if err == nil {

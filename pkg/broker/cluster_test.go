@@ -16,7 +16,6 @@ import (
 	"loudly/pkg/broker"
 	"loudly/pkg/deadletter"
 	"loudly/pkg/env"
-	"loudly/pkg/faults"
 	"loudly/pkg/telemetry/telemetrytest"
 )
 
@@ -125,9 +124,9 @@ func TestEnsureStreamsWith_ScalesStreamsUpAndDown(t *testing.T) {
 	c := testenv.StartNATSCluster(t)
 	js := testenv.JetStream(t, c.URLs())
 	events := []jetstream.StreamConfig{{Name: "EVENTS", Subjects: []string{"events.>"}, Storage: jetstream.FileStorage}}
-	all := []string{"EVENTS", deadletter.Stream, "KV_" + faults.Bucket}
+	all := []string{"EVENTS", deadletter.Stream}
 
-	if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{FaultBucket: true}); err != nil {
+	if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range all {
@@ -144,7 +143,7 @@ func TestEnsureStreamsWith_ScalesStreamsUpAndDown(t *testing.T) {
 	}
 
 	for _, n := range []int{3, 1} {
-		if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{Replicas: n, FaultBucket: true}); err != nil {
+		if err := broker.EnsureStreamsWith(ctx, js, events, broker.Options{Replicas: n}); err != nil {
 			t.Fatalf("scale to %d replicas: %v", n, err)
 		}
 		// A publish right after the change is answered: the stream has its leader back.

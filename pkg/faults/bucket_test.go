@@ -53,10 +53,10 @@ func TestBucket_DrillsKeepTheReplicasTheServicesChose(t *testing.T) {
 			s, err := js.Stream(ctx, "KV_"+Bucket)
 			return err == nil && s.CachedInfo().Cluster.Leader != ""
 		})
-		if _, err := Start(ctx, js, latency, 0.5, time.Minute); err != nil {
+		if _, err := Start(ctx, js, latency, "", 0.5, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Watch(ctx, js, telemetrytest.New(t, "inventory").Meter(), []string{latency}); err != nil {
+		if _, err := Watch(ctx, js, telemetrytest.New(t, "inventory").Meter(), "inventory", []string{latency}); err != nil {
 			t.Fatal(err)
 		}
 		if active, err := List(ctx, js); err != nil || len(active) != 1 {

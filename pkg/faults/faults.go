@@ -35,7 +35,10 @@ const Bucket = "LOUDLY_FAULTS"
 
 // Fault is an active fault.
 type Fault struct {
-	Name      string    `json:"name"`
+	Name string `json:"name"`
+	// Service is the service meant to act on the fault; empty, every service whose code
+	// acts on its name does (a fault written before faults had targets, or by hand).
+	Service   string    `json:"service,omitempty"`
 	Intensity float64   `json:"intensity"`
 	Started   time.Time `json:"started"`
 	Until     time.Time `json:"until"` // zero: until stopped
@@ -56,9 +59,8 @@ func BucketConfig(replicas int) jetstream.KeyValueConfig {
 }
 
 // ConfigureBucket creates the fault bucket or updates it to BucketConfig(replicas),
-// scaling an existing bucket up or down on a cluster. Services call it at start-up
-// (broker.EnsureStreamsWith does, for a deployment with drills enabled), with the replica
-// count of their streams.
+// scaling an existing bucket up or down on a cluster. A service that accepts faults calls
+// it at start-up with the replica count of its streams (the demo's drill.Attach does).
 func ConfigureBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, BucketConfig(replicas))
 	if err != nil {
@@ -84,17 +86,19 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyVal
 	return kv, nil
 }
 
-// Start switches a fault on (or changes it) at intensity, for d (0: until stopped). It
-// checks only what holds for any fault — a name, an intensity not below 0 —; a catalogue
-// checks its own names and limits before calling it.
-func Start(ctx context.Context, js jetstream.JetStream, name string, intensity float64, d time.Duration) (Fault, error) {
+// Start switches a fault on (or changes it) at intensity, for d (0: until stopped), in
+// service (empty: in every service that acts on name). One fault of a name is active at a
+// time: starting it again replaces it, target included. It checks only what holds for any
+// fault — a name, an intensity not below 0 —; a catalogue checks its own names and limits
+// before calling it.
+func Start(ctx context.Context, js jetstream.JetStream, name, service string, intensity float64, d time.Duration) (Fault, error) {
 	if name == "" {
 		return Fault{}, errors.New("fault without a name")
 	}
 	if intensity < 0 || math.IsNaN(intensity) {
 		return Fault{}, fmt.Errorf("fault %s: intensity %g, want 0 or more", name, intensity)
 	}
-	f := Fault{Name: name, Intensity: intensity, Started: time.Now().UTC()}
+	f := Fault{Name: name, Service: service, Intensity: intensity, Started: time.Now().UTC()}
 	if d > 0 {
 		f.Until = f.Started.Add(d)
 	}
@@ -148,19 +152,21 @@ func List(ctx context.Context, js jetstream.JetStream) ([]Fault, error) {
 	return out, nil
 }
 
-// Watcher keeps a service's view of the active faults, fed by the bucket.
+// Watcher keeps a service's view of the faults active in it, fed by the bucket.
 type Watcher struct {
-	mu     sync.RWMutex
-	active map[string]Fault
-	now    func() time.Time
+	service string
+	mu      sync.RWMutex
+	active  map[string]Fault
+	now     func() time.Time
 }
 
 // Watch loads the bucket, follows its updates until ctx ends, and exports
 // loudly_fault_active{fault} (the intensity while active, else 0) for each fault named in
-// exported. A fault not in exported still acts; it is just not on the gauge.
-func Watch(ctx context.Context, js jetstream.JetStream, meter metric.Meter, exported []string) (*Watcher, error) {
+// exported. service is the watching service: a fault meant for another is off here. A
+// fault not in exported still acts; it is just not on the gauge.
+func Watch(ctx context.Context, js jetstream.JetStream, meter metric.Meter, service string, exported []string) (*Watcher, error) {
 	exported = slices.Clone(exported)
-	w := &Watcher{active: map[string]Fault{}, now: time.Now}
+	w := &Watcher{service: service, active: map[string]Fault{}, now: time.Now}
 	kv, err := EnsureBucket(ctx, js)
 	if err != nil {
 		return nil, err
@@ -219,8 +225,8 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	w.active[e.Key()] = f
 }
 
-// Get returns the fault if it is active now (an expired fault is off even before
-// anyone deletes it).
+// Get returns the fault if it is active now in the watcher's service (an expired fault
+// is off even before anyone deletes it; one meant for another service is off here).
 func (w *Watcher) Get(name string) (Fault, bool) {
 	if w == nil {
 		return Fault{}, false
@@ -228,7 +234,7 @@ func (w *Watcher) Get(name string) (Fault, bool) {
 	w.mu.RLock()
 	f, ok := w.active[name]
 	w.mu.RUnlock()
-	if !ok || !f.Active(w.now()) {
+	if !ok || !f.Active(w.now()) || (f.Service != "" && f.Service != w.service) {
 		return Fault{}, false
 	}
 	return f, true

@@ -34,13 +34,13 @@ func TestFaults_StartWatchExpireStop(t *testing.T) {
 	// Faults named for what they would do: the package knows none of them.
 	const latency, outage, stall, silent = "latency", "outage", "stall", "silent"
 	tel := telemetrytest.New(t, "inventory")
-	w, err := Watch(ctx, js, tel.Meter(), []string{latency, outage, stall})
+	w, err := Watch(ctx, js, tel.Meter(), "inventory", []string{latency, outage, stall})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("a started fault reaches the watcher and its gauge", func(t *testing.T) {
-		if _, err := Start(ctx, js, latency, 0.25, 0); err != nil {
+		if _, err := Start(ctx, js, latency, "", 0.25, 0); err != nil {
 			t.Fatal(err)
 		}
 		testenv.WaitFor(t, 5*time.Second, "the watcher to see latency", func() bool { _, ok := w.Get(latency); return ok })
@@ -49,7 +49,7 @@ func TestFaults_StartWatchExpireStop(t *testing.T) {
 		}
 	})
 	t.Run("a fault the watcher does not export acts, without a gauge", func(t *testing.T) {
-		if _, err := Start(ctx, js, silent, 1, 0); err != nil {
+		if _, err := Start(ctx, js, silent, "", 1, 0); err != nil {
 			t.Fatal(err)
 		}
 		testenv.WaitFor(t, 5*time.Second, "silent active", func() bool { return w.Hit(silent) })
@@ -58,7 +58,7 @@ func TestFaults_StartWatchExpireStop(t *testing.T) {
 		}
 	})
 	t.Run("a fault started with a duration ends by itself", func(t *testing.T) {
-		if _, err := Start(ctx, js, stall, 1, 300*time.Millisecond); err != nil {
+		if _, err := Start(ctx, js, stall, "", 1, 300*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		testenv.WaitFor(t, 5*time.Second, "stall active", func() bool { _, ok := w.Get(stall); return ok })
@@ -82,11 +82,36 @@ func TestFaults_StartWatchExpireStop(t *testing.T) {
 			t.Fatalf("stopping twice: %v", err)
 		}
 	})
+	t.Run("a fault meant for another service is off here", func(t *testing.T) {
+		billing, err := Watch(ctx, js, telemetrytest.New(t, "billing").Meter(), "billing", []string{outage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Start(ctx, js, outage, "billing", 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		// Both watchers follow one bucket in order: once billing's has the fault and a later
+		// update (stall, started after it), inventory's has had both too.
+		if _, err := Start(ctx, js, stall, "", 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		testenv.WaitFor(t, 5*time.Second, "billing to see outage", func() bool { _, ok := billing.Get(outage); return ok })
+		testenv.WaitFor(t, 5*time.Second, "inventory to see the later stall", func() bool { _, ok := w.Get(stall); return ok })
+		if _, ok := w.Get(outage); ok || gauge(t, tel)[outage] != 0 {
+			t.Errorf("inventory acts on a fault meant for billing (gauge %v)", gauge(t, tel))
+		}
+		for _, name := range []string{outage, stall} {
+			if err := Stop(ctx, js, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testenv.WaitFor(t, 5*time.Second, "stall off", func() bool { _, ok := w.Get(stall); return !ok })
+	})
 	t.Run("a fault needs a name and an intensity of 0 or more", func(t *testing.T) {
-		if _, err := Start(ctx, js, "", 1, 0); err == nil {
+		if _, err := Start(ctx, js, "", "", 1, 0); err == nil {
 			t.Error("a fault without a name accepted")
 		}
-		if _, err := Start(ctx, js, outage, -1, 0); err == nil {
+		if _, err := Start(ctx, js, outage, "", -1, 0); err == nil {
 			t.Error("intensity -1 accepted")
 		}
 		if fs, _ := List(ctx, js); len(fs) != 1 || fs[0].Name != silent {

@@ -34,15 +34,7 @@ type Config struct {
 	ShutdownTimeout time.Duration      // graceful shutdown budget on SIGTERM
 	Consumer        consumer.Config    // tuning shared by the service's consumers (CONSUMER_*)
 	Relay           outbox.RelayConfig // its outbox relay's tuning (OUTBOX_*)
-
-	// Drills is DRILLS=enabled: the deployment accepts fault injection (package faults)
-	// for on-call drills. Off by default, and off in production: a service with drills
-	// off does not touch the fault bucket, so a fault written there changes nothing.
-	Drills bool
 }
-
-// DrillsVar switches fault injection on: "enabled" or "disabled" (the default).
-const DrillsVar = "DRILLS"
 
 // ConfigFromEnv reads the shared variables with r, whose Err reports every bad one;
 // defaultAddr is the service's own HTTP_ADDR default.
@@ -62,6 +54,5 @@ func ConfigFromEnv(r *env.Reader, defaultAddr string) Config {
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
 		Consumer:        consumer.Tuning(r),
 		Relay:           outbox.RelayTuning(r),
-		Drills:          r.Choice(DrillsVar, "disabled", "enabled", "disabled") == "enabled",
 	}
 }

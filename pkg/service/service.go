@@ -98,9 +98,7 @@ func Open(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry) 
 	if err = postgres.Migrate(ctx, b.Pool, spec.Schema, migrations); err != nil {
 		return nil, err
 	}
-	opts := cfg.Broker
-	opts.FaultBucket = cfg.Drills
-	if b.NC, b.JS, err = broker.Connect(ctx, cfg.NATSURL, "loudly-"+spec.Name, tel, spec.Streams, opts); err != nil {
+	if b.NC, b.JS, err = broker.Connect(ctx, cfg.NATSURL, "loudly-"+spec.Name, tel, spec.Streams, cfg.Broker); err != nil {
 		return nil, err
 	}
 	streams := []string{deadletter.Stream}

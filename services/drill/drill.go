@@ -1,13 +1,16 @@
-// Package drill is the demo's catalogue of on-call drills: the faults the order and
-// inventory services can be made to suffer, what intensity each takes, and which alerts
-// each drill teaches an on-call engineer to read. docs/drills/<name>.md is each drill's
-// guide.
+// Package drill is the on-call drills, as an add-on a service attaches in one line of its
+// New: the catalogue of drills (the faults, what intensity each takes, which alerts each
+// teaches an on-call engineer to read; docs/drills/<name>.md is each drill's guide), the
+// switch that lets a deployment take part (DRILLS=enabled, Config), the control path that
+// starts a drill only in a service that accepts it (Start, Check, Accept), and the
+// reusable fault pieces a service wires around its own code: consumer middleware
+// (silent-skip, db-outage, ack-timeout), a seam for its transactions (db-latency) and a
+// publisher decorator (outbox-stall). A few drills act through pieces only one service has
+// (the order service's schema-drift and poison-flood, inventory's stock-out).
 //
-// The mechanism — the fault bucket, starting and stopping a fault, a service's watcher —
-// is package faults, which knows no drill: a service cloned from the template keeps it and
-// writes its own catalogue, or none. This package is where the demo's drills meet it: it
-// checks a fault against the catalogue before switching it on (Start), and tells a
-// service's watcher which faults to export as gauges (Watch).
+// The mechanism underneath — the fault bucket, a fault's target and intensity, a service's
+// watcher — is package faults, which knows no drill. Nothing else under pkg/ knows drills:
+// a service that never calls Attach never touches the bucket.
 package drill
 
 import (
@@ -18,11 +21,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 
 	"loudly/pkg/faults"
-	"loudly/pkg/service"
 )
 
 // Drill names: the fault each drill switches on, as the services look it up.
@@ -39,8 +39,11 @@ const (
 
 // Spec describes a drill: its fault, and what the drill teaches.
 type Spec struct {
-	Name        string
-	Service     string  // where it acts
+	Name    string
+	Service string // where it acts, unless started in another service
+	// Generic: the drill acts through the reusable pieces of this package, so it can be
+	// started in any service that wires them (Start's service), not only in Service.
+	Generic     bool
 	Unit        string  // what Intensity means: "fraction" of events, "seconds" of latency, "events/s", "on/off"
 	Default     float64 // intensity when none is given
 	Max         float64
@@ -52,7 +55,7 @@ type Spec struct {
 
 // Catalog lists every drill, in the order the tools show them.
 var Catalog = []Spec{
-	{Name: SilentSkip, Service: "inventory", Unit: "fraction", Default: 0.2, Max: 1, Silent: true,
+	{Name: SilentSkip, Service: "inventory", Generic: true, Unit: "fraction", Default: 0.2, Max: 1, Silent: true,
 		Alerts: []string{"LoudlyUnsettledOrders", "LoudlyThroughputDivergence"}, Quiet: []string{"LoudlyInvalidRateHigh"},
 		Description: "the inventory consumer acks a fraction of valid order events without applying them, and records them as applied"},
 	{Name: SchemaDrift, Service: "order", Unit: "fraction", Default: 0.3, Max: 1,
@@ -61,19 +64,19 @@ var Catalog = []Spec{
 	{Name: PoisonFlood, Service: "order", Unit: "events/s", Default: 20, Max: 1000,
 		Alerts:      []string{"LoudlyInvalidRateHigh", "LoudlyDeadLettersArriving"},
 		Description: "malformed events are published straight to orders.placed at this rate"},
-	{Name: DBLatency, Service: "inventory", Unit: "seconds", Default: 2, Max: 30,
+	{Name: DBLatency, Service: "inventory", Generic: true, Unit: "seconds", Default: 2, Max: 30,
 		Alerts:      []string{"LoudlyThroughputDivergence", "LoudlyUnsettledOrders"},
 		Description: "every reservation waits this long inside the database (a batch of n, n times as long, up to the ack wait)"},
-	{Name: DBOutage, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
+	{Name: DBOutage, Service: "inventory", Generic: true, Unit: "fraction", Default: 1, Max: 1,
 		Alerts:      []string{"LoudlyConsumerStalled", "LoudlyThroughputDivergence", "LoudlyOrderSLOFastBurn"},
 		Description: "this fraction of reservations fail as if the database were unreachable"},
 	{Name: StockOut, Service: "inventory", Unit: "fraction", Default: 1, Max: 1,
 		Alerts:      []string{"LoudlyRejectionRateHigh"},
 		Description: "the hot SKU (BOOK-001) reads as out of stock for this fraction of orders"},
-	{Name: OutboxStall, Service: "order", Unit: "on/off", Default: 1, Max: 1,
+	{Name: OutboxStall, Service: "order", Generic: true, Unit: "on/off", Default: 1, Max: 1,
 		Alerts:      []string{"LoudlyOutboxBacklogGrowing"},
 		Description: "the order service's outbox relay stops publishing"},
-	{Name: AckTimeout, Service: "inventory", Unit: "fraction", Default: 0.1, Max: 1,
+	{Name: AckTimeout, Service: "inventory", Generic: true, Unit: "fraction", Default: 0.1, Max: 1,
 		Alerts:      []string{"LoudlyRedeliveriesHigh"},
 		Description: "this fraction of reservations stall past the ack wait after committing, without in-progress heartbeats"},
 }
@@ -88,15 +91,22 @@ func Lookup(name string) (Spec, bool) {
 	return Spec{}, false
 }
 
-// Start switches a drill's fault on (or changes it), after checking it against the
+// Start switches a drill's fault on (or changes it) in service — empty for the drill's
+// own (Spec.Service); another only for a generic drill — after checking it against the
 // catalogue — intensity 0 takes the drill's default, and one outside 0..Max is refused; d
-// 0 means until stopped — and after asking the service it acts in whether it accepts
-// drills (Check): a deployment with drills off gets no fault written, and an error
-// saying why (ErrNotAccepted).
-func Start(ctx context.Context, js jetstream.JetStream, name string, intensity float64, d time.Duration) (faults.Fault, error) {
+// 0 means until stopped — and after asking the service whether it accepts drills
+// (Check): a deployment with drills off gets no fault written, and an error saying why
+// (ErrNotAccepted).
+func Start(ctx context.Context, js jetstream.JetStream, name, service string, intensity float64, d time.Duration) (faults.Fault, error) {
 	spec, ok := Lookup(name)
 	if !ok {
 		return faults.Fault{}, fmt.Errorf("unknown fault %q", name)
+	}
+	if service == "" {
+		service = spec.Service
+	}
+	if service != spec.Service && !spec.Generic {
+		return faults.Fault{}, fmt.Errorf("drill %s acts only in %s (its fault is in %s's own code), not in %s", name, spec.Service, spec.Service, service)
 	}
 	if intensity == 0 {
 		intensity = spec.Default
@@ -104,10 +114,10 @@ func Start(ctx context.Context, js jetstream.JetStream, name string, intensity f
 	if intensity < 0 || intensity > spec.Max {
 		return faults.Fault{}, fmt.Errorf("fault %s: intensity %g outside 0..%g (%s)", name, intensity, spec.Max, spec.Unit)
 	}
-	if err := Check(ctx, js.Conn(), spec.Service); err != nil {
+	if err := Check(ctx, js.Conn(), service); err != nil {
 		return faults.Fault{}, err
 	}
-	return faults.Start(ctx, js, name, intensity, d)
+	return faults.Start(ctx, js, name, service, intensity, d)
 }
 
 // SubjectPrefix is where a service that accepts drills answers: a core NATS request to
@@ -145,41 +155,6 @@ func Accept(nc *nats.Conn, svc string) (*nats.Subscription, error) {
 	})
 }
 
-// Attach is where a service meets the drills, called once from its New: it exports
-// loudly_drills_enabled{service} (1 or 0) either way, and only when the deployment
-// enabled drills (service.Config.Drills, DRILLS=enabled) it warns so in the log, answers
-// Check and watches the fault bucket. With drills off it returns a nil watcher, on which
-// every fault reads as off: the service never looks at the bucket.
-func Attach(b *service.Base) (*faults.Watcher, error) {
-	enabled := b.Config.Drills
-	g, err := b.Tel.Meter().Int64ObservableGauge("loudly.drills.enabled",
-		metric.WithDescription("1 while the service accepts drill faults (DRILLS=enabled), 0 otherwise; keep 0 in production."))
-	if err != nil {
-		return nil, err
-	}
-	value, attrs := int64(0), metric.WithAttributes(attribute.String("service", b.Name()))
-	if enabled {
-		value = 1
-	}
-	if _, err := b.Tel.Meter().RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(g, value, attrs)
-		return nil
-	}, g); err != nil {
-		return nil, err
-	}
-	if !enabled {
-		return nil, nil
-	}
-	b.Tel.Logger.Warn("drills enabled (DRILLS=enabled): anyone allowed to write the "+faults.Bucket+
-		" bucket can inject faults into this service; leave DRILLS unset in production", "service", b.Name())
-	sub, err := Accept(b.NC, b.Name())
-	if err != nil {
-		return nil, fmt.Errorf("drills: answer on %s%s: %w", SubjectPrefix, b.Name(), err)
-	}
-	b.OnClose(func() { _ = sub.Unsubscribe() })
-	return Watch(b.Context(), b.JS, b.Tel.Meter())
-}
-
 // Exported lists the drills whose fault is visible as a gauge: every one but the silent.
 func Exported() []string {
 	var out []string
@@ -189,10 +164,4 @@ func Exported() []string {
 		}
 	}
 	return out
-}
-
-// Watch starts a service's watcher of the fault bucket, exporting loudly_fault_active for
-// every drill but the silent one.
-func Watch(ctx context.Context, js jetstream.JetStream, meter metric.Meter) (*faults.Watcher, error) {
-	return faults.Watch(ctx, js, meter, Exported())
 }

@@ -10,11 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"loudly/internal/testenv"
 	"loudly/pkg/faults"
-	"loudly/pkg/telemetry/telemetrytest"
 )
 
 func TestCatalog_EveryDrillIsComplete(t *testing.T) {
@@ -40,6 +38,16 @@ func TestCatalog_EveryDrillIsComplete(t *testing.T) {
 	if e := Exported(); len(e) != len(Catalog)-1 || slices.Contains(e, SilentSkip) {
 		t.Errorf("exported %v: want every drill but silent-skip", e)
 	}
+	// The generic drills are exactly those this package's pieces act on.
+	var generic []string
+	for _, s := range Catalog {
+		if s.Generic {
+			generic = append(generic, s.Name)
+		}
+	}
+	if want := []string{SilentSkip, DBLatency, DBOutage, OutboxStall, AckTimeout}; !slices.Equal(generic, want) {
+		t.Errorf("generic drills %v, want %v", generic, want)
+	}
 }
 
 func TestStart_ChecksTheCatalogue(t *testing.T) {
@@ -55,7 +63,7 @@ func TestStart_ChecksTheCatalogue(t *testing.T) {
 	}
 
 	t.Run("a service that does not accept drills gets no fault", func(t *testing.T) {
-		_, err := Start(ctx, js, SilentSkip, 1, 0) // acts in inventory, which does not answer
+		_, err := Start(ctx, js, SilentSkip, "", 1, 0) // acts in inventory, which does not answer
 		if !errors.Is(err, ErrNotAccepted) || !strings.Contains(err.Error(), "inventory does not accept drills") {
 			t.Errorf("Start against inventory without drills: %v", err)
 		}
@@ -64,51 +72,34 @@ func TestStart_ChecksTheCatalogue(t *testing.T) {
 		}
 	})
 	t.Run("unknown drills and out-of-range intensities are refused", func(t *testing.T) {
-		if _, err := Start(ctx, js, "rm-rf", 1, 0); err == nil {
+		if _, err := Start(ctx, js, "rm-rf", "", 1, 0); err == nil {
 			t.Error("unknown drill accepted")
 		}
-		if _, err := Start(ctx, js, DBOutage, 2, 0); err == nil {
+		if _, err := Start(ctx, js, DBOutage, "", 2, 0); err == nil {
 			t.Error("intensity 2 accepted for a fraction")
 		}
 		if fs, _ := faults.List(ctx, js); len(fs) != 0 {
 			t.Errorf("refused drills were stored: %+v", fs)
 		}
 	})
+	t.Run("only a generic drill is started in another service", func(t *testing.T) {
+		if _, err := Start(ctx, js, PoisonFlood, "billing", 1, 0); err == nil || !strings.Contains(err.Error(), "acts only in order") {
+			t.Errorf("poison-flood in billing: %v", err)
+		}
+		if _, err := Start(ctx, js, DBOutage, "billing", 1, 0); !errors.Is(err, ErrNotAccepted) || !strings.Contains(err.Error(), "billing does not accept drills") {
+			t.Errorf("db-outage in billing, which does not answer: %v", err)
+		}
+		if fs, _ := faults.List(ctx, js); len(fs) != 0 {
+			t.Errorf("refused drills were stored: %+v", fs)
+		}
+	})
 	t.Run("intensity 0 takes the drill's default", func(t *testing.T) {
-		f, err := Start(ctx, js, PoisonFlood, 0, time.Minute)
+		f, err := Start(ctx, js, PoisonFlood, "", 0, time.Minute)
 		if err != nil || f.Intensity != 20 || f.Until.Sub(f.Started) != time.Minute {
 			t.Fatalf("%+v %v: want 20 events/s for a minute", f, err)
 		}
-		if fs, _ := faults.List(ctx, js); len(fs) != 1 || fs[0].Name != PoisonFlood || fs[0].Intensity != 20 {
+		if fs, _ := faults.List(ctx, js); len(fs) != 1 || fs[0].Name != PoisonFlood || fs[0].Intensity != 20 || fs[0].Service != "order" {
 			t.Errorf("in the bucket: %+v", fs)
 		}
 	})
-}
-
-// A service's watcher exports a gauge for every drill but the silent one.
-func TestWatch_ExportsEveryDrillButTheSilentOne(t *testing.T) {
-	js := testenv.JetStream(t, testenv.EmbeddedNATS(t).URL())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tel := telemetrytest.New(t, "inventory")
-	if _, err := Watch(ctx, js, tel.Meter()); err != nil {
-		t.Fatal(err)
-	}
-	var exported []string
-	for _, sm := range tel.Collect(t).ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == "loudly.fault.active" {
-				for _, dp := range m.Data.(metricdata.Gauge[float64]).DataPoints {
-					v, _ := dp.Attributes.Value("fault")
-					exported = append(exported, v.AsString())
-				}
-			}
-		}
-	}
-	slices.Sort(exported)
-	want := Exported()
-	slices.Sort(want)
-	if !slices.Equal(exported, want) || slices.Contains(exported, SilentSkip) {
-		t.Errorf("gauge for %v, want %v", exported, want)
-	}
 }

@@ -52,13 +52,22 @@ func (c *Capture) Spans() []sdktrace.ReadOnlySpan { return c.spans.Ended() }
 // Logs returns every JSON log line so far, decoded.
 func (c *Capture) Logs() []map[string]any {
 	var out []map[string]any
-	for _, line := range strings.Split(c.logs.String(), "\n") {
-		if line == "" {
-			continue
-		}
+	for _, line := range c.LogLines() {
 		m := map[string]any{}
 		if err := json.Unmarshal([]byte(line), &m); err == nil {
 			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// LogLines returns every log line written so far, as written (a key repeated in a line
+// stays visible here, where Logs keeps one).
+func (c *Capture) LogLines() []string {
+	var out []string
+	for _, line := range strings.Split(c.logs.String(), "\n") {
+		if line != "" {
+			out = append(out, line)
 		}
 	}
 	return out

@@ -7,13 +7,15 @@ package inventory
 import (
 	"loudly/pkg/env"
 	"loudly/pkg/service"
+	"loudly/services/drill"
 )
 
 // Config is the service's configuration: the variables every service reads
 // (service.Config) and its own.
 type Config struct {
 	service.Config
-	HotSKU string // the SKU the stock-out drill empties
+	Drills drill.Config // DRILLS
+	HotSKU string       // the SKU the stock-out drill empties
 }
 
 // ConfigFromEnv reads the configuration; its error lists every bad variable.
@@ -21,6 +23,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
 		Config: service.ConfigFromEnv(r, DefaultAddr),
+		Drills: drill.ConfigFromEnv(r),
 		HotSKU: r.String("HOT_SKU", "BOOK-001"),
 	}
 	c.Consumer = c.Consumer.Keyed("order_id")

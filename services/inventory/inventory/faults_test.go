@@ -31,10 +31,10 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 	}
 	start := func(name string, intensity float64) {
 		t.Helper()
-		if _, err := drill.Start(context.Background(), h.js, name, intensity, time.Minute); err != nil {
+		if _, err := drill.Start(context.Background(), h.js, name, "", intensity, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		testenv.WaitFor(t, 5*time.Second, name+" active", func() bool { _, ok := h.svc.drills.faults.Get(name); return ok })
+		testenv.WaitFor(t, 5*time.Second, name+" active", func() bool { _, ok := h.svc.drills.Get(name); return ok })
 		t.Cleanup(func() { _ = faults.Stop(context.Background(), h.js, name) })
 	}
 	stop := func(name string) {
@@ -42,7 +42,7 @@ func TestFaults_ActAsTheirDrillsDescribe(t *testing.T) {
 		if err := faults.Stop(context.Background(), h.js, name); err != nil {
 			t.Fatal(err)
 		}
-		testenv.WaitFor(t, 5*time.Second, name+" stopped", func() bool { _, ok := h.svc.drills.faults.Get(name); return !ok })
+		testenv.WaitFor(t, 5*time.Second, name+" stopped", func() bool { _, ok := h.svc.drills.Get(name); return !ok })
 	}
 
 	t.Run("silent-skip acks as applied and does nothing", func(t *testing.T) {
@@ -134,11 +134,11 @@ func TestFaults_OffUnlessTheDeploymentEnablesDrills(t *testing.T) {
 	if _, err := h.js.KeyValue(ctx, faults.Bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
 		t.Errorf("the service created or opened the fault bucket: %v", err)
 	}
-	_, err := drill.Start(ctx, h.js, drill.SilentSkip, 1, time.Minute)
+	_, err := drill.Start(ctx, h.js, drill.SilentSkip, "", 1, time.Minute)
 	if !errors.Is(err, drill.ErrNotAccepted) || !strings.Contains(err.Error(), "inventory does not accept drills") {
 		t.Errorf("drill start against inventory without drills: %v", err)
 	}
-	if _, err := faults.Start(ctx, h.js, drill.SilentSkip, 1, time.Minute); err != nil {
+	if _, err := faults.Start(ctx, h.js, drill.SilentSkip, "", 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	before := h.available(t, "BOOK-001")

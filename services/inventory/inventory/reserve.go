@@ -20,6 +20,9 @@ const Consumer = "inventory"
 // the CPU). At make bench's half rate, eight doubled the accept→settled median.
 const ReservationConcurrency = 2
 
+// reasonReserved is the reason of an order event whose every line was reserved.
+const reasonReserved = "reserved"
+
 // reserver decides order.placed events.
 type reserver struct {
 	store *store
@@ -49,7 +52,7 @@ func (r *reserver) decide(ctx context.Context, items []consumer.Item[events.Orde
 		case d.rejected:
 			out[i] = consumer.Rejected(d.reason)
 		default:
-			out[i] = consumer.Applied("reserved")
+			out[i] = consumer.Applied(reasonReserved)
 		}
 	}
 	return out, nil

@@ -19,7 +19,7 @@ var migrations embed.FS
 type Service struct {
 	*service.Base
 	handler consumer.BatchHandler // the orders consumer's handler, drills included
-	drills  *drills
+	drills  *drill.Drills         // nil unless DRILLS=enabled
 }
 
 // New opens the base (PostgreSQL schema inventory, seeding the demo catalog; the demo's
@@ -38,17 +38,11 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 		return nil, err
 	}
 	st := newStore(b.Pool, ob, b.Idempotency())
-	w, err := drill.Attach(b) // nil, every fault off, unless DRILLS=enabled
-	if err != nil {
+	if s.drills, err = drill.Attach(b, cfg.Drills); err != nil { // nil, every fault off, unless DRILLS=enabled
 		return nil, err
 	}
-	var middleware []consumer.Middleware
-	if w != nil {
-		s.drills = &drills{faults: w, hotSKU: cfg.HotSKU, ackWait: cfg.Consumer.AckWait}
-		middleware = s.drills.wire(st)
-	}
-	s.handler = consumer.HandleBatch(events.OrderPlacedEvent, (&reserver{store: st}).decide, middleware...)
 	reservations := cfg.Consumer.For(events.StreamOrders, Consumer, events.SubjectOrderPlaced)
+	s.handler = consumer.HandleBatch(events.OrderPlacedEvent, (&reserver{store: st}).decide, wireDrills(s.drills, st, cfg.HotSKU, reservations)...)
 	if reservations.Concurrency == 0 { // CONSUMER_CONCURRENCY unset
 		reservations.Concurrency = ReservationConcurrency
 	}

@@ -10,12 +10,14 @@ import (
 
 	"loudly/pkg/env"
 	"loudly/pkg/service"
+	"loudly/services/drill"
 )
 
 // Config is the service's configuration: the variables every service reads
 // (service.Config) and its own.
 type Config struct {
 	service.Config
+	Drills drill.Config // DRILLS
 
 	ReconcileInterval  time.Duration // how often the reconciler looks
 	SettlementDeadline time.Duration // an order pending longer than this is "unsettled"
@@ -27,6 +29,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
 		Config:             service.ConfigFromEnv(r, DefaultAddr),
+		Drills:             drill.ConfigFromEnv(r),
 		ReconcileInterval:  r.Duration("RECONCILE_INTERVAL", 10*time.Second),
 		SettlementDeadline: r.Duration("SETTLEMENT_DEADLINE", time.Minute),
 		AcceptCommitters:   r.Int("ACCEPT_COMMITTERS", DefaultAcceptCommitters, 1, 64),

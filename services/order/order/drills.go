@@ -19,30 +19,17 @@ import (
 	"loudly/services/events"
 )
 
-// The order service's drill faults act from outside its business code: outbox-stall and
-// schema-drift decorate the outbox relay's publisher, and poison-flood is a worker of its
-// own that publishes like a broken producer. Service.New attaches them in one place.
+// The order service's drill faults act from outside its business code: outbox-stall (the
+// drills' publisher decorator) and schema-drift decorate the outbox relay's publisher, and
+// poison-flood is a worker of its own that publishes like a broken producer. Service.New
+// attaches them in one place.
 
-// drillPublisher decorates the relay's publisher. While outbox-stall is active a publish
-// hangs, as a relay stuck on a broker that never answers would: the rows it claimed and
-// every row behind them stay in the outbox, and go out as soon as the fault ends (or fail
-// and are retried, if the service shuts down meanwhile). schema-drift sends a fraction of
-// order.placed events with an envelope version no consumer knows, as a producer deployed
-// ahead of its consumers would. The outbox rows themselves are untouched.
-func drillPublisher(next outbox.Publisher, w *faults.Watcher) outbox.Publisher {
+// driftPublisher decorates the relay's publisher with schema-drift: a fraction of
+// order.placed events go out with an envelope version no consumer knows, as a producer
+// deployed ahead of its consumers would. The outbox rows themselves are untouched.
+func driftPublisher(next outbox.Publisher, d *drill.Drills) outbox.Publisher {
 	return outbox.PublisherFunc(func(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error) {
-		if _, stalled := w.Get(drill.OutboxStall); stalled {
-			trace.SpanFromContext(ctx).SetAttributes(faults.Attr(drill.OutboxStall))
-			for stalled {
-				select {
-				case <-ctx.Done():
-					return nil, fmt.Errorf("relay stalled (drill fault outbox-stall): %w", ctx.Err())
-				case <-time.After(100 * time.Millisecond):
-				}
-				_, stalled = w.Get(drill.OutboxStall)
-			}
-		}
-		if msg.Subject == events.SubjectOrderPlaced && w.Hit(drill.SchemaDrift) {
+		if msg.Subject == events.SubjectOrderPlaced && d.Hit(drill.SchemaDrift) {
 			drifted, err := driftVersion(msg.Data)
 			if err != nil {
 				return nil, err
@@ -68,7 +55,7 @@ func driftVersion(data []byte) ([]byte, error) {
 // events straight to orders.placed at the fault's rate, like a broken producer would.
 type poisoner struct {
 	js     jetstream.JetStream
-	faults *faults.Watcher
+	drills *drill.Drills
 	tel    *telemetry.Telemetry
 }
 
@@ -82,7 +69,7 @@ func (p *poisoner) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		f, ok := p.faults.Get(drill.PoisonFlood)
+		f, ok := p.drills.Get(drill.PoisonFlood)
 		if !ok {
 			carry = 0
 			continue

@@ -9,7 +9,6 @@ import (
 	"loudly/pkg/consumer"
 	"loudly/pkg/deadletter"
 	"loudly/pkg/envelope"
-	"loudly/pkg/faults"
 	"loudly/pkg/outbox"
 	"loudly/pkg/service"
 	"loudly/pkg/telemetry"
@@ -36,8 +35,8 @@ const (
 type Service struct {
 	*service.Base
 	reconciler *reconciler
-	faults     *faults.Watcher
-	groups     *grouper // the API's accepts, committed in groups
+	drills     *drill.Drills // nil unless DRILLS=enabled
+	groups     *grouper      // the API's accepts, committed in groups
 }
 
 // New opens the base (PostgreSQL schema orders, the demo's streams, the HTTP listener)
@@ -51,13 +50,13 @@ func New(ctx context.Context, cfg Config, tel *telemetry.Telemetry) (_ *Service,
 	}
 	defer b.CloseOnError(&err)
 	s := &Service{Base: b}
-	if s.faults, err = drill.Attach(b); err != nil { // nil, every fault off, unless DRILLS=enabled
+	if s.drills, err = drill.Attach(b, cfg.Drills); err != nil { // nil, every fault off, unless DRILLS=enabled
 		return nil, err
 	}
 	var decorate []func(outbox.Publisher) outbox.Publisher
-	if s.faults != nil {
-		decorate = append(decorate, func(p outbox.Publisher) outbox.Publisher { return drillPublisher(p, s.faults) })
-		b.Go("poison-flood drill", (&poisoner{js: b.JS, faults: s.faults, tel: tel}).Run)
+	if s.drills != nil {
+		decorate = append(decorate, s.drills.Publisher, func(p outbox.Publisher) outbox.Publisher { return driftPublisher(p, s.drills) })
+		b.Go("poison-flood drill", (&poisoner{js: b.JS, drills: s.drills, tel: tel}).Run)
 	}
 	ob, err := b.Outbox(ctx, decorate...)
 	if err != nil {

@@ -271,8 +271,8 @@ func TestConfigFromEnv_ReportsEveryBadVariable(t *testing.T) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
-	if cfg, err := ConfigFromEnv(func(string) string { return "" }); err != nil || cfg.Drills {
-		t.Errorf("defaults: %v, drills %v (want off)", err, cfg.Drills)
+	if cfg, err := ConfigFromEnv(func(string) string { return "" }); err != nil || cfg.Drills.Enabled {
+		t.Errorf("defaults: %v, drills %v (want off)", err, cfg.Drills.Enabled)
 	}
 }
 
@@ -292,7 +292,7 @@ func TestFaults_CannotBeSwitchedOnByARequest(t *testing.T) {
 		return r.db.QueryRow(context.Background(), `SELECT count(*) FROM orders.outbox WHERE sent_at IS NULL`).Scan(&unsent) == nil && unsent == 0
 	})
 	for _, name := range []string{"schema-drift", "outbox-stall", "poison-flood"} {
-		if _, ok := r.svc.faults.Get(name); ok {
+		if _, ok := r.svc.drills.Get(name); ok {
 			t.Errorf("fault %s is active after requests asked for it", name)
 		}
 	}
