@@ -238,7 +238,7 @@ func TestSetupExportsTheDropCountersAtZeroBeforeAnyDrop(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
 	tel, err := Setup(context.Background(), Config{ServiceName: "test", LogWriter: io.Discard,
-		OTLPEndpoint: srv.URL, NoOTLPLogs: true, Loki: LokiConfig{URL: srv.URL}})
+		OTLP: OTLP{Traces: ProtocolHTTP, Metrics: ProtocolHTTP}, Loki: LokiConfig{URL: srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
