@@ -163,49 +163,32 @@ func isTokenChar(c rune) bool {
 // OTEL_EXPORTER_OTLP_* variables itself. None of them connects before its first export.
 
 func newSpanExporter(ctx context.Context, p Protocol) (sdktrace.SpanExporter, error) {
-	var (
-		exp sdktrace.SpanExporter
-		err error
-	)
-	if p == ProtocolGRPC {
-		exp, err = otlptracegrpc.New(ctx)
-	} else {
-		exp, err = otlptracehttp.New(ctx)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: OTLP trace exporter (%s): %w", p, err)
-	}
-	return exp, nil
+	return newExporter(ctx, "trace", p,
+		func(ctx context.Context) (sdktrace.SpanExporter, error) { return otlptracegrpc.New(ctx) },
+		func(ctx context.Context) (sdktrace.SpanExporter, error) { return otlptracehttp.New(ctx) })
 }
 
 func newMetricExporter(ctx context.Context, p Protocol) (sdkmetric.Exporter, error) {
-	var (
-		exp sdkmetric.Exporter
-		err error
-	)
-	if p == ProtocolGRPC {
-		exp, err = otlpmetricgrpc.New(ctx)
-	} else {
-		exp, err = otlpmetrichttp.New(ctx)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: OTLP metric exporter (%s): %w", p, err)
-	}
-	return exp, nil
+	return newExporter(ctx, "metric", p,
+		func(ctx context.Context) (sdkmetric.Exporter, error) { return otlpmetricgrpc.New(ctx) },
+		func(ctx context.Context) (sdkmetric.Exporter, error) { return otlpmetrichttp.New(ctx) })
 }
 
 func newLogExporter(ctx context.Context, p Protocol) (sdklog.Exporter, error) {
-	var (
-		exp sdklog.Exporter
-		err error
-	)
+	return newExporter(ctx, "log", p,
+		func(ctx context.Context) (sdklog.Exporter, error) { return otlploggrpc.New(ctx) },
+		func(ctx context.Context) (sdklog.Exporter, error) { return otlploghttp.New(ctx) })
+}
+
+// newExporter builds a signal's exporter for protocol p with grpc or http.
+func newExporter[E any](ctx context.Context, signal string, p Protocol, grpc, http func(context.Context) (E, error)) (E, error) {
+	build := http
 	if p == ProtocolGRPC {
-		exp, err = otlploggrpc.New(ctx)
-	} else {
-		exp, err = otlploghttp.New(ctx)
+		build = grpc
 	}
+	exp, err := build(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: OTLP log exporter (%s): %w", p, err)
+		return exp, fmt.Errorf("telemetry: OTLP %s exporter (%s): %w", signal, p, err)
 	}
 	return exp, nil
 }

@@ -18,9 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"loudly/internal/testenv"
 	"loudly/pkg/env"
@@ -64,27 +62,6 @@ func flush(t *testing.T, tel *telemetry.Telemetry) error {
 		}
 	}
 	return err
-}
-
-// dropped reads loudly.telemetry.spans.dropped by reason.
-func dropped(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == "loudly.telemetry.spans.dropped" {
-				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-					v, _ := dp.Attributes.Value(attribute.Key("reason"))
-					got[v.AsString()] += dp.Value
-				}
-			}
-		}
-	}
-	return got
 }
 
 // endpoint is the receiver's address for protocol p.
@@ -136,7 +113,7 @@ func TestSetup_ExportsEverySignalOverEitherProtocol(t *testing.T) {
 					t.Errorf("%s: last export %+v, want %s with the header and gzip", signal, e, p)
 				}
 			}
-			if got := dropped(t, reader); got["queue_full"]+got["export_failed"]+got["rejected"] != 0 {
+			if got := telemetry.DroppedSpans(t, reader); got["queue_full"]+got["export_failed"]+got["rejected"] != 0 {
 				t.Errorf("dropped %v, want none", got)
 			}
 		})
@@ -181,7 +158,7 @@ func TestSetup_ExportsOverTLSWithTheStandardVariables(t *testing.T) {
 		if o.Spans() != 0 {
 			t.Errorf("the receiver got %d spans", o.Spans())
 		}
-		if got := dropped(t, reader); got["export_failed"] != 4 {
+		if got := telemetry.DroppedSpans(t, reader); got["export_failed"] != 4 {
 			t.Errorf("dropped %v, want export_failed=4", got)
 		}
 	})
@@ -206,7 +183,7 @@ func TestSpanExportCountsWhatTheCollectorRejects(t *testing.T) {
 			if o.Spans() != 5 {
 				t.Fatalf("the receiver got %d spans, want the batch of 5", o.Spans())
 			}
-			if got := dropped(t, reader); got["rejected"] != 2 || got["export_failed"] != 0 {
+			if got := telemetry.DroppedSpans(t, reader); got["rejected"] != 2 || got["export_failed"] != 0 {
 				t.Errorf("dropped %v, want rejected=2 and nothing failed", got)
 			}
 		})
