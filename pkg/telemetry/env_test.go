@@ -33,6 +33,11 @@ func TestFromEnv_ReadsThroughTheProgramsReader(t *testing.T) {
 		if cfg := FromEnv(Config{ServiceName: "order"}, r); cfg.ServiceName != "order" || cfg.LogLevel != slog.LevelInfo || cfg.OTLP != (OTLP{}) || r.Err() != nil {
 			t.Errorf("config %+v, error %v", cfg, r.Err())
 		}
+		given := OTLP{Traces: ProtocolGRPC, Logs: ProtocolHTTP}
+		r = env.New(func(k string) string { return map[string]string{"OTEL_LOGS_EXPORTER": "none"}[k] })
+		if got := FromEnv(Config{ServiceName: "order", OTLP: given}, r).OTLP; got != (OTLP{Traces: ProtocolGRPC}) {
+			t.Errorf("OTLP %+v from %+v and OTEL_LOGS_EXPORTER=none: want the traces kept, the logs off", got, given)
+		}
 	})
 	t.Run("a bad LOG_LEVEL is one more problem of the reader", func(t *testing.T) {
 		vars := map[string]string{"LOG_LEVEL": "loud", "HTTP_ADDR": "nope"}

@@ -47,16 +47,17 @@ const (
 // OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT), or when OTEL_{TRACES,METRICS,
 // LOGS}_EXPORTER=otlp asks for it explicitly, which sends to the SDK's default endpoint
 // for the protocol (localhost:4318 for http/protobuf, localhost:4317 for grpc).
-// OTEL_<SIGNAL>_EXPORTER=none keeps a signal home whatever the endpoints say.
+// OTEL_<SIGNAL>_EXPORTER=none keeps a signal home whatever the endpoints say. A signal
+// the variables say nothing about keeps its setting in def.
 //
 // The specification's default is to export to localhost whether or not a collector
 // listens there; Loudly's is to export only where it is told, since a service started
 // without a collector (a test, `loudly demo`, a laptop) would otherwise log a failed
 // export every few seconds for its whole life.
-func otlpFromEnv(r *env.Reader) OTLP {
+func otlpFromEnv(r *env.Reader, def OTLP) OTLP {
 	general := r.Choice("OTEL_EXPORTER_OTLP_PROTOCOL", string(ProtocolHTTP), protocols...)
 	endpoint := r.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-	signal := func(name string, exporters ...string) Protocol {
+	signal := func(name string, def Protocol, exporters ...string) Protocol {
 		p := r.Choice("OTEL_EXPORTER_OTLP_"+name+"_PROTOCOL", general, protocols...)
 		switch r.Choice("OTEL_"+name+"_EXPORTER", "", exporters...) {
 		case "otlp":
@@ -65,15 +66,16 @@ func otlpFromEnv(r *env.Reader) OTLP {
 			if endpoint != "" || r.String("OTEL_EXPORTER_OTLP_"+name+"_ENDPOINT", "") != "" {
 				return Protocol(p)
 			}
+			return def
 		}
 		return ""
 	}
 	o := OTLP{
-		Traces: signal("TRACES", "otlp", "none"),
+		Traces: signal("TRACES", def.Traces, "otlp", "none"),
 		// Prometheus (the /metrics endpoint) is always served; "prometheus" or "none"
 		// only keep metrics off OTLP.
-		Metrics: signal("METRICS", "otlp", "prometheus", "none"),
-		Logs:    signal("LOGS", "otlp", "none"),
+		Metrics: signal("METRICS", def.Metrics, "otlp", "prometheus", "none"),
+		Logs:    signal("LOGS", def.Logs, "otlp", "none"),
 	}
 	checkOTLPEnv(r)
 	return o

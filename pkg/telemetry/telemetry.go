@@ -76,7 +76,7 @@ type Config struct {
 func FromEnv(cfg Config, r *env.Reader) Config {
 	cfg.ServiceName = r.String("OTEL_SERVICE_NAME", cfg.ServiceName)
 	cfg.Environment = r.String("DEPLOYMENT_ENVIRONMENT", cfg.Environment)
-	cfg.OTLP = otlpFromEnv(r)
+	cfg.OTLP = otlpFromEnv(r, cfg.OTLP)
 	cfg.Loki.URL = r.String("LOKI_URL", cfg.Loki.URL)
 	cfg.SpanQueue = r.Int("OTEL_BSP_MAX_QUEUE_SIZE", cmp.Or(cfg.SpanQueue, DefaultSpanQueue), 1, 1<<20)
 	if v := r.Choice("LOG_LEVEL", "", "debug", "info", "warn", "error"); v != "" {
