@@ -164,7 +164,7 @@ func Consumers() (dashboard.Dashboard, error) {
 			query(`sum by (job, instance) (rate(process_cpu_seconds_total{`+jobs+`}[$__rate_interval]))`, "{{job}} {{instance}}"),
 		).Span(8)).
 		WithPanel(graph(PanelTelemetryDrops,
-			"Log records a sink dropped because its backend (Loki) was down or slow (stdout keeps every line), and spans not exported: too many waiting for export (queue_full, OTEL_BSP_MAX_QUEUE_SIZE) or the collector failing (export_failed). A gap in Loki or a trace an exemplar cannot open is explained here.",
+			"Log records a sink dropped because its backend (Loki) was down or slow (stdout keeps every line), and spans not exported: too many waiting for export (queue_full, OTEL_BSP_MAX_QUEUE_SIZE), the collector failing (export_failed) or refusing some of a batch (rejected, an OTLP partial success). A gap in Loki or a trace an exemplar cannot open is explained here.",
 			"ops",
 			query(`sum by (job, sink) (rate(loudly_telemetry_log_dropped_total[$__rate_interval]))`, "{{job}} log lines {{sink}}"),
 			query(`sum by (job, reason) (rate(loudly_telemetry_spans_dropped_total[$__rate_interval]))`, "{{job}} spans {{reason}}"),

@@ -204,7 +204,7 @@ func (p pipeline) run(b *testing.B, ph phase) phaseResult {
 	}
 	var sinks *telemetrySinks
 	if ph.telemetry {
-		sinks = telemetryOn(b)
+		sinks = telemetryOn(b, p.settings)
 		env = append(env, sinks.env...)
 	}
 	env = append(env, p.settings...) // last, so they win over the bench's defaults
@@ -424,7 +424,7 @@ type telemetrySinks struct {
 	scraped   atomic.Int64 // bytes read from the services' /metrics
 }
 
-func telemetryOn(t testing.TB) *telemetrySinks {
+func telemetryOn(t testing.TB, settings []string) *telemetrySinks {
 	s := &telemetrySinks{otlp: testenv.OTLPReceiver(t)}
 	loki := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
@@ -434,8 +434,31 @@ func telemetryOn(t testing.TB) *telemetrySinks {
 	t.Cleanup(loki.Close)
 	// As deploy/compose configures the services: traces over OTLP, logs pushed to Loki
 	// and not also over OTLP (both paths would store every line twice), metrics scraped.
-	s.env = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + s.otlp.URL, "LOKI_URL=" + loki.URL + "/loki/api/v1/push", "OTEL_LOGS_EXPORTER=none"}
+	s.env = append(otlpEndpoints(s.otlp, settings), "LOKI_URL="+loki.URL+"/loki/api/v1/push", "OTEL_LOGS_EXPORTER=none")
 	return s
+}
+
+// otlpEndpoints points each signal at the receiver's side for the protocol the settings
+// choose for it (OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL,
+// else http/protobuf), the receiver serving both.
+func otlpEndpoints(o *testenv.OTLP, settings []string) []string {
+	get := func(name string) string {
+		for _, kv := range settings {
+			if k, v, _ := strings.Cut(kv, "="); k == name {
+				return v
+			}
+		}
+		return ""
+	}
+	var env []string
+	for _, signal := range []struct{ name, path string }{{"TRACES", testenv.OTLPTraces}, {"METRICS", testenv.OTLPMetrics}, {"LOGS", testenv.OTLPLogs}} {
+		endpoint := o.URL + signal.path // a signal's own endpoint is used as it is
+		if p := cmp.Or(get("OTEL_EXPORTER_OTLP_"+signal.name+"_PROTOCOL"), get("OTEL_EXPORTER_OTLP_PROTOCOL")); strings.EqualFold(p, "grpc") {
+			endpoint = o.GRPCURL()
+		}
+		env = append(env, "OTEL_EXPORTER_OTLP_"+signal.name+"_ENDPOINT="+endpoint)
+	}
+	return env
 }
 
 // scrapeInterval is deploy/compose/prometheus/prometheus.yml's.

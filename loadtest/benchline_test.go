@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"loudly/internal/testenv"
 )
 
 // benchLine is what `make bench` found, printed as one line: the pipeline's figures next
@@ -143,12 +145,16 @@ func (l benchLine) String() string {
 }
 
 // Service settings the bench passes from its own environment to both services, so that
-// `CONSUMER_BATCH_SIZE=1 make bench` and `make bench` can be compared. Everything else
-// the services read is set by the bench (or, like GOMAXPROCS and GOGC, inherited as it
-// is by every child process).
+// `CONSUMER_BATCH_SIZE=1 make bench` and `make bench` can be compared, and so can the
+// SDK's telemetry knobs (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc make bench`,
+// OTEL_EXPORTER_OTLP_COMPRESSION=gzip, the batch processor's OTEL_BSP_*, span and
+// attribute limits, the sampler). Everything else the services read is set by the bench
+// (or, like GOMAXPROCS and GOGC, inherited as it is by every child process); so are the
+// OTLP endpoints, which point at the bench's own receiver.
 var (
-	passThroughPrefixes = []string{"CONSUMER_", "OUTBOX_", "OTEL_BSP_", "OTEL_BLRP_", "OTEL_METRIC_EXPORT_", "TELEMETRY_"}
-	passThroughNames    = []string{"ACCEPT_COMMITTERS", "DB_MAX_CONNS", "DB_MIN_CONNS", "LOG_LEVEL", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
+	passThroughPrefixes = []string{"CONSUMER_", "OUTBOX_", "OTEL_BSP_", "OTEL_BLRP_", "OTEL_METRIC_EXPORT_",
+		"OTEL_EXPORTER_OTLP_", "OTEL_SPAN_", "OTEL_ATTRIBUTE_", "OTEL_TRACES_SAMPLER"}
+	passThroughNames = []string{"ACCEPT_COMMITTERS", "DB_MAX_CONNS", "DB_MIN_CONNS", "LOG_LEVEL", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
 )
 
 // serviceSettings picks the pass-through settings out of environ, sorted by name.
@@ -158,6 +164,9 @@ func serviceSettings(environ []string) []string {
 		k, _, ok := strings.Cut(kv, "=")
 		if !ok {
 			continue
+		}
+		if strings.HasPrefix(k, "OTEL_EXPORTER_OTLP_") && strings.HasSuffix(k, "ENDPOINT") {
+			continue // the bench's receiver, not the developer's collector
 		}
 		if slices.Contains(passThroughNames, k) || slices.ContainsFunc(passThroughPrefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
 			out = append(out, kv)
@@ -269,15 +278,40 @@ func TestServiceSettings(t *testing.T) {
 	environ := []string{
 		"PATH=/usr/bin", "HOME=/root",
 		"DB_MAX_CONNS=40", "CONSUMER_CONCURRENCY=16", "CONSUMER_BATCH_SIZE=64", "CONSUMER_BATCH_WAIT=5ms",
-		"OUTBOX_BATCH_SIZE=500", "OTEL_BSP_MAX_QUEUE_SIZE=8192", "TELEMETRY_SPAN_ENCODER=sdk",
+		"OUTBOX_BATCH_SIZE=500", "OTEL_BSP_MAX_QUEUE_SIZE=8192", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+		"OTEL_EXPORTER_OTLP_COMPRESSION=gzip", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=64",
 		// The bench decides these for each run; a developer's shell must not.
 		"DATABASE_URL=postgres://elsewhere/db", "NATS_URL=nats://elsewhere:4222", "HTTP_ADDR=:9999",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318", "LOKI_URL=http://loki:3100",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://tempo:4318/v1/traces",
+		"LOKI_URL=http://loki:3100",
+		// Gone: the bench does not carry it to services that no longer read it.
+		"TELEMETRY_SPAN_ENCODER=sdk",
 	}
 	want := []string{"CONSUMER_BATCH_SIZE=64", "CONSUMER_BATCH_WAIT=5ms", "CONSUMER_CONCURRENCY=16", "DB_MAX_CONNS=40",
-		"OTEL_BSP_MAX_QUEUE_SIZE=8192", "OUTBOX_BATCH_SIZE=500", "TELEMETRY_SPAN_ENCODER=sdk"}
+		"OTEL_BSP_MAX_QUEUE_SIZE=8192", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+		"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=64", "OUTBOX_BATCH_SIZE=500"}
 	if got := serviceSettings(environ); !slices.Equal(got, want) {
 		t.Errorf("serviceSettings =\n %v\nwant\n %v", got, want)
+	}
+}
+
+// The bench points each signal at its receiver's side for the protocol the settings
+// choose, so `OTEL_EXPORTER_OTLP_PROTOCOL=grpc make bench` exports over gRPC.
+func TestOTLPEndpointsFollowTheProtocol(t *testing.T) {
+	o := &testenv.OTLP{URL: "http://127.0.0.1:1", GRPCAddr: "127.0.0.1:2"}
+	for _, c := range []struct {
+		settings []string
+		want     []string
+	}{
+		{nil, []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:1/v1/traces",
+			"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:1/v1/metrics", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://127.0.0.1:1/v1/logs"}},
+		{[]string{"OTEL_EXPORTER_OTLP_PROTOCOL=GRPC", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/protobuf"}, []string{
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:2", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:2",
+			"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://127.0.0.1:1/v1/logs"}},
+	} {
+		if got := otlpEndpoints(o, c.settings); !slices.Equal(got, c.want) {
+			t.Errorf("otlpEndpoints(%v) =\n %v\nwant\n %v", c.settings, got, c.want)
+		}
 	}
 }
 

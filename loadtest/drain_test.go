@@ -78,7 +78,7 @@ func drain(b *testing.B, bin string, n int, timeout time.Duration, settings []st
 	}
 	b.Logf("published %d order.placed events in %s", n, time.Since(published).Round(time.Millisecond))
 
-	env := append([]string{"DATABASE_URL=" + dsn, "NATS_URL=" + natsURL, "LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s"}, telemetryOn(b).env...)
+	env := append([]string{"DATABASE_URL=" + dsn, "NATS_URL=" + natsURL, "LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s"}, telemetryOn(b, settings).env...)
 	startService(b, filepath.Join(bin, "inventory"), append(env, settings...)) // settings last: they win
 	d, err := waitDrained(b.Context(), js, events.StreamOrders, inventory.Consumer, timeout)
 	if err != nil {

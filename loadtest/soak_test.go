@@ -135,7 +135,7 @@ func (l soakLine) String() string {
 func soak(b *testing.B, p pipeline, line *soakLine) {
 	natsURL := testenv.EmbeddedNATS(b).URL()
 	dsn := testenv.Postgres(b)
-	sinks := telemetryOn(b)
+	sinks := telemetryOn(b, p.settings)
 	env := append([]string{
 		"DATABASE_URL=" + dsn, "NATS_URL=" + natsURL,
 		"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s", "DRILLS=enabled",

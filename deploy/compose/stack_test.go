@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -35,7 +36,8 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 //
 //   - every decision log line reaches Loki exactly once, in the compose configuration
 //     (pushed by the services) and in the other one it keeps working (OTLP through the
-//     collector);
+//     collector), over OTLP/HTTP as the compose file sets it and over OTLP/gRPC
+//     (OTEL_EXPORTER_OTLP_PROTOCOL=grpc to the collector's 4317);
 //   - spans, metrics and logs leave the collector, and its own metrics count nothing
 //     refused, dropped or failed.
 func TestStack_TelemetryLeavesTheCollectorAndEachLogLineReachesLokiOnce(t *testing.T) {
@@ -75,16 +77,27 @@ func TestStack_TelemetryLeavesTheCollectorAndEachLogLineReachesLokiOnce(t *testi
 	t.Setenv("OTEL_BLRP_SCHEDULE_DELAY", "200")
 	t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "1000")
 
+	otlpLogs := map[string]string{"LOKI_URL": "", "OTEL_LOGS_EXPORTER": ""}
 	for _, c := range []struct {
 		name   string
 		change map[string]string // on top of the compose environment
 		path   string            // where Loki must get the lines
+		grpc   bool              // export over OTLP/gRPC instead
 	}{
-		{"compose configuration: the services push to Loki", nil, "/loki/api/v1/push"},
-		{"the other path: OTLP logs through the collector", map[string]string{"LOKI_URL": "", "OTEL_LOGS_EXPORTER": ""}, "/otlp/v1/logs"},
+		{"compose configuration: the services push to Loki", nil, "/loki/api/v1/push", false},
+		{"the other path: OTLP logs through the collector", otlpLogs, "/otlp/v1/logs", false},
+		{"every signal over OTLP/gRPC", otlpLogs, "/otlp/v1/logs", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := len(loki.Lines())
+			overGRPC := acceptedOverGRPC(t, "http://"+self+"/metrics")
+			if c.grpc {
+				// The exporters read the process environment; FromEnv reads the same choice.
+				t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+otlpGRPC)
+				t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+				c.change = maps.Clone(c.change)
+				c.change["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc"
+			}
 			decisions := runLoad(t, composeEnv, c.change, natsURL)
 			if len(decisions) < 20 {
 				t.Fatalf("only %d decision lines on stdout", len(decisions))
@@ -125,6 +138,14 @@ func TestStack_TelemetryLeavesTheCollectorAndEachLogLineReachesLokiOnce(t *testi
 				t.Errorf("Loki received lines on %v, want only %s", paths, c.path)
 			}
 			t.Logf("%d decision lines, each once in Loki; lines per endpoint %v", len(decisions), paths)
+			// The collector counts what its receiver took by transport: over gRPC, every
+			// signal arrived there in this case, and none in the others.
+			after := acceptedOverGRPC(t, "http://"+self+"/metrics")
+			for _, signal := range []string{"spans", "metric_points", "log_records"} {
+				if got := after[signal] - overGRPC[signal]; c.grpc != (got > 0) {
+					t.Errorf("the collector accepted %g %s over gRPC in this case (grpc=%v)", got, signal, c.grpc)
+				}
+			}
 		})
 	}
 
@@ -327,6 +348,24 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// acceptedOverGRPC reads the collector's own metrics at url: what its OTLP receiver
+// accepted over gRPC, by signal ("spans", "metric_points", "log_records").
+func acceptedOverGRPC(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	got := map[string]float64{}
+	for _, line := range strings.Split(scrape(t, url), "\n") {
+		signal, ok := strings.CutPrefix(line, "otelcol_receiver_accepted_")
+		if !ok || !strings.Contains(line, `transport="grpc"`) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v); err == nil {
+			got[strings.TrimSuffix(signal[:strings.IndexAny(signal, "{ ")], "_total")] += v
+		}
+	}
+	return got
 }
 
 func scrape(t *testing.T, url string) string {

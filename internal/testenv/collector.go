@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -236,68 +236,17 @@ func (s *LogStore) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// decodePush reads Loki's PushRequest protobuf: streams (1) of labels (1) and entries (2),
-// each entry a timestamp (1) and a line (2).
+// decodePush reads Loki's PushRequest with Loki's own generated type.
 func decodePush(b []byte) ([]LogLine, error) {
-	var out []LogLine
-	err := fields(b, func(num protowire.Number, v []byte) error {
-		if num != 1 {
-			return nil
-		}
-		var labels string
-		var entries [][]byte
-		if err := fields(v, func(num protowire.Number, v []byte) error {
-			switch num {
-			case 1:
-				labels = string(v)
-			case 2:
-				entries = append(entries, v)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, e := range entries {
-			l := LogLine{Labels: labels}
-			if err := fields(e, func(num protowire.Number, v []byte) error {
-				if num == 2 {
-					l.Line = string(v)
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			out = append(out, l)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// fields calls fn with each length-delimited field of a protobuf message and skips the rest.
-func fields(b []byte, fn func(protowire.Number, []byte) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		if err := fn(num, v); err != nil {
-			return err
-		}
-		b = b[n:]
+	var req push.PushRequest
+	if err := req.Unmarshal(b); err != nil {
+		return nil, err
 	}
-	return nil
+	var out []LogLine
+	for _, s := range req.Streams {
+		for _, e := range s.Entries {
+			out = append(out, LogLine{Labels: s.Labels, Line: e.Line})
+		}
+	}
+	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"loudly/pkg/telemetry"
 )
 
 func TestHealthcheck(t *testing.T) {
@@ -125,5 +127,32 @@ func TestGCPercent_DefaultUnlessGOGCIsSet(t *testing.T) {
 		}); ok {
 			t.Errorf("GOGC=%s: gcPercent = %d, true; the operator's setting must stand", v, pct)
 		}
+	}
+}
+
+type neverStarted struct{}
+
+func (neverStarted) Run(context.Context) error { return nil }
+func (neverStarted) Close()                    {}
+
+// A bad telemetry variable stops a service before it starts, named in the one message
+// that lists every bad variable, the service's own with it.
+func TestRun_ABadOTLPVariableIsAConfigurationError(t *testing.T) {
+	vars := map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+	p := Program[struct{}, neverStarted]{
+		Name: "svc",
+		Load: func(func(string) string) (struct{}, error) {
+			return struct{}{}, errors.New(`SVC_MODE="loud": want quiet`)
+		},
+		Start: func(context.Context, struct{}, *telemetry.Telemetry) (neverStarted, error) {
+			t.Error("started despite a bad configuration")
+			return neverStarted{}, nil
+		},
+	}
+	var stderr strings.Builder
+	code := Run(context.Background(), p, Process{Getenv: func(k string) string { return vars[k] }, Stdout: io.Discard, Stderr: &stderr})
+	msg := stderr.String()
+	if code != ExitConfig || !strings.Contains(msg, `OTEL_EXPORTER_OTLP_PROTOCOL="carrier-pigeon": want one of http/protobuf, grpc`) || !strings.Contains(msg, "SVC_MODE") {
+		t.Errorf("exit %d, stderr %q: want %d naming OTEL_EXPORTER_OTLP_PROTOCOL and its choices beside SVC_MODE", code, msg, ExitConfig)
 	}
 }

@@ -2,7 +2,7 @@ package telemetry
 
 import (
 	"context"
-	"errors"
+	"reflect"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -22,6 +22,14 @@ import (
 // a batch the exporter failed to deliver in {reason="export_failed"}, the spans a collector
 // took the request of but refused (an OTLP partial success) in {reason="rejected"}: every
 // sampled span ends exported or counted.
+//
+// What is counted is what the SDK's OTLP span exporter reports: its ExportSpans returns an
+// error after its own retries (HTTP 429/502/503/504, gRPC's retryable codes, until the
+// export's timeout), and at v1.47 it returns a partial success as an error too, on both
+// protocols (partialSuccess below). Loudly keeps no global OpenTelemetry state, so what
+// the SDK reports only to the global error handler — the batch span processor's own
+// complaints, and any failure of the OTLP metric and log exports — goes to the SDK's
+// default handler (stderr) and is not counted here.
 type spanExport struct {
 	next     sdktrace.SpanProcessor
 	limit    int64
@@ -85,13 +93,46 @@ type countingExporter struct {
 
 func (e countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	err := e.SpanExporter.ExportSpans(ctx, spans)
-	var rej *rejectedError
-	switch {
-	case errors.As(err, &rej):
-		e.s.dropped.Add(context.Background(), min(rej.n, int64(len(spans))), rejected)
-	case err != nil:
-		e.s.dropped.Add(context.Background(), int64(len(spans)), exportFailed)
+	if err != nil {
+		if n, ok := partialSuccess(err); ok {
+			e.s.dropped.Add(context.Background(), min(n, int64(len(spans))), rejected)
+		} else {
+			e.s.dropped.Add(context.Background(), int64(len(spans)), exportFailed)
+		}
 	}
 	e.s.inflight.Add(-int64(len(spans)))
 	return err
+}
+
+// partialSuccess reports whether err is nothing but OTLP partial successes, and how many
+// spans they refused. The SDK's exporters wrap the collector's answer in a PartialSuccess
+// error of an internal package (exporters/otlp/otlptrace/*/internal), with the fields
+// RejectedItems and RejectedKind, and join it with any failure of the same export; it
+// can be matched only by its shape. TestSpanExportCountsWhatTheCollectorRejects drives
+// both SDK exporters into a real partial success, so an SDK upgrade that changes the shape
+// fails that test instead of counting refused spans as export_failed unnoticed.
+func partialSuccess(err error) (rejected int64, ok bool) {
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		for _, err := range errs {
+			n, ok := partialSuccess(err)
+			if !ok {
+				return 0, false
+			}
+			rejected += n
+		}
+		return rejected, len(errs) > 0
+	case interface{ Unwrap() error }:
+		return partialSuccess(e.Unwrap())
+	}
+	v := reflect.ValueOf(err)
+	if v.Kind() != reflect.Struct || v.Type().Name() != "PartialSuccess" {
+		return 0, false
+	}
+	n, kind := v.FieldByName("RejectedItems"), v.FieldByName("RejectedKind")
+	if n.Kind() != reflect.Int64 || kind.Kind() != reflect.String || kind.String() != "spans" {
+		return 0, false
+	}
+	return n.Int(), true
 }

@@ -58,6 +58,11 @@ func droppedSpans(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64
 	return counterBy(t, reader, "loudly.telemetry.spans.dropped", "reason")
 }
 
+// DroppedSpans is droppedSpans for the tests of package telemetry_test, which drive the
+// SDK's exporters against the receiver of internal/testenv (that package imports this
+// one, so those tests cannot live inside it).
+var DroppedSpans = droppedSpans
+
 // counterBy collects reader and sums the int64 counter name by the value of attribute key.
 func counterBy(t *testing.T, reader *sdkmetric.ManualReader, name, key string) map[string]int64 {
 	t.Helper()
@@ -238,7 +243,7 @@ func TestSetupExportsTheDropCountersAtZeroBeforeAnyDrop(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
 	tel, err := Setup(context.Background(), Config{ServiceName: "test", LogWriter: io.Discard,
-		OTLPEndpoint: srv.URL, NoOTLPLogs: true, Loki: LokiConfig{URL: srv.URL}})
+		OTLP: OTLP{Traces: ProtocolHTTP, Metrics: ProtocolHTTP}, Loki: LokiConfig{URL: srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -56,19 +53,10 @@ type Config struct {
 	// beyond it a span is dropped and counted (loudly.telemetry.spans.dropped). Default
 	// DefaultSpanQueue; FromEnv reads OTEL_BSP_MAX_QUEUE_SIZE.
 	SpanQueue int
-	// SpanEncoder chooses how spans are encoded for OTLP: SpanEncoderDirect (the default)
-	// writes the protobuf straight from the SDK's spans (otlpencode.go), SpanEncoderSDK
-	// uses the SDK's own OTLP/HTTP exporter. FromEnv reads TELEMETRY_SPAN_ENCODER. With a
-	// TLS setting (OTEL_EXPORTER_OTLP_CERTIFICATE and the like) the SDK's is used anyway.
-	SpanEncoder string
-
-	// OTLPEndpoint switches OTLP export of traces, metrics and logs on. Empty means no
-	// export at all (and no connection attempts, so no error spam). FromEnv fills it from
-	// OTEL_EXPORTER_OTLP_ENDPOINT; the exporters read the rest of OTEL_EXPORTER_OTLP_*.
-	OTLPEndpoint string
-	// NoOTLPLogs keeps logs out of the OTLP export while traces and metrics go (FromEnv:
-	// OTEL_LOGS_EXPORTER=none): for a setup whose logs reach their store another way (Loki).
-	NoOTLPLogs bool
+	// OTLP says which signals are exported over OTLP and by which protocol; the zero
+	// value exports nothing. FromEnv fills it from the standard variables (otlp.go); the
+	// SDK's exporters read the rest of OTEL_EXPORTER_OTLP_* themselves.
+	OTLP OTLP
 
 	// Loki switches pushing logs to Loki on when its URL is set (FromEnv: LOKI_URL).
 	Loki LokiConfig
@@ -78,6 +66,8 @@ type Config struct {
 	MetricReaders  []sdkmetric.Reader
 	// ExtraLogHandlers receive every log record besides stdout (tests, the Loki sink).
 	ExtraLogHandlers []slog.Handler
+
+	removed []string // variables FromEnv found set that Loudly no longer reads
 }
 
 // FromEnv completes cfg from the standard OTEL_* variables, LOKI_URL and LOG_LEVEL, read
@@ -86,24 +76,21 @@ type Config struct {
 func FromEnv(cfg Config, r *env.Reader) Config {
 	cfg.ServiceName = r.String("OTEL_SERVICE_NAME", cfg.ServiceName)
 	cfg.Environment = r.String("DEPLOYMENT_ENVIRONMENT", cfg.Environment)
-	cfg.OTLPEndpoint = r.String("OTEL_EXPORTER_OTLP_ENDPOINT", cfg.OTLPEndpoint)
+	cfg.OTLP = otlpFromEnv(r, cfg.OTLP)
 	cfg.Loki.URL = r.String("LOKI_URL", cfg.Loki.URL)
-	cfg.SpanEncoder = r.Choice("TELEMETRY_SPAN_ENCODER", cmp.Or(cfg.SpanEncoder, SpanEncoderDirect), SpanEncoderDirect, SpanEncoderSDK)
 	cfg.SpanQueue = r.Int("OTEL_BSP_MAX_QUEUE_SIZE", cmp.Or(cfg.SpanQueue, DefaultSpanQueue), 1, 1<<20)
 	if v := r.Choice("LOG_LEVEL", "", "debug", "info", "warn", "error"); v != "" {
 		_ = cfg.LogLevel.UnmarshalText([]byte(v))
 	}
-	if r.Choice("OTEL_LOGS_EXPORTER", "otlp", "otlp", "none") == "none" {
-		cfg.NoOTLPLogs = true
+	// TELEMETRY_SPAN_ENCODER chose Loudly's own OTLP encoder until the SDK's exporters
+	// replaced it. A service given it still starts, since each of its values asked for
+	// spans to be exported and they are; Setup says once that it is no longer read, so
+	// the variable does not linger in a deployment as a knob that seems to do something.
+	if v := r.String("TELEMETRY_SPAN_ENCODER", ""); v != "" {
+		cfg.removed = append(cfg.removed, "TELEMETRY_SPAN_ENCODER="+v)
 	}
 	return cfg
 }
-
-// The span encoders Config.SpanEncoder chooses from.
-const (
-	SpanEncoderDirect = "direct"
-	SpanEncoderSDK    = "sdk"
-)
 
 // DefaultSpanQueue is how many spans may wait for export unless OTEL_BSP_MAX_QUEUE_SIZE
 // says otherwise: four times the SDK's 2048. With 2048 a saturated run of `make bench`
@@ -159,7 +146,7 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	}
 
 	// Metrics: always a Prometheus reader (the /metrics endpoint, with exemplars), plus
-	// OTLP when an endpoint is set. Go runtime and process collectors live on the same registry.
+	// OTLP when asked for. Go runtime and process collectors live on the same registry.
 	t.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	promExp, err := otelprom.New(otelprom.WithRegisterer(t.Registry), otelprom.WithoutScopeInfo())
 	if err != nil {
@@ -169,10 +156,10 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	for _, r := range cfg.MetricReaders {
 		mopts = append(mopts, sdkmetric.WithReader(r))
 	}
-	if cfg.OTLPEndpoint != "" {
-		exp, err := otlpmetrichttp.New(ctx)
+	if cfg.OTLP.Metrics != "" {
+		exp, err := newMetricExporter(ctx, cfg.OTLP.Metrics)
 		if err != nil {
-			return nil, fmt.Errorf("telemetry: OTLP metric exporter: %w", err)
+			return nil, err
 		}
 		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
 	}
@@ -184,8 +171,8 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	for _, sp := range cfg.SpanProcessors {
 		topts = append(topts, sdktrace.WithSpanProcessor(sp))
 	}
-	if cfg.OTLPEndpoint != "" {
-		exp, err := newTraceExporter(ctx, cfg, os.Getenv)
+	if cfg.OTLP.Traces != "" {
+		exp, err := newSpanExporter(ctx, cfg.OTLP.Traces)
 		if err != nil {
 			return nil, err
 		}
@@ -200,8 +187,7 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	// flushed are still counted.
 	t.shutdowns = append(t.shutdowns, t.TracerProvider.Shutdown)
 
-	// Logs: JSON on stdout always; the OTLP bridge when an endpoint is set (and logs are not
-	// turned off for it); Loki when its URL is set.
+	// Logs: JSON on stdout always; the OTLP bridge when asked for; Loki when its URL is set.
 	logOut := cfg.LogWriter
 	if cfg.AsyncLogWrites {
 		lw := newLineWriter(cfg.LogWriter)
@@ -210,10 +196,10 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		t.shutdowns = append([]func(context.Context) error{lw.Close}, t.shutdowns...)
 	}
 	handlers := append([]slog.Handler{nil}, cfg.ExtraLogHandlers...) // [0]: stdout, below
-	if cfg.OTLPEndpoint != "" && !cfg.NoOTLPLogs {
-		exp, err := otlploghttp.New(ctx)
+	if cfg.OTLP.Logs != "" {
+		exp, err := newLogExporter(ctx, cfg.OTLP.Logs)
 		if err != nil {
-			return nil, fmt.Errorf("telemetry: OTLP log exporter: %w", err)
+			return nil, err
 		}
 		t.LoggerProvider = sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
 		t.shutdowns = append(t.shutdowns, t.LoggerProvider.Shutdown)
@@ -237,30 +223,15 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	handlers[0] = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})
 	t.Logger = slog.New(newTraceHandler(handlers...)).With(slog.String("service", cfg.ServiceName))
 
+	for _, v := range cfg.removed {
+		t.Logger.Warn("configuration no longer read: spans are exported by the OpenTelemetry SDK's OTLP exporter, configured by OTEL_EXPORTER_OTLP_*; remove the variable", "variable", v)
+	}
+
 	t.Decisions, err = NewRecorder(t.TracerProvider.Tracer(scope), t.MeterProvider.Meter(scope), t.Logger)
 	if err != nil {
 		return nil, err
 	}
 	return t, nil
-}
-
-// newTraceExporter is Loudly's OTLP/HTTP span exporter (otlpexport.go) unless cfg asks for
-// the SDK's, or a TLS setting that only the SDK's carries out is set.
-func newTraceExporter(ctx context.Context, cfg Config, getenv func(string) string) (sdktrace.SpanExporter, error) {
-	if cfg.SpanEncoder != SpanEncoderSDK {
-		hc, ok, err := otlpHTTPFromEnv(cfg.OTLPEndpoint, getenv)
-		if err != nil {
-			return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
-		}
-		if ok {
-			return newOTLPSpanExporter(hc), nil
-		}
-	}
-	exp, err := otlptracehttp.New(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: OTLP trace exporter: %w", err)
-	}
-	return exp, nil
 }
 
 // scope is the instrumentation scope name of Loudly's own spans and metrics.

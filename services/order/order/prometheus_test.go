@@ -23,7 +23,8 @@ func TestPrometheus_DecisionExemplarsAreExportedTraces(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
 	t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "1000")
 	exporting := func(name string) *telemetry.Telemetry {
-		tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: name, OTLPEndpoint: receiver.URL, LogWriter: io.Discard})
+		tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: name, LogWriter: io.Discard,
+			OTLP: telemetry.OTLP{Traces: telemetry.ProtocolHTTP, Metrics: telemetry.ProtocolHTTP, Logs: telemetry.ProtocolHTTP}})
 		if err != nil {
 			t.Fatal(err)
 		}
