@@ -239,3 +239,64 @@ func callTyped[T any](ctx context.Context, h TypedBatchHandler[T], items []Item[
 	}()
 	return h(ctx, items)
 }
+
+// BatchRoute is the batch handler of the event types of one payload type, for
+// RouteBatches.
+type BatchRoute struct {
+	types   []string
+	handler BatchHandler
+}
+
+// OnBatch routes the events of types (one payload type T) to h, decided as HandleBatchOf
+// decides them, middleware included.
+func OnBatch[T any](types []*envelope.Type[T], h TypedBatchHandler[T], mws ...Middleware) BatchRoute {
+	r := BatchRoute{handler: HandleBatchOf(types, h, mws...)}
+	for _, t := range types {
+		r.types = append(r.types, t.Name())
+	}
+	return r
+}
+
+// RouteBatches decides a batch that mixes event types of different payloads (a consumer
+// whose filter is a wildcard): each route decides its own events, in stream order, in one
+// call of its own (one transaction), one route after another. An event of any other type
+// is Invalid (unknown_type), never ignored. A route that fails as a whole fails the batch
+// there: the messages it and the routes after it left undecided are decided again one by
+// one, and those decided before stay decided.
+func RouteBatches(routes ...BatchRoute) BatchHandler {
+	byType := map[string]int{}
+	for i, r := range routes {
+		for _, t := range r.types {
+			byType[t] = i
+		}
+	}
+	return func(ctx context.Context, msgs []*Message, decide func(int, Result)) error {
+		parts := make([][]int, len(routes)) // per route, the positions of its messages
+		for i, m := range msgs {
+			r, ok := byType[m.Event.Type]
+			if !ok {
+				decide(i, Invalid(envelope.ReasonUnknownType, fmt.Errorf("no handler for event type %q on this consumer", m.Event.Type)))
+				continue
+			}
+			parts[r] = append(parts[r], i)
+		}
+		for r, part := range parts {
+			if len(part) == 0 {
+				continue
+			}
+			sub := make([]*Message, len(part))
+			for k, i := range part {
+				sub[k] = msgs[i]
+			}
+			if err := routes[r].handler(ctx, sub, func(k int, res Result) {
+				if k >= 0 && k < len(part) {
+					decide(part[k], res)
+				}
+			}); err != nil {
+				return err
+			}
+		}
+		//silentcheck:ok every message was decided above (decide), by its route or as unknown_type, and the runner records each
+		return nil
+	}
+}
