@@ -27,15 +27,17 @@ func runNew(ctx context.Context, c *cli, self command, args []string) error {
 
 func newService(ctx context.Context, c *cli, self command, args []string) error {
 	l := &leaf{fs: flag.NewFlagSet(self.name, flag.ContinueOnError), args: self.args, about: "Creates services/NAME: main.go (lifecycle.Main), package NAME on the service base pkg/service\n" +
-		"(configuration from the environment, its own schema and idempotency record, the consumer runner on\n" +
-		"durable consumer NAME with a typed handler that rejects every event as not_implemented until you\n" +
-		"write it, health endpoints, graceful shutdown, a test against real NATS and PostgreSQL), and adds\n" +
-		"the service to services/services.go, the compose demo, Prometheus's scrape jobs and the runbooks.\n" +
-		"Its dashboard row and alert rule come from the next go generate.\n\n" +
-		"NAME is a lower-case Go package name. SUBJECT of --consumes is a subject of services/events (a\n" +
-		"wildcard covering some), or a new concrete subject no stream holds: the service then declares its\n" +
-		"event type and a stream for it in its own package. A --publishes subject outside every stream\n" +
-		"gets a new stream in services/events/streams.go."}
+		"as order and inventory are built: configuration from the environment, its own schema and record of\n" +
+		"processed events, durable consumer NAME deciding batches (one transaction a batch, one outcome per\n" +
+		"event), the outbox when it publishes, the drills in one line, health endpoints, graceful shutdown,\n" +
+		"a test of one batch with every outcome against real NATS and PostgreSQL and a drain benchmark —\n" +
+		"and adds the service to services/services.go, the compose demo, Prometheus's scrape jobs and the\n" +
+		"runbooks. Its dashboard row and alert rule come from the next go generate.\n\n" +
+		"NAME is a lower-case Go package name. SUBJECT of --consumes is a subject of a known event type\n" +
+		"(services/events, or one another service declared; a wildcard covering some), or a new concrete\n" +
+		"subject no stream holds: the service then declares its event type and a stream for it in its own\n" +
+		"package. A --publishes subject with no known event type gets one in the service's package, and one\n" +
+		"outside every stream gets a new stream in services/events/streams.go."}
 	l.fs.SetOutput(io.Discard)
 	l.fs.Usage = func() {}
 	var spec scaffold.Spec

@@ -60,11 +60,17 @@ func copyRepository(t *testing.T) string {
 // the copy's builds reuse the build cache across temporary directories.
 func goIn(t *testing.T, dir string, args ...string) string {
 	t.Helper()
+	return goInEnv(t, dir, nil, args...)
+}
+
+// goInEnv is goIn with env added to the command's environment.
+func goInEnv(t *testing.T, dir string, env []string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a loaded machine builds slowly
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -mod=readonly -trimpath", "GOPROXY=off", "GOWORK=off")
+	cmd.Env = append(append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -mod=readonly -trimpath", "GOPROXY=off", "GOWORK=off"), env...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	t.Logf("go %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
@@ -104,6 +110,7 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	}
 	const pub, sub = "scaffoldpub", "scaffoldsub"                  // the service that publishes, and the one that does not
 	const own, ownSubject = "scaffoldown", "scaffoldown.requested" // the one with an event type of its own
+	const ref = "scaffoldref"                                      // and one that consumes own's events
 	consumed := scaffold.Samples[0].Subject                        // the publisher consumes one subject...
 	wildcard := strings.Split(consumed, ".")[0] + ".>"             // ...the other every subject of its stream
 	// Their ports: the next free ones after the listed services'.
@@ -141,10 +148,19 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	if !strings.Contains(r.stdout, "services/"+own+"/"+own+"/events.go") || strings.Contains(r.stdout, "streams.go") {
 		t.Errorf("the report of %s does not show its own events.go, or changes services/events:\n%s", own, r.stdout)
 	}
+	// A second service consuming that subject sees the first one's stream and event type,
+	// and declares neither again.
+	r = loudly(t, "new", "service", ref, "--consumes", ownSubject, "-root", repo)
+	if r.code != exitOK {
+		t.Fatalf("new service %s: exit %d\n%s%s", ref, r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "events.go") || strings.Contains(r.stdout, "streams.go") || strings.Contains(r.stdout, "new stream") {
+		t.Errorf("%s declared %s's stream or event type again:\n%s", ref, own, r.stdout)
+	}
 
-	// The handler is honest until someone writes it.
+	// The reference services' shape: a batch handler, the idempotency claim, the drills.
 	handle := readIn(t, repo, "services/"+pub+"/"+pub+"/handle.go")
-	for _, want := range []string{"NOT IMPLEMENTED YET", `ReasonNotImplemented = "not_implemented"`, "return consumer.Rejected(ReasonNotImplemented)\n}"} {
+	for _, want := range []string{"items []consumer.Item[events.", "consumer.Duplicate(idempotency.ReasonSeen)", "consumer.Applied(ReasonApplied)"} {
 		if !strings.Contains(handle, want) {
 			t.Errorf("handle.go lacks %q:\n%s", want, handle)
 		}
@@ -154,24 +170,29 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	for file, wants := range map[string][]string{
 		"services/" + pub + "/main.go": {"lifecycle.Main(lifecycle.Program[" + pub + ".Config, *" + pub + ".Service]", `DefaultAddr: ":` + p1 + `"`},
 		"services/" + sub + "/main.go": {`DefaultAddr: ":` + p2 + `"`},
-		pkg + "service.go": {"service.Open(ctx, service.Spec{", "Streams: events.Streams", "b.Idempotency()", "b.Outbox(ctx)",
-			"b.Consume(ctx, cfg.Consumer.For(Stream, Consumer, Subject), consumer.Handle(events.", `= "` + consumed + `"`},
-		"services/" + sub + "/" + sub + "/service.go": {`= "` + wildcard + `"`, "b.Consume(ctx"},
-		pkg + "config.go": {"service.Config", `service.ConfigFromEnv(r, ":` + p1 + `")`},
-		pkg + "store.go":  {"idempotency.Table", "s.processed.Record(ctx, tx, idempotency.Event{ID: env.ID, Key: env.Key})"},
+		pkg + "service.go": {"service.Open(ctx, service.Spec{", "Streams: events.Streams", "b.Idempotency()", "b.Outbox(ctx, s.drills.Publisher)",
+			"s.drills, err = drill.Attach(b, cfg.Drills)", "b.ConsumeBatch(ctx, cc, consumer.HandleBatch(events.", `= "` + consumed + `"`},
+		"services/" + sub + "/" + sub + "/service.go": {`= "` + wildcard + `"`, "b.ConsumeBatch(ctx"},
+		pkg + "config.go":                        {"service.Config", `service.ConfigFromEnv(r, ":` + p1 + `")`, "drill.ConfigFromEnv(r)"},
+		pkg + "store.go":                         {"idempotency.Table", "s.processed.Claim(first, events)", "s.outbox.Queue(ctx, writes, published"},
+		pkg + "events.go":                        {"type ScaffoldpubDone struct", "ScaffoldpubDoneEvent = envelope.NewType(TypeScaffoldpubDone, validateScaffoldpubDone)"},
+		pkg + "drain_test.go":                    {"func BenchmarkDrain(b *testing.B)"},
+		pkg + "migrations/00001_" + pub + ".sql": {"CREATE TABLE " + pub + ".entities"},
 		"services/" + own + "/" + own + "/events.go": {`TypeScaffoldownRequested    = "` + ownSubject + `"`, "type ScaffoldownRequested struct",
 			"ScaffoldownRequestedEvent = envelope.NewType(TypeScaffoldownRequested, validateScaffoldownRequested)", "Name:        Stream,",
 			`[]string{"` + own + `.>"}`},
-		"services/" + own + "/" + own + "/service.go":      {`Stream   = "SCAFFOLDOWN"`, "Streams: Streams}", "consumer.Handle(ScaffoldownRequestedEvent, h.handle)"},
-		"services/" + own + "/" + own + "/handle.go":       {"p ScaffoldownRequested) consumer.Result"},
-		"services/" + own + "/" + own + "/service_test.go": {`ScaffoldownRequestedEvent.New("sca-0001", ScaffoldownRequested{}, time.Now())`},
+		"services/" + own + "/" + own + "/service.go":      {`Stream   = "SCAFFOLDOWN"`, "Streams: Streams}", "consumer.HandleBatch(ScaffoldownRequestedEvent, h.handle, drills...)"},
+		"services/" + own + "/" + own + "/handle.go":       {"items []consumer.Item[ScaffoldownRequested]"},
+		"services/" + own + "/" + own + "/service_test.go": {`ScaffoldownRequestedEvent.New(key, ScaffoldownRequested{}, time.Now())`},
+		"services/" + ref + "/" + ref + "/service.go": {"Streams: " + own + ".Streams}", `"` + module + "/services/" + own + "/" + own + `"`,
+			"consumer.HandleBatch(" + own + ".ScaffoldownRequestedEvent, h.handle, drills...)"},
 		"services/services.go": {`{Name: "` + pub + `", Port: ` + p1 + `, Schema: "` + pub + `", Outbox: true,`,
 			`{Name: "` + sub + `", Port: ` + p2 + `, Schema: "` + sub + `", Outbox: false,`},
 		"services/events/streams.go":               {`"SCAFFOLDPUB"`, `[]string{"` + pub + `.>"}`},
 		"docs/runbooks/README.md":                  {"[LoudlyScaffoldpubDown](LoudlyScaffoldpubDown.md)", "[LoudlyScaffoldsubDown](LoudlyScaffoldsubDown.md)"},
 		"deploy/compose/prometheus/prometheus.yml": {`- targets: ["` + pub + `:` + p1 + `"]`, `- targets: ["` + sub + `:` + p2 + `"]`},
 		// Its own NATS user, allowed what it does; its own PostgreSQL role; their passwords.
-		scaffold.AuthConfFile: {"{user: " + pub + ", password: $SCAFFOLDPUB_NATS_PASSWORD, permissions: $SCAFFOLDPUB_PERMISSIONS}",
+		scaffold.AuthConfFile: {"{user: " + pub + ", password: $SCAFFOLDPUB_NATS_PASSWORD, permissions: $SCAFFOLDPUB_PERMISSIONS}", `"loudly.drills.` + pub + `"`,
 			`"` + pub + `.done"`, `"deadletter.` + pub + `"`, `"$JS.ACK.ORDERS.` + pub + `.>"`, `"_INBOX.loudly-` + sub + `.>"`,
 			`"$JS.API.STREAM.UPDATE.SCAFFOLDOWN"`, `"$JS.API.CONSUMER.MSG.NEXT.SCAFFOLDOWN.` + own + `"`},
 		scaffold.RolesFile:   {"CREATE ROLE " + pub + "_svc", "CREATE SCHEMA IF NOT EXISTS " + own + " AUTHORIZATION " + own + "_svc"},
@@ -204,11 +225,11 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	writeSampleCheck(t, repo, module)
 
 	goIn(t, repo, "build", "./...")
-	goIn(t, repo, "vet", "./services/"+pub+"/...", "./services/"+sub+"/...")
+	goIn(t, repo, "vet", "./services/"+pub+"/...", "./services/"+sub+"/...", "./services/"+own+"/...", "./services/"+ref+"/...")
 	goIn(t, repo, "generate", "./dashboards/...", "./alerts/...")
 	for file, wants := range map[string][]string{
 		"dashboards/consumer-internals.json": {`"title": "` + pub + `: instances up"`, `up{job=\"` + sub + `\"}`,
-			`job=~\"` + strings.Join(append(services.Names(), pub, sub, own), "|") + `\"`},
+			`job=~\"` + strings.Join(append(services.Names(), pub, sub, own, ref), "|") + `\"`},
 		"alerts/prometheus-rules.yaml":      {"alert: LoudlyScaffoldpubDown", `up{job="` + sub + `"}`},
 		"alerts/grafana-alerts.yaml":        {"title: LoudlyScaffoldpubDown", "title: LoudlyScaffoldsubDown"},
 		"deploy/compose/docker-compose.yml": {`command: ["/app/` + pub + `"]`, `test: ["CMD", "/app/` + sub + `", "healthcheck"]`},
@@ -221,17 +242,23 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 		}
 	}
 	out := goIn(t, repo, "test", "-count=1", "-timeout=3m",
-		"./services/"+pub+"/...", "./services/"+sub+"/...", "./services/"+own+"/...", "./internal/scaffoldsamples/",
+		"./services/"+pub+"/...", "./services/"+sub+"/...", "./services/"+own+"/...", "./services/"+ref+"/...", "./internal/scaffoldsamples/",
 		"./services/", "./deploy/compose/", "./dashboards/", "./alerts/", "./internal/scaffold/",
-		"-run", "^(TestService|TestConfigFromEnv|TestSamples|TestAll_IsTheServicesThatExist|TestComposeFileLoads|TestBuiltImages|"+
+		"-run", "^(TestService_.*|TestConfigFromEnv|TestSamples|TestAll_IsTheServicesThatExist|TestComposeFileLoads|TestBuiltImages|"+
 			"TestEveryServiceHasAHealthcheck|TestDependsOnWaitsForHealth|TestServicesReachTheirDependencies|TestPrometheusConfig|"+
 			"TestClusterConfHasTheSameUsers|TestLeastPrivilege_EachServiceDoesItsWorkAndNothingElse|TestRoleSQL_IsHowRolesSQLMakesEachRole|"+
 			"TestPrometheusConfigPassesPromtool|TestDockerfile|TestGeneratedFilesAreInSync|TestRules_AreActionable|"+
 			"TestPromtool_ChecksAndUnitTestsTheRules|TestRuleFiles_AgreeAndUseTheProvisionedDatasources|TestDashboards_HaveUniqueIDsAndEveryQueryIsComplete)$")
-	for _, p := range []string{"services/" + pub + "/" + pub, "services/" + sub + "/" + sub, "services/" + own + "/" + own, "internal/scaffoldsamples", "services", "deploy/compose", "dashboards", "alerts", "internal/scaffold"} {
+	for _, p := range []string{"services/" + pub + "/" + pub, "services/" + sub + "/" + sub, "services/" + own + "/" + own, "services/" + ref + "/" + ref, "internal/scaffoldsamples", "services", "deploy/compose", "dashboards", "alerts", "internal/scaffold"} {
 		if !strings.Contains(out, "ok  \t"+module+"/"+p+"\t") {
 			t.Errorf("go test did not pass %s/%s:\n%s", module, p, out)
 		}
+	}
+	// The benchmark a scaffolded service brings runs (its figures are measured apart, on a
+	// quiet machine: docs/template.md).
+	bench := goInEnv(t, repo, []string{"DRAIN_EVENTS=200"}, "test", "-count=1", "-run", "^$", "-bench", "^BenchmarkDrain$", "-benchtime", "1x", "./services/"+pub+"/"+pub+"/")
+	if !strings.Contains(bench, "speedup") {
+		t.Errorf("BenchmarkDrain of %s reported no speedup:\n%s", pub, bench)
 	}
 	if treeDigest(t, filepath.Join(repo, "pkg")) != pkgBefore {
 		t.Error("scaffolding the services edited something under pkg/")
@@ -348,7 +375,7 @@ func TestNewService_Refuses(t *testing.T) {
 		{"a wildcard first token", []string{name, "--consumes", "*.placed"}, "is not a subject"},
 		{"> before the end", []string{name, "--consumes", first + ".>.x"}, "is not a subject"},
 		{"a wildcard no stream holds", []string{name, "--consumes", "scaffoldnowhere.*"}, "no stream holds it (streams: "},
-		{"a subject with no event type", []string{name, "--consumes", first + ".scaffoldnothing"}, "no event type of services/events travels on it"},
+		{"a subject with no event type", []string{name, "--consumes", first + ".scaffoldnothing"}, "no known event type travels on it"},
 		{"the dead letters", []string{name, "--consumes", "deadletter.inventory"}, "letters are not events"},
 		{"a wildcard to publish", []string{name, "--consumes", consumed, "--publishes", "billing.*"}, `--publishes "billing.*" is not a subject`},
 		{"publishing what it consumes", []string{name, "--consumes", wildcard, "--publishes", first + ".done"}, "would consume its own events"},

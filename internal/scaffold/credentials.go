@@ -9,6 +9,7 @@ import (
 	"loudly/pkg/deadletter"
 	"loudly/pkg/faults"
 	"loudly/services"
+	"loudly/services/drill"
 )
 
 // The files that give each service of the compose demo its credentials: its NATS user and
@@ -43,8 +44,9 @@ REVOKE ALL ON SCHEMA %[2]s FROM PUBLIC;
 
 // permissions is the NATS permissions block of the scaffolded service: publish its
 // events (when it publishes) and its consumer's dead letters, the JetStream API calls of
-// the streams it ensures and of its one consumer, replies on its own inbox. Nothing on the
-// fault bucket: a scaffolded service has no drills.
+// the streams it ensures and of its one consumer, replies on its own inbox; and, for its
+// drills (DRILLS=enabled), what order and inventory have: configure and watch the fault
+// bucket, never write it, and answer the drills check.
 func (sc *Scaffold) permissions(svc services.Service, ensured []string) string {
 	d := sc.data
 	q := func(s ...string) string { return `"` + strings.Join(s, `", "`) + `"` }
@@ -61,6 +63,11 @@ func (sc *Scaffold) permissions(svc services.Service, ensured []string) string {
 		q("$JS.API.CONSUMER.CREATE."+c, "$JS.API.CONSUMER.CREATE."+c+".>"),
 		q("$JS.API.CONSUMER.INFO."+c, "$JS.API.CONSUMER.MSG.NEXT."+c),
 		q("$JS.ACK."+c+".>"))
+	kv := "KV_" + faults.Bucket
+	allow = append(allow,
+		q("$JS.API.STREAM.INFO."+kv, "$JS.API.STREAM.CREATE."+kv, "$JS.API.STREAM.UPDATE."+kv),
+		q("$JS.API.CONSUMER.CREATE."+kv+".>", "$JS.API.CONSUMER.DELETE."+kv+".>"),
+		q("$JS.FC."+kv+".>"))
 	return fmt.Sprintf(`%[1]s_PERMISSIONS = {
   publish: {
     allow: [
@@ -69,57 +76,43 @@ func (sc *Scaffold) permissions(svc services.Service, ensured []string) string {
     deny: ["$KV.%[3]s.>"]
   }
   subscribe: {
-    allow: ["_INBOX.loudly-%[4]s.>"]
+    allow: ["_INBOX.loudly-%[4]s.>", "%[5]s%[4]s"]
   }
+  allow_responses: true
 }
 
-`, strings.ToUpper(svc.Name), strings.Join(allow, "\n      "), faults.Bucket, svc.Name)
+`, strings.ToUpper(svc.Name), strings.Join(allow, "\n      "), faults.Bucket, svc.Name, drill.SubjectPrefix)
 }
 
 // ensuredStreams are the streams the scaffolded service ensures at start-up (its
-// service.go's Spec.Streams): the demo's streams after the scaffold's edit, its own
-// stream, or both.
+// service.go's Spec.Streams): every stream of the lists it joins, the one the scaffold
+// adds to services/events included.
 func (sc *Scaffold) ensuredStreams(parsed []streamDecl) []string {
-	d := sc.data
-	var shared []string
+	var out []string
 	for _, s := range parsed {
-		if s.Name != deadletter.Stream { // permitted for every service
-			shared = append(shared, s.Name)
+		if s.List != "" && slices.Contains(sc.lists, s.List) {
+			out = append(out, s.Name)
 		}
 	}
-	if st, ok := sc.newSharedStream(parsed); ok {
-		shared = append(shared, st)
+	if sc.newShared != "" {
+		out = append(out, sc.newShared)
 	}
-	switch {
-	case d.Own != nil && d.Publishes != "":
-		return append([]string{d.OwnStream.Name}, shared...)
-	case d.Own != nil:
-		return []string{d.OwnStream.Name}
+	if st := sc.data.OwnStream; st != nil {
+		out = append(out, st.Name)
 	}
-	return shared
-}
-
-// newSharedStream is the stream the scaffold adds to services/events for what the service
-// publishes, if it adds one: every service that ensures the demo's streams ensures it too.
-func (sc *Scaffold) newSharedStream(parsed []streamDecl) (string, bool) {
-	d := sc.data
-	if d.PublishStream == "" || d.OwnStream != nil && d.OwnStream.Name == d.PublishStream ||
-		slices.ContainsFunc(parsed, func(s streamDecl) bool { return s.Name == d.PublishStream }) {
-		return "", false
-	}
-	return d.PublishStream, true
+	return out
 }
 
 // streamRights is a line of auth.conf granting a user the JetStream API calls that ensure
 // a stream.
 var streamRights = regexp.MustCompile(`(?m)^( +)"\$JS\.API\.STREAM\.INFO\.(\w+)", "\$JS\.API\.STREAM\.CREATE\.(\w+)", "\$JS\.API\.STREAM\.UPDATE\.(\w+)"$`)
 
-// grantStream gives every user of conf that may ensure the demo's streams (services/
-// events, parsed) the same rights on stream st, which the scaffold adds to them: a line
-// after its last such line, in each permissions block.
+// grantStream gives every user of conf that may ensure the shared streams (those of
+// services/events, in parsed) the same rights on stream st, which the scaffold adds to
+// them: a line after its last such line, in each permissions block.
 func grantStream(conf []byte, parsed []streamDecl, st string) []byte {
 	shared := func(name string) bool {
-		return name != deadletter.Stream && slices.ContainsFunc(parsed, func(s streamDecl) bool { return s.Name == name })
+		return slices.ContainsFunc(parsed, func(s streamDecl) bool { return s.Name == name && s.List == "events.Streams" })
 	}
 	blocks := strings.SplitAfter(string(conf), "_PERMISSIONS = {")
 	for i, b := range blocks {
@@ -150,8 +143,8 @@ func (sc *Scaffold) editCredentials(compose []byte, svc services.Service, parsed
 	if strings.Contains(string(conf), "user: "+svc.NATSUser()+",") {
 		return refuse("%s already has a NATS user %s: choose another NAME", AuthConfFile, svc.NATSUser())
 	}
-	if st, ok := sc.newSharedStream(parsed); ok {
-		conf = grantStream(conf, parsed, st)
+	if sc.newShared != "" {
+		conf = grantStream(conf, parsed, sc.newShared)
 	}
 	conf, err = insertBefore(conf, permissionsMarker, sc.permissions(svc, sc.ensuredStreams(parsed)), AuthConfFile)
 	if err != nil {

@@ -64,8 +64,8 @@ func insertAfterBlock(src []byte, start int, text string) []byte {
 
 // editCompose adds the service to the compose demo after the last listed service, in
 // their style: the shared Loudly image, its program, the shared environment with its own
-// PostgreSQL role and NATS user, a healthcheck its distroless image can run, and start-up
-// after its dependencies. It returns the edited file, which editCredentials completes.
+// PostgreSQL role and NATS user, drills on (the demo is a training ground), a healthcheck
+// its distroless image can run, and start-up after its dependencies. It returns the edited file, which editCredentials completes.
 func (sc *Scaffold) editCompose(src []byte, existing []services.Service, svc services.Service) ([]byte, error) {
 	m, err := yamlChild(src, "services")
 	if err != nil {
@@ -93,6 +93,7 @@ func (sc *Scaffold) editCompose(src []byte, existing []services.Service, svc ser
       <<: *service-env
       OTEL_SERVICE_NAME: %[1]s
       HTTP_ADDR: ":%[2]d"
+      DRILLS: enabled
       DATABASE_URL: postgres://%[3]s:${%[4]s}@postgres:5432/loudly?sslmode=disable
       NATS_USER: %[5]s
       NATS_PASSWORD: ${%[6]s}

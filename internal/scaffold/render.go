@@ -3,13 +3,20 @@ package scaffold
 import (
 	"bytes"
 	"fmt"
+	"go/ast"
 	"go/format"
+	"go/parser"
+	"go/token"
 	"io/fs"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/template"
 
 	"loudly/services/events"
+
+	"golang.org/x/tools/go/ast/astutil"
 )
 
 // serviceData is what the templates see.
@@ -27,30 +34,40 @@ type serviceData struct {
 	Panel         string
 	Expr          string
 
-	// Handlers are the typed handlers generated, one per event type the consumer
-	// receives; the first one's sample is what the generated test publishes.
-	Handlers []handlerData
-	// Own is the event type the service declares in its own package (events.go), when it
-	// consumes a subject no event type of services/events travels on; OwnStream is the
-	// stream it declares for it when no stream holds the subject either.
-	Own       *ownEvent
+	// Handlers are the event types the consumer receives; the first one is what the
+	// generated tests publish. Routes are the same types by payload type: one typed batch
+	// handler each.
+	Handlers []eventType
+	Routes   []routeData
+	// OwnTypes are the event types the service declares in its own package (events.go): one
+	// it consumes that no other package declares, one it publishes that none does. OwnStream
+	// is the stream it declares for the one it consumes when no stream holds its subject.
+	OwnTypes  []ownEvent
 	OwnStream *streamDecl
+	// Pub is the event type it publishes, nil when it publishes nothing.
+	Pub *eventType
+	// StreamsExpr is the Go expression of Spec.Streams: the lists of streams it ensures.
+	StreamsExpr string
+	// Imports are the packages of the event types and stream lists it uses besides its own
+	// (services/events, another scaffolded service's); each file keeps those it uses.
+	Imports []string
 }
 
-// handlerData is one typed handler: the event type (a Go expression naming an
-// *envelope.Type), its payload type, the method, and a sample event for the test.
-type handlerData struct {
-	Event, Payload, Method string
-	SampleKey, SampleData  string // Go expressions
-	Subject                string // the subject the sample is published on
+// routeData is one typed batch handler: the event types of one payload type.
+type routeData struct {
+	Payload string   // the payload type, a Go expression
+	Events  []string // the *envelope.Type variables, Go expressions
+	Types   string   // the event types' names, for the comment
+	Method  string
 }
 
 // ownEvent is an event type a scaffolded service declares itself.
 type ownEvent struct {
-	Type    string // its name, the envelope's "type": the subject
-	Go      string // its Go name: PaymentsRequested
-	Subject string
-	Key     string // a sample key, a reference that is no UUID: pay-0001
+	Type      string // its name, the envelope's "type": the subject
+	Go        string // its Go name: PaymentsRequested
+	Subject   string
+	Key       string // a sample key, a reference that is no UUID: pay-0001
+	Published bool   // the service publishes it (else it consumes it)
 }
 
 // Sample is an event type of services/events that a scaffolded consumer can be generated
@@ -84,8 +101,11 @@ func (sc *Scaffold) render() error {
 			return err
 		}
 		rel := strings.TrimSuffix(strings.TrimPrefix(p, "templates/service/"), ".tmpl")
-		if strings.HasSuffix(p, "/events.go.tmpl") && d.Own == nil {
-			return nil // it consumes event types of services/events
+		if strings.HasSuffix(p, "/events.go.tmpl") && len(d.OwnTypes) == 0 {
+			return nil // its event types are declared elsewhere
+		}
+		if dir, _ := path.Split(rel); dir == "pkg/migrations/" {
+			rel = "pkg/migrations/00001_" + d.Name + ".sql"
 		}
 		if dir, file, ok := strings.Cut(rel, "/"); ok && dir == "pkg" {
 			rel = d.Name + "/" + file
@@ -115,9 +135,10 @@ func (sc *Scaffold) render() error {
 	return nil
 }
 
-// execute renders one template; Go source comes out gofmt'ed.
+// renderTemplate renders one template. Go source comes out with the imports it does not
+// use removed (a template imports what any service may need) and gofmt'ed.
 func renderTemplate(name string, d serviceData) ([]byte, error) {
-	t, err := template.ParseFS(scaffoldTemplates, name)
+	t, err := template.New(path.Base(name)).Funcs(template.FuncMap{"join": strings.Join}).ParseFS(scaffoldTemplates, name)
 	if err != nil {
 		return nil, err
 	}
@@ -125,14 +146,69 @@ func renderTemplate(name string, d serviceData) ([]byte, error) {
 	if err := t.Execute(&b, d); err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(name, ".go.tmpl") {
-		src, err := format.Source(b.Bytes())
-		if err != nil {
-			return nil, fmt.Errorf("%s renders invalid Go: %w", name, err)
-		}
-		return src, nil
+	if !strings.HasSuffix(name, ".go.tmpl") {
+		return b.Bytes(), nil
 	}
-	return b.Bytes(), nil
+	src, err := pruneImports(b.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%s renders invalid Go: %w", name, err)
+	}
+	return src, nil
+}
+
+// pruneImports removes the imports src does not use and formats it. A package's name is
+// taken from its path (packageName), as it is for every package a template imports.
+func pruneImports(src []byte) ([]byte, error) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "", src, parser.ParseComments)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok {
+				used[id.Name] = true
+			}
+		}
+		return true
+	})
+	var unused [][2]string // name (empty: the path's), path
+	for _, imp := range f.Imports {
+		p, _ := strconv.Unquote(imp.Path.Value)
+		name := packageName(p)
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		if name != "_" && name != "." && !used[name] {
+			unused = append(unused, [2]string{nameOf(imp), p})
+		}
+	}
+	for _, u := range unused {
+		astutil.DeleteNamedImport(fset, f, u[0], u[1])
+	}
+	var b bytes.Buffer
+	if err := format.Node(&b, fset, f); err != nil {
+		return nil, err
+	}
+	return format.Source(b.Bytes())
+}
+
+// packageName is the name of the package at importPath as Go programs spell it: the last
+// element, without a major version element (pgx/v5 is pgx) or a ".go" (nats.go is nats).
+func packageName(importPath string) string {
+	dir, name := path.Split(importPath)
+	if len(name) > 1 && name[0] == 'v' && strings.Trim(name[1:], "0123456789") == "" {
+		name = path.Base(dir)
+	}
+	return strings.TrimSuffix(name, ".go")
+}
+
+func nameOf(imp *ast.ImportSpec) string {
+	if imp.Name == nil {
+		return ""
+	}
+	return imp.Name.Name
 }
 
 // purpose is what a generated file is for, as the report prints it (docs/template.md says
@@ -143,17 +219,21 @@ func filePurpose(rel string) string {
 	case rel == "main.go":
 		return "the program: lifecycle.Main wiring only (signals, config, telemetry, run, shutdown)"
 	case file == "config.go":
-		return "Config and ConfigFromEnv: the variables every service reads (service.ConfigFromEnv) and its own"
+		return "Config and ConfigFromEnv: the variables every service reads (service.ConfigFromEnv), DRILLS, and its own"
 	case file == "service.go":
-		return "New: the service base (pkg/service) and its business wiring: consumer, outbox, idempotency"
+		return "New: the service base (pkg/service) and its wiring: the batch consumer, the outbox, the drills (one line)"
 	case file == "events.go":
-		return "its own event type (payload, validation, registration) and the stream that carries it"
+		return "its own event types (payload, validation, registration), and the stream of one no stream held"
 	case file == "handle.go":
-		return "the typed handler: rejects every event as not_implemented until you write it"
+		return "the typed batch handlers: one result per event, from one transaction (store.apply)"
 	case file == "store.go":
-		return "its PostgreSQL state: remember (idempotency, pkg/idempotency)"
+		return "its PostgreSQL state: apply claims each batch's events (pkg/idempotency) and records them against their entities"
+	case strings.HasPrefix(file, "migrations/"):
+		return "its tables (goose): entities, the scaffold's stand-in for the business state"
 	case file == "service_test.go":
-		return "the service against real NATS and PostgreSQL: health, the decision, the ack, idempotency"
+		return "the service against real NATS and PostgreSQL: one batch with every outcome, each recorded; health; config"
+	case file == "drain_test.go":
+		return "BenchmarkDrain: a backlog drained in batches vs one event a transaction"
 	}
 	return ""
 }

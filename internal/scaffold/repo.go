@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -153,30 +154,37 @@ func parseServiceList(src []byte) ([]services.Service, int, error) {
 	return out, fset.Position(lit.Rbrace).Offset, nil
 }
 
-// parseStreams reads the streams of services/events (events.Streams) from root, and adds the
-// dead-letter stream.
-func parseStreams(root string) ([]streamDecl, error) {
-	dir := filepath.Join(root, "services", "events")
-	consts := map[string]string{}
-	entries, err := os.ReadDir(dir)
+// parsedPackage is a package of the repository as the scaffold reads it: its files, and the
+// values of its string constants (and string variables).
+type parsedPackage struct {
+	dir    string // relative to the root
+	files  []*ast.File
+	consts map[string]string
+}
+
+// parsePackage parses the non-test Go files of dir (relative to root).
+func parsePackage(root, dir string) (*parsedPackage, error) {
+	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
 	if err != nil {
 		return nil, err
 	}
+	p := &parsedPackage{dir: dir, consts: map[string]string{}}
 	fset := token.NewFileSet()
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
 			continue
 		}
-		f, err := parser.ParseFile(fset, filepath.Join(dir, e.Name()), nil, 0)
+		f, err := parser.ParseFile(fset, filepath.Join(root, filepath.FromSlash(dir), e.Name()), nil, 0)
 		if err != nil {
 			return nil, err
 		}
+		p.files = append(p.files, f)
 		ast.Inspect(f, func(n ast.Node) bool {
 			if vs, ok := n.(*ast.ValueSpec); ok {
 				for i, name := range vs.Names {
 					if i < len(vs.Values) {
 						if bl, ok := vs.Values[i].(*ast.BasicLit); ok && bl.Kind == token.STRING {
-							consts[name.Name], _ = strconv.Unquote(bl.Value)
+							p.consts[name.Name], _ = strconv.Unquote(bl.Value)
 						}
 					}
 				}
@@ -184,22 +192,83 @@ func parseStreams(root string) ([]streamDecl, error) {
 			return true
 		})
 	}
-	src, err := os.ReadFile(filepath.Join(root, StreamsFile))
-	if err != nil {
-		return nil, err
-	}
-	lit, _, err := sliceLiteral(src, "Streams")
-	if err != nil {
-		return nil, err
-	}
+	return p, nil
+}
+
+// streams reads the streams of the package's Streams variable (none when it has none),
+// each tagged with the list it belongs to.
+func (p *parsedPackage) streams(list, importPath string) []streamDecl {
 	var out []streamDecl
-	for _, e := range lit.Elts {
-		if el, ok := e.(*ast.CompositeLit); ok {
-			f := literalFields(el, consts)
-			out = append(out, streamDecl{Name: f["Name"], Subjects: strings.Fields(f["Subjects"])})
+	for _, f := range p.files {
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					lit, ok := valueAt(vs, i).(*ast.CompositeLit)
+					if n.Name != "Streams" || !ok {
+						continue
+					}
+					for _, e := range lit.Elts {
+						if el, ok := e.(*ast.CompositeLit); ok {
+							fields := literalFields(el, p.consts)
+							out = append(out, streamDecl{Name: fields["Name"], Subjects: strings.Fields(fields["Subjects"]), List: list, Import: importPath})
+						}
+					}
+				}
+			}
 		}
 	}
-	out = append(out, streamDecl{Name: deadletter.Stream, Subjects: deadletter.StreamConfig.Subjects})
+	return out
+}
+
+func valueAt(vs *ast.ValueSpec, i int) ast.Expr {
+	if i < len(vs.Values) {
+		return vs.Values[i]
+	}
+	return nil
+}
+
+// parseStreams reads every stream a service can ensure: those of services/events
+// (events.Streams), those the services' own packages declare (NAME.Streams) and the
+// dead-letter stream, which every service ensures.
+func parseStreams(root, module string, pkgs []*parsedPackage) ([]streamDecl, error) {
+	shared, err := parsePackage(root, "services/events")
+	if err != nil {
+		return nil, err
+	}
+	out := shared.streams("events.Streams", module+"/services/events")
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no Streams", StreamsFile)
+	}
+	for _, p := range pkgs {
+		name := path.Base(p.dir)
+		out = append(out, p.streams(name+".Streams", module+"/"+p.dir)...)
+	}
+	return append(out, streamDecl{Name: deadletter.Stream, Subjects: deadletter.StreamConfig.Subjects}), nil
+}
+
+// servicePackages parses the package of every service under services/ (services/NAME/NAME).
+func servicePackages(root string) ([]*parsedPackage, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "services"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*parsedPackage
+	for _, e := range entries {
+		dir := "services/" + e.Name() + "/" + e.Name()
+		if !e.IsDir() || !pathExists(filepath.Join(root, filepath.FromSlash(dir))) {
+			continue
+		}
+		p, err := parsePackage(root, dir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
 	return out, nil
 }
 

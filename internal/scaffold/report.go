@@ -35,11 +35,15 @@ Next steps:
   1. go generate ./dashboards/... ./alerts/...
      renders its row on the consumer dashboard and its alert, %[1]s.
   2. go test ./services/%[2]s/...
-     passes as scaffolded: every event is rejected as not_implemented, recorded and acked.
+     passes as scaffolded: a batch with every outcome (applied, duplicate, invalid, retry),
+     each recorded; go test -run '^$' -bench BenchmarkDrain ./services/%[2]s/... measures
+     batches against one event a transaction.
   3. go test ./services/ ./dashboards/... ./alerts/... ./deploy/...
      checks the list, the generated files, the compose service and the scrape job.
-  4. Write the logic in %[3]s (and its test), and complete
-     docs/runbooks/%[1]s.md.
+  4. Write the logic in %[3]s and store.go (and their tests): the scaffold
+     applies each event by recording it against its entity. Complete
+     docs/runbooks/%[1]s.md. Drills: DRILLS=enabled, then
+     loudly drill start db-outage -service %[2]s.
 The Dockerfile builds every program under services/: docker compose up runs it too.
 `, d.AlertName, d.Name, handle)
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"loudly/services"
 )
@@ -54,6 +55,12 @@ type Scaffold struct {
 	// they are reported.
 	created, changed []fileChange
 	notes            []string // things the user should know, printed with the next steps
+
+	// lists are the stream lists the service ensures at start-up (Spec.Streams: Go
+	// expressions such as events.Streams), and newShared the stream the scaffold adds to
+	// services/events for what it publishes, if it adds one.
+	lists     []string
+	newShared string
 }
 
 type fileChange struct {
@@ -111,26 +118,35 @@ func Plan(root string, spec Spec) (*Scaffold, error) {
 		svc.About += ", publishes " + spec.Publishes
 	}
 
-	streams, err := parseStreams(root)
+	pkgs, err := servicePackages(root)
+	if err != nil {
+		return nil, err
+	}
+	streams, err := parseStreams(root, module, pkgs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", StreamsFile, err)
 	}
-	shared := slices.Clone(streams) // events.Streams as they are
+	parsed := slices.Clone(streams) // the streams as they are
+	known := append(sampleTypes(module), declaredTypes(pkgs, module)...)
 	sc.data = serviceData{
 		Module: module, Name: spec.Name, Camel: svc.CamelName(), Port: svc.Port, Schema: svc.Schema,
 		Consumes: spec.Consumes, AlertName: alert, Panel: spec.Name + ": instances up",
 		Expr: fmt.Sprintf(`(sum by (job) (up{job=%[1]q}) or absent(up{job=%[1]q}) - 1) < 1`, spec.Name),
 	}
-	if err := sc.planConsumes(spec, streams); err != nil {
+	if err := sc.planConsumes(spec, streams, known); err != nil {
 		return nil, err
 	}
 	if sc.data.OwnStream != nil {
 		streams = append(streams, *sc.data.OwnStream)
 	}
 	if spec.Publishes != "" {
-		if err := sc.planPublishes(spec, streams); err != nil {
+		if err := sc.planPublishes(spec, streams, known); err != nil {
 			return nil, err
 		}
+	}
+	sc.data.StreamsExpr = sc.lists[0]
+	if len(sc.lists) > 1 {
+		sc.data.StreamsExpr = "slices.Concat(" + strings.Join(sc.lists, ", ") + ")"
 	}
 
 	if err := sc.render(); err != nil {
@@ -143,7 +159,7 @@ func Plan(root string, spec Spec) (*Scaffold, error) {
 	if compose, err = sc.editCompose(compose, existing, svc); err != nil {
 		return nil, err
 	}
-	if err := sc.editCredentials(compose, svc, shared); err != nil {
+	if err := sc.editCredentials(compose, svc, parsed); err != nil {
 		return nil, err
 	}
 	if err := sc.editPrometheus(existing, svc); err != nil {
