@@ -587,6 +587,16 @@ jetstream: {store_dir: %q, merge: %s}
 	for _, m := range passwordVar.FindAllStringSubmatch(cm.Data["auth.conf"], -1) {
 		vars = append(vars, m[1])
 	}
+	// With the NATS chart in charts/, the configuration it renders is the one loaded.
+	for _, o := range r.all("ConfigMap") {
+		if o.Name == releaseName+"-nats-config" {
+			t.Logf("loading the NATS chart's own nats.conf (%s)", o.Source)
+			t.Setenv("SERVER_NAME", "loudly-nats-0")
+			if err := os.WriteFile(path, []byte(o.Typed.(*corev1.ConfigMap).Data["nats.conf"]), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	opts := natsOptions(t, path, vars)
 	if len(opts.Users) == 0 || !opts.JetStream {
 		t.Errorf("nats.conf with auth.conf included: %d users, JetStream %v", len(opts.Users), opts.JetStream)
@@ -727,6 +737,13 @@ func TestChart_ScalesOnTheBacklog(t *testing.T) {
 				wantEndpoint := fmt.Sprintf("%s-nats-headless.%s.svc.cluster.local:8222", releaseName, namespace)
 				if got := pathString(tr, "metadata", "natsServerMonitoringEndpoint"); got != wantEndpoint {
 					t.Errorf("%s: monitoring endpoint %s, want %s (the NATS chart's headless Service, monitor port)", full, got, wantEndpoint)
+				}
+			}
+			// With the NATS chart in charts/: the headless Service KEDA asks exposes the
+			// monitoring port.
+			for _, o := range r.all("Service") {
+				if o.Name == releaseName+"-nats-headless" && !slices.ContainsFunc(o.Typed.(*corev1.Service).Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == 8222 }) {
+					t.Errorf("%s has no port 8222: KEDA cannot read the backlog", o.Name)
 				}
 			}
 			d := r.one(t, "Deployment", full).Typed.(*appsv1.Deployment)

@@ -50,6 +50,7 @@ func endpoints(t *testing.T, r *rendered) []endpoint {
 		}
 		if labels.SelectorFromSet(natsPodLabels()).Matches(labels.Set(e.labels)) {
 			natsRendered = true
+			e.name = "nats (NATS chart)"
 		}
 		out = append(out, e)
 	}
