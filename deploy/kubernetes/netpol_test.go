@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -367,4 +368,47 @@ func TestChart_NetworkPoliciesAllowThePipelineOnly(t *testing.T) {
 			t.Errorf("%s -> %s:%d allowed %v, want %v", c.from.name, c.to.name, c.port, got, c.want)
 		}
 	}
+}
+
+// Every PodMonitor selects pods of the release and scrapes a port they name; a service's
+// job label is its name, as the alert rules' job="<service>" expects.
+func TestChart_PodMonitorsScrapeNamedPorts(t *testing.T) {
+	forEachValueSet(t, func(t *testing.T, r *rendered) {
+		eps := endpoints(t, r)
+		for _, o := range r.all("PodMonitor") {
+			pm := o.Typed.(*monitoringv1.PodMonitor)
+			var selected []endpoint
+			for _, e := range eps {
+				if e.namespace == namespace && selects(t, &pm.Spec.Selector, e.labels) {
+					selected = append(selected, e)
+				}
+			}
+			if len(selected) == 0 {
+				t.Errorf("PodMonitor %s selects no pod", pm.Name)
+			}
+			for _, ep := range pm.Spec.PodMetricsEndpoints {
+				for _, e := range selected {
+					port, named := "", false
+					if ep.Port != nil {
+						port = *ep.Port
+					}
+					for _, name := range e.ports {
+						named = named || port != "" && port == name
+					}
+					if !named {
+						t.Errorf("PodMonitor %s scrapes port %q, which %s does not name (%v)", pm.Name, port, e.name, e.ports)
+					}
+					if pm.Spec.JobLabel != "" && e.labels[pm.Spec.JobLabel] == "" {
+						t.Errorf("PodMonitor %s takes the job from label %s, which %s lacks", pm.Name, pm.Spec.JobLabel, e.name)
+					}
+				}
+			}
+		}
+		for name := range serviceValues(t, r) {
+			pm := r.one(t, "PodMonitor", releaseName+"-"+name).Typed.(*monitoringv1.PodMonitor)
+			if pm.Spec.JobLabel != "app.kubernetes.io/name" {
+				t.Errorf("PodMonitor %s: jobLabel %q; the rules select job=%q", pm.Name, pm.Spec.JobLabel, name)
+			}
+		}
+	})
 }
