@@ -124,6 +124,7 @@ func dockerfileUser(t *testing.T) int64 {
 // declares (the services: /healthz for liveness, /readyz for readiness).
 func TestChart_PodPolicies(t *testing.T) {
 	uid := dockerfileUser(t)
+	programs := dockerfilePrograms(t)
 	forEachValueSet(t, func(t *testing.T, r *rendered) {
 		svcs := serviceValues(t, r)
 		for _, p := range pods(r) {
@@ -141,6 +142,9 @@ func TestChart_PodPolicies(t *testing.T) {
 				where := fmt.Sprintf("%s container %s", p.owner, c.Name)
 				if !regexp.MustCompile(`^[^:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]*)$`).MatchString(c.Image) || strings.HasSuffix(c.Image, ":latest") {
 					t.Errorf("%s: image %q: want a pinned tag, not latest", where, c.Image)
+				}
+				if len(c.Command) != 1 || !programs[c.Command[0]] {
+					t.Errorf("%s: command %v: want one of the programs the Dockerfile puts in /app", where, c.Command)
 				}
 				sc := c.SecurityContext
 				if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
@@ -180,6 +184,33 @@ func TestChart_PodPolicies(t *testing.T) {
 			}
 		}
 	})
+}
+
+// dockerfilePrograms are the programs the Dockerfile's image holds: it builds
+// ./services/... (each service's program, /app/<name>), ./loadtest and ./cmd/loudly into
+// /app.
+func dockerfilePrograms(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := regexp.MustCompile(`-o /out/app/ \\\s+(.*)&&`).FindSubmatch(b)
+	if build == nil {
+		t.Fatal("the Dockerfile has no `go build ... -o /out/app/` line: the chart's commands must follow it")
+	}
+	out := map[string]bool{}
+	for _, pkg := range strings.Fields(string(build[1])) {
+		switch pkg {
+		case "./services/...":
+			for _, n := range services.Names() {
+				out["/app/"+n] = true
+			}
+		default:
+			out["/app/"+filepath.Base(pkg)] = true
+		}
+	}
+	return out
 }
 
 func envValue(c corev1.Container, name string) string {
