@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -857,5 +858,28 @@ func TestChart_RefusesBadValues(t *testing.T) {
 				t.Logf("refused: %v", err)
 			}
 		})
+	}
+}
+
+// The drill path of docs/kubernetes.md: the CLI Job rendered with a drill's arguments runs
+// them as the operator's NATS user, the only one that may write the fault bucket, and the
+// CLI's NetworkPolicy (by its pod labels) applies to it.
+func TestChart_CLIJobRunsADrillAsTheOperator(t *testing.T) {
+	args := []any{"drill", "start", "silent-skip", "-for", "15m"}
+	r := render(t, ".", valueSets["training"], map[string]any{"cli": map[string]any{"args": args}})
+	job := r.one(t, "Job", releaseName+"-cli")
+	if !job.Hook {
+		t.Errorf("%s is not a Helm hook: an upgrade could not run it again", job)
+	}
+	c := job.Typed.(*batchv1.Job).Spec.Template.Spec.Containers[0]
+	if got := strings.Join(append(c.Command, c.Args...), " "); got != "/app/loudly drill start silent-skip -for 15m" {
+		t.Errorf("the CLI Job runs %q", got)
+	}
+	if u := envValue(c, "NATS_USER"); u != "operator" {
+		t.Errorf("the CLI Job connects as %q, not the operator", u)
+	}
+	np := r.one(t, "NetworkPolicy", releaseName+"-cli").Typed.(*networkingv1.NetworkPolicy)
+	if !selects(t, &np.Spec.PodSelector, job.Typed.(*batchv1.Job).Spec.Template.Labels) {
+		t.Errorf("the CLI's NetworkPolicy does not select the Job's pods")
 	}
 }
