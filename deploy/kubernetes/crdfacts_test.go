@@ -21,11 +21,13 @@ import (
 // the services' own dependencies (KEDA v2.20.2 raises github.com/prometheus/prometheus and
 // github.com/golang/snappy for the whole module). For those the test checks each object
 // against testdata/crd-facts/<group>_<version>_<Kind>.json: a JSON Schema of the fields
-// this chart sets, each one's type, enum and requiredness as the operator's published CRD
-// (the release named in the file's $comment) declares it, and no other field
-// (additionalProperties: false on every object). The facts were read from the upstream
-// CRD at that release, not copied from it: the file is this project's, and a field the
-// chart starts to use must be looked up there and added (docs/kubernetes.md says how).
+// this chart sets, each one's type, enum, bounds and requiredness as the operator's
+// published CRD (the release named in the file's $comment) declares it, and no other field
+// (additionalProperties: false on every object). Those facts were extracted from the
+// upstream CRD's openAPIV3Schema at that release, for the paths the rendered objects use
+// and nothing else (no descriptions, no other fields); the CRD itself is not in the
+// repository. A field the chart starts to use must be looked up there and added
+// (docs/kubernetes.md, "Changing the chart"). The CRDs' CEL rules are not checked.
 //
 // A node with "x-go-type" is a Kubernetes core type the CRD embeds (the CRDs reuse
 // k8s.io/api's types): that part of the object is decoded strictly into the Go type, as
