@@ -883,3 +883,37 @@ func TestChart_CLIJobRunsADrillAsTheOperator(t *testing.T) {
 		t.Errorf("the CLI's NetworkPolicy does not select the Job's pods")
 	}
 }
+
+// Without the optional operators (docs/kubernetes.md, "Install on a cluster"): no
+// OpenTelemetryCollector, PrometheusRule or PodMonitor; the programs send OTLP to the
+// collector given, and the egress the values give them lets them reach it.
+func TestChart_WithoutTheOptionalOperators(t *testing.T) {
+	const otlp = "http://otel-collector.observability.svc:4318"
+	r := render(t, ".", nil, map[string]any{
+		"telemetry":  map[string]any{"collector": map[string]any{"enabled": false}, "otlpEndpoint": otlp},
+		"prometheus": map[string]any{"rules": false, "podMonitors": false},
+		"networkPolicy": map[string]any{"otlpEgress": []any{map[string]any{
+			"to":    []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "observability"}}}},
+			"ports": []any{map[string]any{"port": 4318, "protocol": "TCP"}},
+		}}},
+	})
+	for _, kind := range []string{"OpenTelemetryCollector", "PrometheusRule", "PodMonitor"} {
+		if n := len(r.all(kind)); n > 0 {
+			t.Errorf("%d %s rendered without its operator", n, kind)
+		}
+	}
+	for svc := range serviceValues(t, r) {
+		d := r.one(t, "Deployment", releaseName+"-"+svc).Typed.(*appsv1.Deployment)
+		if got := envValue(d.Spec.Template.Spec.Containers[0], "OTEL_EXPORTER_OTLP_ENDPOINT"); got != otlp {
+			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT %q", svc, got)
+		}
+		from := endpoint{name: svc, namespace: namespace, labels: d.Spec.Template.Labels}
+		to := endpoint{name: "collector", namespace: "observability", labels: map[string]string{"app": "otel"}, ports: map[int32]string{4318: "otlp-http"}}
+		if !allowed(t, r, from, to, 4318) {
+			t.Errorf("%s cannot reach the collector given", svc)
+		}
+	}
+	if err := renderErr(mustLoad(t), map[string]any{"telemetry": map[string]any{"collector": map[string]any{"enabled": false}}}); err == nil {
+		t.Error("rendered without a collector and without telemetry.otlpEndpoint")
+	}
+}
