@@ -167,6 +167,18 @@ func selects(t *testing.T, sel *metav1.LabelSelector, l map[string]string) bool 
 	return s.Matches(labels.Set(l))
 }
 
+// selectedIn are the endpoints of the release's namespace that sel selects.
+func selectedIn(t *testing.T, eps []endpoint, sel *metav1.LabelSelector) []endpoint {
+	t.Helper()
+	var out []endpoint
+	for _, e := range eps {
+		if e.namespace == namespace && selects(t, sel, e.labels) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // peerMatches says whether a policy peer (in the policy's namespace) selects e.
 func peerMatches(t *testing.T, peer networkingv1.NetworkPolicyPeer, e endpoint) bool {
 	if peer.IPBlock != nil {
@@ -254,12 +266,7 @@ func TestChart_NetworkPoliciesOpenOnlyListeningPorts(t *testing.T) {
 	forEachValueSet(t, func(t *testing.T, r *rendered) {
 		eps := endpoints(t, r)
 		for _, p := range policies(r) {
-			var selected []endpoint
-			for _, e := range eps {
-				if e.namespace == namespace && selects(t, &p.Spec.PodSelector, e.labels) {
-					selected = append(selected, e)
-				}
-			}
+			selected := selectedIn(t, eps, &p.Spec.PodSelector)
 			if len(selected) == 0 {
 				t.Errorf("NetworkPolicy %s selects no pod", p.Name)
 			}
@@ -377,12 +384,7 @@ func TestChart_PodMonitorsScrapeNamedPorts(t *testing.T) {
 		eps := endpoints(t, r)
 		for _, o := range r.all("PodMonitor") {
 			pm := o.Typed.(*monitoringv1.PodMonitor)
-			var selected []endpoint
-			for _, e := range eps {
-				if e.namespace == namespace && selects(t, &pm.Spec.Selector, e.labels) {
-					selected = append(selected, e)
-				}
-			}
+			selected := selectedIn(t, eps, &pm.Spec.Selector)
 			if len(selected) == 0 {
 				t.Errorf("PodMonitor %s selects no pod", pm.Name)
 			}
