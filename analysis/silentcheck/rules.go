@@ -388,18 +388,22 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 
 // loopsOverRecords reports whether loop handles Kafka records: it ranges over records or
 // takes one (from a channel, a fetch) in its body.
-func (c *checker) loopsOverRecords(loop ast.Node) bool {
+func (c *checker) loopsOverRecords(loop ast.Node) bool { return c.loopsOver(loop, isRecordType) }
+
+// loopsOver reports whether loop handles one item of a kind at a time: it ranges over
+// them or takes one (from a channel, a fetch) in its body.
+func (c *checker) loopsOver(loop ast.Node, kind func(types.Type) bool) bool {
 	info := c.pass.TypesInfo
 	var body *ast.BlockStmt
 	switch l := loop.(type) {
 	case *ast.RangeStmt:
 		if l.Value != nil {
-			if t := info.TypeOf(l.Value); t != nil && isRecordType(t) {
+			if t := info.TypeOf(l.Value); t != nil && kind(t) {
 				return true
 			}
 		}
 		if t := info.TypeOf(l.X); t != nil {
-			if ch, ok := t.Underlying().(*types.Chan); ok && isRecordType(ch.Elem()) {
+			if ch, ok := t.Underlying().(*types.Chan); ok && kind(ch.Elem()) {
 				return true
 			}
 		}
@@ -410,7 +414,7 @@ func (c *checker) loopsOverRecords(loop ast.Node) bool {
 	found := false
 	c.inspectBody(body, func(n ast.Node, _ bool) bool {
 		if id, ok := n.(*ast.Ident); ok {
-			if v, ok := info.Defs[id].(*types.Var); ok && isRecordType(v.Type()) {
+			if v, ok := info.Defs[id].(*types.Var); ok && kind(v.Type()) {
 				found = true
 			}
 		}
@@ -435,13 +439,18 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 		return
 	}
 	block, ok := stack[len(stack)-2].(*ast.BlockStmt)
-	if !ok || len(stack) < 3 {
+	if !ok {
 		return
 	}
-	switch stack[len(stack)-3].(type) {
-	case *ast.FuncDecl, *ast.FuncLit, *ast.ForStmt, *ast.RangeStmt:
-	default:
-		return // inside another branch: that branch's own decision
+	if len(stack) > 2 { // not the function's body (the bottom of stack): a loop's body
+		switch loop := stack[len(stack)-3].(type) {
+		case *ast.ForStmt, *ast.RangeStmt:
+			if !c.loopsOver(loop, isMessageType) {
+				return // a loop over something else (devices, fields): not one message's handling
+			}
+		default:
+			return // inside another branch: that branch's own decision
+		}
 	}
 	// The body must do the work on the message and leave through the bottom.
 	exits, works := false, false
@@ -453,7 +462,14 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			if c.isPanic(n) {
 				exits = true
 			}
-			if _, ok := c.settleCall(n); !ok {
+			// Work is what is done with the message: not settling it, and not only
+			// reporting on it (if got != want { t.Errorf(...) } is a check); answering
+			// the requester is work.
+			// Reading the message (m.Data(), string(b)) is not work either.
+			if tv, ok := c.pass.TypesInfo.Types[n.Fun]; ok && tv.IsType() {
+				break // a conversion
+			}
+			if _, ok := c.settleCall(n); !ok && len(n.Args) > 0 && (c.repliesTo(n) || !c.isRecordingCall(n)) {
 				for _, a := range n.Args {
 					works = works || d.mentions(c.pass.TypesInfo, a)
 				}

@@ -117,3 +117,60 @@ func TestCommand(t *testing.T) {
 		})
 	}
 }
+
+// Another module imports the analyzer the way the README says: loudly is no go-gettable
+// path, so its go.mod requires loudly and replaces it with a local checkout. Its own
+// multichecker, built from that module, is then run as go vet's tool on the shop module.
+func TestImportedByAnotherModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a second module against this checkout and runs go vet")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lint := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module example.com/lint\n\ngo 1.26\n\nrequire loudly v0.0.0\n\nreplace loudly => " + root + "\n",
+		"main.go": `package main
+
+import (
+	"golang.org/x/tools/go/analysis/multichecker"
+
+	"loudly/analysis/silentcheck"
+)
+
+func main() { multichecker.Main(silentcheck.Analyzer) }
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(lint, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	bin := filepath.Join(t.TempDir(), "lint")
+	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", bin, "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = lint, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s in the importing module: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	shop := t.TempDir()
+	for name, text := range module {
+		path := filepath.Join(shop, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "vet", "-vettool="+bin, "./...")
+	cmd.Dir, cmd.Env = shop, append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), finding) {
+		t.Fatalf("go vet with the importing module's tool: err %v, want the finding %q:\n%s", err, finding, out)
+	}
+}

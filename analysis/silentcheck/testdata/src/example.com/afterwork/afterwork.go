@@ -4,6 +4,7 @@
 package afterwork
 
 import (
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,5 +34,30 @@ func subscribe(nc *nats.Conn, s *state) {
 		if s.timer != nil && !s.timer.Reset(time.Second) {
 			return
 		}
+	})
+}
+
+// The implicit else: the answer sits in an if with no else, so a malformed request is
+// neither answered nor recorded.
+func answer(nc *nats.Conn) {
+	nc.Subscribe("calc", func(m *nats.Msg) {
+		parts := strings.Fields(string(m.Data))
+		if len(parts) == 2 { // want `silent path: when "len\(parts\) == 2" is false the message is dropped without a trace`
+			m.Respond([]byte(parts[0] + parts[1]))
+		}
+	})
+	nc.Subscribe("calc-fixed", func(m *nats.Msg) {
+		parts := strings.Fields(string(m.Data))
+		if len(parts) != 2 {
+			m.Respond([]byte("want two numbers"))
+			return
+		}
+		m.Respond([]byte(parts[0] + parts[1]))
+	})
+	nc.Subscribe("check", func(m *nats.Msg) {
+		if len(m.Data) == 0 {
+			print("empty message on ", m.Subject)
+		}
+		m.Respond(m.Data)
 	})
 }
