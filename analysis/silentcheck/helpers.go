@@ -140,28 +140,38 @@ func (c *checker) silentReturn(sig *types.Signature, body *ast.BlockStmt, d deri
 // value to a function that drops it, and returns where that function drops it.
 func (c *checker) handsToDropper(n ast.Node, d derived, self *types.Func) string {
 	at := ""
+	c.dropperCalls(n, d, self, func(_ *ast.CallExpr, drop string) bool {
+		at = drop
+		return false
+	})
+	return at
+}
+
+// dropperCalls calls found for each call in n (not in function literals) that hands a
+// derived value to a function other than self that drops it, until found returns false.
+func (c *checker) dropperCalls(n ast.Node, d derived, self *types.Func, found func(call *ast.CallExpr, at string) bool) {
+	more := true
 	c.inspectBody(n, func(n ast.Node, _ bool) bool {
 		call, ok := n.(*ast.CallExpr)
-		if !ok || at != "" {
-			return at == ""
+		if !ok || !more {
+			return more
 		}
 		fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
 		if !ok || fn.Origin() == self {
 			return true
 		}
-		drop := c.dropsAt(fn.Origin())
-		if drop == "" {
+		at := c.dropsAt(fn.Origin())
+		if at == "" {
 			return true
 		}
 		for _, a := range call.Args {
 			if d.mentions(c.pass.TypesInfo, a) {
-				at = drop
-				return false
+				more = found(call, at)
+				break
 			}
 		}
-		return true
+		return more
 	})
-	return at
 }
 
 func (c *checker) dropsAt(fn *types.Func) string {
@@ -182,27 +192,10 @@ func (c *checker) checkHandOffs(file *ast.File, sig *types.Signature, body *ast.
 		return
 	}
 	d := c.deriveFrom(sig, body, seedMessages)
-	c.inspectBody(body, func(n ast.Node, _ bool) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok {
-			return true
-		}
-		fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
-		if !ok || fn.Origin() == self {
-			return true
-		}
-		at := c.dropsAt(fn.Origin())
-		if at == "" {
-			return true
-		}
-		for _, a := range call.Args {
-			if d.mentions(c.pass.TypesInfo, a) {
-				c.report(call.Pos(), token.NoPos, "silent path: %s is handed the message (or its payload) and returns "+
-					"without a trace at %s, so the message is dropped unrecorded; record why it is skipped there, or "+
-					"return an outcome to the handler", c.text(call.Fun), at)
-				return true
-			}
-		}
+	c.dropperCalls(body, d, self, func(call *ast.CallExpr, at string) bool {
+		c.report(call.Pos(), token.NoPos, "silent path: %s is handed the message (or its payload) and returns "+
+			"without a trace at %s, so the message is dropped unrecorded; record why it is skipped there, or "+
+			"return an outcome to the handler", c.text(call.Fun), at)
 		return true
 	})
 }

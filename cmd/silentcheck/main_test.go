@@ -64,15 +64,7 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	for name, text := range module {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, module)
 
 	for _, tc := range []struct {
 		name    string
@@ -143,11 +135,7 @@ import (
 func main() { multichecker.Main(silentcheck.Analyzer) }
 `,
 	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(lint, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, lint, files)
 	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	bin := filepath.Join(t.TempDir(), "lint")
 	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", bin, "."}} {
@@ -158,19 +146,25 @@ func main() { multichecker.Main(silentcheck.Analyzer) }
 		}
 	}
 	shop := t.TempDir()
-	for name, text := range module {
-		path := filepath.Join(shop, name)
+	writeFiles(t, shop, module)
+	cmd := exec.Command("go", "vet", "-vettool="+bin, "./...")
+	cmd.Dir, cmd.Env = shop, append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), finding) {
+		t.Fatalf("go vet with the importing module's tool: err %v, want the finding %q:\n%s", err, finding, out)
+	}
+}
+
+// writeFiles writes a module's files (name relative to dir: text) into dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, text := range files {
+		path := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	cmd := exec.Command("go", "vet", "-vettool="+bin, "./...")
-	cmd.Dir, cmd.Env = shop, append(os.Environ(), "GOWORK=off", "GOFLAGS=")
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), finding) {
-		t.Fatalf("go vet with the importing module's tool: err %v, want the finding %q:\n%s", err, finding, out)
 	}
 }
