@@ -64,27 +64,20 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	for name, text := range module {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, module)
 
 	for _, tc := range []struct {
 		name    string
 		args    []string
 		summary []string // what the run must say about the kept findings
 	}{
-		{"standalone", []string{bin, "./..."}, []string{
-			"silentcheck: 1 finding(s), 1 kept quiet by //silentcheck:ok",
-			`orders/orders.go:16:3: "oversized events are counted by the gateway"`,
+		{"standalone", []string{bin, "./..."}, nil},
+		// -kept lists what a directive kept quiet, with its reason.
+		{"standalone -kept", []string{bin, "-kept", "./..."}, []string{
+			`orders/orders.go:16:3: kept by //silentcheck:ok "oversized events are counted by the gateway"`,
 		}},
-		// go vet runs the tool once per package and shows only findings: the summary is
-		// the standalone run's.
+		// go vet drives the same binary through the unitchecker protocol (-V=full,
+		// -flags, then one .cfg per package), as any module's CI would.
 		{"vettool", []string{"go", "vet", "-vettool=" + bin, "./..."}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,7 +94,7 @@ func TestCommand(t *testing.T) {
 			}
 			n := 0
 			for _, line := range strings.Split(got, "\n") {
-				if strings.Contains(line, "silent path:") && !strings.Contains(line, "(kept:") {
+				if strings.Contains(line, "silent path:") && !strings.Contains(line, "kept by //silentcheck:ok") {
 					n++
 				}
 			}
@@ -114,5 +107,64 @@ func TestCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Another module imports the analyzer the way the README says: loudly is no go-gettable
+// path, so its go.mod requires loudly and replaces it with a local checkout. Its own
+// multichecker, built from that module, is then run as go vet's tool on the shop module.
+func TestImportedByAnotherModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a second module against this checkout and runs go vet")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lint := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module example.com/lint\n\ngo 1.26\n\nrequire loudly v0.0.0\n\nreplace loudly => " + root + "\n",
+		"main.go": `package main
+
+import (
+	"golang.org/x/tools/go/analysis/multichecker"
+
+	"loudly/analysis/silentcheck"
+)
+
+func main() { multichecker.Main(silentcheck.Analyzer) }
+`,
+	}
+	writeFiles(t, lint, files)
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	bin := filepath.Join(t.TempDir(), "lint")
+	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", bin, "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = lint, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s in the importing module: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	shop := t.TempDir()
+	writeFiles(t, shop, module)
+	cmd := exec.Command("go", "vet", "-vettool="+bin, "./...")
+	cmd.Dir, cmd.Env = shop, append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), finding) {
+		t.Fatalf("go vet with the importing module's tool: err %v, want the finding %q:\n%s", err, finding, out)
+	}
+}
+
+// writeFiles writes a module's files (name relative to dir: text) into dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, text := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package silentcheck
 
 import (
+	"fmt"
 	"go/token"
+	"os"
 	"strings"
 )
 
@@ -73,11 +75,11 @@ func startsWithSpace(s string) bool { return s[0] == ' ' || s[0] == '\t' }
 func (c *checker) report(pos, end token.Pos, format string, args ...any) {
 	if d := c.directiveFor(pos, end); d != nil {
 		d.used = true
-		c.result.Suppressed = append(c.result.Suppressed, Suppressed{
-			Pos:     pos,
-			Message: sprintf(format, args...),
-			Reason:  d.reason,
-		})
+		s := Suppressed{Pos: pos, Message: sprintf(format, args...), Reason: d.reason}
+		c.result.Suppressed = append(c.result.Suppressed, s)
+		if listKept {
+			fmt.Fprintf(os.Stderr, "%s: kept by //silentcheck:ok %q: %s\n", c.pass.Fset.Position(pos), s.Reason, s.Message)
+		}
 		return
 	}
 	c.pass.Reportf(pos, format, args...)

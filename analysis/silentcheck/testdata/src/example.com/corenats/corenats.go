@@ -78,7 +78,7 @@ func TestConsume(t *testing.T, nc *nats.Conn) {
 
 // A helper that receives a message without returning a verdict or settling it is not
 // a handler: a core-NATS callback is judged where it is subscribed.
-func describe(m *nats.Msg) {
+func describe(m *nats.Msg) { // want describe:"drops at corenats.go:83"
 	if m.Subject == "" {
 		return
 	}

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/tools/go/analysis/analysistest"
 
-	"loudly/internal/silentcheck"
+	"loudly/analysis/silentcheck"
 )
 
 // The testdata packages read as a specification: each `// want` is a finding a user
@@ -24,6 +24,15 @@ func TestAnalyzer(t *testing.T) {
 		"example.com/loggers",  // logrus, zap, zerolog, decided from types
 		"example.com/amqpish",  // another library's message, known by its methods
 		"example.com/directive",
+		// The shapes measured on code the rules had never seen (issue #35):
+		"example.com/ifacelog",       // loggers behind an interface, by their shape
+		"example.com/ackchoice",      // a branch that only chooses how to ack
+		"example.com/afterwork",      // returns after the work is done
+		"example.com/notahandler",    // predicates, wrappers, channels, outgoing messages
+		"example.com/handoff",        // any value handed on a channel
+		"example.com/payloadhelper",  // a helper given only the payload drops it
+		"example.com/kafka",          // records, marks and commits, skips, the implicit else
+		"example.com/ackonly",        // Ack() error and a Data field
 		"github.com/nats-io/nats.go", // the client's own plumbing is not judged
 	)
 }

@@ -17,6 +17,7 @@ type Msg struct {
 }
 
 func (h Header) Get(k string) string { return "" }
+func (h Header) Set(k, v string)     {}
 
 func (m *Msg) Respond(data []byte) error { return nil }
 

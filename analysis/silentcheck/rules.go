@@ -41,7 +41,10 @@ func (c *checker) handlerReason(file *ast.File, sig *types.Signature, body *ast.
 	if receivesMessage(sig) && handed {
 		return "handed to a subscription"
 	}
-	if receivesMessage(sig) && handlerResults(sig) {
+	if sig.Recv() != nil && isMessageType(sig.Recv().Type()) {
+		return "" // a message's own method (a wrapper's Term) is the message, not its consumer
+	}
+	if receivesMessage(sig) && handlerResults(sig) && !c.outgoingOnly(sig, body) {
 		return "receives a message and returns a result"
 	}
 	settles := false
@@ -72,24 +75,103 @@ func handlerResults(sig *types.Signature) bool {
 	res := sig.Results()
 	switch res.Len() {
 	case 1:
-		return true
+		// One message in, a bool out is a question about it (shouldAck(m), isFlowControl(m));
+		// a batch in, a bool out is a batch handler's verdict.
+		return !isBool(res.At(0).Type()) || receivesBatch(sig)
 	case 2:
 		return isError(res.At(1).Type()) && isBatchType(res.At(0).Type())
 	}
 	return false
 }
 
-// settleCall returns the method name when call settles a message (m.Ack(), …).
+func receivesBatch(sig *types.Signature) bool {
+	for v := range sig.Params().Variables() {
+		if isBatchType(v.Type()) {
+			return true
+		}
+	}
+	return false
+}
+
+// outgoingOnly reports whether every use of the function's message parameters writes to
+// them (msg.Header.Set(...), msg.Data = ...): a helper that fills in a message to be sent
+// is not handling one it received.
+func (c *checker) outgoingOnly(sig *types.Signature, body *ast.BlockStmt) bool {
+	info := c.pass.TypesInfo
+	params := map[types.Object]bool{}
+	for v := range sig.Params().Variables() {
+		if isMessageType(v.Type()) {
+			params[v] = true
+		}
+	}
+	uses, writes := 0, 0
+	var stack []ast.Node
+	ast.Inspect(body, func(n ast.Node) bool {
+		if n == nil {
+			stack = stack[:len(stack)-1]
+			return false
+		}
+		stack = append(stack, n)
+		id, ok := n.(*ast.Ident)
+		if !ok || !params[info.ObjectOf(id)] {
+			return true
+		}
+		uses++
+		if len(stack) < 3 {
+			return true
+		}
+		sel, ok := stack[len(stack)-2].(*ast.SelectorExpr)
+		if !ok || sel.X != id {
+			return true
+		}
+		switch parent := stack[len(stack)-3].(type) {
+		case *ast.AssignStmt:
+			for _, l := range parent.Lhs {
+				if l == sel {
+					writes++
+				}
+			}
+		case *ast.SelectorExpr: // msg.Header.Set(...), msg.Header.Add(...)
+			if sel.Sel.Name == "Header" || sel.Sel.Name == "Headers" {
+				writes++
+			}
+		}
+		return true
+	})
+	return uses > 0 && uses == writes
+}
+
+// settleCall returns the method name when call settles a message (m.Ack(), …), or
+// "Commit" when it marks or commits Kafka records (session.MarkMessage(rec, ""),
+// client.CommitRecords(ctx, recs...), reader.CommitMessages(ctx, m)): for a record that
+// is its acknowledgement.
 func (c *checker) settleCall(call *ast.CallExpr) (string, bool) {
 	sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr)
-	if !ok || !settleMethods[sel.Sel.Name] {
+	if !ok {
 		return "", false
 	}
 	s := c.pass.TypesInfo.Selections[sel]
-	if s == nil || s.Kind() != types.MethodVal || !isMessageType(s.Recv()) {
+	if s == nil || s.Kind() != types.MethodVal {
 		return "", false
 	}
-	return sel.Sel.Name, true
+	name := sel.Sel.Name
+	if strings.HasPrefix(name, "Mark") || strings.HasPrefix(name, "Commit") {
+		for _, a := range call.Args {
+			if t := c.pass.TypesInfo.TypeOf(a); t != nil && (isRecordType(t) || isRecordBatch(t)) {
+				return "Commit", true
+			}
+		}
+		return "", false
+	}
+	if !settleMethods[name] || !isMessageType(s.Recv()) {
+		return "", false
+	}
+	return name, true
+}
+
+func isRecordBatch(t types.Type) bool {
+	s, ok := types.Unalias(t).Underlying().(*types.Slice)
+	return ok && isRecordType(s.Elem())
 }
 
 // stmtsRecord reports whether stmts, a branch of a function, leave a trace before limit
@@ -212,6 +294,19 @@ type branch struct {
 	errBranch bool           // taken when an error is not nil
 	okBranch  bool           // taken when an error is nil, or when the work succeeded
 	errVars   []types.Object // the error variables its condition tests
+	cond      []ast.Node     // what decides whether it is taken
+	ifs       *ast.IfStmt    // the if it belongs to, if any
+}
+
+// decides reports whether the branch's condition is about the message: it mentions a
+// value derived from it (see derived).
+func (c *checker) decides(b *branch, d derived) bool {
+	for _, n := range b.cond {
+		if n != nil && d.mentions(c.pass.TypesInfo, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkFunc applies the rules to one function body, leaving nested function literals to
@@ -220,6 +315,7 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 	if !c.isMessageHandler(file, sig, body, handed) {
 		return
 	}
+	d := c.deriveFrom(sig, body, seedMessages)
 	var stack []ast.Node
 	ast.Inspect(body, func(n ast.Node) bool {
 		if n == nil {
@@ -232,12 +328,17 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 		stack = append(stack, n)
 		switch n := n.(type) {
 		case *ast.ReturnStmt:
-			c.checkReturn(n, sig, stack)
+			c.checkReturn(n, sig, stack, d)
 		case *ast.CallExpr:
 			if name, ok := c.settleCall(n); ok && dropMethods[name] {
-				c.checkSettle(n, name, body, stack)
+				c.checkSettle(n, name, body, stack, d)
+			}
+		case *ast.BranchStmt:
+			if n.Tok == token.CONTINUE {
+				c.checkContinue(n, stack, d)
 			}
 		case *ast.IfStmt:
+			c.checkImplicitElse(n, sig, stack, d)
 			if len(n.Body.List) == 0 {
 				if ok, _ := c.errCheck(n.Cond, true); ok {
 					c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond))
@@ -259,6 +360,184 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 	})
 }
 
+// checkContinue reports a continue that skips a Kafka record in a branch that decides
+// about it and records nothing. A record's offset is positional: committing any later
+// record commits this one, so skipping it is acknowledging it. (A skipped NATS or AMQP
+// message is not acknowledged and comes back; those loops are left alone.)
+func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derived) {
+	var loop ast.Node
+	for i := len(stack) - 2; i >= 0 && loop == nil; i-- {
+		switch stack[i].(type) {
+		case *ast.ForStmt, *ast.RangeStmt:
+			loop = stack[i]
+		}
+	}
+	if loop == nil || cont.Label != nil || !c.loopsOverRecords(loop) {
+		return
+	}
+	b := c.innermostBranch(stack)
+	if b == nil || b.okBranch || !c.decides(b, d) {
+		return
+	}
+	if c.settlesBefore(b.stmts, cont.Pos()) || c.stmtsRecord(b.stmts, cont.Pos(), nil) {
+		return
+	}
+	c.report(cont.Pos(), token.NoPos, "silent path: branch %q skips a record without a trace; its offset is "+
+		"committed with the next record's, so it is dropped for good; log or record why it is skipped", b.desc)
+}
+
+// loopsOverRecords reports whether loop handles Kafka records: it ranges over records or
+// takes one (from a channel, a fetch) in its body.
+func (c *checker) loopsOverRecords(loop ast.Node) bool { return c.loopsOver(loop, isRecordType) }
+
+// loopsOver reports whether loop handles one item of a kind at a time: it ranges over
+// them or takes one (from a channel, a fetch) in its body.
+func (c *checker) loopsOver(loop ast.Node, kind func(types.Type) bool) bool {
+	info := c.pass.TypesInfo
+	var body *ast.BlockStmt
+	switch l := loop.(type) {
+	case *ast.RangeStmt:
+		if l.Value != nil {
+			if t := info.TypeOf(l.Value); t != nil && kind(t) {
+				return true
+			}
+		}
+		if t := info.TypeOf(l.X); t != nil {
+			if ch, ok := t.Underlying().(*types.Chan); ok && kind(ch.Elem()) {
+				return true
+			}
+		}
+		body = l.Body
+	case *ast.ForStmt:
+		body = l.Body
+	}
+	found := false
+	c.inspectBody(body, func(n ast.Node, _ bool) bool {
+		if id, ok := n.(*ast.Ident); ok {
+			if v, ok := info.Defs[id].(*types.Var); ok && kind(v.Type()) {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
+}
+
+// checkImplicitElse reports an if without an else that holds all the work done on the
+// message, when nothing but its settlement follows: when the condition is false the
+// message is settled (or the callback returns) having done nothing and said nothing.
+// if t, ok := triggers[key]; ok { t.Fire(rec) } followed by the offset's commit is a
+// filter without a trace.
+func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack []ast.Node, d derived) {
+	if ifs.Else != nil || len(stack) < 2 {
+		return
+	}
+	if isErr, _ := c.errCheck(ifs.Cond, true); isErr || c.okCheck(ifs.Cond, true) {
+		return
+	}
+	if !d.mentions(c.pass.TypesInfo, ifs.Cond) && !d.mentions(c.pass.TypesInfo, ifs.Init) {
+		return
+	}
+	block, ok := stack[len(stack)-2].(*ast.BlockStmt)
+	if !ok {
+		return
+	}
+	if len(stack) > 2 { // not the function's body (the bottom of stack): a loop's body
+		switch loop := stack[len(stack)-3].(type) {
+		case *ast.ForStmt, *ast.RangeStmt:
+			if !c.loopsOver(loop, isMessageType) {
+				return // a loop over something else (devices, fields): not one message's handling
+			}
+		default:
+			return // inside another branch: that branch's own decision
+		}
+	}
+	// The body must do the work on the message and leave through the bottom.
+	exits, works := false, false
+	c.inspectBody(ifs.Body, func(n ast.Node, _ bool) bool {
+		switch n := n.(type) {
+		case *ast.ReturnStmt, *ast.BranchStmt:
+			exits = true
+		case *ast.CallExpr:
+			if c.isPanic(n) {
+				exits = true
+			}
+			// Work is what is done with the message: not settling it, and not only
+			// reporting on it (if got != want { t.Errorf(...) } is a check); answering
+			// the requester is work.
+			// Reading the message (m.Data(), string(b)) is not work either.
+			if tv, ok := c.pass.TypesInfo.Types[n.Fun]; ok && tv.IsType() {
+				break // a conversion
+			}
+			if _, ok := c.settleCall(n); !ok && len(n.Args) > 0 && (c.repliesTo(n) || !c.isRecordingCall(n)) {
+				for _, a := range n.Args {
+					works = works || d.mentions(c.pass.TypesInfo, a)
+				}
+				if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok {
+					works = works || d.mentions(c.pass.TypesInfo, sel.X)
+				}
+			}
+		}
+		return !exits
+	})
+	if exits || !works {
+		return
+	}
+	// After it: only settlements, or a return that reports success.
+	after := false
+	for _, s := range block.List {
+		if s == ifs {
+			after = true
+			continue
+		}
+		if !after {
+			continue
+		}
+		if !c.settlesOrSucceeds(s, sig) {
+			return
+		}
+	}
+	c.report(ifs.Pos(), token.NoPos, "silent path: when %q is false the message is dropped without a trace "+
+		"(the if has no else); record why it is skipped, or return an outcome", c.text(ifs.Cond))
+}
+
+// settlesOrSucceeds reports whether s only settles the message (m.Ack(),
+// sess.MarkMessage(rec, "")) or reports success (return nil, return true, return).
+func (c *checker) settlesOrSucceeds(s ast.Stmt, sig *types.Signature) bool {
+	switch s := s.(type) {
+	case *ast.ExprStmt:
+		if call, ok := ast.Unparen(s.X).(*ast.CallExpr); ok {
+			name, ok := c.settleCall(call)
+			return ok && positiveAcks[name]
+		}
+	case *ast.ReturnStmt:
+		if len(s.Results) == 0 {
+			return true
+		}
+		for _, e := range s.Results {
+			if !c.isNil(e) && !c.isTrue(e) {
+				return false
+			}
+		}
+		return true
+	case *ast.IfStmt: // if err := m.Ack(); err != nil { ... }
+		if s.Init == nil {
+			return false
+		}
+		found := false
+		c.inspectBody(s.Init, func(n ast.Node, _ bool) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if name, ok := c.settleCall(call); ok && positiveAcks[name] {
+					found = true
+				}
+			}
+			return !found
+		})
+		return found
+	}
+	return false
+}
+
 func (c *checker) reportEmpty(pos, end token.Pos, desc string) {
 	c.report(pos, end, "silent path: empty error branch %q in a message handler swallows the error; "+
 		"return an outcome (consumer.Retry(reason, err)), return the error, or record it with telemetry Decisions.Record", desc)
@@ -268,7 +547,7 @@ func (c *checker) reportEmpty(pos, end token.Pos, desc string) {
 // the handler's shape: return nil (every result nil) when the last result is an error,
 // return true when the only result is a bool (a batch handler: true acknowledges the
 // batch), a bare return from a callback without results.
-func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack []ast.Node) {
+func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack []ast.Node, d derived) {
 	results := sig.Results()
 	what := "returns nil from a message handler without recording a decision"
 	fix := "return an outcome (consumer.Invalid(reason, err)) or record it with telemetry Decisions.Record before returning"
@@ -304,6 +583,19 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 	if b == nil || b.okBranch {
 		return // the main path or the success path, not an early exit
 	}
+	if !receivesMessage(sig) && !b.errBranch && !c.decides(b, d) {
+		// A loop that fetches or claims messages (a fetch loop, a group's
+		// ConsumeClaim) leaves when the source closes or the context ends: no verdict
+		// about a message.
+		return
+	}
+	if results.Len() == 0 && !b.errBranch && !c.decides(b, d) {
+		// A callback's branch that decides nothing about the message (a timer reset,
+		// a limit reached, a flag of the program's): the work is done or was never the
+		// callback's to do. A handler that returns nil there still reports success for
+		// a message it did not handle, and stays a finding.
+		return
+	}
 	if results.Len() == 1 && len(ret.Results) == 0 && results.Len() > 0 {
 		named := results.At(0)
 		for _, v := range b.errVars {
@@ -328,7 +620,7 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 // ack is judged only in a branch; a termination anywhere, because a message removed for
 // good with no trace is the silent drop in its purest form, whether it happens in a
 // branch, in the body of a loop over a fetched batch or on a handler's main path.
-func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockStmt, stack []ast.Node) {
+func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockStmt, stack []ast.Node, d derived) {
 	b := c.innermostBranch(stack)
 	if b == nil {
 		if positiveAcks[name] {
@@ -338,6 +630,9 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 	}
 	if b.okBranch && positiveAcks[name] {
 		return // acking on the success path
+	}
+	if positiveAcks[name] && !b.errBranch && (!c.decides(b, d) || c.choosesHowToAck(b)) {
+		return // a choice of how (or whether, by configuration) to acknowledge, not of the message's fate
 	}
 	recv := c.text(ast.Unparen(call.Fun).(*ast.SelectorExpr).X) + "." + name
 	if b.errBranch && positiveAcks[name] {
@@ -355,6 +650,27 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 	}
 	c.report(call.Pos(), token.NoPos, "silent path: branch %q settles the message (%s) without recording a decision; "+
 		"return an outcome (%s) or record it with telemetry Decisions.Record before settling", b.desc, recv, fix)
+}
+
+// choosesHowToAck reports whether b is one branch of an if whose every branch
+// acknowledges the message (if double { m.DoubleAck() } else { m.Ack() }).
+func (c *checker) choosesHowToAck(b *branch) bool {
+	if b.ifs == nil || b.ifs.Else == nil {
+		return false
+	}
+	acks := func(n ast.Node) bool {
+		found := false
+		c.inspectBody(n, func(n ast.Node, _ bool) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if name, ok := c.settleCall(call); ok && positiveAcks[name] {
+					found = true
+				}
+			}
+			return !found
+		})
+		return found
+	}
+	return acks(b.ifs.Body) && acks(b.ifs.Else)
 }
 
 // enclosingScope is the block a settlement outside every branch belongs to: the body of
@@ -460,7 +776,7 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 			}
 			if ifs.Body == n || ifs.Else == n {
 				then := ifs.Body == n
-				b := &branch{stmts: n.List, desc: "if " + c.text(ifs.Cond)}
+				b := &branch{stmts: n.List, desc: "if " + c.text(ifs.Cond), cond: []ast.Node{ifs.Init, ifs.Cond}, ifs: ifs}
 				if !then {
 					b.desc = "else of " + b.desc
 				}
@@ -480,6 +796,17 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 			if n.List != nil {
 				b.desc = "case " + c.exprList(n.List)
 			}
+			for _, e := range n.List {
+				b.cond = append(b.cond, e)
+			}
+			if i >= 2 {
+				switch sw := stack[i-2].(type) {
+				case *ast.SwitchStmt:
+					b.cond = append(b.cond, sw.Init, sw.Tag)
+				case *ast.TypeSwitchStmt:
+					b.cond = append(b.cond, sw.Init, sw.Assign)
+				}
+			}
 			if i >= 2 {
 				if sw, ok := stack[i-2].(*ast.SwitchStmt); ok && sw.Tag == nil {
 					for _, e := range n.List {
@@ -495,7 +822,7 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 			if node.Pos() <= n.Colon {
 				continue
 			}
-			b := &branch{stmts: n.Body, desc: "default"}
+			b := &branch{stmts: n.Body, desc: "default", cond: []ast.Node{n.Comm}}
 			if n.Comm != nil {
 				b.desc = "case " + c.text(n.Comm)
 			}

@@ -16,6 +16,17 @@ type Msg interface {
 	InProgress() error
 	Term() error
 	TermWithReason(reason string) error
+	Headers() Header
+	Metadata() (*MsgMetadata, error)
+}
+
+type Header map[string][]string
+
+func (h Header) Get(k string) string { return "" }
+
+type MsgMetadata struct {
+	Sequence     uint64
+	NumDelivered uint64
 }
 
 type MessageHandler func(msg Msg)

@@ -28,17 +28,18 @@ var settleMethods = map[string]bool{
 
 // dropMethods remove the message from the broker for good: rule 2 is about them.
 var dropMethods = map[string]bool{
-	"Ack": true, "AckSync": true, "DoubleAck": true, "Term": true, "TermWithReason": true,
+	"Commit": true, "Ack": true, "AckSync": true, "DoubleAck": true, "Term": true, "TermWithReason": true,
 	"Reject": true,
 }
 
 // positiveAcks tell the broker the work succeeded.
-var positiveAcks = map[string]bool{"Ack": true, "AckSync": true, "DoubleAck": true}
+var positiveAcks = map[string]bool{"Commit": true, "Ack": true, "AckSync": true, "DoubleAck": true}
 
 // negativeSettlements are the methods that, next to Ack, make a type a message.
 var negativeSettlements = []string{"Nak", "Nack", "Term", "Reject"}
 
-// isMessageType reports whether t (or *t) is a message a handler receives.
+// isMessageType reports whether t (or *t) is a message a handler receives: a type that
+// settles itself (see above) or a Kafka record (see isRecordType).
 func isMessageType(t types.Type) bool {
 	t = types.Unalias(t)
 	if p, ok := t.(*types.Pointer); ok {
@@ -53,7 +54,10 @@ func isMessageType(t types.Type) bool {
 	if _, ok := t.Underlying().(*types.Signature); ok {
 		return false
 	}
-	if !hasMethod(t, "Ack") {
+	if isRecordType(t) {
+		return true
+	}
+	if !ackSettlesItself(t) {
 		return false
 	}
 	for _, m := range negativeSettlements {
@@ -64,10 +68,83 @@ func isMessageType(t types.Type) bool {
 	return hasDuckMethods(t)
 }
 
+// ackSettlesItself reports whether t has an Ack method that acknowledges t itself: no
+// argument but options, or one flag (AMQP's Ack(multiple bool)). An Ack that takes what
+// to acknowledge (an AMQP channel's Ack(tag, multiple)) belongs to a connection, not to a
+// message.
+func ackSettlesItself(t types.Type) bool {
+	obj, _, _ := types.LookupFieldOrMethod(t, true, nil, "Ack")
+	fn, ok := obj.(*types.Func)
+	if !ok {
+		return false
+	}
+	params := fn.Type().(*types.Signature).Params()
+	n := params.Len()
+	if fn.Type().(*types.Signature).Variadic() {
+		n--
+	}
+	return n <= 1
+}
+
+// isRecordType reports whether t (or *t) is a Kafka record as every Go client shapes one
+// (sarama's ConsumerMessage, franz-go's Record, segmentio's Message): a struct with a
+// Topic, a Partition, an Offset and a Value []byte. A record settles nothing itself: the
+// consumer marks or commits its offset, and since offsets are positional, committing a
+// later record settles every earlier one.
+func isRecordType(t types.Type) bool {
+	t = types.Unalias(t)
+	if p, ok := t.(*types.Pointer); ok {
+		t = types.Unalias(p.Elem())
+	}
+	st, ok := t.Underlying().(*types.Struct)
+	if !ok {
+		return false
+	}
+	found := 0
+	for f := range st.Fields() {
+		switch f.Name() {
+		case "Topic":
+			if isString(f.Type()) {
+				found++
+			}
+		case "Partition", "Offset":
+			if b, ok := f.Type().Underlying().(*types.Basic); ok && b.Info()&types.IsInteger != 0 {
+				found++
+			}
+		case "Value":
+			if isBytes(f.Type()) {
+				found++
+			}
+		}
+	}
+	return found == 4
+}
+
+func isString(t types.Type) bool {
+	b, ok := t.Underlying().(*types.Basic)
+	return ok && b.Info()&types.IsString != 0
+}
+
+func isBytes(t types.Type) bool {
+	return types.Identical(t.Underlying(), types.NewSlice(types.Typ[types.Byte]))
+}
+
 // isBatchType reports whether t is a slice of messages (a batch handler's argument).
 func isBatchType(t types.Type) bool {
 	s, ok := types.Unalias(t).Underlying().(*types.Slice)
 	return ok && isMessageType(s.Elem())
+}
+
+// isMessageSource reports whether t holds messages to handle: a message, a batch, or a
+// channel of either (a claim's Messages(), a subscription's channel).
+func isMessageSource(t types.Type) bool {
+	if isMessageType(t) || isBatchType(t) {
+		return true
+	}
+	if c, ok := types.Unalias(t).Underlying().(*types.Chan); ok {
+		return isMessageType(c.Elem()) || isBatchType(c.Elem())
+	}
+	return false
 }
 
 func hasMethod(t types.Type, name string) bool {
@@ -76,23 +153,26 @@ func hasMethod(t types.Type, name string) bool {
 	return ok
 }
 
-// hasDuckMethods reports whether t has Ack() error (variadic options allowed) and
-// Data() []byte.
+// hasDuckMethods reports whether t has Ack() error (variadic options allowed) and its
+// payload as Data() []byte or as a Data []byte field (NATS Streaming's Msg).
 func hasDuckMethods(t types.Type) bool {
 	ack, _, _ := types.LookupFieldOrMethod(t, true, nil, "Ack")
 	data, _, _ := types.LookupFieldOrMethod(t, true, nil, "Data")
-	ackFn, ok1 := ack.(*types.Func)
-	dataFn, ok2 := data.(*types.Func)
-	if !ok1 || !ok2 {
+	ackFn, ok := ack.(*types.Func)
+	if !ok || data == nil {
 		return false
 	}
 	as := ackFn.Type().(*types.Signature)
-	ds := dataFn.Type().(*types.Signature)
 	ackOK := (as.Params().Len() == 0 || (as.Params().Len() == 1 && as.Variadic())) &&
 		as.Results().Len() == 1 && isErrorType(as.Results().At(0).Type())
-	dataOK := ds.Params().Len() == 0 && ds.Results().Len() == 1 &&
-		types.Identical(ds.Results().At(0).Type(), types.NewSlice(types.Typ[types.Byte]))
-	return ackOK && dataOK
+	switch data := data.(type) {
+	case *types.Func:
+		ds := data.Type().(*types.Signature)
+		return ackOK && ds.Params().Len() == 0 && ds.Results().Len() == 1 && isBytes(ds.Results().At(0).Type())
+	case *types.Var:
+		return ackOK && data.IsField() && isBytes(data.Type())
+	}
+	return false
 }
 
 func isErrorType(t types.Type) bool {

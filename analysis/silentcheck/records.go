@@ -71,12 +71,61 @@ func (c *checker) isRecordingCall(call *ast.CallExpr) bool {
 	switch callee := typeutil.Callee(info, call).(type) {
 	case *types.Var:
 		// A parameter or field of type func(..., error) called with an error: the
-		// caller's error callback (nats.ErrHandler, an OnError option) decides.
-		return c.callsErrorCallback(call)
+		// caller's error callback (nats.ErrHandler, an OnError option) decides. A
+		// function value shaped like a logger (logf(format, args...)) logs.
+		sig, _ := callee.Type().Underlying().(*types.Signature)
+		return c.callsErrorCallback(call) || (sig != nil && loggerShaped(sig))
 	case *types.Func:
+		if sig, ok := callee.Type().(*types.Signature); ok && sig.Recv() != nil && types.IsInterface(sig.Recv().Type()) {
+			// A method of an interface: whatever implements it is not visible here, so
+			// it is judged by its shape (see loggerShaped).
+			return c.funcRecords(callee.Origin(), call) || loggerShaped(sig)
+		}
 		return c.funcRecords(callee.Origin(), call)
 	}
 	return false
+}
+
+// loggerShaped reports whether a method of an interface (or a function value) looks like
+// a logger's: it returns nothing, and takes a message or a format (a string, after an
+// optional context) followed by what to write with it: values (args ...any, keyvals
+// ...any), an error, fields. Printf, Errorf, Warnf, Noticef, Info(msg, kv...) and
+// Watermill's Error(msg, err, fields) all are; a method that answers something
+// (Sprintf, Publish(subject, data) error) is not, nor one taking only a string
+// (SetName(s)).
+func loggerShaped(sig *types.Signature) bool {
+	if sig.Results().Len() != 0 {
+		return false
+	}
+	params := sig.Params()
+	i := 0
+	if i < params.Len() && isContext(params.At(i).Type()) {
+		i++
+	}
+	if i >= params.Len() || !isString(params.At(i).Type()) || params.At(i).Type() != types.Typ[types.String] {
+		return false
+	}
+	rest := params.Len() - i - 1
+	if rest == 0 {
+		return false
+	}
+	if sig.Variadic() {
+		last := params.At(params.Len() - 1).Type().(*types.Slice).Elem()
+		if it, ok := last.Underlying().(*types.Interface); ok && it.Empty() {
+			return true
+		}
+	}
+	for j := i + 1; j < params.Len(); j++ {
+		if isErrorType(params.At(j).Type()) {
+			return true
+		}
+	}
+	return false
+}
+
+func isContext(t types.Type) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "context" && n.Obj().Name() == "Context"
 }
 
 func (c *checker) funcRecords(fn *types.Func, call *ast.CallExpr) bool {
@@ -181,10 +230,10 @@ func (c *checker) repliesTo(call *ast.CallExpr) bool {
 // isHandOff reports whether a send statement passes the problem or the message on: an
 // error sent to whoever waits for it, or the message forwarded to a channel another
 // goroutine consumes.
+//
+// Any other value counts too: a send hands something to a goroutine that waits for it (a
+// first acknowledgement forwarded to a waiter, a result to a collector), which is where
+// the program goes on with it.
 func (c *checker) isHandOff(send *ast.SendStmt) bool {
-	t := c.pass.TypesInfo.TypeOf(send.Value)
-	if t == nil || c.isNil(send.Value) {
-		return false
-	}
-	return types.Implements(t, errorType) || isMessageType(t) || isBatchType(t)
+	return !c.isNil(send.Value)
 }

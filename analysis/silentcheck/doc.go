@@ -13,10 +13,16 @@
 //
 // # Message-handling code
 //
-// Messages are recognised by their methods, across libraries: a type with Ack and one of
-// Nak, Nack, Term or Reject (NATS core *nats.Msg, JetStream jetstream.Msg, Watermill's
-// *message.Message, AMQP deliveries, Google Pub/Sub messages), a type with Ack() error and
-// Data() []byte, or Loudly's consumer.Message. A slice of messages is a batch.
+// Messages are recognised by their shape, across libraries: a type with an Ack of its
+// own (no argument but options, or one flag) and one of Nak, Nack, Term or Reject (NATS
+// core *nats.Msg, JetStream jetstream.Msg, Watermill's *message.Message, AMQP
+// deliveries, Google Pub/Sub messages); a type with Ack() error and its payload as
+// Data() []byte or a Data []byte field (NATS Streaming's Msg, a team's wrapper); a Kafka
+// record, a struct with Topic, Partition, Offset and Value []byte (sarama's
+// ConsumerMessage, franz-go's Record, segmentio's Message); or Loudly's
+// consumer.Message. A slice of messages is a batch. An Ack that takes what to
+// acknowledge (an AMQP channel's Ack(tag, multiple)) belongs to a connection, not a
+// message.
 //
 // A function or function literal is message-handling code when
 //
@@ -29,7 +35,13 @@
 //     a bool, Watermill's ([]*Message, error) or one other value (an outcome). Taking
 //     messages to publish (variadic) or marshalling one ((X, error)) is not handling;
 //   - its own body settles a message: Ack, AckSync, DoubleAck, Term, TermWithReason, Nak,
-//     NakWithDelay, Nack, Reject or InProgress.
+//     NakWithDelay, Nack, Reject or InProgress, or marks or commits a record (a Mark* or
+//     Commit* method given records: a session's MarkMessage, a client's CommitRecords).
+//
+// Not handlers: a function that takes one message and returns a bool (a question about
+// it, shouldAck(m)); a message type's own methods (a wrapper's Term() error { return
+// m.msg.Term() }); a function whose only use of the message is to fill it in to be sent
+// (msg.Header.Set, msg.Data = ...).
 //
 // A callback without results that is never subscribed and settles nothing (a helper that
 // looks at a message) is not judged, nor is the code of the broker clients themselves
@@ -71,13 +83,33 @@
 //     error that the branch neither tests nor sets, and a bare return from a callback
 //     without results. A branch that settles the message before returning, or that
 //     returns because a settlement failed (if err := m.Ack(); err != nil { return }),
-//     is left to rule 2.
+//     is left to rule 2. In a callback without results, and in a loop that fetches or
+//     claims messages, a branch whose condition mentions nothing derived from the
+//     message (a timer reset, a counter at its limit, the program's configuration, a
+//     closed channel) decides nothing about it and is not reported.
 //  2. A settlement that drops the message: Ack, AckSync or DoubleAck inside an error
 //     branch (reported even when the branch logs: the message is gone either way); Ack,
 //     AckSync or DoubleAck in any other branch that records nothing; and Term,
 //     TermWithReason or Reject that records nothing, wherever it is: in a branch, in the
 //     body of a loop over fetched messages, or on a function's main path.
+//     A positive ack in a branch that only chooses how to acknowledge (every branch of the
+//     if acknowledges: if double { m.DoubleAck() } else { m.Ack() }), or in a branch that
+//     decides nothing about the message (if cfg.ack { m.Ack() }), is the success path.
 //  3. An empty error branch, if err != nil {} (or an empty case err != nil: clause).
+//  4. A continue that skips a Kafka record in a branch that decides about it and records
+//     nothing: offsets are positional, so committing the next record commits this one.
+//     (A skipped NATS or AMQP message is not acknowledged and comes back.)
+//  5. The implicit else: an if without an else that holds all the work done on the
+//     message, deciding about it, when nothing but its settlement (an ack, a mark, a
+//     commit, return nil) follows: when the condition is false the message is settled
+//     having done nothing (if t, ok := triggers[key]; ok { t.Fire(rec) } then
+//     sess.MarkMessage(rec, "")).
+//  6. A call that hands the message, or only its payload, to a helper that drops it: a
+//     function given a message or a []byte that returns (bare, or nil as its only error)
+//     from a branch deciding about what it was given and records nothing
+//     (handle(msg.Subject(), msg.Data()) whose first lines are if !match(data) { return }),
+//     or that hands it on, on its main path, to such a function. This is found across
+//     packages (an analysis fact), and the finding names the helper's silent return.
 //
 // # What counts as recording
 //
@@ -101,8 +133,14 @@
 //   - answers the requester: Respond, RespondMsg or RespondJSON on a message or request
 //     (Error too, on a request that responds), or a publish to the message's Reply;
 //   - hands the problem on: calls a function value whose parameters include an error
-//     with a non-nil error (an error callback), or sends an error or the message on a
-//     channel;
+//     with a non-nil error (an error callback), or sends anything on a channel (an
+//     error, the message, a first ack forwarded to a waiter);
+//   - logs through an interface, judged by its shape since whatever implements it is not
+//     visible: a method of an interface (or a function value) that returns nothing and
+//     takes a message or a format (a string, after an optional context) followed by
+//     values (...any) or an error: a team's Logger held in a package variable, a
+//     framework's logger (log.Printf where log is such a value, l.Error(msg, err),
+//     l.Warnf(format, args...));
 //   - panics;
 //   - calls a function or method that itself records on its main path (outside its own
 //     branches and loops, panics aside), directly or through another such function. This
@@ -119,12 +157,12 @@
 //
 // # Limits
 //
-// The analysis is syntactic within one function: it does not follow a message handed to
-// another function (a helper called as return t.onKeyMessage(m) is not judged unless it
-// receives the message itself), it does not judge continue or break in a loop over
-// fetched messages, and it cannot see a drop that is the absence of a branch
-// (if ok { respond } with no else). Watermill CQRS handlers, which receive decoded events
-// rather than messages, are not recognised. The corpus behind these rules, with its
+// The analysis is mostly syntactic within one function: a helper is followed only for
+// the silent return of rule 6, it does not judge continue or break in a loop over NATS
+// or AMQP messages, and the implicit else is seen only when nothing but a settlement
+// follows the if. Which values are derived from the message is found by assignment
+// (and by json.Unmarshal(data, &v)-style calls), not by following pointers. Watermill
+// CQRS handlers, which receive decoded events rather than messages, are not recognised. The corpus behind these rules, with its
 // precision and recall, is in README.md next to this file.
 //
 // # Suppressing a finding
@@ -138,7 +176,7 @@
 //	}
 //
 // (// silentcheck:ok, with a space, works too.) A directive without a reason suppresses
-// nothing and is itself reported: the reason is the trace. The command lists every
-// finding a directive kept quiet, with its reason, after the findings; -handlers prints
-// every function judged as message-handling code, to see what a clean run covered.
+// nothing and is itself reported: the reason is the trace. -kept prints every finding a
+// directive kept quiet, with its reason; -handlers prints every function judged as
+// message-handling code, to see what a clean run covered.
 package silentcheck

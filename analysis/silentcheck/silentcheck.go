@@ -19,7 +19,7 @@ var Analyzer = &analysis.Analyzer{
 		"swallow an error without leaving a trace: an outcome or an error returned, a log " +
 		"line, a span event, a metric, a reply, an error callback. Write " +
 		"`//silentcheck:ok <reason>` on the line of a finding to keep a deliberate one.",
-	FactTypes:  []analysis.Fact{new(recordsFact)},
+	FactTypes:  []analysis.Fact{new(recordsFact), new(dropsFact)},
 	ResultType: reflect.TypeFor[*Result](),
 	Run:        run,
 }
@@ -29,9 +29,15 @@ var Analyzer = &analysis.Analyzer{
 // it does not) before trusting a clean run.
 var listHandlers bool
 
+// listKept is the -kept flag: it prints every finding a //silentcheck:ok directive kept
+// quiet, with its reason, so that a deliberate drop stays visible in a clean run.
+var listKept bool
+
 func init() {
 	Analyzer.Flags.BoolVar(&listHandlers, "handlers", false,
 		"print to stderr every function judged as message-handling code, and why")
+	Analyzer.Flags.BoolVar(&listKept, "kept", false,
+		"print to stderr every finding kept quiet by //silentcheck:ok, with its reason")
 }
 
 // recordsFact marks a function whose body records something (logs, records a decision,
@@ -47,6 +53,7 @@ func run(pass *analysis.Pass) (any, error) {
 	c := &checker{
 		pass:        pass,
 		records:     map[*types.Func]bool{},
+		drops:       map[*types.Func]string{},
 		suppressed:  map[*token.File]map[int]*directive{},
 		handedLits:  map[*ast.FuncLit]bool{},
 		handedFuncs: map[*types.Func]bool{},
@@ -55,6 +62,7 @@ func run(pass *analysis.Pass) (any, error) {
 	c.findSuppressions()
 	c.findRecorders()
 	c.findHandedHandlers()
+	c.findDroppers()
 
 	for _, f := range pass.Files {
 		ast.Inspect(f, func(n ast.Node) bool {
@@ -68,10 +76,12 @@ func run(pass *analysis.Pass) (any, error) {
 					return false
 				}
 				c.checkFunc(f, obj.Type().(*types.Signature), fn.Body, c.handedFuncs[obj])
+				c.checkHandOffs(f, obj.Type().(*types.Signature), fn.Body, obj)
 			case *ast.FuncLit:
 				sig, _ := pass.TypesInfo.TypeOf(fn).(*types.Signature)
 				if sig != nil {
 					c.checkFunc(f, sig, fn.Body, c.handedLits[fn])
+					c.checkHandOffs(f, sig, fn.Body, nil)
 				}
 			}
 			return true
@@ -83,6 +93,7 @@ func run(pass *analysis.Pass) (any, error) {
 type checker struct {
 	pass        *analysis.Pass
 	records     map[*types.Func]bool               // functions of this package that record
+	drops       map[*types.Func]string             // functions of this package that drop what they are handed, and where
 	suppressed  map[*token.File]map[int]*directive // lines carrying a reasoned silentcheck:ok
 	handedLits  map[*ast.FuncLit]bool              // literals handed to a place typed as a handler
 	handedFuncs map[*types.Func]bool               // functions handed likewise (f, s.onMessage)
