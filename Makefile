@@ -4,9 +4,11 @@ GO ?= go
 .PHONY: test test-compat check tools demo run-order run-inventory load bench bench-drain soak build up up-cluster down drill
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS,
-# Prometheus and OpenTelemetry Collector.
+# Prometheus and OpenTelemetry Collector. -trimpath: the scaffold's test builds copies of
+# the repository in temporary directories with -trimpath, and packages built the same way
+# here are found in the build cache there instead of compiled again.
 test: tools check
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -trimpath -count=1 -timeout 30m ./...
 
 # The third-party programs the tests run, at the versions the compose demo pins
 # (deploy/compose/.env), built from the Go module proxy into a cache outside the

@@ -195,9 +195,10 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 		scaffold.AuthConfFile: {"{user: " + pub + ", password: $SCAFFOLDPUB_NATS_PASSWORD, permissions: $SCAFFOLDPUB_PERMISSIONS}", `"loudly.drills.` + pub + `"`,
 			`"` + pub + `.done"`, `"deadletter.` + pub + `"`, `"$JS.ACK.ORDERS.` + pub + `.>"`, `"_INBOX.loudly-` + sub + `.>"`,
 			`"$JS.API.STREAM.UPDATE.SCAFFOLDOWN"`, `"$JS.API.CONSUMER.MSG.NEXT.SCAFFOLDOWN.` + own + `"`},
-		scaffold.RolesFile:   {"CREATE ROLE " + pub + "_svc", "CREATE SCHEMA IF NOT EXISTS " + own + " AUTHORIZATION " + own + "_svc"},
-		scaffold.EnvFile:     {"SCAFFOLDPUB_NATS_PASSWORD=", "SCAFFOLDSUB_DB_PASSWORD="},
-		scaffold.ClusterFile: {"SCAFFOLDOWN_NATS_PASSWORD: ${SCAFFOLDOWN_NATS_PASSWORD}"},
+		scaffold.RolesFile:       {"CREATE ROLE " + pub + "_svc", "CREATE SCHEMA IF NOT EXISTS " + own + " AUTHORIZATION " + own + "_svc"},
+		scaffold.EnvFile:         {"SCAFFOLDPUB_NATS_PASSWORD=", "SCAFFOLDSUB_DB_PASSWORD="},
+		scaffold.ClusterFile:     {"SCAFFOLDOWN_NATS_PASSWORD: ${SCAFFOLDOWN_NATS_PASSWORD}"},
+		scaffold.ChartValuesFile: {"  " + pub + ":\n    port: " + p1 + "\n    dbRole: " + pub + "_svc\n", "      - stream: SCAFFOLDOWN\n        consumer: " + ref + "\n"},
 	} {
 		got := readIn(t, repo, file)
 		for _, want := range wants {
@@ -226,7 +227,7 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 
 	goIn(t, repo, "build", "./...")
 	goIn(t, repo, "vet", "./services/"+pub+"/...", "./services/"+sub+"/...", "./services/"+own+"/...", "./services/"+ref+"/...")
-	goIn(t, repo, "generate", "./dashboards/...", "./alerts/...")
+	goIn(t, repo, "generate", "./dashboards/...", "./alerts/...", "./deploy/kubernetes/...")
 	for file, wants := range map[string][]string{
 		"dashboards/consumer-internals.json": {`"title": "` + pub + `: instances up"`, `up{job=\"` + sub + `\"}`,
 			`job=~\"` + strings.Join(append(services.Names(), pub, sub, own, ref), "|") + `\"`},
@@ -243,13 +244,14 @@ func TestNewService_ScaffoldsServicesThatBuildPassTheirTestsAndAreGenerated(t *t
 	}
 	out := goIn(t, repo, "test", "-count=1", "-timeout=3m",
 		"./services/"+pub+"/...", "./services/"+sub+"/...", "./services/"+own+"/...", "./services/"+ref+"/...", "./internal/scaffoldsamples/",
-		"./services/", "./deploy/compose/", "./dashboards/", "./alerts/", "./internal/scaffold/",
+		"./services/", "./deploy/compose/", "./deploy/kubernetes/", "./dashboards/", "./alerts/", "./internal/scaffold/",
 		"-run", "^(TestService_.*|TestConfigFromEnv|TestSamples|TestAll_IsTheServicesThatExist|TestComposeFileLoads|TestBuiltImages|"+
 			"TestEveryServiceHasAHealthcheck|TestDependsOnWaitsForHealth|TestServicesReachTheirDependencies|TestPrometheusConfig|"+
 			"TestClusterConfHasTheSameUsers|TestLeastPrivilege_EachServiceDoesItsWorkAndNothingElse|TestRoleSQL_IsHowRolesSQLMakesEachRole|"+
 			"TestPrometheusConfigPassesPromtool|TestDockerfile|TestGeneratedFilesAreInSync|TestRules_AreActionable|"+
-			"TestPromtool_ChecksAndUnitTestsTheRules|TestRuleFiles_AgreeAndUseTheProvisionedDatasources|TestDashboards_HaveUniqueIDsAndEveryQueryIsComplete)$")
-	for _, p := range []string{"services/" + pub + "/" + pub, "services/" + sub + "/" + sub, "services/" + own + "/" + own, "services/" + ref + "/" + ref, "internal/scaffoldsamples", "services", "deploy/compose", "dashboards", "alerts", "internal/scaffold"} {
+			"TestPromtool_ChecksAndUnitTestsTheRules|TestRuleFiles_AgreeAndUseTheProvisionedDatasources|TestDashboards_HaveUniqueIDsAndEveryQueryIsComplete|"+
+			"TestChart_ServicesAreTheServiceList|TestChart_RolesAreRolesSQL|TestChart_NATSUsersAreAuthConf)$")
+	for _, p := range []string{"services/" + pub + "/" + pub, "services/" + sub + "/" + sub, "services/" + own + "/" + own, "services/" + ref + "/" + ref, "internal/scaffoldsamples", "services", "deploy/compose", "deploy/kubernetes", "dashboards", "alerts", "internal/scaffold"} {
 		if !strings.Contains(out, "ok  \t"+module+"/"+p+"\t") {
 			t.Errorf("go test did not pass %s/%s:\n%s", module, p, out)
 		}
@@ -339,7 +341,7 @@ func TestNewService_Refuses(t *testing.T) {
 	snapshot := func() []byte {
 		var b bytes.Buffer
 		for _, f := range []string{scaffold.ServicesFile, scaffold.StreamsFile, scaffold.ComposeFile, scaffold.PrometheusFile, scaffold.RunbookIndex,
-			scaffold.AuthConfFile, scaffold.RolesFile, scaffold.EnvFile, scaffold.ClusterFile} {
+			scaffold.AuthConfFile, scaffold.RolesFile, scaffold.EnvFile, scaffold.ClusterFile, scaffold.ChartValuesFile} {
 			b.WriteString(readIn(t, repo, f))
 		}
 		entries, _ := os.ReadDir(filepath.Join(repo, "services"))

@@ -180,3 +180,46 @@ func (sc *Scaffold) editRunbookIndex() error {
 	sc.changed = append(sc.changed, fileChange{path: RunbookIndex, data: []byte(strings.Join(lines, "\n")), what: d.AlertName + " in the runbook index"})
 	return nil
 }
+
+// editChart adds the service to the Kubernetes chart's values (deploy/kubernetes), above
+// the marker line after the listed services: its port, PostgreSQL role and schema, its
+// drills (DRILLS follows the chart's drills.enabled), its durable consumer, which KEDA
+// scales it on, and the defaults the others have. Its NATS user and permissions reach the
+// chart from auth.conf through go generate ./deploy/kubernetes/....
+func (sc *Scaffold) editChart(svc services.Service) error {
+	src, err := sc.read(ChartValuesFile)
+	if err != nil {
+		return err
+	}
+	d := sc.data
+	entry := fmt.Sprintf(`%[1]s:
+    port: %[2]d
+    dbRole: %[3]s
+    schema: %[4]s
+    drills: true
+    api: false
+    consumers:
+      - stream: %[5]s
+        consumer: %[1]s
+    autoscaling:
+      minReplicas: 2
+      maxReplicas: 6
+      lagThreshold: 2000
+    dbMaxConns: 20
+    resources:
+      requests: {cpu: 250m, memory: 128Mi}
+      limits: {cpu: "1", memory: 256Mi}
+    env: {}
+  `, svc.Name, svc.Port, svc.DBRole(), svc.Schema, d.Stream)
+	out, err := insertBefore(src, chartMarker, entry, ChartValuesFile)
+	if err != nil {
+		return err
+	}
+	m, err := yamlChild(out, "services")
+	if err != nil || !slices.ContainsFunc(m.Content, func(n *yaml.Node) bool { return n.Value == svc.Name }) {
+		return fmt.Errorf("%s: adding service %s failed (%v)", ChartValuesFile, svc.Name, err)
+	}
+	sc.changed = append(sc.changed, fileChange{path: ChartValuesFile, data: out,
+		what: fmt.Sprintf("the Kubernetes chart's service %s: port, role and schema, drills, KEDA on consumer %s (go generate ./deploy/kubernetes/... copies its NATS user)", svc.Name, svc.Name)})
+	return nil
+}

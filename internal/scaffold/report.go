@@ -32,18 +32,20 @@ func (sc *Scaffold) Report(w io.Writer) {
 	handle := path.Join("services", d.Name, d.Name, "handle.go")
 	fmt.Fprintf(w, `
 Next steps:
-  1. go generate ./dashboards/... ./alerts/...
-     renders its row on the consumer dashboard and its alert, %[1]s.
+  1. go generate ./dashboards/... ./alerts/... ./deploy/kubernetes/...
+     renders its row on the consumer dashboard and its alert, %[1]s, and copies
+     them and its NATS user into the Kubernetes chart.
   2. go test ./services/%[2]s/...
      passes as scaffolded: a batch with every outcome (applied, duplicate, invalid, retry),
      each recorded; go test -run '^$' -bench BenchmarkDrain ./services/%[2]s/... measures
      batches against one event a transaction.
   3. go test ./services/ ./dashboards/... ./alerts/... ./deploy/...
-     checks the list, the generated files, the compose service and the scrape job.
+     checks the list, the generated files, the compose service, the scrape job and the chart.
   4. Write the logic in %[3]s and store.go (and their tests): the scaffold
      applies each event by recording it against its entity. Complete
      docs/runbooks/%[1]s.md. Drills: DRILLS=enabled, then
      loudly drill start db-outage -service %[2]s.
-The Dockerfile builds every program under services/: docker compose up runs it too.
+The Dockerfile builds every program under services/: docker compose up runs it too, and the
+chart (deploy/kubernetes) deploys it.
 `, d.AlertName, d.Name, handle)
 }

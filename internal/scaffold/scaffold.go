@@ -37,6 +37,9 @@ func (r *Refusal) Error() string { return r.msg }
 
 func refuse(format string, args ...any) error { return &Refusal{fmt.Sprintf(format, args...)} }
 
+// chartMarker is the line of the chart's values above which the scaffold adds a service.
+const chartMarker = "# (loudly new service adds a service above this line)"
+
 // The repository files the scaffold reads and edits, relative to the root.
 const (
 	ServicesFile    = "services/services.go"
@@ -44,6 +47,7 @@ const (
 	ComposeFile     = "deploy/compose/docker-compose.yml"
 	PrometheusFile  = "deploy/compose/prometheus/prometheus.yml"
 	RunbookIndex    = "docs/runbooks/README.md"
+	ChartValuesFile = "deploy/kubernetes/values.yaml"
 	runbookTemplate = "templates/runbook.md.tmpl"
 )
 
@@ -166,6 +170,9 @@ func Plan(root string, spec Spec) (*Scaffold, error) {
 		return nil, err
 	}
 	if err := sc.editRunbookIndex(); err != nil {
+		return nil, err
+	}
+	if err := sc.editChart(svc); err != nil {
 		return nil, err
 	}
 	return sc, nil
