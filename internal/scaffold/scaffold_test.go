@@ -139,7 +139,7 @@ L_PERMISSIONS = {
   }
 }
 `)
-	got := string(grantStream(conf, []streamDecl{{Name: "ORDERS"}, {Name: "DEADLETTER"}}, "PAYMENTS"))
+	got := string(grantStream(conf, []streamDecl{{Name: "ORDERS", List: "events.Streams"}, {Name: "DEADLETTER"}}, "PAYMENTS"))
 	want := `      "$JS.API.STREAM.INFO.ORDERS", "$JS.API.STREAM.CREATE.ORDERS", "$JS.API.STREAM.UPDATE.ORDERS"
       "$JS.API.STREAM.INFO.PAYMENTS", "$JS.API.STREAM.CREATE.PAYMENTS", "$JS.API.STREAM.UPDATE.PAYMENTS"
       "$JS.API.STREAM.INFO.DEADLETTER"`
