@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -195,14 +196,21 @@ func pruneImports(src []byte) ([]byte, error) {
 }
 
 // packageName is the name of the package at importPath as Go programs spell it: the last
-// element, without a major version element (pgx/v5 is pgx) or a ".go" (nats.go is nats).
+// element, without a major version (pgx/v5 is pgx, yaml.v3 is yaml) or a ".go" (nats.go is
+// nats).
 func packageName(importPath string) string {
 	dir, name := path.Split(importPath)
-	if len(name) > 1 && name[0] == 'v' && strings.Trim(name[1:], "0123456789") == "" {
+	if majorVersion.MatchString(name) {
 		name = path.Base(dir)
 	}
+	name = dottedVersion.ReplaceAllString(name, "")
 	return strings.TrimSuffix(name, ".go")
 }
+
+var (
+	majorVersion  = regexp.MustCompile(`^v[0-9]+$`)
+	dottedVersion = regexp.MustCompile(`\.v[0-9]+$`)
+)
 
 func nameOf(imp *ast.ImportSpec) string {
 	if imp.Name == nil {

@@ -147,3 +147,32 @@ L_PERMISSIONS = {
 		t.Errorf("granted:\n%s", got)
 	}
 }
+
+// The rendered files keep only the imports they use, named as Go programs name them.
+func TestPruneImports(t *testing.T) {
+	for path, want := range map[string]string{"github.com/jackc/pgx/v5": "pgx", "github.com/nats-io/nats.go": "nats",
+		"loudly/services/payments/payments": "payments", "gopkg.in/yaml.v3": "yaml", "fmt": "fmt"} {
+		if got := packageName(path); got != want {
+			t.Errorf("packageName(%q) = %q, want %q", path, got, want)
+		}
+	}
+	src := []byte(`package x
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+)
+
+var _ = fmt.Sprint(pgx.Batch{})
+`)
+	got, err := pruneImports(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(got); strings.Contains(s, `"strings"`) || strings.Contains(s, "nats.go") || !strings.Contains(s, `"fmt"`) || !strings.Contains(s, "pgx/v5") {
+		t.Errorf("pruned:\n%s", s)
+	}
+}
