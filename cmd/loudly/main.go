@@ -274,6 +274,13 @@ func (l *leaf) usagef(format string, args ...any) error {
 	return &usageError{cmd: l.fs.Name(), msg: fmt.Sprintf(format, args...), usage: l.usage}
 }
 
+// refusef is a command line that is well formed but asks for what cannot be done (a
+// scaffold's name or subject): exit 2 with the reason, and where the usage is, not the
+// whole usage, which would bury the reason.
+func (l *leaf) refusef(format string, args ...any) error {
+	return &usageError{cmd: l.fs.Name(), msg: fmt.Sprintf(format, args...) + "\n(" + l.fs.Name() + " -h shows the usage)"}
+}
+
 // badConfig is a setting (a flag's value, an environment variable) that cannot be used:
 // exit 2, with the reason but without the whole usage.
 func (l *leaf) badConfig(err error) error {
