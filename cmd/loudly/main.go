@@ -126,12 +126,15 @@ func (e *commandError) Unwrap() error { return e.err }
 // exit is the one place an error becomes an exit code and a message.
 func (c *cli) exit(err error) int {
 	var (
-		help  helpRequest
-		usage *usageError
+		help     helpRequest
+		usage    *usageError
+		reported interface{ Reported() }
 	)
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &reported):
+		return exitFailed // said already, before the command's last line (loudly demo's summary)
 	case errors.As(err, &help):
 		help.usage(c.stdout)
 		return exitOK

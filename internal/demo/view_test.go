@@ -1,9 +1,15 @@
 package demo
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,5 +131,58 @@ func TestSortAlerts_MostSevereFirst(t *testing.T) {
 	}
 	if strings.Join(got, "") != "ZABC" {
 		t.Errorf("order %v, want Z A B C", got)
+	}
+}
+
+// brokenPipe is a stdout whose reader went away.
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// The ending survives a closed stdout: the breakdown, the reason the demo failed and the
+// summary line — last — go to the data directory's log, and to stderr when stdout is gone.
+func TestReport_SummaryLastAndKept(t *testing.T) {
+	out := "sent 100 orders\nchecked in 1s: 90 confirmed, 0 rejected, 0 failed, 10 not final\naccepted=100 lost=10 verified=false\n"
+	reason := errors.New("load: lost=10: 10 of 100 accepted orders are not final")
+	for _, tc := range []struct {
+		name   string
+		stdout io.Writer
+		reason error
+	}{
+		{"to stdout", &bytes.Buffer{}, nil},
+		{"stdout closed", brokenPipe{}, reason},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var stderr bytes.Buffer
+			d := &demo{o: Options{Stdout: tc.stdout, Stderr: &stderr}, logDir: dir}
+			f, err := d.logFile(logName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.log = f
+			d.report(out, tc.reason)
+			d.closeFiles()
+			logged, err := os.ReadFile(filepath.Join(dir, logName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			shown := stderr.String()
+			if b, ok := tc.stdout.(*bytes.Buffer); ok {
+				shown = b.String()
+				if stderr.Len() != 0 {
+					t.Errorf("stderr %q, want nothing while stdout works", stderr.String())
+				}
+			}
+			for where, text := range map[string]string{"log": string(logged), "terminal": shown} {
+				lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+				if lines[len(lines)-1] != "accepted=100 lost=10 verified=false" || !strings.HasPrefix(text, "sent 100 orders\n") {
+					t.Errorf("%s: the summary line is not last, or the breakdown is missing:\n%s", where, text)
+				}
+				if tc.reason != nil && lines[len(lines)-2] != "demo failed: "+tc.reason.Error() {
+					t.Errorf("%s: the reason is not on the line before the summary:\n%s", where, text)
+				}
+			}
+		})
 	}
 }
