@@ -158,7 +158,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := startService(svcCtx, d, order.Program(o.Version), orderAddr, dsn, natsURL); err != nil {
 		return err
 	}
-	state := State{Pid: os.Getpid(), NATSURL: natsURL, OrderURL: "http://" + orderAddr, InventoryURL: "http://" + invAddr, DatabaseURL: dsn}
+	state := State{Pid: os.Getpid(), NATSURL: natsURL, OrderURL: "http://" + orderAddr, InventoryURL: "http://" + invAddr, DatabaseURL: dsn, LogDir: logDir}
 	say("order service on %s, inventory service on %s (logs in %s)", state.OrderURL, state.InventoryURL, logDir)
 
 	// Prometheus, when there is one.
