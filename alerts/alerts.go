@@ -398,10 +398,22 @@ type testFile struct {
 }
 
 type testGroup struct {
-	Name           string      `yaml:"name"`
-	Interval       string      `yaml:"interval"`
-	InputSeries    []testInput `yaml:"input_series"`
-	AlertRuleTests []alertTest `yaml:"alert_rule_test"`
+	Name            string       `yaml:"name"`
+	Interval        string       `yaml:"interval"`
+	InputSeries     []testInput  `yaml:"input_series"`
+	AlertRuleTests  []alertTest  `yaml:"alert_rule_test"`
+	PromqlExprTests []promqlTest `yaml:"promql_expr_test,omitempty"`
+}
+
+type promqlTest struct {
+	Expr       string      `yaml:"expr"`
+	EvalTime   string      `yaml:"eval_time"`
+	ExpSamples []expSample `yaml:"exp_samples"`
+}
+
+type expSample struct {
+	Labels string  `yaml:"labels"`
+	Value  float64 `yaml:"value"`
 }
 
 type testInput struct {
@@ -421,7 +433,8 @@ type expAlert struct {
 }
 
 // PromtoolTests renders the unit tests of rules (rendered into ruleFile): the healthy
-// day, on which no rule may fire, then each rule's failure scenario.
+// day, on which no rule may fire, then each rule's failure scenario, then the drill
+// guides' claims at the demo's load (DemoClaims).
 func PromtoolTests(rules []Rule, ruleFile string) ([]byte, error) {
 	f := testFile{RuleFiles: []string{ruleFile}, EvaluationInterval: "1m"}
 	healthy := testGroup{Name: "healthy traffic: no alert fires", Interval: "1m"}
@@ -466,6 +479,7 @@ func PromtoolTests(rules []Rule, ruleFile string) ([]byte, error) {
 		}
 		f.Tests = append(f.Tests, g)
 	}
+	f.Tests = append(f.Tests, claimTests(demoClaims(rules))...)
 	return marshalYAML(header, f)
 }
 

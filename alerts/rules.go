@@ -279,14 +279,20 @@ func ServiceRules(p Profile, s services.Service) []Rule {
 // sloBurn is one alert of the multi-window, multi-burn-rate pair on the order-success
 // SLO (dashboards.SLOObjective): the error ratio over a long and a short window, both
 // divided by the error budget, above factor. The long window makes it significant, the
-// short one makes it stop soon after the problem does.
+// short one makes it stop soon after the problem does. It waits until Prometheus has the
+// long window's history: until then the other alerts (LoudlyUnsettledOrders,
+// LoudlyThroughputDivergence) speak for the same failure.
 func sloBurn(p Profile, name, severity string, long, short time.Duration, factor float64, forD time.Duration, meaning string, s Scenario) Rule {
 	budget := num(dashboards.SLOErrorBudget)
 	return Rule{
 		Name: name, Group: "loudly-slo", Severity: severity,
 		Value: dashboards.SLOErrorRatio(p.w(long)) + " / " + budget,
 		Op:    ">", Threshold: factor, For: p.dur(forD),
-		Also:    "and " + dashboards.SLOErrorRatio(p.w(short)) + " / " + budget + " > " + num(factor),
+		// The long window must be full: Prometheus holds the orders counter from (long -
+		// short) ago. A fresh Prometheus (a new demo) has minutes, not an hour: its "1h"
+		// ratio is the last few minutes' and would page at once on what a full hour dilutes.
+		Also: "and " + dashboards.SLOErrorRatio(p.w(short)) + " / " + budget + " > " + num(factor) +
+			"\nand on () count(loudly_orders_accepted_total offset " + p.w(long-short) + ")",
 		Summary: "Order success error budget burning at {{ $value | humanize }}×",
 		Description: fmt.Sprintf("Accepted orders that fail or never settle use the error budget of the order-success SLO (%s%% settle confirmed or rejected; budget %s%%). "+
 			"It burned at {{ $value | humanize }}× over the last %s, and above %s× over the last %s too: %s.",

@@ -65,7 +65,7 @@ type campaignRow struct {
 // `loadtest -verify`: every accepted order final, none reserved twice, every poison event
 // dead-lettered — and audits both outboxes against their streams: every event stored
 // once, at the sequence its row recorded, nothing published twice past the duplicate
-// window. DESIGN.md, "Scale-out": each fault must lose nothing and apply nothing twice.
+// window. docs/design.md, "Scale-out": each fault must lose nothing and apply nothing twice.
 // The test log ends with one table of every fault's figures.
 func TestFaultCampaign(t *testing.T) {
 	bin := buildServices(t)

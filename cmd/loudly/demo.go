@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"loudly/internal/demo"
+	"loudly/loadtest/load"
 )
 
 func runDemo(ctx context.Context, c *cli, self command, args []string) error {
@@ -29,8 +30,8 @@ func runDemo(ctx context.Context, c *cli, self command, args []string) error {
 	l.fs.Usage = func() {}
 	dir := l.fs.String("dir", envOr(c, demo.EnvDir, demo.DefaultDir), "data `directory` ($"+demo.EnvDir+")")
 	fresh := l.fs.Bool("fresh", false, "remove what an earlier demo left in the data directory first")
-	rate := l.fs.Float64("rate", 20, "orders per second")
-	poison := l.fs.Float64("poison", 0.02, "poison events per order, in [0,1]")
+	rate := l.fs.Float64("rate", load.DemoRate, "orders per second")
+	poison := l.fs.Float64("poison", load.DemoPoison, "poison events per order, in [0,1]")
 	refresh := l.fs.Duration("refresh", 0, "how often the view refreshes (default 1s; plain lines 5s)")
 	plain := l.fs.Bool("plain", false, "plain lines even on a terminal")
 	freePorts := l.fs.Bool("free-ports", false, "free ports for everything, rather than trying 4222, 8080, 8081 and 9090 first")

@@ -279,3 +279,139 @@ func processesUnder(t *testing.T, dir string, pid int) []string {
 	}
 	return left
 }
+
+// `make demo | tee log`, then Ctrl-C: the terminal's SIGINT ends tee first, and the demo's
+// stdout becomes a pipe nobody reads. The demo must not die of SIGPIPE: it goes on to
+// verify what it sent, and its ending — the summary line last — reaches the terminal on
+// stderr and the data directory's logs/demo.log; the state file is gone, and the exit code
+// is the run's, not a signal's: 0, since nothing was lost, though the stock-out drill
+// made orders end in rejections their content does not explain (a warning).
+func TestDemo_SurvivesAClosedStdout(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "loudly")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp("", "loudly-demo-pipe-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // the demo's PostgreSQL may run as another user
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "NATS_URL", "DATABASE_URL", "PROMETHEUS_URL", "ORDER_URL", "INVENTORY_URL", "LOUDLY_DEMO_DIR":
+			continue
+		}
+		env = append(env, kv)
+	}
+	demo := exec.Command(bin, "demo", "-free-ports", "-verify-timeout", "30s")
+	demo.Env = append(env, "LOUDLY_DEMO_DIR="+dir)
+	stdout, err := demo.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuilder
+	demo.Stderr = &stderr
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if demo.ProcessState == nil {
+			_ = demo.Process.Kill()
+			_ = demo.Wait()
+		}
+		t.Logf("stderr:\n%s", stderr.String())
+	})
+
+	// Read the plain view until orders settle, then go away as tee does.
+	settled := regexp.MustCompile(`settled_total=([1-9][0-9]*)`)
+	sc := bufio.NewScanner(stdout)
+	found := make(chan bool, 1)
+	go func() {
+		for sc.Scan() {
+			if settled.MatchString(sc.Text()) {
+				found <- true
+				return
+			}
+		}
+		found <- false
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Fatal("the demo's output ended before orders settled")
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("no settled orders in the demo's view within 3 minutes")
+	}
+	// The stock-out drill: orders for the hot SKU are rejected, which their content does
+	// not explain (unexpected=), a warning in the summary and no failure of the run.
+	drill := exec.Command(bin, "drill", "start", "stock-out")
+	drill.Env = demo.Env
+	if out, err := drill.CombinedOutput(); err != nil || !strings.Contains(string(out), "started stock-out") {
+		t.Fatalf("loudly drill start stock-out: %v\n%s", err, out)
+	}
+	stdout.Close()
+	// The plain view writes a line every 5 s: it meets the closed pipe.
+	time.Sleep(7 * time.Second)
+	if err := demo.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the demo died with its reader: %v", err)
+	}
+
+	if err := demo.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- demo.Wait() }()
+	select {
+	case <-waited:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the demo did not stop within 3 minutes of SIGINT")
+	}
+	if ws, ok := demo.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		t.Fatalf("the demo was killed by %v", ws.Signal())
+	}
+	if code := demo.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d, want 0 (nothing lost)", code)
+	}
+	last := func(text string) string {
+		lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+		return lines[len(lines)-1]
+	}
+	summary := last(stderr.String())
+	if !strings.HasPrefix(summary, "accepted=") || !strings.Contains(summary, " lost=0 ") || !strings.HasSuffix(summary, "verified=true") ||
+		strings.Contains(summary, " unexpected=0 ") {
+		t.Errorf("the last line on stderr is not a verified summary with the drill's unexpected rejections: %q", summary)
+	}
+	logged, err := os.ReadFile(filepath.Join(dir, "logs", "demo.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := last(string(logged)); got != summary {
+		t.Errorf("logs/demo.log ends with %q, want the summary %q", got, summary)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "demo.json")); !os.IsNotExist(err) {
+		t.Errorf("state file still there after the demo ended (%v)", err)
+	}
+}
+
+// syncBuilder is a strings.Builder written by one goroutine and read by another.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -507,4 +509,36 @@ func TestDLQ_Config(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 	})
+}
+
+// With no -nats, NATS_URL or running demo, a command names the default server it talks
+// to, and refuses one with no Loudly on it (no DEADLETTER stream) instead of reporting
+// "nothing there" as if all were well. A named server is not announced.
+func TestDefaultNATS_IsNamedAndMustBeLoudly(t *testing.T) {
+	t.Setenv("NATS_URL", "")
+	t.Setenv("LOUDLY_DEMO_DIR", t.TempDir()) // no demo running there
+	bare, _ := newBroker(t, false)
+	withLoudly, _ := newBroker(t, true)
+	runWith := func(def string, args ...string) result {
+		var stdout, stderr bytes.Buffer
+		c := &cli{stdout: &stdout, stderr: &stderr, getenv: os.Getenv, defaultNATS: def}
+		g := top
+		g.commands = commands
+		return result{code: c.exit(c.runGroup(context.Background(), g, args)), stdout: stdout.String(), stderr: stderr.String()}
+	}
+	for _, args := range [][]string{{"drill", "status"}, {"dlq", "list"}, {"dlq", "stats"}} {
+		cmd := strings.Join(args, " ")
+		r := runWith(bare, args...)
+		if r.code != exitFailed || r.stdout != "" || !strings.Contains(r.stderr, "using the default NATS server "+bare) ||
+			!strings.Contains(r.stderr, "no Loudly at "+bare+": the server answers, but has no DEADLETTER stream") {
+			t.Errorf("%s on a server with no Loudly: exit %d, stdout %q, stderr:\n%s", cmd, r.code, r.stdout, r.stderr)
+		}
+		r = runWith(withLoudly, args...)
+		if r.code != exitOK || !strings.Contains(r.stderr, "using the default NATS server "+withLoudly) || strings.Contains(r.stderr, "no Loudly") {
+			t.Errorf("%s on a Loudly's server: exit %d, stdout %q, stderr:\n%s", cmd, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := runWith(bare, "dlq", "list", "-nats", withLoudly); r.code != exitOK || r.stderr != "" {
+		t.Errorf("a named server: exit %d, stderr %q, want 0 and nothing on stderr", r.code, r.stderr)
+	}
 }

@@ -87,6 +87,9 @@ func drillGameday(ctx context.Context, c *cli, self command, args []string) erro
 	if err != nil {
 		return err
 	}
+	if err := l.checkLoudly(ctx, js, natsURL); err != nil {
+		return err
+	}
 	client, err := promapi.NewClient(promapi.Config{Address: promURL, Client: &http.Client{Timeout: 10 * time.Second}})
 	if err != nil {
 		return l.badConfig(err)

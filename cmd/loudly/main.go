@@ -16,6 +16,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"loudly/pkg/broker"
+	"loudly/pkg/deadletter"
 	"loudly/pkg/env"
 )
 
@@ -88,6 +90,7 @@ var top = group{
 type cli struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	defaultNATS    string // the server when nobody names one; "": defaultNATS
 }
 
 // run executes one command line (without the program name) and returns the exit code.
@@ -126,12 +129,15 @@ func (e *commandError) Unwrap() error { return e.err }
 // exit is the one place an error becomes an exit code and a message.
 func (c *cli) exit(err error) int {
 	var (
-		help  helpRequest
-		usage *usageError
+		help     helpRequest
+		usage    *usageError
+		reported interface{ Reported() }
 	)
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &reported):
+		return exitFailed // said already, before the command's last line (loudly demo's summary)
 	case errors.As(err, &help):
 		help.usage(c.stdout)
 		return exitOK
@@ -218,6 +224,9 @@ type leaf struct {
 	args  string        // synopsis after the name: "SEQ [-json]"
 	about string        // what it does, in a sentence or two
 	nats  string
+	// natsFrom is where natsURL found the server: "" named (-nats, NATS_URL), "demo"
+	// (the running demo's), "default" (nobody named one).
+	natsFrom string
 }
 
 // newLeaf starts the flag set of cmd, with the -nats flag.
@@ -274,6 +283,13 @@ func (l *leaf) usagef(format string, args ...any) error {
 	return &usageError{cmd: l.fs.Name(), msg: fmt.Sprintf(format, args...), usage: l.usage}
 }
 
+// refusef is a command line that is well formed but asks for what cannot be done (a
+// scaffold's name or subject): exit 2 with the reason, and where the usage is, not the
+// whole usage, which would bury the reason.
+func (l *leaf) refusef(format string, args ...any) error {
+	return &usageError{cmd: l.fs.Name(), msg: fmt.Sprintf(format, args...) + "\n(" + l.fs.Name() + " -h shows the usage)"}
+}
+
 // badConfig is a setting (a flag's value, an environment variable) that cannot be used:
 // exit 2, with the reason but without the whole usage.
 func (l *leaf) badConfig(err error) error {
@@ -289,15 +305,49 @@ func (l *leaf) natsURL(c *cli) (string, error) {
 	} else {
 		v = c.getenv("NATS_URL")
 	}
+	l.natsFrom = ""
+	if v == "" {
+		l.natsFrom = "default"
+	}
 	if s, ok := c.running(); ok && v == "" {
 		v, name = s.NATSURL, "the running demo's NATS URL"
+		l.natsFrom = "demo"
 	}
 	r := env.New(func(string) string { return v })
-	u := r.URL(name, defaultNATS, "nats", "tls") // what the services accept
+	u := r.URL(name, cmp.Or(c.defaultNATS, defaultNATS), "nats", "tls") // what the services accept
 	if err := r.Err(); err != nil {
 		return "", l.badConfig(err)
 	}
+	// A server nobody named is named here, so an operator never mistakes whatever
+	// answers on the default port for their deployment.
+	switch l.natsFrom {
+	case "demo":
+		fmt.Fprintf(c.stderr, "%s: using the running demo's NATS server %s\n", l.fs.Name(), redact(u))
+	case "default":
+		fmt.Fprintf(c.stderr, "%s: no -nats, NATS_URL or running demo: using the default NATS server %s\n", l.fs.Name(), redact(u))
+	}
 	return u, nil
+}
+
+// checkLoudly makes sure a server nobody named (the default) is a Loudly's: one with the
+// DEADLETTER stream every Loudly service creates at start-up. Anything else answering on
+// the default port is not what the operator meant, and a command run against it would
+// report "nothing there" as if all were well.
+func (l *leaf) checkLoudly(ctx context.Context, js jetstream.JetStream, u string) error {
+	if l.natsFrom != "default" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := js.Stream(ctx, deadletter.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return fmt.Errorf("no Loudly at %s: the server answers, but has no %s stream, which every Loudly service creates "+
+			"(start one with make demo, or point -nats or NATS_URL at your deployment)", redact(u), deadletter.Stream)
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no Loudly at %s: the server answers, but not to JetStream (%v); start one with make demo, or point -nats or NATS_URL at your deployment", redact(u), err)
+	}
+	return nil // another error (a permission) is the command's to meet
 }
 
 // natsAuth is the operator's NATS credentials, read from the variables the services
@@ -336,6 +386,10 @@ func (l *leaf) connect(c *cli) (*nats.Conn, jetstream.JetStream, error) {
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	if err := l.checkLoudly(context.Background(), js, u); err != nil {
 		nc.Close()
 		return nil, nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"loudly/internal/demo"
 )
 
 // result is what one run of the program printed and returned.
@@ -94,6 +96,10 @@ func TestExit_MapsErrorsInOnePlace(t *testing.T) {
 			nil, []string{"loudly test: broker gone\n"}},
 		{"a failure named once, however deep", func(*leaf) error { return named("loudly", named("loudly test", errors.New("broker gone"))) }, exitFailed,
 			nil, []string{"loudly test: broker gone\n"}},
+		// The demo printed why it failed before its summary line, which stays the last line.
+		{"a failure reported already", func(*leaf) error {
+			return named("loudly demo", &demo.Failed{Reason: errors.New("load: lost=3")})
+		}, exitFailed, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

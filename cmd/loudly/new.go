@@ -50,7 +50,7 @@ func newService(ctx context.Context, c *cli, self command, args []string) error 
 	}
 	spec.Name = pos[0]
 	if spec.Consumes == "" {
-		return l.usagef("--consumes is required: every service consumes a subject")
+		return l.refusef("--consumes is required: every service consumes a subject")
 	}
 	dir := *root
 	if dir == "" {
@@ -62,7 +62,7 @@ func newService(ctx context.Context, c *cli, self command, args []string) error 
 	var refused *scaffold.Refusal
 	switch {
 	case errors.As(err, &refused):
-		return l.usagef("%v", err)
+		return l.refusef("%v", err)
 	case err != nil:
 		return err
 	}

@@ -388,6 +388,15 @@ func TestNewService_Refuses(t *testing.T) {
 			if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, c.want) {
 				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and %q on stderr", r.code, r.stdout, r.stderr, c.want)
 			}
+			// A refusal says why, and where the usage is, without the usage burying it; a
+			// command line of the wrong shape gets the usage.
+			shape := strings.Contains(c.want, "arguments")
+			if full := strings.Contains(r.stderr, "Usage:"); full != shape {
+				t.Errorf("stderr has the whole usage: %t, want %t:\n%s", full, shape, r.stderr)
+			}
+			if !shape && !strings.Contains(r.stderr, "loudly new service -h shows the usage") {
+				t.Errorf("stderr does not say where the usage is:\n%s", r.stderr)
+			}
 		})
 	}
 	if !bytes.Equal(before, snapshot()) {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -19,15 +21,18 @@ func runTrace(ctx context.Context, c *cli, self command, args []string) error {
 	l := c.newLeaf(self, "Follows one order through every hop, each asked through its own interface: the order\n"+
 		"service's API (the order, its status history and its outbox), the ORDERS stream, the\n"+
 		"inventory service's API (its decision and result event), the INVENTORY stream, the\n"+
-		"settlement and the dead letters. Prints a timeline and a link to the trace in Grafana;\n"+
-		"when the order is not final it names the hop it is stuck at and exits 1.")
+		"settlement and the dead letters. Prints a timeline and a link to the trace in Grafana\n"+
+		"(-grafana, $GRAFANA_URL, else the compose demo's); against the running `loudly demo`,\n"+
+		"which keeps no traces, where its logs are instead. When the order is not final it names\n"+
+		"the hop it is stuck at and exits 1.")
 	orderDef, invDef := "http://127.0.0.1:8080", "http://127.0.0.1:8081"
-	if s, ok := c.running(); ok {
-		orderDef, invDef = s.OrderURL, s.InventoryURL
+	running, isDemo := c.running()
+	if isDemo {
+		orderDef, invDef = running.OrderURL, running.InventoryURL
 	}
 	orderURL := l.fs.String("order-url", envOr(c, "ORDER_URL", orderDef), "order service base `URL` ($ORDER_URL, else the running demo's)")
 	invURL := l.fs.String("inventory-url", envOr(c, "INVENTORY_URL", invDef), "inventory service base `URL` ($INVENTORY_URL, else the running demo's)")
-	grafana := l.fs.String("grafana", envOr(c, "GRAFANA_URL", "http://localhost:3000"), "Grafana base `URL` for the trace link ($GRAFANA_URL)")
+	grafana := l.fs.String("grafana", c.getenv("GRAFANA_URL"), "Grafana base `URL` for the trace link ($GRAFANA_URL; default the compose demo's "+composeGrafana+", none against `loudly demo`)")
 	asJSON := l.fs.Bool("json", false, "print one JSON document")
 	pos, err := l.parseArgs(args, 1, 1)
 	if err != nil {
@@ -48,8 +53,14 @@ func runTrace(ctx context.Context, c *cli, self command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if t.TraceID != "" {
-		t.GrafanaURL = ordertrace.GrafanaURL(*grafana, t.TraceID)
+	// A link only where it opens something: the Grafana named, else the compose demo's —
+	// unless the services are the running `loudly demo`'s, which has no Grafana or Tempo.
+	demoOnly := isDemo && *orderURL == running.OrderURL && *grafana == ""
+	if t.TraceID != "" && !demoOnly {
+		t.GrafanaURL = ordertrace.GrafanaURL(cmp.Or(*grafana, composeGrafana), t.TraceID)
+	}
+	if t.TraceID != "" && demoOnly && running.LogDir != "" {
+		t.Logs = fmt.Sprintf("the demo keeps no traces; its services' log lines carry the trace id: grep %s %s", t.TraceID, filepath.Join(running.LogDir, "*.log"))
 	}
 	if *asJSON {
 		if err := c.writeJSON(t); err != nil {
@@ -63,6 +74,9 @@ func runTrace(ctx context.Context, c *cli, self command, args []string) error {
 	}
 	return nil
 }
+
+// composeGrafana is the compose demo's Grafana, on the host.
+const composeGrafana = "http://localhost:3000"
 
 func envOr(c *cli, name, def string) string {
 	if v := c.getenv(name); v != "" {
@@ -92,5 +106,8 @@ func printTrace(w io.Writer, t ordertrace.Order) {
 	}
 	if t.GrafanaURL != "" {
 		fmt.Fprintf(w, "\ntrace: %s\n", t.GrafanaURL)
+	}
+	if t.Logs != "" {
+		fmt.Fprintf(w, "\ntrace %s: %s\n", t.TraceID, t.Logs)
 	}
 }

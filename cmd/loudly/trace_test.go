@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,33 @@ func TestTrace_FollowsAnOrderThroughEveryHop(t *testing.T) {
 		text := loudly(t, "trace", id, "-nats", p.natsURL, "-order-url", p.orderURL, "-inventory-url", p.invURL)
 		if text.code != 0 || !strings.Contains(text.stdout, "order "+id+": confirmed") || !strings.Contains(text.stdout, "trace: http://localhost:3000/explore") {
 			t.Errorf("text output:\n%s", text.stdout)
+		}
+	})
+
+	// Against the running `loudly demo`, which has no Grafana: no link that opens nothing,
+	// but where the trace id can be followed, its log files; a Grafana named still links.
+	t.Run("against the demo, no dead link", func(t *testing.T) {
+		id := p.place(t, "BOOK-001")
+		p.waitStatus(t, id, "confirmed")
+		dir := t.TempDir()
+		state, err := json.Marshal(map[string]any{"pid": os.Getpid(), "nats_url": p.natsURL, "order_url": p.orderURL,
+			"inventory_url": p.invURL, "log_dir": filepath.Join(dir, "logs")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "demo.json"), state, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("LOUDLY_DEMO_DIR", dir)
+		t.Setenv("NATS_URL", "")
+		t.Setenv("GRAFANA_URL", "")
+		r := loudly(t, "trace", id)
+		if r.code != exitOK || strings.Contains(r.stdout, "http://") || !strings.Contains(r.stdout, "grep ") ||
+			!strings.Contains(r.stdout, filepath.Join(dir, "logs", "*.log")) || !strings.Contains(r.stderr, "using the running demo's NATS server") {
+			t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant no link, the demo's logs instead", r.code, r.stdout, r.stderr)
+		}
+		if r := loudly(t, "trace", id, "-grafana", "http://grafana.example:3000"); !strings.Contains(r.stdout, "trace: http://grafana.example:3000/explore") {
+			t.Errorf("a Grafana named is linked:\n%s", r.stdout)
 		}
 	})
 

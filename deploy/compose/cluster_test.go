@@ -88,7 +88,7 @@ func TestClusterProfile(t *testing.T) {
 }
 
 // The cluster's configuration: routes to all three nodes, an fsync before every
-// acknowledgement (README, "Scale-out": the durability trade-off of sync_interval).
+// acknowledgement (docs/scale-out.md: the durability trade-off of sync_interval).
 func TestClusterNATSConfig(t *testing.T) {
 	b, err := os.ReadFile("nats/cluster.conf")
 	if err != nil {

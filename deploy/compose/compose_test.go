@@ -21,6 +21,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"loudly/loadtest/load"
 	"loudly/services"
 	"loudly/services/drill"
 )
@@ -773,4 +774,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// The compose demo sends the load `make demo` sends (load.DemoRate, load.DemoPoison): the
+// drill guides' claims are checked against that load (alerts.DemoClaims), and a trainee
+// sees the same alerts on either demo.
+func TestLoadIsTheDemos(t *testing.T) {
+	env := readEnv(t)
+	rate, err := strconv.ParseFloat(env["LOAD_RATE"], 64)
+	if err != nil || rate != load.DemoRate {
+		t.Errorf(".env LOAD_RATE=%q, want load.DemoRate %g (%v)", env["LOAD_RATE"], load.DemoRate, err)
+	}
+	poison, err := strconv.ParseFloat(env["POISON"], 64)
+	if err != nil || poison != load.DemoPoison {
+		t.Errorf(".env POISON=%q, want load.DemoPoison %g (%v)", env["POISON"], load.DemoPoison, err)
+	}
 }

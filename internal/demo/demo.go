@@ -97,8 +97,25 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	d := &demo{o: o, dir: dir, logDir: logDir, failed: make(chan error, 2)}
+	defer d.closeFiles()
 	defer d.closeAll()
-	say := func(format string, args ...any) { fmt.Fprintf(o.Stderr, "demo: "+format+"\n", args...) }
+	// A reader of stdout or stderr that goes away (`make demo | tee log`, then Ctrl-C,
+	// which ends tee first) must not kill the demo with SIGPIPE halfway through its
+	// verification: with the signal taken here, a write to the closed pipe fails instead,
+	// and the demo carries on to its summary, which the data directory's log keeps.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
+	demoLog, err := d.logFile(logName)
+	if err != nil {
+		return err
+	}
+	d.log = demoLog
+	say := func(format string, args ...any) {
+		line := fmt.Sprintf("demo: "+format+"\n", args...)
+		fmt.Fprint(o.Stderr, line)
+		fmt.Fprint(demoLog, line)
+	}
 
 	// PostgreSQL.
 	dsn := o.Getenv("DATABASE_URL")
@@ -141,7 +158,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := startService(svcCtx, d, order.Program(o.Version), orderAddr, dsn, natsURL); err != nil {
 		return err
 	}
-	state := State{Pid: os.Getpid(), NATSURL: natsURL, OrderURL: "http://" + orderAddr, InventoryURL: "http://" + invAddr, DatabaseURL: dsn}
+	state := State{Pid: os.Getpid(), NATSURL: natsURL, OrderURL: "http://" + orderAddr, InventoryURL: "http://" + invAddr, DatabaseURL: dsn, LogDir: logDir}
 	say("order service on %s, inventory service on %s (logs in %s)", state.OrderURL, state.InventoryURL, logDir)
 
 	// Prometheus, when there is one.
@@ -252,11 +269,60 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	stopServices()
 	d.waitServices(say)
-	fmt.Fprint(o.Stdout, report.String()) // the breakdown, then the summary line: the last line
+	var reasons []error
 	if r.err != nil {
-		return fmt.Errorf("load: %w", r.err)
+		reasons = append(reasons, fmt.Errorf("load: %w", r.err))
 	}
-	return d.failure()
+	if err := d.failure(); err != nil {
+		reasons = append(reasons, err)
+	}
+	reason := errors.Join(reasons...)
+	d.closeAll() // Prometheus, NATS, PostgreSQL, the state file: nothing is said after the summary
+	d.report(report.String(), reason)
+	if reason != nil {
+		return &Failed{Reason: reason}
+	}
+	return nil
+}
+
+// logName is the demo's own log in the data directory's logs/: what it said on stderr,
+// and its ending (the load's breakdown, why it failed, the summary line).
+const logName = "demo.log"
+
+// Failed is a demo that ran and did not end well: something was lost, the verification
+// was given up, or a service failed. Its reason is already printed, on the line before the
+// summary line; the program exits 1 without saying more, so the summary stays last.
+type Failed struct{ Reason error }
+
+func (f *Failed) Error() string { return f.Reason.Error() }
+
+// Reported says the error was printed already.
+func (f *Failed) Reported() {}
+
+// report prints the demo's ending: the load's breakdown, the reason it failed if it did,
+// and the summary line last. It goes to stdout and to the data directory's log; when
+// stdout is gone (a closed pipe), to stderr instead, so a terminal still shows it.
+func (d *demo) report(out string, reason error) {
+	out = strings.TrimRight(out, "\n")
+	body, summary := "", out
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		body, summary = out[:i+1], out[i+1:]
+	}
+	var b strings.Builder
+	b.WriteString(body)
+	if reason != nil {
+		for line := range strings.SplitSeq(reason.Error(), "\n") {
+			b.WriteString("demo failed: " + line + "\n")
+		}
+	}
+	b.WriteString(summary + "\n")
+	text := b.String()
+	if d.log != nil {
+		fmt.Fprint(d.log, text)
+	}
+	if _, err := io.WriteString(d.o.Stdout, text); err != nil {
+		fmt.Fprint(d.o.Stderr, text)
+	}
 }
 
 // demo is what Run started, to stop in reverse order.
@@ -265,6 +331,7 @@ type demo struct {
 	dir, logDir string
 	closers     []func()
 	files       []*os.File
+	log         *os.File // logs/demo.log
 
 	services sync.WaitGroup
 	failed   chan error // a service that exited before the stop
@@ -280,13 +347,21 @@ func (d *demo) logFile(name string) (*os.File, error) {
 	return f, err
 }
 
+// closeAll stops what the demo started, in reverse order, once: the log files stay open
+// until the end, for the summary.
 func (d *demo) closeAll() {
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		d.closers[i]()
 	}
+	d.closers = nil
+}
+
+// closeFiles closes the log files.
+func (d *demo) closeFiles() {
 	for _, f := range d.files {
 		f.Close()
 	}
+	d.files = nil
 }
 
 // startService runs a service program in-process exactly as its main runs it

@@ -28,6 +28,7 @@ type State struct {
 	OrderURL      string `json:"order_url"`
 	InventoryURL  string `json:"inventory_url"`
 	DatabaseURL   string `json:"database_url"` // for psql: the drill guides' queries and recoveries
+	LogDir        string `json:"log_dir"`      // the services' logs: the demo keeps no traces, its log lines carry their ids
 }
 
 func writeState(dir string, s State) error {

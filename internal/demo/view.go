@@ -69,18 +69,30 @@ func (f frame) drills() string {
 	return strings.Join(parts, ", ")
 }
 
-func (f frame) alertList(style func(state, s string) string) string {
+// alertList is the alerts as the terminal view shows them: a count, then one alert a line,
+// most severe first (the watcher's order: firing before pending, critical before warning).
+func (f frame) alertList(style func(state, s string) string) []string {
 	if f.where.PrometheusURL == "" {
-		return "no Prometheus: " + f.note
+		return []string{"no Prometheus: " + f.note}
 	}
 	if len(f.snap.alerts) == 0 {
-		return "none pending or firing"
+		return []string{"none pending or firing"}
 	}
-	var parts []string
+	firing := 0
 	for _, a := range f.snap.alerts {
-		parts = append(parts, style(a.state, a.state+" "+a.name+" ("+time.Since(a.since).Round(time.Second).String()+")"))
+		if a.state == "firing" {
+			firing++
+		}
 	}
-	return strings.Join(parts, ", ")
+	out := []string{fmt.Sprintf("%d firing, %d pending", firing, len(f.snap.alerts)-firing)}
+	for _, a := range f.snap.alerts {
+		text := a.state + " " + a.name
+		if a.severity != "" {
+			text += " " + a.severity
+		}
+		out = append(out, style(a.state, text+" ("+time.Since(a.since).Round(time.Second).String()+")"))
+	}
+	return out
 }
 
 // line is the plain view: one line per refresh, for output that is not a terminal.
@@ -117,19 +129,35 @@ func (f frame) line() string {
 
 var (
 	titleStyle  = lipgloss.NewStyle().Bold(true)
-	labelStyle  = lipgloss.NewStyle().Faint(true).Width(16)
+	labelStyle  = lipgloss.NewStyle().Faint(true).Width(labelWidth)
 	firingStyle = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Red)
 	pendStyle   = lipgloss.NewStyle().Foreground(lipgloss.Yellow)
 	drillStyle  = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Magenta)
 )
 
-// screen is the terminal view.
-func (f frame) screen() string {
+// labelWidth is the width of the terminal view's labels, the column its values start at.
+const labelWidth = 16
+
+// screen is the terminal view for a terminal width columns wide (0: unknown, nothing is
+// wrapped). A value longer than the room beside its label wraps onto the next lines,
+// indented under it: nothing is cut at the terminal's edge.
+func (f frame) screen(width int) string {
 	s, r := f.snap, f.rates
 	var b strings.Builder
-	row := func(label, value string) { b.WriteString(labelStyle.Render(label) + value + "\n") }
-	b.WriteString(titleStyle.Render("loudly demo") + fmt.Sprintf("  up %s  ·  Ctrl-C stops it, verifies every order and prints the summary\n\n",
-		time.Since(f.started).Round(time.Second)))
+	indent := strings.Repeat(" ", labelWidth)
+	row := func(label, value string) {
+		if width > labelWidth+10 {
+			value = lipgloss.Wrap(value, width-labelWidth, " ,")
+		}
+		value = strings.ReplaceAll(value, "\n", "\n"+indent)
+		b.WriteString(labelStyle.Render(label) + value + "\n")
+	}
+	title := titleStyle.Render("loudly demo") + fmt.Sprintf("  up %s  ·  Ctrl-C stops it, verifies every order and prints the summary",
+		time.Since(f.started).Round(time.Second))
+	if width > labelWidth+10 {
+		title = lipgloss.Wrap(title, width, " ")
+	}
+	b.WriteString(title + "\n\n")
 	row("throughput", fmt.Sprintf("accepted %s/s  confirmed %s/s  rejected %s/s  failed %s/s  dead-lettered %s/s  (last %s)",
 		f1(r.accepted), f1(r.confirmed), f1(r.rejected), f1(r.failed), f1(r.deadLettered), f.window.Round(time.Second)))
 	row("since start", fmt.Sprintf("accepted %s  confirmed %s  rejected %s  failed %s  dead letters %s",
@@ -152,12 +180,18 @@ func (f frame) screen() string {
 		dr = drillStyle.Render(dr)
 	}
 	row("drill", dr)
-	row("alerts", f.alertList(func(state, text string) string {
+	for i, line := range f.alertList(func(state, text string) string {
 		if state == "firing" {
 			return firingStyle.Render(text)
 		}
 		return pendStyle.Render(text)
-	}))
+	}) {
+		label := ""
+		if i == 0 {
+			label = "alerts"
+		}
+		row(label, line)
+	}
 	if len(s.problems) > 0 {
 		row("not read", strings.Join(s.problems, "; "))
 	}
@@ -174,6 +208,7 @@ func (f frame) screen() string {
 // tui is the bubbletea model of the terminal view.
 type tui struct {
 	frame  frame
+	width  int // the terminal's, from the last window size message
 	onQuit func()
 }
 
@@ -183,6 +218,8 @@ func (m tui) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case frame:
 		m.frame = msg
+	case tea.WindowSizeMsg:
+		m.width = msg.Width
 	case tea.KeyPressMsg:
 		switch msg.String() {
 		case "ctrl+c", "q":
@@ -197,7 +234,7 @@ func (m tui) View() tea.View {
 	if m.frame.started.IsZero() {
 		return tea.NewView("loudly demo: reading the first figures…\n")
 	}
-	return tea.NewView(m.frame.screen())
+	return tea.NewView(m.frame.screen(m.width))
 }
 
 // newTUI is the terminal view on out; quitting it (Ctrl-C, q) calls onQuit.

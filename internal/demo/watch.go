@@ -43,6 +43,7 @@ type consumerLag struct {
 
 type alertState struct {
 	name, state string
+	severity    string // the rule's severity label: critical, warning
 	since       time.Time
 }
 
@@ -122,14 +123,10 @@ func (w *watcher) snapshot(ctx context.Context) snapshot {
 			s.problems = append(s.problems, "prometheus: "+err.Error())
 		}
 		for _, a := range res.Alerts {
-			s.alerts = append(s.alerts, alertState{name: string(a.Labels[model.AlertNameLabel]), state: string(a.State), since: a.ActiveAt})
+			s.alerts = append(s.alerts, alertState{name: string(a.Labels[model.AlertNameLabel]), state: string(a.State),
+				severity: string(a.Labels["severity"]), since: a.ActiveAt})
 		}
-		slices.SortFunc(s.alerts, func(a, b alertState) int {
-			if a.state != b.state {
-				return strings.Compare(a.state, b.state) // firing < pending
-			}
-			return strings.Compare(a.name, b.name)
-		})
+		sortAlerts(s.alerts)
 		s.alerts = slices.CompactFunc(s.alerts, func(a, b alertState) bool { return a.name == b.name && a.state == b.state })
 	}
 	return s
@@ -199,4 +196,27 @@ func value(m *dto.Metric) float64 {
 		return m.GetUntyped().GetValue()
 	}
 	return 0
+}
+
+// sortAlerts puts the most severe first: firing before pending, then critical before
+// warning (and before any other severity), then by name.
+func sortAlerts(alerts []alertState) {
+	rank := func(severity string) int {
+		switch severity {
+		case "critical":
+			return 0
+		case "warning":
+			return 1
+		}
+		return 2
+	}
+	slices.SortFunc(alerts, func(a, b alertState) int {
+		if a.state != b.state {
+			return strings.Compare(a.state, b.state) // firing < pending
+		}
+		if d := rank(a.severity) - rank(b.severity); d != 0 {
+			return d
+		}
+		return strings.Compare(a.name, b.name)
+	})
 }

@@ -56,6 +56,9 @@ type Order struct {
 	StuckAt    string `json:"stuck_at,omitempty"` // the hop the order waits at, when it is not final
 	StuckWhy   string `json:"stuck_why,omitempty"`
 	GrafanaURL string `json:"grafana_url,omitempty"`
+	// Logs says where the trace id can be followed when there is no trace store to link
+	// (the `loudly demo`): the services' log files.
+	Logs string `json:"logs,omitempty"`
 }
 
 // Shapes of the services' answers that trace reads.

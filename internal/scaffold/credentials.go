@@ -13,7 +13,7 @@ import (
 )
 
 // The files that give each service of the compose demo its credentials: its NATS user and
-// permissions, its PostgreSQL role, and their passwords (README, "Security").
+// permissions, its PostgreSQL role, and their passwords (docs/security.md).
 const (
 	AuthConfFile = "deploy/compose/nats/auth.conf"
 	RolesFile    = "deploy/compose/postgres/roles.sql"

@@ -12,6 +12,16 @@ import (
 	"time"
 )
 
+// The demo's load: `loudly demo` (make demo) sends it, and the compose demo's load
+// generator too (deploy/compose/.env: LOAD_RATE, POISON). The alert rules and the drill
+// guides are checked against it (alerts.DemoClaims): at DemoPoison the invalid share of
+// the inventory's decisions, DemoPoison/(1+DemoPoison), stays well below
+// LoudlyInvalidRateHigh's 1%, while letters keep arriving, as the guides say.
+const (
+	DemoRate   = 20.0  // orders per second
+	DemoPoison = 0.002 // poison events per order
+)
+
 // Config is what a run does.
 type Config struct {
 	URL         string        // base URL of the order service

@@ -47,6 +47,11 @@ type Summary struct {
 	SettledPerSec float64
 }
 
+// Proven reports what the line's verified= says: the run was verified and nothing was
+// lost — every accepted order final, every poison event dead-lettered. A run that was
+// checked and lost something is not verified, whatever else it did.
+func (s Summary) Proven() bool { return s.Verified && s.Lost == 0 }
+
 // String is the summary line: the fields every consumer of the line relies on first, in
 // a fixed order, then the extras; a run with a warm-up ends with its figures.
 func (s Summary) String() string {
@@ -54,7 +59,7 @@ func (s Summary) String() string {
 		" settled_per_s=%s sent=%d http_errors=%d behind=%d retries=%d poison=%d poison_errors=%d unexpected=%d verified=%t",
 		s.Accepted, s.Confirmed, s.Rejected, s.Failed, s.DeadLettered, s.Lost, ms(s.P50), ms(s.P99),
 		strconv.FormatFloat(s.OrdersPerSec, 'f', 1, 64), strconv.FormatFloat(s.SettledPerSec, 'f', 1, 64),
-		s.Sent, s.HTTPErrors, s.Behind, s.Retries, s.PoisonSent, s.PoisonErrors, s.Unexpected, s.Verified)
+		s.Sent, s.HTTPErrors, s.Behind, s.Retries, s.PoisonSent, s.PoisonErrors, s.Unexpected, s.Proven())
 	if s.WarmupOrders > 0 {
 		line += fmt.Sprintf(" warmup_orders=%d warmup_p99_ms=%s", s.WarmupOrders, ms(s.WarmupP99))
 	}
@@ -184,7 +189,7 @@ func (r report) printBreakdown(w io.Writer, s Summary) {
 			failed[o.Reason]++
 		}
 	}
-	fmt.Fprintf(w, "verified in %s: %d confirmed, %d rejected, %d failed, %d not final\n",
+	fmt.Fprintf(w, "checked in %s: %d confirmed, %d rejected, %d failed, %d not final\n",
 		v.waited.Round(time.Millisecond), s.Confirmed, s.Rejected, s.Failed, s.NotFinal)
 	if len(rejected) > 0 {
 		fmt.Fprintf(w, "  rejected by reason: %s\n", counts(rejected))

@@ -53,9 +53,20 @@ func TestSummary_String(t *testing.T) {
 		Confirmed: 1900, Rejected: 95, Failed: 4, NotFinal: 1, PoisonSent: 40, DeadLettered: 39, Lost: 2,
 		P50: 12345 * time.Microsecond, P99: 250 * time.Millisecond, OrdersPerSec: 199.96, SettledPerSec: 150.04, Unexpected: 1}
 	want := "accepted=2000 confirmed=1900 rejected=95 failed=4 dead_lettered=39 lost=2 p50_ms=12.3 p99_ms=250.0 orders_per_s=200.0" +
-		" settled_per_s=150.0 sent=2001 http_errors=1 behind=3 retries=2 poison=40 poison_errors=0 unexpected=1 verified=true"
+		" settled_per_s=150.0 sent=2001 http_errors=1 behind=3 retries=2 poison=40 poison_errors=0 unexpected=1 verified=false"
 	if got := s.String(); got != want {
 		t.Errorf("summary line:\n got %s\nwant %s", got, want)
+	}
+	// verified= means what it says: checked, and nothing lost.
+	for _, c := range []struct {
+		verified bool
+		lost     int
+		want     string
+	}{{true, 0, " verified=true"}, {true, 114, " verified=false"}, {false, 0, " verified=false"}} {
+		s.Verified, s.Lost = c.verified, c.lost
+		if got := s.String(); !strings.HasSuffix(got, c.want) {
+			t.Errorf("checked %t, lost %d: %s, want it to end with%s", c.verified, c.lost, got, c.want)
+		}
 	}
 }
 

@@ -58,7 +58,7 @@ type step struct {
 // TestRunner_Outcomes is the universal outcome suite: one message per row, run through a
 // real runner on a real JetStream consumer, and for each delivery the broker's view of
 // the settlement, the dead letter, and the telemetry (span event, counter with exemplar,
-// log line) that DESIGN.md's outcome table promises.
+// log line) that the outcome table in docs/design.md promises.
 func TestRunner_Outcomes(t *testing.T) {
 	errDB := errors.New("connection refused")
 	tests := []struct {

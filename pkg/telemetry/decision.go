@@ -17,7 +17,7 @@ import (
 // Record reports it as one instead of recording it.
 type Outcome string
 
-// The outcomes of DESIGN.md. Every message a consumer receives ends in exactly one.
+// The outcomes of docs/design.md. Every message a consumer receives ends in exactly one.
 const (
 	Applied      Outcome = "applied"       // the business effect was committed; ack
 	Rejected     Outcome = "rejected"      // a valid request the business refuses; ack
@@ -54,7 +54,7 @@ const (
 // Settlement is what a consumer told the broker about a message.
 type Settlement string
 
-// The settlements of DESIGN.md's outcome table.
+// The settlements of the outcome table in docs/design.md.
 const (
 	Ack  Settlement = "ack"  // applied, rejected, duplicate
 	Nak  Settlement = "nak"  // retry: redelivered after a backoff delay

@@ -25,7 +25,7 @@ const (
 	testKey     = "pay-0001"
 )
 
-// TestRecorder_Record is the contract of DESIGN.md's outcome table: whatever the outcome,
+// TestRecorder_Record is the contract of the outcome table in docs/design.md: whatever the outcome,
 // recording it leaves the same three traces — a span event, a counter increment with an
 // exemplar pointing at the trace, and one log line carrying the trace and the ids.
 func TestRecorder_Record(t *testing.T) {

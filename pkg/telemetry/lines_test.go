@@ -3,7 +3,9 @@ package telemetry
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -197,5 +199,24 @@ func TestSetupWithAsyncLogWritesFlushesOnShutdown(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), `"msg":"hello"`); n != 50 {
 		t.Fatalf("%d of 50 lines out after Shutdown", n)
+	}
+}
+
+// A duration in a log line reads as one ("1m30s"), not as slog's integer of nanoseconds:
+// the reconciler's oldest_age, the relay's retry_in.
+func TestLogger_WritesDurationsAsText(t *testing.T) {
+	var out bytes.Buffer
+	tel, err := Setup(context.Background(), Config{ServiceName: "svc", LogWriter: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	tel.Logger.Info("reconciled", slog.Duration("oldest_age", 90*time.Second), "retry_in", 1500*time.Millisecond)
+	var line map[string]any
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if line["oldest_age"] != "1m30s" || line["retry_in"] != "1.5s" {
+		t.Errorf("durations logged as %v and %v, want 1m30s and 1.5s: %s", line["oldest_age"], line["retry_in"], out.String())
 	}
 }

@@ -70,6 +70,15 @@ type Config struct {
 	removed []string // variables FromEnv found set that Loudly no longer reads
 }
 
+// durationText writes a duration as people read one ("1m30s"), not as slog's JSON handler
+// does (an integer of nanoseconds).
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
+}
+
 // FromEnv completes cfg from the standard OTEL_* variables, LOKI_URL and LOG_LEVEL, read
 // with r: a bad value is one more problem r reports (r.Err) with the rest of the
 // program's configuration.
@@ -220,7 +229,7 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		// The sink first: its Write never fails, so a failing stdout cannot starve it.
 		logOut = io.MultiWriter(sink, logOut)
 	}
-	handlers[0] = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})
+	handlers[0] = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: durationText})
 	t.Logger = slog.New(newTraceHandler(handlers...)).With(slog.String("service", cfg.ServiceName))
 
 	for _, v := range cfg.removed {
