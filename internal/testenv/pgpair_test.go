@@ -89,3 +89,40 @@ func TestPostgresPair_FailsOverAndBack(t *testing.T) {
 		t.Errorf("%d rows after the standby came back, want 7", n)
 	}
 }
+
+// A stalled proxy neither forwards nor closes: a query waits out the client's deadline
+// with no error from the network, a new connection does not complete, and after Unstall
+// new connections work again.
+func TestProxy_StallHoldsWithoutClosing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	proxy, dsn := testenv.ProxyDSN(t, testenv.Postgres(t))
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	proxy.Stall()
+	qctx, qcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = conn.Exec(qctx, `SELECT 1`)
+	qcancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a query through the stalled proxy: %v, want it to wait past its deadline", err)
+	}
+	cctx, ccancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	c2, err := pgx.Connect(cctx, dsn)
+	ccancel()
+	if err == nil {
+		c2.Close(ctx)
+		t.Error("a connection through the stalled proxy completed")
+	}
+	proxy.Unstall()
+	c3, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("a connection after Unstall: %v", err)
+	}
+	defer c3.Close(context.Background())
+	if _, err := c3.Exec(ctx, `SELECT 1`); err != nil {
+		t.Errorf("a query after Unstall: %v", err)
+	}
+}
