@@ -316,10 +316,12 @@ func (e *campaignEnv) directDSN() string {
 // failover kills the pair's primary and, after detect (the failover manager's time to
 // decide), promotes the standby; e.killed records the first kill.
 func (e *campaignEnv) failover(detect time.Duration) {
+	e.pair.KillPrimary()
+	// Once every process of the old primary is gone: a commit it made just before still
+	// counts as its own, and replicated synchronously, would be found on the new primary.
 	if e.killed.IsZero() {
 		e.killed = time.Now()
 	}
-	e.pair.KillPrimary()
 	time.Sleep(detect)
 	e.pair.Promote()
 }
