@@ -54,8 +54,8 @@ type campaignEnv struct {
 	pg        *testenv.PostgresServer // nil when pair is set
 	pair      *testenv.PostgresPair
 	partition *testenv.Proxy // the first inventory replica's way to PostgreSQL, when the fault asks for it
-	// killed is when the fault killed a primary, for the failover time; zero otherwise.
-	killed    time.Time
+	// killed is when the fault killed a primary, once per failover, for the failover times.
+	killed    []time.Time
 	bin       string
 	env       []string
 	orders    []*process
@@ -239,10 +239,14 @@ func TestFaultCampaign(t *testing.T) {
 			if f.check != nil {
 				f.check(t, e)
 			}
-			if !e.killed.IsZero() {
-				d := e.firstSettledAfterKill(t)
-				table[len(table)-1].note = "kill→first settled on new primary " + d.Round(100*time.Millisecond).String()
-				t.Logf("fault %q: first order settled on the new primary %s after the kill", f.name, d.Round(10*time.Millisecond))
+			for i, killed := range e.killed {
+				d := e.firstSettledAfter(t, killed)
+				note := "kill→first settled on new primary " + d.Round(100*time.Millisecond).String()
+				if i > 0 {
+					note = ", back " + d.Round(100*time.Millisecond).String()
+				}
+				table[len(table)-1].note += note
+				t.Logf("fault %q: failover %d: first order settled on the new primary %s after the kill", f.name, i+1, d.Round(10*time.Millisecond))
 			}
 		})
 	}
@@ -314,22 +318,20 @@ func (e *campaignEnv) directDSN() string {
 }
 
 // failover kills the pair's primary and, after detect (the failover manager's time to
-// decide), promotes the standby; e.killed records the first kill.
+// decide), promotes the standby; e.killed records the kill.
 func (e *campaignEnv) failover(detect time.Duration) {
 	e.pair.KillPrimary()
 	// Once every process of the old primary is gone: a commit it made just before still
 	// counts as its own, and replicated synchronously, would be found on the new primary.
-	if e.killed.IsZero() {
-		e.killed = time.Now()
-	}
+	e.killed = append(e.killed, time.Now())
 	time.Sleep(detect)
 	e.pair.Promote()
 }
 
-// firstSettledAfterKill is the time from the kill to the first order settled after it,
-// which only the new primary can have written (the old one was dead from the kill on;
-// settled_at is the settling transaction's start, on the same clock).
-func (e *campaignEnv) firstSettledAfterKill(t *testing.T) time.Duration {
+// firstSettledAfter is the time from a kill to the first order settled after it, which
+// only the new primary can have written (the old one was dead from the kill on; settled_at
+// is the settling transaction's start, on the same clock).
+func (e *campaignEnv) firstSettledAfter(t *testing.T, killed time.Time) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -339,14 +341,14 @@ func (e *campaignEnv) firstSettledAfterKill(t *testing.T) time.Duration {
 	}
 	defer conn.Close(ctx)
 	var first *time.Time
-	if err := conn.QueryRow(ctx, `SELECT min(settled_at) FROM orders.orders WHERE settled_at > $1`, e.killed).Scan(&first); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT min(settled_at) FROM orders.orders WHERE settled_at > $1`, killed).Scan(&first); err != nil {
 		t.Fatal(err)
 	}
 	if first == nil {
 		t.Error("no order settled after the kill")
 		return 0
 	}
-	return first.Sub(e.killed)
+	return first.Sub(killed)
 }
 
 // roundRobin starts an HTTP proxy that hands requests to targets in turn, as a load
