@@ -199,7 +199,7 @@ and max by (job, consumer, stream) (rate(loudly_consumer_acknowledged_total[%[1]
 			Summary: "{{ $labels.job }} waits on PostgreSQL time out",
 			Description: fmt.Sprintf("{{ $value | humanize }} waits of {{ $labels.job }} on PostgreSQL ran past DB_TIMEOUT in the last %s, and they have kept timing out for %s: "+
 				"the primary answers no commit (its synchronous standby is gone and synchronous_standby_names still requires one), the network to it drops packets, or it is saturated. "+
-				"Orders are refused with 503 and consumers redeliver; nothing is lost, but nothing gets through.", w(2*time.Minute), promDuration(m(time.Minute))),
+				"Order requests are answered 500 (clients retry with their Idempotency-Key) and consumers redeliver; nothing is lost, but nothing gets through.", w(2*time.Minute), promDuration(m(time.Minute))),
 			Dashboard: dashboards.ConsumersUID, Panel: dashboards.PanelDBTimeouts,
 			Fires: Scenario{
 				Series: []Series{
