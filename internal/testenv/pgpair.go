@@ -28,7 +28,6 @@ type PostgresPair struct {
 	mu      sync.Mutex
 	nodes   [2]*localpg.Server
 	primary int // index of the node that is primary
-	down    [2]bool
 }
 
 // StartPostgresPair initialises a primary, makes its standby from a base backup, waits
@@ -117,7 +116,6 @@ func (p *PostgresPair) KillPrimary() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.nodes[p.primary].Kill()
-	p.down[p.primary] = true
 }
 
 // Promote does what a failover manager does once the primary is gone: it promotes the
@@ -150,7 +148,6 @@ func (p *PostgresPair) Rejoin() {
 		p.mu.Unlock()
 		p.t.Fatalf("testenv: %v", err)
 	}
-	p.down[old] = false
 	if err := p.nodes[p.primary].Exec(`ALTER SYSTEM SET synchronous_standby_names = '*'`, `SELECT pg_reload_conf()`); err != nil {
 		p.mu.Unlock()
 		p.t.Fatalf("testenv: %v", err)
@@ -166,7 +163,6 @@ func (p *PostgresPair) KillStandby() {
 	defer p.mu.Unlock()
 	s := 1 - p.primary
 	p.nodes[s].Kill()
-	p.down[s] = true
 }
 
 // RestartStandby starts the killed standby again; it catches up from the primary's WAL,
@@ -179,7 +175,6 @@ func (p *PostgresPair) RestartStandby() {
 		p.mu.Unlock()
 		p.t.Fatalf("testenv: start the standby again: %v", err)
 	}
-	p.down[s] = false
 	p.mu.Unlock()
 	p.waitSync()
 }
