@@ -1,7 +1,7 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test test-compat check tools demo run-order run-inventory load bench bench-drain soak build up up-cluster down drill
+.PHONY: test test-race test-compat check tools demo run-order run-inventory load bench bench-drain soak build up up-cluster down drill
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS,
 # Prometheus and OpenTelemetry Collector. -trimpath: the scaffold's test builds copies of
@@ -63,6 +63,14 @@ bench-drain:
 # at the start and the end, lost=0, in one line "soak: …" (loadtest/soak_test.go). Not in CI.
 soak:
 	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 4h ./loadtest/
+
+# The race detector over the packages whose code runs concurrently: the consumer runner,
+# the outbox relay, telemetry, the service base and the services (their handlers, groups
+# of accepts and consumers). Slower than test (the detector costs 2-10x), so a target
+# of its own.
+RACE_PKGS = ./pkg/consumer/... ./pkg/outbox/... ./pkg/telemetry/... ./pkg/service/... ./services/...
+test-race:
+	$(GO) test -race -trimpath -count=1 -timeout 45m $(RACE_PKGS)
 
 # The broker-facing suites again, against the NATS server at NATS_URL (an older or
 # clustered server than the embedded one): .ci/run does this when a server answers on

@@ -190,6 +190,28 @@ and max by (job, consumer, stream) (rate(loudly_consumer_acknowledged_total[%[1]
 			},
 		},
 		{
+			// Every wait on PostgreSQL is bounded (DB_TIMEOUT), so a database that stops
+			// answering — commits waiting for a synchronous standby that is gone, packets
+			// dropped on the way — shows as waits that time out, not as requests that hang.
+			Name: "LoudlyDatabaseStalled", Group: "loudly-pipeline", Severity: Critical,
+			Value: fmt.Sprintf(`sum by (job) (increase(loudly_db_timeouts_total[%s]))`, w(2*time.Minute)),
+			Op:    ">", Threshold: 0, For: m(time.Minute),
+			Summary: "{{ $labels.job }} waits on PostgreSQL time out",
+			Description: fmt.Sprintf("{{ $value | humanize }} waits of {{ $labels.job }} on PostgreSQL ran past DB_TIMEOUT in the last %s, and they have kept timing out for %s: "+
+				"the primary answers no commit (its synchronous standby is gone and synchronous_standby_names still requires one), the network to it drops packets, or it is saturated. "+
+				"Order requests are answered 500 (clients retry with their Idempotency-Key) and consumers redeliver; nothing is lost, but nothing gets through.", w(2*time.Minute), promDuration(m(time.Minute))),
+			Dashboard: dashboards.ConsumersUID, Panel: dashboards.PanelDBTimeouts,
+			Fires: Scenario{
+				Series: []Series{
+					{`loudly_db_timeouts_total{job="order", instance="order:8080", wait="batch"}`, "0x10 0+20x10 200x15"},
+					{`loudly_db_timeouts_total{job="inventory", instance="inventory:8081", wait="query"}`, "0x35"},
+				},
+				At: 15 * time.Minute, Labels: map[string]string{"job": "order"}, Value: "40",
+				// Two minutes after the standby came back, the window holds no timeout.
+				ResolvedAt: 30 * time.Minute,
+			},
+		},
+		{
 			// Telemetry that never arrives is a silent path of its own: the decisions are
 			// still counted (metrics are pulled, not pushed), but an exemplar may open a
 			// trace that was never stored and Loki may miss the log line that explains it.

@@ -16,6 +16,7 @@ const (
 	PanelOutboxAge       = "Oldest unpublished outbox event"
 	PanelConsumeOutcomes = "Consume decisions by outcome"
 	PanelTelemetryDrops  = "Telemetry dropped"
+	PanelDBTimeouts      = "Database waits timed out"
 )
 
 // servicesJobs selects the Loudly services' series of metrics every Go program exports
@@ -129,6 +130,11 @@ func Consumers() (dashboard.Dashboard, error) {
 			"Mean time to get a connection from the pool. It rises when every connection is busy: the pool, not the database, is the bottleneck.",
 			"s",
 			query(`sum by (job) (rate(pgxpool_acquire_duration_nanoseconds_total{`+jobs+`}[$__rate_interval])) / sum by (job) (rate(pgxpool_acquires_total{`+jobs+`}[$__rate_interval])) / 1e9`, "{{job}}"),
+		).Span(8)).
+		WithPanel(graph(PanelDBTimeouts,
+			"Waits on PostgreSQL (a connection, a statement, a batch) that ran past DB_TIMEOUT, per second. Non-zero is LoudlyDatabaseStalled: the primary's commits wait for a synchronous standby that is gone, the network to it drops packets, or it is saturated.",
+			"ops",
+			query(`sum by (job, wait) (rate(loudly_db_timeouts_total[$__rate_interval]))`, "{{job}} {{wait}}"),
 		).Span(8)).
 
 		// HTTP, through otelhttp.

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -34,6 +35,12 @@ type fault struct {
 	inject func(t *testing.T, e *campaignEnv)
 	// check, when set, asserts what this fault in particular must show, after the run.
 	check func(t *testing.T, e *campaignEnv)
+	// pair runs PostgreSQL as a primary and a synchronous standby (testenv.PostgresPair)
+	// the services reach through a multi-host DATABASE_URL, instead of one server.
+	pair bool
+	// partitioned starts the first inventory replica on a PostgreSQL proxy of its own
+	// (campaignEnv.partition), which the fault can stall while the others work.
+	partitioned bool
 }
 
 // campaignLoad is how long the load runs around a fault, unless the fault says otherwise.
@@ -44,7 +51,11 @@ const campaignLoad = 15 * time.Second
 // behind a round-robin proxy) and two inventory replicas, all real processes.
 type campaignEnv struct {
 	cluster   *testenv.NATSCluster
-	pg        *testenv.PostgresServer
+	pg        *testenv.PostgresServer // nil when pair is set
+	pair      *testenv.PostgresPair
+	partition *testenv.Proxy // the first inventory replica's way to PostgreSQL, when the fault asks for it
+	// killed is when the fault killed a primary, once per failover, for the failover times.
+	killed    []time.Time
 	bin       string
 	env       []string
 	orders    []*process
@@ -58,6 +69,7 @@ type campaignRow struct {
 	accepted, lost, twice, published int
 	deadLettered, poison             int
 	recovery                         time.Duration
+	note                             string // what this fault in particular measured
 }
 
 // TestFaultCampaign runs the standard load (hot SKUs, LIMITED-001, unknown SKUs, 2%
@@ -121,12 +133,64 @@ func TestFaultCampaign(t *testing.T) {
 					}
 				}
 			}},
+		// PostgreSQL as a primary and a synchronous standby; the services reach them through
+		// DATABASE_URL=postgres://primary,standby/...?target_session_attrs=read-write. The
+		// test plays the failover manager: two seconds to decide, then pg_ctl promote.
+		{name: "PostgreSQL primary killed (SIGKILL), standby promoted", pair: true, load: 30 * time.Second,
+			inject: func(t *testing.T, e *campaignEnv) {
+				e.failover(2 * time.Second)
+			}},
+		{name: "PostgreSQL failover, old primary rewound as standby, failover back", pair: true, load: 40 * time.Second,
+			inject: func(t *testing.T, e *campaignEnv) {
+				e.failover(2 * time.Second)
+				e.pair.Rejoin()
+				time.Sleep(5 * time.Second)
+				e.failover(2 * time.Second)
+				e.pair.Rejoin()
+			}},
+		// With its only synchronous standby gone, the primary's commits wait for it:
+		// every DB wait of the services is bounded (DB_TIMEOUT), so accepts fail with 503
+		// and consumers redeliver instead of hanging, loudly.db.timeouts counts the waits
+		// (alert LoudlyDatabaseStalled), and everything resumes when the standby is back.
+		{name: "PostgreSQL synchronous standby killed for 20s", pair: true, load: 40 * time.Second,
+			inject: func(t *testing.T, e *campaignEnv) {
+				e.pair.KillStandby()
+				time.Sleep(20 * time.Second)
+				e.pair.RestartStandby()
+			},
+			check: func(t *testing.T, e *campaignEnv) {
+				var n float64
+				for _, p := range append(slices.Clone(e.orders), e.inventory...) {
+					n += metricSum(t, p, "loudly_db_timeouts_total", "", "")
+				}
+				t.Logf("DB waits that timed out while the standby was gone: %.0f", n)
+				if n == 0 {
+					t.Error("no DB wait timed out while commits waited for a lost synchronous standby")
+				}
+			}},
+		// Not a clean cut: the first inventory replica's packets to PostgreSQL stop for
+		// 20 s, nothing is closed or reset, while the database serves everyone else.
+		{name: "an inventory replica partitioned from PostgreSQL for 20s (packets held, no reset)", partitioned: true, load: 40 * time.Second,
+			inject: func(t *testing.T, e *campaignEnv) {
+				healed := e.partition.StallFor(20 * time.Second)
+				if err := ping(e.pg.DirectDSN()); err != nil {
+					t.Errorf("the database is down for the others during the partition: %v", err)
+				}
+				<-healed
+			},
+			check: func(t *testing.T, e *campaignEnv) {
+				n := metricSum(t, e.inventory[0], "loudly_db_timeouts_total", "", "")
+				t.Logf("DB waits of the partitioned replica that timed out: %.0f", n)
+				if n == 0 {
+					t.Error("the partitioned replica's DB waits did not time out")
+				}
+			}},
 	}
 	var table []campaignRow
 	defer func() { t.Log("fault campaign:\n" + campaignTable(table)) }()
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
-			e := newCampaignEnv(t, bin, max(f.orders, 1))
+			e := newCampaignEnv(t, bin, max(f.orders, 1), f)
 			load := f.load
 			if load == 0 {
 				load = campaignLoad
@@ -175,6 +239,15 @@ func TestFaultCampaign(t *testing.T) {
 			if f.check != nil {
 				f.check(t, e)
 			}
+			for i, killed := range e.killed {
+				d := e.firstSettledAfter(t, killed)
+				note := "kill→first settled on new primary " + d.Round(100*time.Millisecond).String()
+				if i > 0 {
+					note = ", back " + d.Round(100*time.Millisecond).String()
+				}
+				table[len(table)-1].note += note
+				t.Logf("fault %q: failover %d: first order settled on the new primary %s after the kill", f.name, i+1, d.Round(10*time.Millisecond))
+			}
 		})
 	}
 }
@@ -183,10 +256,10 @@ func TestFaultCampaign(t *testing.T) {
 func campaignTable(rows []campaignRow) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "fault\taccepted\tlost\tapplied twice\tpublished twice\tdead-lettered\tfinal after repair")
+	fmt.Fprintln(tw, "fault\taccepted\tlost\tapplied twice\tpublished twice\tdead-lettered\tfinal after repair\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d/%d\t%s\n", r.fault, r.accepted, r.lost, r.twice, r.published,
-			r.deadLettered, r.poison, recoveryTime(r.recovery))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%s\n", r.fault, r.accepted, r.lost, r.twice, r.published,
+			r.deadLettered, r.poison, recoveryTime(r.recovery), r.note)
 	}
 	tw.Flush()
 	return b.String()
@@ -200,11 +273,19 @@ func recoveryTime(d time.Duration) string {
 	return d.Round(100 * time.Millisecond).String()
 }
 
-func newCampaignEnv(t *testing.T, bin string, orders int) *campaignEnv {
+func newCampaignEnv(t *testing.T, bin string, orders int, f fault) *campaignEnv {
 	t.Helper()
-	e := &campaignEnv{cluster: testenv.StartNATSCluster(t), pg: testenv.StartPostgres(t), bin: bin}
+	e := &campaignEnv{cluster: testenv.StartNATSCluster(t), bin: bin}
+	var dsn string
+	if f.pair {
+		e.pair = testenv.StartPostgresPair(t)
+		dsn = e.pair.DSN()
+	} else {
+		e.pg = testenv.StartPostgres(t)
+		dsn = e.pg.DSN()
+	}
 	e.env = []string{
-		"DATABASE_URL=" + e.pg.DSN(), "NATS_URL=" + e.cluster.URLs(), "STREAM_REPLICAS=3",
+		"DATABASE_URL=" + dsn, "NATS_URL=" + e.cluster.URLs(), "STREAM_REPLICAS=3",
 		"LOG_LEVEL=warn", "SETTLEMENT_DEADLINE=10s", "RECONCILE_INTERVAL=1s", "SHUTDOWN_TIMEOUT=10s",
 		"CONSUMER_ACK_WAIT=5s", "CONSUMER_MAX_DELIVER=30", "CONSUMER_BACKOFF_MAX=2s",
 	}
@@ -218,8 +299,56 @@ func newCampaignEnv(t *testing.T, bin string, orders int) *campaignEnv {
 	if orders > 1 {
 		e.url = roundRobin(t, targets)
 	}
-	e.inventory = []*process{e.start(t, "inventory"), e.start(t, "inventory")}
+	first := func(t *testing.T, service string) *process { return e.start(t, service) }
+	if f.partitioned {
+		var own string
+		e.partition, own = testenv.ProxyDSN(t, e.pg.DirectDSN())
+		first = func(t *testing.T, service string) *process { return e.start(t, service, "DATABASE_URL="+own) }
+	}
+	e.inventory = []*process{first(t, "inventory"), e.start(t, "inventory")}
 	return e
+}
+
+// directDSN reaches the database without a proxy: the server, or the pair's primary now.
+func (e *campaignEnv) directDSN() string {
+	if e.pair != nil {
+		return e.pair.PrimaryDSN()
+	}
+	return e.pg.DirectDSN()
+}
+
+// failover kills the pair's primary and, after detect (the failover manager's time to
+// decide), promotes the standby; e.killed records the kill.
+func (e *campaignEnv) failover(detect time.Duration) {
+	e.pair.KillPrimary()
+	// Once every process of the old primary is gone: a commit it made just before still
+	// counts as its own, and replicated synchronously, would be found on the new primary.
+	e.killed = append(e.killed, time.Now())
+	time.Sleep(detect)
+	e.pair.Promote()
+}
+
+// firstSettledAfter is the time from a kill to the first order settled after it, which
+// only the new primary can have written (the old one was dead from the kill on; settled_at
+// is the settling transaction's start, on the same clock).
+func (e *campaignEnv) firstSettledAfter(t *testing.T, killed time.Time) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.directDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var first *time.Time
+	if err := conn.QueryRow(ctx, `SELECT min(settled_at) FROM orders.orders WHERE settled_at > $1`, killed).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	if first == nil {
+		t.Error("no order settled after the kill")
+		return 0
+	}
+	return first.Sub(killed)
 }
 
 // roundRobin starts an HTTP proxy that hands requests to targets in turn, as a load
@@ -243,10 +372,11 @@ func roundRobin(t *testing.T, targets []string) string {
 	return srv.URL
 }
 
-// start runs one replica of a service and waits until it is ready.
-func (e *campaignEnv) start(t *testing.T, service string) *process {
+// start runs one replica of a service and waits until it is ready; env overrides the
+// environment's variables.
+func (e *campaignEnv) start(t *testing.T, service string, env ...string) *process {
 	t.Helper()
-	p := startService(t, filepath.Join(e.bin, service), e.env)
+	p := startService(t, filepath.Join(e.bin, service), append(slices.Clip(e.env), env...))
 	p.waitReady(t, 60*time.Second)
 	return p
 }
@@ -254,7 +384,7 @@ func (e *campaignEnv) start(t *testing.T, service string) *process {
 // reservedTwice counts the orders inventory reserved more than once.
 func (e *campaignEnv) reservedTwice(t *testing.T) int {
 	t.Helper()
-	return reservedTwice(t, e.pg.DirectDSN())
+	return reservedTwice(t, e.directDSN())
 }
 
 // reservedTwice counts the orders inventory reserved more than once in the database at dsn.
@@ -297,7 +427,7 @@ func (e *campaignEnv) auditOutboxes(t *testing.T) []outboxAudit {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, e.pg.DirectDSN())
+	conn, err := pgx.Connect(ctx, e.directDSN())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,4 +604,16 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(string(b))
 	return len(b), nil
+}
+
+// ping checks that the database at dsn answers.
+func ping(dsn string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.Ping(ctx)
 }

@@ -34,7 +34,7 @@ func loadCluster(t *testing.T) *types.Project {
 func TestClusterProfile(t *testing.T) {
 	p := loadCluster(t)
 	base := loadProject(t)
-	want := append(slices.Clone(base.ServiceNames()), "inventory-2", "nats-2", "nats-3", "order-2")
+	want := append(slices.Clone(base.ServiceNames()), "inventory-2", "nats-2", "nats-3", "order-2", "postgres-standby")
 	slices.Sort(want)
 	if got := p.ServiceNames(); !slices.Equal(got, want) {
 		t.Fatalf("services %v, want %v", got, want)
@@ -70,11 +70,40 @@ func TestClusterProfile(t *testing.T) {
 		if url == nil || *url != "nats://nats:4222,nats://nats-2:4222,nats://nats-3:4222" || replicas == nil || *replicas != "3" {
 			t.Errorf("%s: NATS_URL %v, STREAM_REPLICAS %v; want the three seeds and 3", n, url, replicas)
 		}
-		for _, dep := range []string{"nats", "nats-2", "nats-3", "postgres"} {
+		role := strings.TrimSuffix(n, "-2") + "_svc"
+		db := s.Environment["DATABASE_URL"]
+		if db == nil || !strings.HasPrefix(*db, "postgres://"+role+":") ||
+			!strings.Contains(*db, "@postgres:5432,postgres-standby:5432/loudly?") || !strings.Contains(*db, "target_session_attrs=read-write") {
+			t.Errorf("%s: DATABASE_URL %v; want its role on both servers, the primary wanted", n, db)
+		}
+		for _, dep := range []string{"nats", "nats-2", "nats-3", "postgres", "postgres-standby"} {
 			if d, ok := s.DependsOn[dep]; !ok || d.Condition != types.ServiceConditionHealthy {
 				t.Errorf("%s does not wait for %s to be healthy", n, dep)
 			}
 		}
+	}
+	// The standby: the primary's image, made from a base backup by standby.sh in front of
+	// the image's entrypoint; the primary prepares replication in its init hook.
+	standby := p.Services["postgres-standby"]
+	if standby.Image != base.Services["postgres"].Image || standby.HealthCheck == nil ||
+		!slices.Equal([]string(standby.Entrypoint), []string{"/usr/local/bin/loudly-standby.sh"}) {
+		t.Errorf("postgres-standby: image %s, entrypoint %v, healthcheck %v", standby.Image, standby.Entrypoint, standby.HealthCheck)
+	}
+	if d, ok := standby.DependsOn["postgres"]; !ok || d.Condition != types.ServiceConditionHealthy {
+		t.Error("postgres-standby does not wait for the primary to be healthy")
+	}
+	mounts := map[string]string{}
+	for _, v := range p.Services["postgres"].Volumes {
+		mounts[v.Target] = v.Source
+	}
+	for _, v := range standby.Volumes {
+		mounts["standby:"+v.Target] = v.Source
+	}
+	if !strings.HasSuffix(mounts["/docker-entrypoint-initdb.d/20-replication.sh"], "postgres/replication.sh") ||
+		!strings.HasSuffix(mounts["/docker-entrypoint-initdb.d/10-roles.sql"], "postgres/roles.sql") ||
+		!strings.HasSuffix(mounts["standby:/usr/local/bin/loudly-standby.sh"], "postgres/standby.sh") ||
+		mounts["standby:/var/lib/postgresql/data"] != "postgres-standby-data" {
+		t.Errorf("mounts of the pair: %v", mounts)
 	}
 	for _, n := range []string{"order-2", "inventory-2"} {
 		s, first := p.Services[n], p.Services[strings.TrimSuffix(n, "-2")]

@@ -36,6 +36,7 @@ type Server struct {
 	cmd            *exec.Cmd
 	exited         chan struct{} // closed once the postmaster has exited
 	logPath        string
+	replicated     bool // a node of a primary/standby pair: data checksums, full_page_writes on
 }
 
 // owner is the unprivileged account PostgreSQL runs as when the caller runs as root,
@@ -82,6 +83,25 @@ func Open(dir string, port int) (*Server, error) {
 }
 
 func open(dir string, port int, durable, throwaway bool) (*Server, error) {
+	pg, err := prepareDir(dir, durable, throwaway)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(pg.data, "PG_VERSION")); err != nil {
+		if err := pg.initdb(); err != nil {
+			return nil, err
+		}
+	}
+	if port != 0 {
+		pg.port = port
+		return pg, pg.Start()
+	}
+	return pg, pg.startOnFreePort()
+}
+
+// prepareDir finds the binaries and the account to run them as, and makes dir that
+// account's: the Server for a cluster to be kept in dir, not started yet.
+func prepareDir(dir string, durable, throwaway bool) (*Server, error) {
 	bin, err := findPostgresBin()
 	if err != nil {
 		return nil, err
@@ -95,36 +115,36 @@ func open(dir string, port int, durable, throwaway bool) (*Server, error) {
 			return nil, err
 		}
 	}
-	pg := &Server{bin: bin, dir: dir, data: filepath.Join(dir, "data"), own: own, durable: durable, throwaway: throwaway}
-	if _, err := os.Stat(filepath.Join(pg.data, "PG_VERSION")); err != nil {
-		if err := pg.initdb(); err != nil {
-			return nil, err
-		}
-	}
-	if port != 0 {
-		pg.port = port
-		return pg, pg.Start()
-	}
-	// The free port is only free until someone else takes it, so a bind failure is
-	// worth another port rather than a failure.
+	return &Server{bin: bin, dir: dir, data: filepath.Join(dir, "data"), own: own, durable: durable, throwaway: throwaway}, nil
+}
+
+// startOnFreePort starts the server on a free port. The free port is only free until
+// someone else takes it, so a bind failure is worth another port rather than a failure.
+func (pg *Server) startOnFreePort() error {
 	for attempt := 1; ; attempt++ {
+		var err error
 		if pg.port, err = FreePort(); err != nil {
-			return nil, err
+			return err
 		}
 		err = pg.Start()
 		if err == nil {
-			return pg, nil
+			return nil
 		}
 		if attempt == 3 || !strings.Contains(err.Error(), "already in use") {
-			return nil, err
+			return err
 		}
 	}
 }
 
 func (pg *Server) initdb() error {
-	initdb := exec.Command(filepath.Join(pg.bin, "initdb"),
-		"-D", pg.data, "-U", "postgres", "--auth=trust",
-		"--encoding=UTF8", "--locale=C", "--no-sync")
+	args := []string{"-D", pg.data, "-U", "postgres", "--auth=trust",
+		"--encoding=UTF8", "--locale=C", "--no-sync"}
+	if pg.replicated {
+		// pg_rewind needs data checksums or wal_log_hints recorded in the control file;
+		// checksums are, from initdb on, and a base backup inherits them.
+		args = append(args, "--data-checksums")
+	}
+	initdb := exec.Command(filepath.Join(pg.bin, "initdb"), args...)
 	if err := prepare(initdb, pg.dir, pg.own); err != nil {
 		return err
 	}
@@ -169,7 +189,10 @@ func (pg *Server) Start() error {
 	if pg.throwaway {
 		// fsync stays off even for a durable throwaway cluster: only a crash of the
 		// machine, which no test causes, needs it.
-		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
+		args = append(args, "-c", "fsync=off")
+		if !pg.replicated {
+			args = append(args, "-c", "full_page_writes=off")
+		}
 	}
 	if !pg.durable {
 		args = append(args, "-c", "synchronous_commit=off")
@@ -272,6 +295,19 @@ func (pg *Server) Shutdown(sig os.Signal) {
 		pg.cmd.Process.Kill()
 		<-pg.exited
 	}
+}
+
+// Kill ends the server as a crash of its machine would: SIGKILL to the postmaster and every
+// backend at once (its process group), nothing flushed or said to the clients; their
+// connections are reset by the kernel. Killing a stopped server does nothing.
+func (pg *Server) Kill() {
+	select {
+	case <-pg.exited:
+		return
+	default:
+	}
+	killGroup(pg.cmd.Process.Pid)
+	<-pg.exited
 }
 
 // LogTail is the end of the server's log, for error messages.

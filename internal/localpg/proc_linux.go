@@ -39,3 +39,6 @@ func ownProcessGroup(cmd *exec.Cmd) {
 	}
 	cmd.SysProcAttr.Setpgid = true
 }
+
+// killGroup sends SIGKILL to the process group led by pid (a postmaster and its backends).
+func killGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }

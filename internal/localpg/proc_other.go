@@ -4,6 +4,7 @@ package localpg
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -22,3 +23,10 @@ func DieWithParent(*exec.Cmd, syscall.Signal) {}
 // ownProcessGroup is left to Linux: elsewhere a Ctrl-C in the terminal reaches the
 // server too, which then stops at once ("fast" shutdown).
 func ownProcessGroup(*exec.Cmd) {}
+
+// killGroup kills the process pid; process groups are a Linux matter here.
+func killGroup(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}

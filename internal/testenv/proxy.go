@@ -22,6 +22,9 @@ type Proxy struct {
 	cut    bool
 	closed bool
 	conns  map[net.Conn]struct{}
+	// flowing is closed while bytes pass; Stall replaces it with an open one, on which
+	// every transfer and every new connection waits until Unstall closes it.
+	flowing chan struct{}
 }
 
 // NewProxy starts a proxy on 127.0.0.1 in front of target (host:port); it is closed when
@@ -32,7 +35,8 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("testenv: proxy listen: %v", err)
 	}
-	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}, flowing: make(chan struct{})}
+	close(p.flowing)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -87,7 +91,56 @@ func (p *Proxy) Restore() {
 	p.cut = false
 }
 
+// Stall stops forwarding without closing anything, as a partition that drops packets does:
+// open connections stay open and their bytes wait, new connections are accepted and wait
+// to be connected, no reset and no FIN reaches either side, until Unstall. Then what waited
+// is delivered, as TCP delivers retransmitted segments once the network heals — unless the
+// client gave up on the connection meanwhile. (The proxy's own kernel still answers TCP
+// keep-alives, which a real partition would not: clients detect this stall only with
+// deadlines of their own.)
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flowing:
+		p.flowing = make(chan struct{})
+	default: // already stalled
+	}
+}
+
+// Unstall lets bytes and connections through again.
+func (p *Proxy) Unstall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flowing:
+	default:
+		close(p.flowing)
+	}
+}
+
+// StallFor stalls the proxy for d and unstalls it then, without blocking; the returned
+// channel is closed once it flows again. The partition lasting d is the fault itself.
+func (p *Proxy) StallFor(d time.Duration) <-chan struct{} {
+	p.Stall()
+	healed := make(chan struct{})
+	time.AfterFunc(d, func() {
+		p.Unstall()
+		close(healed)
+	})
+	return healed
+}
+
+// waitFlowing blocks while the proxy is stalled.
+func (p *Proxy) waitFlowing() {
+	p.mu.Lock()
+	ch := p.flowing
+	p.mu.Unlock()
+	<-ch
+}
+
 func (p *Proxy) close() {
+	p.Unstall()
 	p.mu.Lock()
 	p.closed = true
 	p.ln.Close()
@@ -120,6 +173,7 @@ func (p *Proxy) serve(client net.Conn) {
 		return
 	}
 	defer p.untrack(client)
+	p.waitFlowing()
 	p.mu.Lock()
 	target := p.target
 	p.mu.Unlock()
@@ -139,8 +193,8 @@ func (p *Proxy) serve(client net.Conn) {
 	defer p.untrack(server)
 
 	done := make(chan struct{}, 2)
-	go pipe(server, client, done)
-	go pipe(client, server, done)
+	go p.pipe(server, client, done)
+	go p.pipe(client, server, done)
 	<-done
 	<-done
 	client.Close()
@@ -149,9 +203,26 @@ func (p *Proxy) serve(client net.Conn) {
 
 // pipe copies one direction and passes a clean end of stream on as a half-close, so
 // protocols that shut down their sending side and still read an answer keep working.
-func pipe(dst, src net.Conn, done chan<- struct{}) {
+func (p *Proxy) pipe(dst, src net.Conn, done chan<- struct{}) {
 	defer func() { done <- struct{}{} }()
-	_, err := io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	var err error
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			p.waitFlowing()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				err = werr
+				break
+			}
+		}
+		if rerr != nil {
+			if rerr != io.EOF {
+				err = rerr
+			}
+			break
+		}
+	}
 	if err == nil {
 		if tc, ok := dst.(*net.TCPConn); ok {
 			tc.CloseWrite()

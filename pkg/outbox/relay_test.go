@@ -102,12 +102,19 @@ func TestRelay_ARolledBackTransactionPublishesNothing(t *testing.T) {
 	r.run(t, outbox.RelayConfig{})
 
 	r.waitForStream(t, 1)
-	time.Sleep(200 * time.Millisecond) // a wrongly published row would arrive by now
-	if n := r.streamState(t).Msgs; n != 1 {
-		t.Fatalf("stream holds %d messages, want only the committed one", n)
+	// A later row, committed once the first is out: the claim that publishes it reads the
+	// whole table again, so a rolled-back row that had reached the table would go out with
+	// it or before it.
+	later := r.message("placed")
+	r.enqueue(t, context.Background(), true, later)
+	r.waitForStream(t, 2)
+	if n := r.streamState(t).Msgs; n != 2 {
+		t.Fatalf("stream holds %d messages, want only the two committed ones", n)
 	}
-	if id := r.streamMsg(t, 1).Header.Get(jetstream.MsgIDHeader); id != committed.EventID {
-		t.Errorf("published %s, want the committed event %s", id, committed.EventID)
+	for seq, want := range map[uint64]string{1: committed.EventID, 2: later.EventID} {
+		if id := r.streamMsg(t, seq).Header.Get(jetstream.MsgIDHeader); id != want {
+			t.Errorf("message %d is %s, want the committed event %s", seq, id, want)
+		}
 	}
 	var n int
 	if err := r.pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table+` WHERE event_id = $1`, rolledBack.EventID).Scan(&n); err != nil {
@@ -148,9 +155,12 @@ func TestRelay_WakesOnNotify(t *testing.T) {
 // Another process's NOTIFY still wakes it.
 func TestRelay_IgnoresItsOwnNotify(t *testing.T) {
 	r := newRig(t, testenv.NATS(t))
-	r.run(t, outbox.RelayConfig{PollInterval: time.Minute})
+	relay := r.relayWith(t, outbox.RelayConfig{PollInterval: time.Minute})
+	runUntilCleanup(t, relay)
 	r.waitListening(t)
-	time.Sleep(200 * time.Millisecond) // the relay's first drain, at its start, is over
+	testenv.WaitFor(t, 5*time.Second, "the relay's first drain, at its start, ended", func() bool {
+		return outbox.Claims(relay) == 1 && outbox.ClaimsEnded(relay) == 1
+	})
 
 	// A row committed without Notify: only a notification or the poll can publish it.
 	ctx := context.Background()
@@ -172,13 +182,17 @@ func TestRelay_IgnoresItsOwnNotify(t *testing.T) {
 		}
 	}
 
+	// Both notifications reach the relay's LISTEN connection in the order they were sent,
+	// so once the second has woken it (a claim that published the row) the first has had
+	// its chance: a relay woken by it too would have claimed twice, the second time finding
+	// nothing.
 	notify(outbox.SenderOf(r.ob))
-	time.Sleep(500 * time.Millisecond) // a relay woken by it would have published by now
-	if n := r.streamState(t).Msgs; n != 0 {
-		t.Fatalf("the relay published %d messages on its own outbox's NOTIFY, want none", n)
-	}
 	notify("another process")
-	testenv.WaitFor(t, 2*time.Second, "the row published on another process's NOTIFY", func() bool { return r.streamState(t).Msgs == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the row published on another process's NOTIFY", func() bool { return r.streamState(t).Msgs == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the relay's claims ended", func() bool { return outbox.ClaimsEnded(relay) == outbox.Claims(relay) })
+	if n := outbox.Claims(relay); n != 2 {
+		t.Errorf("%d claims, want 2 (the first drain, another process's NOTIFY): the relay woke on its own NOTIFY", n)
+	}
 }
 
 // waitListening waits until a relay's LISTEN is in place: its connection's last
@@ -220,7 +234,12 @@ func TestRelay_SeveralRelaysPublishEachRowOnce(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[string]int{}
+	marker := make(chan struct{})
 	sub, err := r.nc.Subscribe(r.prefix+".orders.>", func(m *nats.Msg) {
+		if m.Header.Get("Loudly-Test-Marker") != "" {
+			close(marker)
+			return
+		}
 		mu.Lock()
 		seen[m.Header.Get(jetstream.MsgIDHeader)]++
 		mu.Unlock()
@@ -241,6 +260,7 @@ func TestRelay_SeveralRelaysPublishEachRowOnce(t *testing.T) {
 
 	// Each relay is a replica: its own pool, telemetry and outbox on the same table.
 	captures := make([]*telemetrytest.Capture, relays)
+	running := make([]*outbox.Relay, relays)
 	for i := range captures {
 		captures[i] = telemetrytest.New(t, fmt.Sprintf("order-%d", i))
 		pool := r.newPool(t)
@@ -252,6 +272,7 @@ func TestRelay_SeveralRelaysPublishEachRowOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		running[i] = relay
 		runUntilCleanup(t, relay)
 	}
 
@@ -264,7 +285,34 @@ func TestRelay_SeveralRelaysPublishEachRowOnce(t *testing.T) {
 		defer mu.Unlock()
 		return len(seen) == rows
 	})
-	time.Sleep(100 * time.Millisecond) // a second publish of a row would arrive by now
+	// A second publish of a row could only come from a claim under way when the last row
+	// was marked sent. Once every claim begun by then has ended, its publishes were all
+	// sent on r.nc, the connection the relays share; a marker sent on it afterwards
+	// reaches the subscriber after them. (The marker repeats an event id, so the stream's
+	// duplicate window keeps it out of the stream.)
+	begun := make([]int64, relays)
+	for i, relay := range running {
+		begun[i] = outbox.Claims(relay)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the claims under way to end", func() bool {
+		for i, relay := range running {
+			if outbox.ClaimsEnded(relay) < begun[i] {
+				return false
+			}
+		}
+		return true
+	})
+	mark := nats.NewMsg(r.prefix + ".orders.placed")
+	mark.Header.Set("Loudly-Test-Marker", "1")
+	mark.Header.Set(jetstream.MsgIDHeader, msgs[0].EventID)
+	if err := r.nc.PublishMsg(mark); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-marker:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the marker did not reach the subscriber")
+	}
 
 	mu.Lock()
 	for _, m := range msgs {
@@ -624,9 +672,11 @@ func TestRelay_RecordsTheStreamSequenceAndHonoursAPublisherDecorator(t *testing.
 	r := newRig(t, testenv.NATS(t))
 	var paused atomic.Bool
 	paused.Store(true)
+	var refused atomic.Int64
 	inner := outbox.JetStream(r.js)
 	stall := outbox.PublisherFunc(func(ctx context.Context, msg *nats.Msg, eventID string) (jetstream.PubAckFuture, error) {
 		if paused.Load() {
+			refused.Add(1)
 			return nil, errors.New("paused")
 		}
 		return inner.Publish(ctx, msg, eventID)
@@ -634,7 +684,9 @@ func TestRelay_RecordsTheStreamSequenceAndHonoursAPublisherDecorator(t *testing.
 	runUntilCleanup(t, r.relayThrough(t, stall, outbox.RelayConfig{PollInterval: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}))
 	m := r.message("placed")
 	r.enqueue(t, context.Background(), true, m)
-	time.Sleep(300 * time.Millisecond)
+	// The relay tried and was refused twice (the second after its backoff), so it had its
+	// chances to publish around the decorator.
+	testenv.WaitFor(t, 5*time.Second, "two publishes refused by the decorator", func() bool { return refused.Load() >= 2 })
 	if n := r.streamState(t).Msgs; n != 0 {
 		t.Fatalf("a paused relay published %d messages", n)
 	}
@@ -764,9 +816,17 @@ func TestRelay_AWakeUpACoveringClaimAnsweredClaimsNothing(t *testing.T) {
 	expect(d.EventID)
 	close(gate(d.EventID))
 	r.waitForStream(t, 4)
-	time.Sleep(300 * time.Millisecond) // a claim still to come would have begun by now
-	if n := outbox.Claims(relay); n != 4 {
-		t.Errorf("%d claims, want 4: the first, A, B, and C with D", n)
+	// A NOTIFY from another process wakes the relay once more: wake-ups are taken in the
+	// order they come, so once the claim it causes has ended, any wake-up queued before it
+	// has had its claim too. Five claims, not six.
+	if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, 'another process')`, outbox.ChannelOf(r.ob)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the NOTIFY's claim, ended", func() bool {
+		return outbox.Claims(relay) >= 5 && outbox.ClaimsEnded(relay) == outbox.Claims(relay)
+	})
+	if n := outbox.Claims(relay); n != 5 {
+		t.Errorf("%d claims, want 5: the first, A, B, C with D, and the NOTIFY's", n)
 	}
 	select {
 	case id := <-publishing:

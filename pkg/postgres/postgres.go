@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"regexp"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -29,14 +31,67 @@ import (
 // service that starts under load — a new replica, a restart in a rolling deploy — does
 // not open them while its first requests wait: each is a new PostgreSQL backend, forked
 // and authenticated on a machine already busy with the load.
-type PoolSize struct{ Max, Min int }
+//
+// Timeout bounds every wait on the database (DefaultTimeout when zero): acquiring a
+// connection, each statement, each batch. A wait the caller's context bounds sooner keeps
+// the caller's deadline.
+type PoolSize struct {
+	Max, Min int
+	Timeout  time.Duration
+}
+
+// DefaultTimeout is how long a statement, a batch or a connection acquisition may wait
+// unless PoolSize.Timeout says otherwise. It is below the HTTP server's write timeout
+// (15 s), so a request whose commit waits on a lost synchronous standby answers with an
+// error rather than not at all, and well above any statement of the services (they touch
+// a few rows by key).
+const DefaultTimeout = 10 * time.Second
+
+// The TCP keep-alive of the connections: an idle connection (a relay's LISTEN) to a server
+// that vanished without closing it — a partition that drops packets — is found dead after
+// about keepAliveIdle + keepAliveCount × keepAliveInterval instead of the kernel's two hours.
+const (
+	keepAliveIdle     = 5 * time.Second
+	keepAliveInterval = 5 * time.Second
+	keepAliveCount    = 3
+)
 
 // Connect opens a pool whose queries are traced (otelpgx) on tel's providers and checks
 // that the server answers, by opening size.Min connections (or one, without a minimum).
+//
+// dsn may name several servers ("postgres://a:5432,b:5432/db?target_session_attrs=read-write"
+// or "host=a,b target_session_attrs=read-write"): pgx tries them in turn for each new
+// connection and, with target_session_attrs=read-write, keeps only one that accepts
+// writes, i.e. the primary. A connection whose statement fails because the server is
+// read-only (SQLSTATE 25006: a primary demoted to a standby, a server in recovery, a
+// database set read-only) is not put back in the pool, so the retry that follows — the
+// consumer's redelivery, the relay's next cycle, the client's next request — opens a new
+// one, which finds the new primary.
 func Connect(ctx context.Context, dsn string, size PoolSize, tel *telemetry.Telemetry) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	timeout := size.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	dialer := &net.Dialer{
+		Timeout: timeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true,
+			Idle: keepAliveIdle, Interval: keepAliveInterval, Count: keepAliveCount},
+	}
+	cfg.ConnConfig.DialFunc = dialer.DialContext
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > timeout {
+		cfg.ConnConfig.ConnectTimeout = timeout
+	}
+	// Checked when a connection is taken from the pool, not when it is put back:
+	// AfterRelease would make every release asynchronous (a goroutine each).
+	cfg.PrepareConn = func(_ context.Context, c *pgx.Conn) (bool, error) { return !readOnly(c), nil }
+	timeouts, err := tel.Meter().Int64Counter("loudly.db.timeouts", metric.WithUnit("{wait}"),
+		metric.WithDescription("Waits on PostgreSQL (a connection, a statement, a batch) that ran out of time, by wait."))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	if size.Max > 0 {
 		cfg.MaxConns = int32(size.Max)
@@ -44,12 +99,12 @@ func Connect(ctx context.Context, dsn string, size PoolSize, tel *telemetry.Tele
 	if size.Min > 0 {
 		cfg.MinConns = int32(min(size.Min, int(cfg.MaxConns)))
 	}
-	cfg.ConnConfig.Tracer = batchQueryEvents{otelpgx.NewTracer(
+	cfg.ConnConfig.Tracer = tracer{batchQueryEvents: batchQueryEvents{otelpgx.NewTracer(
 		otelpgx.WithTracerProvider(tel.TracerProvider),
 		otelpgx.WithMeterProvider(tel.MeterProvider),
 		otelpgx.WithTrimSQLInSpanName(),
 		otelpgx.WithDisableAcquireTracer(),
-	)}
+	)}, timeout: timeout, timeouts: timeouts}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -70,6 +125,15 @@ func Connect(ctx context.Context, dsn string, size PoolSize, tel *telemetry.Tele
 		return nil, fmt.Errorf("postgres: pool metrics: %w", err)
 	}
 	return pool, nil
+}
+
+// CheckDSN reports whether pgx can parse dsn, a postgres:// URL or key=value settings.
+// The error does not repeat dsn, which may hold a password.
+func CheckDSN(dsn string) error {
+	if _, err := pgxpool.ParseConfig(dsn); err != nil {
+		return errors.New("not a connection string pgx accepts")
+	}
+	return nil
 }
 
 // warm holds n connections of pool at once, so that n are open when it returns. pgxpool

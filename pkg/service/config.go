@@ -3,12 +3,14 @@ package service
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"loudly/pkg/broker"
 	"loudly/pkg/consumer"
 	"loudly/pkg/env"
 	"loudly/pkg/outbox"
+	"loudly/pkg/postgres"
 )
 
 // Defaults of the settings this package owns (README, "Configuration"). The consumer's and
@@ -27,7 +29,9 @@ type Config struct {
 	DBMaxConns  int
 	// DBMinConns connections are opened before the service reports ready, and kept open:
 	// a replica that starts under load does not open them while its first requests wait.
-	DBMinConns      int
+	DBMinConns int
+	// DBTimeout bounds every wait on PostgreSQL: a connection, a statement, a batch.
+	DBTimeout       time.Duration
 	NATSURL         string         // one server, or a comma-separated list of a cluster's seeds
 	Broker          broker.Options // STREAM_REPLICAS
 	HTTPAddr        string
@@ -45,9 +49,10 @@ func ConfigFromEnv(r *env.Reader, defaultAddr string) Config {
 		r.Reject("DB_MIN_CONNS", strconv.Itoa(minConns), fmt.Sprintf("must not exceed DB_MAX_CONNS (%d)", maxConns))
 	}
 	return Config{
-		DatabaseURL:     r.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
+		DatabaseURL:     databaseURL(r),
 		DBMaxConns:      maxConns,
 		DBMinConns:      minConns,
+		DBTimeout:       r.Duration("DB_TIMEOUT", postgres.DefaultTimeout),
 		NATSURL:         broker.ReadURL(r),
 		Broker:          broker.ReadOptions(r),
 		HTTPAddr:        r.Addr("HTTP_ADDR", defaultAddr),
@@ -55,4 +60,19 @@ func ConfigFromEnv(r *env.Reader, defaultAddr string) Config {
 		Consumer:        consumer.Tuning(r),
 		Relay:           outbox.RelayTuning(r),
 	}
+}
+
+// databaseURL reads DATABASE_URL: a postgres:// URL, which may list several hosts
+// ("postgres://a:5432,b:5432/db?target_session_attrs=read-write"), or libpq's key=value
+// form ("host=a,b dbname=db target_session_attrs=read-write"). Whatever pgx cannot parse
+// is rejected here, with the other bad variables, rather than at the first connection.
+func databaseURL(r *env.Reader) string {
+	v := r.String("DATABASE_URL", DefaultDatabaseURL)
+	if strings.Contains(v, "://") {
+		return r.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql")
+	}
+	if err := postgres.CheckDSN(v); err != nil {
+		r.Reject("DATABASE_URL", v, "neither a postgres:// URL nor key=value settings pgx accepts")
+	}
+	return v
 }

@@ -78,7 +78,7 @@ func Open(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry) 
 	b := &Base{Config: cfg, Tel: tel, spec: spec, Mux: http.NewServeMux()}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer b.CloseOnError(&err)
-	if b.Pool, err = postgres.Connect(ctx, cfg.DatabaseURL, postgres.PoolSize{Max: cfg.DBMaxConns, Min: cfg.DBMinConns}, tel); err != nil {
+	if b.Pool, err = postgres.Connect(ctx, cfg.DatabaseURL, postgres.PoolSize{Max: cfg.DBMaxConns, Min: cfg.DBMinConns, Timeout: cfg.DBTimeout}, tel); err != nil {
 		return nil, err
 	}
 	// The record of processed events comes before the service's own migrations, so that one

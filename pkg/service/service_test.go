@@ -54,6 +54,30 @@ func TestConfigFromEnv_PoolSize(t *testing.T) {
 	}
 }
 
+// DATABASE_URL may list several servers, as a URL or in libpq's key=value form, for a
+// primary and its standbys; what pgx cannot parse is refused at start-up.
+func TestConfigFromEnv_DatabaseURL(t *testing.T) {
+	read := func(v string) (service.Config, error) {
+		r := env.New(func(k string) string { return map[string]string{"DATABASE_URL": v, "DB_TIMEOUT": "3s"}[k] })
+		cfg := service.ConfigFromEnv(r, ":8080")
+		return cfg, r.Err()
+	}
+	for _, ok := range []string{
+		"postgres://loudly@pg-a:5432,pg-b:5432/loudly?target_session_attrs=read-write",
+		"host=pg-a,pg-b port=5432,5432 user=loudly dbname=loudly target_session_attrs=read-write",
+	} {
+		cfg, err := read(ok)
+		if err != nil || cfg.DatabaseURL != ok || cfg.DBTimeout != 3*time.Second {
+			t.Errorf("%s: %q, timeout %s, %v", ok, cfg.DatabaseURL, cfg.DBTimeout, err)
+		}
+	}
+	for _, bad := range []string{"mysql://db/x", "host=a target_session_attrs=sometimes", "just words"} {
+		if _, err := read(bad); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Errorf("%s: %v, want DATABASE_URL refused", bad, err)
+		}
+	}
+}
+
 func TestBase_OpensWiresAndRunsAService(t *testing.T) {
 	ctx := context.Background()
 	tel := telemetrytest.New(t, "shipping")

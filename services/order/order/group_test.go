@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -163,7 +164,12 @@ func TestAccept_MoreCommittersOnlyForAFullGroup(t *testing.T) {
 		}
 	}
 	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("%d accepts queued", few), queued(few))
-	time.Sleep(200 * time.Millisecond) // time enough for an idle committer to take them, were it allowed
+	// Each request decides whether to commit after it has queued itself; once all of them
+	// are parked in create's select, each has decided, and one allowed to take another
+	// committer would have taken it instead.
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("%d accepts parked, their decision made", few), func() bool {
+		return goroutinesParkedIn("select", "order.(*grouper).create(") == few
+	})
 	if !queued(few)() || len(g.more) != 0 || r.count(t, "orders.orders") != 0 {
 		t.Fatalf("with the first committer busy and %d requests waiting, another committer started (%d busy, %d orders written)",
 			few, len(g.more), r.count(t, "orders.orders"))
@@ -195,4 +201,26 @@ func TestAccept_MoreCommittersOnlyForAFullGroup(t *testing.T) {
 	if txs != 1 || r.count(t, "orders.orders") != maxGroup {
 		t.Errorf("%d orders in %d transactions, want %d in 1", r.count(t, "orders.orders"), txs, maxGroup)
 	}
+}
+
+// goroutinesParkedIn counts the goroutines blocked in state (as a goroutine dump shows it:
+// "select", "chan receive") with fn among their frames.
+func goroutinesParkedIn(state, fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, "["+state) && strings.Contains(g, fn) {
+			count++
+		}
+	}
+	return count
 }
