@@ -18,7 +18,8 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // log. A client error (*Error, 4xx) is invalid — the request can never succeed as sent —
 // except not_found, which is rejected: a valid request for something that is not there.
 // Anything else is a server error (500, "Internal error" to the client, in full in the
-// log), recorded as retry: the client may try again. Internal names its reason.
+// log), recorded as retry: the client may try again. Internal names its reason;
+// Unavailable marks a failure of the moment (503 with Retry-After, also retry).
 func Handle(tel *telemetry.Telemetry, h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := h(w, r)
@@ -28,7 +29,10 @@ func Handle(tel *telemetry.Telemetry, h HandlerFunc) http.Handler {
 		d := telemetry.Decision{Stage: telemetry.StageHTTP, Outcome: telemetry.Retry, Reason: "internal", EventType: r.Pattern, Err: err}
 		var e *Error
 		var in *internalError
+		var un *unavailableError
 		switch {
+		case errors.As(err, &un):
+			d.Reason = un.reason
 		case errors.As(err, &e):
 			d.Outcome, d.Reason = telemetry.Invalid, e.Reason
 			if e.Code == ENotFound {
@@ -56,3 +60,21 @@ type internalError struct {
 
 func (e *internalError) Error() string { return e.reason + ": " + e.err.Error() }
 func (e *internalError) Unwrap() error { return e.err }
+
+// RetryAfter is the Retry-After of a 503 answer, in seconds: about the time a failover
+// takes to give the services a new primary.
+const RetryAfter = "1"
+
+// Unavailable marks err as a failure of the moment with a metric-safe reason
+// ("db_unavailable"): the client gets 503, Retry-After and code "unavailable", and the
+// decision Handle records is retry. Use it when the same request can succeed in a moment
+// (postgres.Unavailable says so of a database error).
+func Unavailable(reason string, err error) error { return &unavailableError{reason: reason, err: err} }
+
+type unavailableError struct {
+	reason string
+	err    error
+}
+
+func (e *unavailableError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"loudly/pkg/httpapi"
@@ -28,6 +29,7 @@ func TestHandle_WritesAndRecordsEveryErrorAnswer(t *testing.T) {
 		{"a client error without a reason is recorded by its code", httpapi.Errorf(httpapi.EUnsupported, "", "json only"), 415, "invalid", "unsupported_media_type", "unsupported_media_type", false},
 		{"a server failure is retry, named by Internal", httpapi.Internal("db_error", errors.New("connection refused")), 500, "retry", "db_error", "internal", true},
 		{"any other error is retry, internal", errors.New("boom"), 500, "retry", "internal", "internal", true},
+		{"a failure of the moment is retry, 503", httpapi.Unavailable("db_unavailable", errors.New("read-only")), 503, "retry", "db_unavailable", "unavailable", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tel := telemetrytest.New(t, "api")
@@ -42,6 +44,12 @@ func TestHandle_WritesAndRecordsEveryErrorAnswer(t *testing.T) {
 			}
 			if c.noDetail && body.Error.Message != "Internal error" {
 				t.Errorf("a server failure shows the client %q", body.Error.Message)
+			}
+			if ra := rec.Header().Get("Retry-After"); (c.status == 503) != (ra != "") {
+				t.Errorf("status %d with Retry-After %q: want it on 503 only", rec.Code, ra)
+			}
+			if c.status == 503 && (body.Error.Reason != c.reason || body.Error.Message == "" || strings.Contains(body.Error.Message, "read-only")) {
+				t.Errorf("503 body %+v: want reason %s and a message without the cause", body.Error, c.reason)
 			}
 			ds := tel.Decisions(map[string]string{"stage": "http"})
 			if len(ds) != 1 || ds[0]["outcome"] != c.outcome || ds[0]["reason"] != c.reason || ds[0]["event_type"] != "GET /v1/things/{id}" {

@@ -29,6 +29,9 @@ const (
 	EConflict    = "conflict"
 	ENotFound    = "not_found"
 	EInternal    = "internal"
+	// EUnavailable: the server cannot do the work just now (its database is failing over,
+	// or unreachable); the same request, retried after Retry-After, can succeed.
+	EUnavailable = "unavailable"
 )
 
 var statuses = map[string]int{
@@ -38,6 +41,7 @@ var statuses = map[string]int{
 	EConflict:    http.StatusConflict,
 	ENotFound:    http.StatusNotFound,
 	EInternal:    http.StatusInternalServerError,
+	EUnavailable: http.StatusServiceUnavailable,
 }
 
 // Error is an error a client may see. Reason is a short stable token (a metric label);
@@ -70,7 +74,14 @@ func Status(err error) int {
 // they are logged in full and the client only sees "Internal error".
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	var un *unavailableError
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &un):
+		logger.WarnContext(r.Context(), "unavailable", "method", r.Method, "path", r.URL.Path, "reason", un.reason, "error", err)
+		e = &Error{Code: EUnavailable, Reason: un.reason, Message: "Service temporarily unavailable; retry (with the same Idempotency-Key, if any)"}
+		w.Header().Set("Retry-After", RetryAfter)
+	default:
 		logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "error", err)
 		e = &Error{Code: EInternal, Message: "Internal error"}
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"loudly/pkg/httpapi"
+	"loudly/pkg/postgres"
 	"loudly/pkg/telemetry"
 )
 
@@ -26,7 +27,7 @@ func (a *api) routes(mux *http.ServeMux) {
 func (a *api) listStock(w http.ResponseWriter, r *http.Request) error {
 	s, err := a.store.stock(r.Context())
 	if err != nil {
-		return httpapi.Internal("db_error", err)
+		return dbError(err)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"stock": s})
 	return nil
@@ -41,11 +42,20 @@ func (a *api) listReservations(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.store.reservations(r.Context(), id)
 	if err != nil {
-		return httpapi.Internal("db_error", err)
+		return dbError(err)
 	}
 	if res == nil {
 		res = []Reservation{}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"order_id": id, "reservations": res})
 	return nil
+}
+
+// dbError is the answer to a failed database call: 503 with Retry-After while the
+// database cannot do the work just now, 500 otherwise.
+func dbError(err error) error {
+	if postgres.Unavailable(err) {
+		return httpapi.Unavailable("db_unavailable", err)
+	}
+	return httpapi.Internal("db_error", err)
 }

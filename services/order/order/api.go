@@ -19,6 +19,7 @@ import (
 
 	"loudly/pkg/envelope"
 	"loudly/pkg/httpapi"
+	"loudly/pkg/postgres"
 	"loudly/pkg/strictjson"
 	"loudly/pkg/telemetry"
 	"loudly/services/events"
@@ -138,7 +139,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, errIdempotencyConflict):
 		return httpapi.Errorf(httpapi.EConflict, "idempotency_conflict", "Idempotency-Key %q was used for a different request", key)
 	case err != nil:
-		return httpapi.Internal("db_error", err)
+		return dbError(err)
 	}
 	w.Header().Set("Location", "/v1/orders/"+res.order.ID)
 	if res.replayed {
@@ -170,7 +171,7 @@ func (a *api) getOrder(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(httpapi.ENotFound, "unknown_order", "order %s not found", id)
 	}
 	if err != nil {
-		return httpapi.Internal("db_error", err)
+		return dbError(err)
 	}
 	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("loudly.order_id", id))
 	httpapi.WriteJSON(w, http.StatusOK, o)
@@ -182,4 +183,14 @@ func traceparent(sc trace.SpanContext) string {
 		return ""
 	}
 	return fmt.Sprintf("00-%s-%s-%s", sc.TraceID(), sc.SpanID(), sc.TraceFlags())
+}
+
+// dbError is the answer to a failed database call: 503 with Retry-After while the
+// database cannot do the work just now (a failover, an unreachable server, a wait past
+// DB_TIMEOUT), 500 otherwise.
+func dbError(err error) error {
+	if postgres.Unavailable(err) {
+		return httpapi.Unavailable("db_unavailable", err)
+	}
+	return httpapi.Internal("db_error", err)
 }
