@@ -36,10 +36,8 @@ import (
 // marked unsent) and SIGINT: the demo must verify what it sent and end with the load
 // generator's summary line and lost=0, and leave no process behind.
 func TestDemo(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "loudly")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	t.Parallel() // its own data directory and free ports: beside the scaffold's test
+	bin := loudlyBinary(t)
 	prometheus := testenv.PrometheusPath(t)
 	// Under the system temporary directory and readable by all: running as root, the
 	// demo's PostgreSQL runs as another user, who must reach its directory.
@@ -287,10 +285,8 @@ func processesUnder(t *testing.T, dir string, pid int) []string {
 // is the run's, not a signal's: 0, since nothing was lost, though the stock-out drill
 // made orders end in rejections their content does not explain (a warning).
 func TestDemo_SurvivesAClosedStdout(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "loudly")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	t.Parallel()
+	bin := loudlyBinary(t)
 	dir, err := os.MkdirTemp("", "loudly-demo-pipe-")
 	if err != nil {
 		t.Fatal(err)
@@ -414,4 +410,29 @@ func (s *syncBuilder) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// The loudly binary the demo tests run, built once for the package's tests.
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+	out  []byte
+}
+
+// loudlyBinary builds the loudly command once (with -trimpath, as make test builds, so
+// the build cache serves it) and returns its path; the binary is removed when the
+// package's tests end (TestMain).
+func loudlyBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "loudly-bin-"); built.err != nil {
+			return
+		}
+		built.out, built.err = exec.Command("go", "build", "-trimpath", "-o", filepath.Join(built.dir, "loudly"), ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
+	}
+	return filepath.Join(built.dir, "loudly")
 }
