@@ -10,6 +10,8 @@ import (
 	"go/types"
 	"os"
 	"strings"
+
+	"golang.org/x/tools/go/types/typeutil"
 )
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
@@ -483,7 +485,9 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	if exits || !works {
 		return
 	}
-	// After it: only settlements, or a return that reports success.
+	// Before it: no work on the message. When the message was already put to use above
+	// (a function invoked, a row written), an if at the end (if req.CallbackURL != nil {
+	// post the result }) is an extra, not all the work.
 	after := false
 	for _, s := range block.List {
 		if s == ifs {
@@ -491,8 +495,12 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			continue
 		}
 		if !after {
+			if c.worksBefore(s, ifs, d) {
+				return
+			}
 			continue
 		}
+		// After it: only settlements, or a return that reports success.
 		if !c.settlesOrSucceeds(s, sig) {
 			return
 		}
@@ -964,4 +972,81 @@ func shorten(s string) string {
 		return string(r[:max-1]) + "…"
 	}
 	return s
+}
+
+// readingPackages are the standard packages (and OpenTelemetry's attribute and trace
+// API) whose functions read, convert, decode or describe a value: calling them on the
+// message is looking at it, not working on it.
+var readingPackages = []string{"encoding", "strings", "bytes", "strconv", "fmt", "errors", "time",
+	"unicode", "net/url", "path", "sort", "slices", "maps", "context", "sync", "math", "regexp",
+	"go.opentelemetry.io"}
+
+// worksBefore reports whether the statement s, which comes before the if ifs in the same
+// block, already puts the message to use: a call given something derived from it that
+// does not settle it, record it, read it (a method of the message, a conversion, a
+// decoder or string function of the standard library) or derive what ifs decides on
+// (ev, err := decode(m) followed by if ev.Wanted { ... } is reading).
+func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
+	info := c.pass.TypesInfo
+	// What the if decides on: results assigned here and used in its condition are a
+	// derivation, not work.
+	decidedOn := map[types.Object]bool{}
+	ast.Inspect(ifs.Cond, func(n ast.Node) bool {
+		if id, ok := n.(*ast.Ident); ok && info.Uses[id] != nil {
+			decidedOn[info.Uses[id]] = true
+		}
+		return true
+	})
+	if ifs.Init != nil {
+		ast.Inspect(ifs.Init, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok && info.Uses[id] != nil {
+				decidedOn[info.Uses[id]] = true
+			}
+			return true
+		})
+	}
+	if as, ok := s.(*ast.AssignStmt); ok {
+		for _, l := range as.Lhs {
+			if id, ok := ast.Unparen(l).(*ast.Ident); ok && decidedOn[info.ObjectOf(id)] {
+				return false
+			}
+		}
+	}
+	works := false
+	c.inspectBody(s, func(n ast.Node, inLit bool) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || inLit || works {
+			return !works && !inLit
+		}
+		if tv, ok := info.Types[call.Fun]; ok && (tv.IsType() || tv.IsBuiltin()) {
+			return true // a conversion, len(m.Data)
+		}
+		if _, ok := c.settleCall(call); ok || c.isRecordingCall(call) {
+			return true
+		}
+		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+			if t := info.TypeOf(sel.X); t != nil && isMessageSource(t) {
+				return true // reading the message: m.Data(), msg.Metadata()
+			}
+		}
+		if fn, ok := typeutil.Callee(info, call).(*types.Func); ok && fn.Pkg() != nil {
+			if res := fn.Type().(*types.Signature).Results(); res.Len() == 1 && isBool(res.At(0).Type()) {
+				return true // a question about it: valid(ev)
+			}
+			path := fn.Pkg().Path()
+			for _, p := range readingPackages {
+				if path == p || strings.HasPrefix(path, p+"/") {
+					return true
+				}
+			}
+		}
+		for _, a := range call.Args {
+			works = works || d.mentions(info, a)
+		}
+		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+			works = works || d.mentions(info, sel.X)
+		}
+		return !works
+	})
+	return works
 }
