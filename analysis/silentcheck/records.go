@@ -102,6 +102,13 @@ func loggerShaped(sig *types.Signature) bool {
 	if i < params.Len() && isContext(params.At(i).Type()) {
 		i++
 	}
+	if i < params.Len() && isLevel(params.At(i).Type()) {
+		// A level first: Log(level, v ...any), Logf(level, format, v ...any).
+		i++
+		if i == params.Len()-1 && sig.Variadic() && isAnySlice(params.At(i).Type()) {
+			return true
+		}
+	}
 	if i >= params.Len() || !isString(params.At(i).Type()) || params.At(i).Type() != types.Typ[types.String] {
 		return false
 	}
@@ -247,4 +254,24 @@ func (c *checker) repliesTo(call *ast.CallExpr) bool {
 // the program goes on with it.
 func (c *checker) isHandOff(send *ast.SendStmt) bool {
 	return !c.isNil(send.Value)
+}
+
+// isLevel reports whether t is a logger's level: a named integer or string type
+// (logger.ErrorLevel, slog.Level), not a plain string (the message itself).
+func isLevel(t types.Type) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	if !ok {
+		return false
+	}
+	b, ok := n.Underlying().(*types.Basic)
+	return ok && b.Info()&(types.IsInteger|types.IsString) != 0
+}
+
+func isAnySlice(t types.Type) bool {
+	s, ok := t.(*types.Slice)
+	if !ok {
+		return false
+	}
+	it, ok := s.Elem().Underlying().(*types.Interface)
+	return ok && it.Empty()
 }

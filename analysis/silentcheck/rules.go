@@ -339,6 +339,8 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 			if n.Tok == token.CONTINUE {
 				c.checkContinue(n, stack, d)
 			}
+		case *ast.SelectStmt:
+			c.checkFullChannel(n, d)
 		case *ast.IfStmt:
 			c.checkImplicitElse(n, sig, stack, d)
 			if len(n.Body.List) == 0 {
@@ -470,6 +472,9 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			// Reading the message (m.Data(), string(b)) is not work either.
 			if tv, ok := c.pass.TypesInfo.Types[n.Fun]; ok && tv.IsType() {
 				break // a conversion
+			}
+			if c.reads(n) || c.collectsErrors(n) {
+				return false // fmt.Errorf, strings.EqualFold; errs = append(errs, err)
 			}
 			if _, ok := c.settleCall(n); !ok && len(n.Args) > 0 && (c.repliesTo(n) || !c.isRecordingCall(n)) {
 				for _, a := range n.Args {
@@ -830,6 +835,9 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 			if node.Pos() <= n.Colon {
 				continue
 			}
+			if c.receivesMessage(n.Comm) {
+				continue // case msg := <-msgs: where the message arrives, its main path
+			}
 			b := &branch{stmts: n.Body, desc: "default", cond: []ast.Node{n.Comm}}
 			if n.Comm != nil {
 				b.desc = "case " + c.text(n.Comm)
@@ -1033,12 +1041,9 @@ func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
 			if res := fn.Type().(*types.Signature).Results(); res.Len() == 1 && isBool(res.At(0).Type()) {
 				return true // a question about it: valid(ev)
 			}
-			path := fn.Pkg().Path()
-			for _, p := range readingPackages {
-				if path == p || strings.HasPrefix(path, p+"/") {
-					return true
-				}
-			}
+		}
+		if c.reads(call) {
+			return true
 		}
 		for _, a := range call.Args {
 			works = works || d.mentions(info, a)
@@ -1049,4 +1054,79 @@ func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
 		return !works
 	})
 	return works
+}
+
+// reads reports whether call is a function of a reading package (see readingPackages).
+func (c *checker) reads(call *ast.CallExpr) bool {
+	fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
+	if !ok || fn.Pkg() == nil {
+		return false
+	}
+	path := fn.Pkg().Path()
+	for _, p := range readingPackages {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// collectsErrors reports whether call is append(errs, err...): a check that collects
+// what it found for someone to report, not work done with the message.
+func (c *checker) collectsErrors(call *ast.CallExpr) bool {
+	id, ok := ast.Unparen(call.Fun).(*ast.Ident)
+	if !ok || len(call.Args) < 2 {
+		return false
+	}
+	if b, ok := c.pass.TypesInfo.Uses[id].(*types.Builtin); !ok || b.Name() != "append" {
+		return false
+	}
+	for _, a := range call.Args[1:] {
+		if t := c.pass.TypesInfo.TypeOf(a); t == nil || !isErrorType(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// receivesMessage reports whether a select case's communication receives a message into
+// a new variable (case msg := <-msgs, case m, ok := <-sub): the body is that message's
+// handling from its start, not a branch deciding about it.
+func (c *checker) receivesMessage(comm ast.Stmt) bool {
+	as, ok := comm.(*ast.AssignStmt)
+	if !ok || as.Tok != token.DEFINE || len(as.Rhs) != 1 || len(as.Lhs) == 0 {
+		return false
+	}
+	if u, ok := ast.Unparen(as.Rhs[0]).(*ast.UnaryExpr); !ok || u.Op != token.ARROW {
+		return false
+	}
+	id, ok := as.Lhs[0].(*ast.Ident)
+	if !ok {
+		return false
+	}
+	obj := c.pass.TypesInfo.Defs[id]
+	return obj != nil && isMessageType(obj.Type())
+}
+
+// checkFullChannel reports a select that hands the message (or something derived from
+// it) on a channel next to an empty default: when the channel is full, the message is
+// gone without a trace (select { case ch <- m: default: }).
+func (c *checker) checkFullChannel(sel *ast.SelectStmt, d derived) {
+	var def *ast.CommClause
+	hands := false
+	for _, s := range sel.Body.List {
+		cc := s.(*ast.CommClause)
+		if cc.Comm == nil {
+			def = cc
+			continue
+		}
+		if send, ok := cc.Comm.(*ast.SendStmt); ok && d.mentions(c.pass.TypesInfo, send.Value) {
+			hands = true
+		}
+	}
+	if def == nil || !hands || len(def.Body) != 0 {
+		return
+	}
+	c.report(def.Pos(), token.NoPos, "silent path: the select's empty default drops the message without a trace "+
+		"when the channel is full; record why it is dropped, or block (or settle it for redelivery)")
 }
