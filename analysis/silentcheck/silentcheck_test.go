@@ -41,6 +41,7 @@ func TestAnalyzer(t *testing.T) {
 		"example.com/levellog",       // loggers taking a level first; a logger writing only when configured
 		"example.com/selects",        // a select case receiving the message; an empty default
 		"example.com/collect",        // an error collected in an if is a check, the message batched is work
+		"example.com/decodemethod",   // a request decoded by its own Unmarshal method
 		"github.com/nats-io/nats.go", // the client's own plumbing is not judged
 	)
 }
