@@ -173,7 +173,8 @@
 // the silent return of rule 6, it does not judge continue or break in a loop over NATS
 // or AMQP messages, and the implicit else is seen only when nothing but a settlement
 // follows the if. Which values are derived from the message is found by assignment
-// (and by json.Unmarshal(data, &v)-style calls), not by following pointers. Watermill
+// (and by json.Unmarshal(data, &v)-style calls and decoder methods, req.Unmarshal(data)
+// error), not by following pointers. Watermill
 // CQRS handlers, which receive decoded events rather than messages, are not recognised. The corpus behind these rules, with its
 // precision and recall, is in README.md next to this file.
 //
