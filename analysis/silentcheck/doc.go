@@ -174,9 +174,11 @@
 // or AMQP messages, and the implicit else is seen only when nothing but a settlement
 // follows the if. Which values are derived from the message is found by assignment
 // (and by json.Unmarshal(data, &v)-style calls and decoder methods, req.Unmarshal(data)
-// error), not by following pointers. Watermill
-// CQRS handlers, which receive decoded events rather than messages, are not recognised. The corpus behind these rules, with its
-// precision and recall, is in README.md next to this file.
+// error), not by following pointers. A return whose condition mentions nothing derived
+// from the message (a closed subscriber, a node that is not the leader) is taken for no
+// decision about it, although it can drop it. Watermill CQRS handlers, which receive
+// decoded events rather than messages, are not recognised. The corpus behind these
+// rules, with its precision and recall, is in README.md next to this file.
 //
 // # Suppressing a finding
 //
