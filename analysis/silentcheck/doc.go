@@ -55,7 +55,8 @@
 // # Branches
 //
 // A branch is the body of an if, the else block of an if, or a case (or default) clause of
-// a switch, type switch or select. The findings below are always about the innermost
+// a switch, type switch or select; a select case that receives a message (case m :=
+// <-msgs) is where that message's handling starts, not a branch. The findings below are always about the innermost
 // branch that holds the return or call; a return or an Ack outside every branch is the
 // function's main path and is never reported (a termination is, see rule 2).
 //
@@ -101,15 +102,24 @@
 //     (A skipped NATS or AMQP message is not acknowledged and comes back.)
 //  5. The implicit else: an if without an else that holds all the work done on the
 //     message, deciding about it, when nothing but its settlement (an ack, a mark, a
-//     commit, return nil) follows: when the condition is false the message is settled
-//     having done nothing (if t, ok := triggers[key]; ok { t.Fire(rec) } then
-//     sess.MarkMessage(rec, "")).
+//     commit, return nil) follows and nothing was done with the message before it
+//     (reading, decoding or asking about it is not doing): when the condition is false
+//     the message is settled having done nothing (if t, ok := triggers[key]; ok {
+//     t.Fire(rec) } then sess.MarkMessage(rec, "")). An if at the end of work already
+//     done (if req.CallbackURL != nil { post the result }) is an extra, and an if that
+//     only collects an error (errs = append(errs, fmt.Errorf(...))) is a check.
 //  6. A call that hands the message, or only its payload, to a helper that drops it: a
 //     function given a message or a []byte that returns (bare, or nil as its only error)
 //     from a branch deciding about what it was given and records nothing
 //     (handle(msg.Subject(), msg.Data()) whose first lines are if !match(data) { return }),
 //     or that hands it on, on its main path, to such a function. This is found across
-//     packages (an analysis fact), and the finding names the helper's silent return.
+//     the checked module's packages (an analysis fact), and the finding names the
+//     helper's silent return. A library's function (another module: a client's producer
+//     that returns early when it is closed) is not followed.
+//  7. A select that hands the message (or what was derived from it) on a channel next to
+//     an empty default: when the channel is full, the message is gone
+//     (select { case out <- m: default: }). A signal (case wake <- struct{}{}) is not
+//     the message.
 //
 // # What counts as recording
 //
@@ -121,9 +131,9 @@
 //     the error of the settlement call itself (return m.Ack() records nothing);
 //   - logs: log/slog, log, logrus (github.com/sirupsen/logrus), zap (go.uber.org/zap),
 //     zerolog (an event's Msg, Msgf or Send; github.com/rs/zerolog), Watermill's
-//     LoggerAdapter, fmt.Print*, fmt.Fprint* to os.Stdout or os.Stderr, print and
-//     println; builders that emit nothing (logrus.WithField, zerolog's Error()) do not
-//     count;
+//     LoggerAdapter, fmt.Print*, fmt.Fprint* to any writer but a buffer in memory
+//     (bytes.Buffer, strings.Builder), print and println; builders that emit nothing
+//     (logrus.WithField, zerolog's Error()) do not count;
 //   - fails or logs a test: Error, Errorf, Fatal, Fatalf, Fail, FailNow, Log, Logf of
 //     package testing;
 //   - reports to an error tracker: sentry's CaptureException, CaptureMessage, CaptureEvent;
@@ -138,9 +148,11 @@
 //   - logs through an interface, judged by its shape since whatever implements it is not
 //     visible: a method of an interface (or a function value) that returns nothing and
 //     takes a message or a format (a string, after an optional context) followed by
-//     values (...any) or an error: a team's Logger held in a package variable, a
-//     framework's logger (log.Printf where log is such a value, l.Error(msg, err),
-//     l.Warnf(format, args...));
+//     values (...any) or an error, with a level first or not: a team's Logger held in a
+//     package variable, a framework's logger (log.Printf where log is such a value,
+//     l.Error(msg, err), l.Warnf(format, args...), l.Logf(ErrorLevel, format, args...),
+//     l.Log(ErrorLevel, err)); and a function or method of that shape that hands its
+//     message on (a server's logger that writes only when configured);
 //   - panics;
 //   - calls a function or method that itself records on its main path (outside its own
 //     branches and loops, panics aside), directly or through another such function. This
@@ -161,9 +173,12 @@
 // the silent return of rule 6, it does not judge continue or break in a loop over NATS
 // or AMQP messages, and the implicit else is seen only when nothing but a settlement
 // follows the if. Which values are derived from the message is found by assignment
-// (and by json.Unmarshal(data, &v)-style calls), not by following pointers. Watermill
-// CQRS handlers, which receive decoded events rather than messages, are not recognised. The corpus behind these rules, with its
-// precision and recall, is in README.md next to this file.
+// (and by json.Unmarshal(data, &v)-style calls and decoder methods, req.Unmarshal(data)
+// error), not by following pointers. A return whose condition mentions nothing derived
+// from the message (a closed subscriber, a node that is not the leader) is taken for no
+// decision about it, although it can drop it. Watermill CQRS handlers, which receive
+// decoded events rather than messages, are not recognised. The corpus behind these
+// rules, with its precision and recall, is in README.md next to this file.
 //
 // # Suppressing a finding
 //

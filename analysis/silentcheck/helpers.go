@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"go/types"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/tools/go/types/typeutil"
 )
@@ -179,10 +180,25 @@ func (c *checker) dropsAt(fn *types.Func) string {
 		return c.drops[fn]
 	}
 	var f dropsFact
-	if fn.Pkg() != nil && c.pass.ImportObjectFact(fn, &f) {
+	if fn.Pkg() != nil && c.ownCode(fn.Pkg()) && c.pass.ImportObjectFact(fn, &f) {
 		return f.At
 	}
 	return ""
+}
+
+// ownCode reports whether pkg belongs to the module being checked: the team's own
+// helpers are followed, a library's are not. A client library's producer that returns
+// early when it is closed (kgo's Produce) is no filter of the team's messages. Without
+// module information (a driver that gives none) only the package itself is the team's.
+func (c *checker) ownCode(pkg *types.Package) bool {
+	if pkg == c.pass.Pkg {
+		return true
+	}
+	if c.pass.Module == nil || c.pass.Module.Path == "" {
+		return false
+	}
+	mod, path := c.pass.Module.Path, trimVendor(pkg.Path())
+	return path == mod || strings.HasPrefix(path, mod+"/")
 }
 
 // checkHandOffs reports, in a function that receives a message, each call that hands the

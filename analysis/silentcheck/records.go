@@ -102,6 +102,13 @@ func loggerShaped(sig *types.Signature) bool {
 	if i < params.Len() && isContext(params.At(i).Type()) {
 		i++
 	}
+	if i < params.Len() && isLevel(params.At(i).Type()) {
+		// A level first: Log(level, v ...any), Logf(level, format, v ...any).
+		i++
+		if i == params.Len()-1 && sig.Variadic() && isAnySlice(params.At(i).Type()) {
+			return true
+		}
+	}
 	if i >= params.Len() || !isString(params.At(i).Type()) || params.At(i).Type() != types.Typ[types.String] {
 		return false
 	}
@@ -154,7 +161,7 @@ func (c *checker) funcRecords(fn *types.Func, call *ast.CallExpr) bool {
 	case path == "github.com/getsentry/sentry-go":
 		return sentryEmitters[name]
 	case path == "fmt":
-		return fmtEmitters[name] || (fmtWriters[name] && len(call.Args) > 0 && c.isStdStream(call.Args[0]))
+		return fmtEmitters[name] || (fmtWriters[name] && len(call.Args) > 0 && c.writesOut(call.Args[0]))
 	case strings.HasPrefix(path, "go.opentelemetry.io/otel/trace"):
 		return isMethod && spanRecorders[name]
 	case strings.HasPrefix(path, "go.opentelemetry.io/otel/metric"):
@@ -177,14 +184,25 @@ func (c *checker) isPanic(call *ast.CallExpr) bool {
 	return ok && b.Name() == "panic"
 }
 
-// isStdStream reports whether e is os.Stdout or os.Stderr: a print there is a log line.
-func (c *checker) isStdStream(e ast.Expr) bool {
-	sel, ok := ast.Unparen(e).(*ast.SelectorExpr)
-	if !ok {
+// writesOut reports whether a print to the writer e leaves the program: os.Stdout,
+// os.Stderr, a log file, a writer the code was given (a sample's w, an HTTP response).
+// Only a buffer in memory (bytes.Buffer, strings.Builder, which build a string for
+// later) is no trace.
+func (c *checker) writesOut(e ast.Expr) bool {
+	t := c.pass.TypesInfo.TypeOf(e)
+	if t == nil {
 		return false
 	}
-	v, ok := c.pass.TypesInfo.Uses[sel.Sel].(*types.Var)
-	return ok && v.Pkg() != nil && v.Pkg().Path() == "os" && (v.Name() == "Stdout" || v.Name() == "Stderr")
+	if p, ok := t.Underlying().(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() != nil {
+		switch n.Obj().Pkg().Path() + "." + n.Obj().Name() {
+		case "bytes.Buffer", "strings.Builder":
+			return false
+		}
+	}
+	return true
 }
 
 // callsErrorCallback reports whether call invokes a function value whose parameters
@@ -236,4 +254,24 @@ func (c *checker) repliesTo(call *ast.CallExpr) bool {
 // the program goes on with it.
 func (c *checker) isHandOff(send *ast.SendStmt) bool {
 	return !c.isNil(send.Value)
+}
+
+// isLevel reports whether t is a logger's level: a named integer or string type
+// (logger.ErrorLevel, slog.Level), not a plain string (the message itself).
+func isLevel(t types.Type) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	if !ok {
+		return false
+	}
+	b, ok := n.Underlying().(*types.Basic)
+	return ok && b.Info()&(types.IsInteger|types.IsString) != 0
+}
+
+func isAnySlice(t types.Type) bool {
+	s, ok := t.(*types.Slice)
+	if !ok {
+		return false
+	}
+	it, ok := s.Elem().Underlying().(*types.Interface)
+	return ok && it.Empty()
 }

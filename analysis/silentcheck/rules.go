@@ -10,6 +10,8 @@ import (
 	"go/types"
 	"os"
 	"strings"
+
+	"golang.org/x/tools/go/types/typeutil"
 )
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
@@ -337,6 +339,8 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 			if n.Tok == token.CONTINUE {
 				c.checkContinue(n, stack, d)
 			}
+		case *ast.SelectStmt:
+			c.checkFullChannel(n, d)
 		case *ast.IfStmt:
 			c.checkImplicitElse(n, sig, stack, d)
 			if len(n.Body.List) == 0 {
@@ -469,6 +473,9 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			if tv, ok := c.pass.TypesInfo.Types[n.Fun]; ok && tv.IsType() {
 				break // a conversion
 			}
+			if c.reads(n) || c.collectsErrors(n) {
+				return false // fmt.Errorf, strings.EqualFold; errs = append(errs, err)
+			}
 			if _, ok := c.settleCall(n); !ok && len(n.Args) > 0 && (c.repliesTo(n) || !c.isRecordingCall(n)) {
 				for _, a := range n.Args {
 					works = works || d.mentions(c.pass.TypesInfo, a)
@@ -483,7 +490,9 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	if exits || !works {
 		return
 	}
-	// After it: only settlements, or a return that reports success.
+	// Before it: no work on the message. When the message was already put to use above
+	// (a function invoked, a row written), an if at the end (if req.CallbackURL != nil {
+	// post the result }) is an extra, not all the work.
 	after := false
 	for _, s := range block.List {
 		if s == ifs {
@@ -491,8 +500,12 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			continue
 		}
 		if !after {
+			if c.worksBefore(s, ifs, d) {
+				return
+			}
 			continue
 		}
+		// After it: only settlements, or a return that reports success.
 		if !c.settlesOrSucceeds(s, sig) {
 			return
 		}
@@ -822,6 +835,9 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 			if node.Pos() <= n.Colon {
 				continue
 			}
+			if c.receivesMessage(n.Comm) {
+				continue // case msg := <-msgs: where the message arrives, its main path
+			}
 			b := &branch{stmts: n.Body, desc: "default", cond: []ast.Node{n.Comm}}
 			if n.Comm != nil {
 				b.desc = "case " + c.text(n.Comm)
@@ -964,4 +980,153 @@ func shorten(s string) string {
 		return string(r[:max-1]) + "…"
 	}
 	return s
+}
+
+// readingPackages are the standard packages (and OpenTelemetry's attribute and trace
+// API) whose functions read, convert, decode or describe a value: calling them on the
+// message is looking at it, not working on it.
+var readingPackages = []string{"encoding", "strings", "bytes", "strconv", "fmt", "errors", "time",
+	"unicode", "net/url", "path", "sort", "slices", "maps", "context", "sync", "math", "regexp",
+	"go.opentelemetry.io"}
+
+// worksBefore reports whether the statement s, which comes before the if ifs in the same
+// block, already puts the message to use: a call given something derived from it that
+// does not settle it, record it, read it (a method of the message, a conversion, a
+// decoder or string function of the standard library) or derive what ifs decides on
+// (ev, err := decode(m) followed by if ev.Wanted { ... } is reading).
+func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
+	info := c.pass.TypesInfo
+	// What the if decides on: results assigned here and used in its condition are a
+	// derivation, not work.
+	decidedOn := map[types.Object]bool{}
+	ast.Inspect(ifs.Cond, func(n ast.Node) bool {
+		if id, ok := n.(*ast.Ident); ok && info.Uses[id] != nil {
+			decidedOn[info.Uses[id]] = true
+		}
+		return true
+	})
+	if ifs.Init != nil {
+		ast.Inspect(ifs.Init, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok && info.Uses[id] != nil {
+				decidedOn[info.Uses[id]] = true
+			}
+			return true
+		})
+	}
+	if as, ok := s.(*ast.AssignStmt); ok {
+		for _, l := range as.Lhs {
+			if id, ok := ast.Unparen(l).(*ast.Ident); ok && decidedOn[info.ObjectOf(id)] {
+				return false
+			}
+		}
+	}
+	works := false
+	c.inspectBody(s, func(n ast.Node, inLit bool) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || inLit || works {
+			return !works && !inLit
+		}
+		if tv, ok := info.Types[call.Fun]; ok && (tv.IsType() || tv.IsBuiltin()) {
+			return true // a conversion, len(m.Data)
+		}
+		if _, ok := c.settleCall(call); ok || c.isRecordingCall(call) {
+			return true
+		}
+		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+			if t := info.TypeOf(sel.X); t != nil && isMessageSource(t) {
+				return true // reading the message: m.Data(), msg.Metadata()
+			}
+		}
+		if fn, ok := typeutil.Callee(info, call).(*types.Func); ok && fn.Pkg() != nil {
+			if res := fn.Type().(*types.Signature).Results(); res.Len() == 1 && isBool(res.At(0).Type()) {
+				return true // a question about it: valid(ev)
+			}
+		}
+		if c.reads(call) {
+			return true
+		}
+		for _, a := range call.Args {
+			works = works || d.mentions(info, a)
+		}
+		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+			works = works || d.mentions(info, sel.X)
+		}
+		return !works
+	})
+	return works
+}
+
+// reads reports whether call is a function of a reading package (see readingPackages).
+func (c *checker) reads(call *ast.CallExpr) bool {
+	fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
+	if !ok || fn.Pkg() == nil {
+		return false
+	}
+	path := fn.Pkg().Path()
+	for _, p := range readingPackages {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// collectsErrors reports whether call is append(errs, err...): a check that collects
+// what it found for someone to report, not work done with the message.
+func (c *checker) collectsErrors(call *ast.CallExpr) bool {
+	id, ok := ast.Unparen(call.Fun).(*ast.Ident)
+	if !ok || len(call.Args) < 2 {
+		return false
+	}
+	if b, ok := c.pass.TypesInfo.Uses[id].(*types.Builtin); !ok || b.Name() != "append" {
+		return false
+	}
+	for _, a := range call.Args[1:] {
+		if t := c.pass.TypesInfo.TypeOf(a); t == nil || !isErrorType(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// receivesMessage reports whether a select case's communication receives a message into
+// a new variable (case msg := <-msgs, case m, ok := <-sub): the body is that message's
+// handling from its start, not a branch deciding about it.
+func (c *checker) receivesMessage(comm ast.Stmt) bool {
+	as, ok := comm.(*ast.AssignStmt)
+	if !ok || as.Tok != token.DEFINE || len(as.Rhs) != 1 || len(as.Lhs) == 0 {
+		return false
+	}
+	if u, ok := ast.Unparen(as.Rhs[0]).(*ast.UnaryExpr); !ok || u.Op != token.ARROW {
+		return false
+	}
+	id, ok := as.Lhs[0].(*ast.Ident)
+	if !ok {
+		return false
+	}
+	obj := c.pass.TypesInfo.Defs[id]
+	return obj != nil && isMessageType(obj.Type())
+}
+
+// checkFullChannel reports a select that hands the message (or something derived from
+// it) on a channel next to an empty default: when the channel is full, the message is
+// gone without a trace (select { case ch <- m: default: }).
+func (c *checker) checkFullChannel(sel *ast.SelectStmt, d derived) {
+	var def *ast.CommClause
+	hands := false
+	for _, s := range sel.Body.List {
+		cc := s.(*ast.CommClause)
+		if cc.Comm == nil {
+			def = cc
+			continue
+		}
+		if send, ok := cc.Comm.(*ast.SendStmt); ok && d.mentions(c.pass.TypesInfo, send.Value) {
+			hands = true
+		}
+	}
+	if def == nil || !hands || len(def.Body) != 0 {
+		return
+	}
+	c.report(def.Pos(), token.NoPos, "silent path: the select's empty default drops the message without a trace "+
+		"when the channel is full; record why it is dropped, or block (or settle it for redelivery)")
 }

@@ -120,6 +120,14 @@ func (c *checker) findRecorders() {
 			}
 		}
 	}
+	// A function or method shaped like a logger that hands its message on (to a writer,
+	// another logger, a closure that logs) is a logger by what it does, even when it
+	// writes only if configured (if s.log == nil { return }).
+	for _, d := range decls {
+		if c.passesMessageOn(d.obj.Type().(*types.Signature), d.body) {
+			c.records[d.obj] = true
+		}
+	}
 	for changed := true; changed; {
 		changed = false
 		for _, d := range decls {
@@ -183,5 +191,33 @@ func (c *checker) recordsOnMainPath(stmts []ast.Stmt) bool {
 	for _, s := range stmts {
 		c.inspectBody(s, visit)
 	}
+	return found
+}
+
+// passesMessageOn reports whether a logger-shaped function (see loggerShaped) hands its
+// message or format parameter, or its values, to a call in its body.
+func (c *checker) passesMessageOn(sig *types.Signature, body *ast.BlockStmt) bool {
+	if !loggerShaped(sig) {
+		return false
+	}
+	params := map[types.Object]bool{}
+	for v := range sig.Params().Variables() {
+		if isString(v.Type()) || isAnySlice(v.Type()) {
+			params[v] = true
+		}
+	}
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || found {
+			return !found
+		}
+		for _, a := range call.Args {
+			if id, ok := ast.Unparen(a).(*ast.Ident); ok && params[c.pass.TypesInfo.Uses[id]] {
+				found = true
+			}
+		}
+		return !found
+	})
 	return found
 }

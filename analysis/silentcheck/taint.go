@@ -85,6 +85,13 @@ func (c *checker) deriveFrom(sig *types.Signature, body *ast.BlockStmt, seed fun
 							}
 						}
 					}
+					// req.Unmarshal(m.Data): a method shaped like a decoder (it takes the
+					// bytes and answers only an error) fills in its receiver.
+					if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && decoderShaped(info, sel) {
+						if mark(sel.X) {
+							changed = true
+						}
+					}
 				}
 			case *ast.ValueSpec:
 				for i, name := range n.Names {
@@ -157,4 +164,19 @@ func seedMessages(v *types.Var) bool { return isMessageSource(v.Type()) }
 // when it tests that payload.
 func seedPayloads(v *types.Var) bool {
 	return isMessageSource(v.Type()) || isBytes(v.Type()) || isString(v.Type())
+}
+
+// decoderShaped reports whether sel is a method that fills in its receiver from bytes:
+// one []byte parameter and an error as its only result (a protobuf or a hand-written
+// Unmarshal, a Decode).
+func decoderShaped(info *types.Info, sel *ast.SelectorExpr) bool {
+	s := info.Selections[sel]
+	if s == nil || s.Kind() != types.MethodVal {
+		return false
+	}
+	sig, ok := s.Obj().Type().(*types.Signature)
+	if !ok || sig.Params().Len() != 1 || sig.Results().Len() != 1 {
+		return false
+	}
+	return isBytes(sig.Params().At(0).Type()) && isErrorType(sig.Results().At(0).Type())
 }

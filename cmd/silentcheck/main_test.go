@@ -168,3 +168,79 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+// Rule 6 follows the checked module's own helpers across its packages, and not a
+// library's: a client whose producer returns early (closed, empty) is no filter of the
+// team's messages. The facts that say so cross packages both ways CI runs the tool.
+func TestFollowsOwnHelpersOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command and runs go vet")
+	}
+	bin := filepath.Join(t.TempDir(), "silentcheck")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "kclient")
+	writeFiles(t, lib, map[string]string{
+		"go.mod": "module example.com/kclient\n\ngo 1.26\n",
+		"kclient.go": `package kclient
+
+var sent [][]byte
+
+// Produce sends data unless it is empty.
+func Produce(data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	sent = append(sent, data)
+}
+`,
+	})
+	shop := filepath.Join(dir, "shop")
+	writeFiles(t, shop, map[string]string{
+		"go.mod":               "module example.com/shop\n\ngo 1.26\n\nrequire example.com/kclient v0.0.0\n\nreplace example.com/kclient => ../kclient\n",
+		"consumer/consumer.go": module["consumer/consumer.go"],
+		"relay/relay.go": `package relay
+
+var out [][]byte
+
+// Send forwards small payloads only.
+func Send(data []byte) {
+	if len(data) > 1024 {
+		return
+	}
+	out = append(out, data)
+}
+`,
+		"orders/forward.go": `package orders
+
+import (
+	"context"
+
+	"example.com/kclient"
+	"example.com/shop/consumer"
+	"example.com/shop/relay"
+)
+
+func forward(ctx context.Context, m *consumer.Message) error {
+	kclient.Produce(m.Data)
+	relay.Send(m.Data)
+	return nil
+}
+`,
+	})
+	const want = `orders/forward.go:13:2: silent path: relay.Send is handed the message`
+	for _, args := range [][]string{{bin, "./..."}, {"go", "vet", "-vettool=" + bin, "./..."}} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir, cmd.Env = shop, append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+		out, _ := cmd.CombinedOutput()
+		got := string(out)
+		if !strings.Contains(got, want) {
+			t.Errorf("%s: output lacks %q:\n%s", strings.Join(args, " "), want, got)
+		}
+		if strings.Contains(got, "kclient.Produce") {
+			t.Errorf("%s: the library's producer was followed:\n%s", strings.Join(args, " "), got)
+		}
+	}
+}
