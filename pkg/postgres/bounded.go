@@ -29,6 +29,9 @@ type tracer struct {
 	timeouts metric.Int64Counter
 }
 
+// waits are the values of loudly.db.timeouts' wait attribute.
+var waits = []string{"acquire", "query", "batch", "copy", "prepare"}
+
 // bound is what a Start hands its End through the context.
 type bound struct {
 	cancel context.CancelFunc

@@ -159,6 +159,12 @@ func TestConnect_BoundsEveryWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
+	// Before any timeout, each wait's series exists at 0 (so the first one is an increase).
+	for _, wait := range []string{"acquire", "query", "batch", "copy", "prepare"} {
+		if pts := c.Counter(t, "loudly.db.timeouts", map[string]string{"wait": wait}); len(pts) != 1 || pts[0].Value != 0 {
+			t.Errorf("loudly.db.timeouts{wait=%s} before any timeout: %+v, want one series at 0", wait, pts)
+		}
+	}
 	if _, err := pool.Exec(ctx, `SELECT pg_sleep(30)`); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a 30 s statement under a 300 ms bound: %v, want the deadline", err)
 	}

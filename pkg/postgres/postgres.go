@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
@@ -92,6 +93,11 @@ func Connect(ctx context.Context, dsn string, size PoolSize, tel *telemetry.Tele
 		metric.WithDescription("Waits on PostgreSQL (a connection, a statement, a batch) that ran out of time, by wait."))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	// Every series starts at 0, so the first timeout is an increase Prometheus sees (a
+	// series born at 1 has none) and the dashboard shows 0 rather than no data.
+	for _, wait := range waits {
+		timeouts.Add(ctx, 0, metric.WithAttributes(attribute.String("wait", wait)))
 	}
 	if size.Max > 0 {
 		cfg.MaxConns = int32(size.Max)
