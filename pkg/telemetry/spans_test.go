@@ -235,6 +235,21 @@ func TestFromEnvSpanQueue(t *testing.T) {
 	}
 }
 
+func TestFromEnvSpanBatch(t *testing.T) {
+	if got := FromEnv(Config{ServiceName: "test"}, env.New(func(string) string { return "" })).SpanBatch; got != DefaultSpanBatch {
+		t.Errorf("SpanBatch %d with OTEL_BSP_MAX_EXPORT_BATCH_SIZE unset, want %d", got, DefaultSpanBatch)
+	}
+	r := env.New(func(k string) string { return map[string]string{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "256"}[k] })
+	if got := FromEnv(Config{ServiceName: "test"}, r).SpanBatch; got != 256 || r.Err() != nil {
+		t.Errorf("SpanBatch %d (%v) from OTEL_BSP_MAX_EXPORT_BATCH_SIZE=256", got, r.Err())
+	}
+	r = env.New(func(k string) string { return map[string]string{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "0"}[k] })
+	FromEnv(Config{ServiceName: "test"}, r)
+	if r.Err() == nil {
+		t.Fatal("OTEL_BSP_MAX_EXPORT_BATCH_SIZE=0 accepted")
+	}
+}
+
 // The drop counters are on /metrics at zero from the start, for every reason: a counter
 // that first appeared at its first drop would give increase() nothing to rise from, and
 // the first burst of drops would go unseen by LoudlyTelemetryDropped.
