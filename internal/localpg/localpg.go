@@ -52,18 +52,24 @@ type owner struct {
 // creation and every commit much faster. With durable, commits still wait for the WAL
 // write, so a crash of the server (not of the machine) loses no acknowledged commit.
 // Directories of earlier throwaway clusters whose owner died are removed first.
-func Throwaway(parent string, durable bool) (_ *Server, err error) {
+func Throwaway(parent string, durable bool) (*Server, error) {
 	removeAbandoned(parent)
+	return inNewDir(parent, func(dir string) (*Server, error) { return open(dir, 0, durable, true) })
+}
+
+// inNewDir runs build on a new directory under parent, and removes the directory when
+// build fails.
+func inNewDir(parent string, build func(dir string) (*Server, error)) (*Server, error) {
 	dir, err := os.MkdirTemp(parent, "loudly-pg-")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dir)
-		}
-	}()
-	return open(dir, 0, durable, true)
+	pg, err := build(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return pg, nil
 }
 
 // Open starts the cluster kept in dir, initialising it first when dir holds none yet, on

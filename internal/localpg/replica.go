@@ -17,73 +17,57 @@ import (
 // synchronous_standby_names = '*', so a commit is acknowledged only once one standby has
 // flushed its WAL (synchronous_commit = on, PostgreSQL's default, which Throwaway keeps
 // for a durable cluster). Until a standby connects, commits wait.
-func Primary(parent string) (_ *Server, err error) {
+func Primary(parent string) (*Server, error) {
 	removeAbandoned(parent)
-	dir, err := os.MkdirTemp(parent, "loudly-pg-")
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
+	return inNewDir(parent, func(dir string) (*Server, error) {
+		pg, err := replicatedDir(dir)
 		if err != nil {
-			os.RemoveAll(dir)
+			return nil, err
 		}
-	}()
-	pg, err := prepareDir(dir, true, true)
-	if err != nil {
-		return nil, err
-	}
-	pg.replicated = true
-	if err := pg.initdb(); err != nil {
-		return nil, err
-	}
-	if err := pg.replicationConf(); err != nil {
-		return nil, err
-	}
-	if err := pg.startOnFreePort(); err != nil {
-		return nil, err
-	}
-	if err := pg.Exec(`ALTER SYSTEM SET synchronous_standby_names = '*'`, `SELECT pg_reload_conf()`); err != nil {
-		pg.Stop()
-		return nil, err
-	}
-	return pg, nil
+		if err := pg.initdb(); err != nil {
+			return nil, err
+		}
+		if err := pg.replicationConf(); err != nil {
+			return nil, err
+		}
+		if err := pg.startOnFreePort(); err != nil {
+			return nil, err
+		}
+		if err := pg.Exec(`ALTER SYSTEM SET synchronous_standby_names = '*'`, `SELECT pg_reload_conf()`); err != nil {
+			pg.Stop()
+			return nil, err
+		}
+		return pg, nil
+	})
 }
 
 // Standby makes a new throwaway cluster under parent from a base backup of primary
 // (pg_basebackup, WAL streamed during the copy) and starts it as its streaming standby,
 // named application_name name. It returns once the standby is running, in recovery; see
 // WaitStreaming for the moment the primary counts it as its synchronous standby.
-func Standby(parent string, primary *Server, name string) (_ *Server, err error) {
-	dir, err := os.MkdirTemp(parent, "loudly-pg-")
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
+func Standby(parent string, primary *Server, name string) (*Server, error) {
+	return inNewDir(parent, func(dir string) (*Server, error) {
+		pg, err := replicatedDir(dir)
 		if err != nil {
-			os.RemoveAll(dir)
+			return nil, err
 		}
-	}()
-	pg, err := prepareDir(dir, true, true)
-	if err != nil {
-		return nil, err
-	}
-	pg.replicated = true
-	backup := exec.Command(pg.tool("pg_basebackup"),
-		"-h", "127.0.0.1", "-p", fmt.Sprint(primary.port), "-U", "postgres",
-		"-D", pg.data, "-X", "stream", "--checkpoint=fast", "--no-sync")
-	if err := prepare(backup, pg.dir, pg.own); err != nil {
-		return nil, err
-	}
-	if out, err := backup.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%s: %v\n%s", backup, err, out)
-	}
-	if err := pg.followConf(primary, name); err != nil {
-		return nil, err
-	}
-	if err := pg.startOnFreePort(); err != nil {
-		return nil, err
-	}
-	return pg, nil
+		backup := exec.Command(pg.tool("pg_basebackup"),
+			"-h", "127.0.0.1", "-p", fmt.Sprint(primary.port), "-U", "postgres",
+			"-D", pg.data, "-X", "stream", "--checkpoint=fast", "--no-sync")
+		if err := prepare(backup, pg.dir, pg.own); err != nil {
+			return nil, err
+		}
+		if out, err := backup.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s: %v\n%s", backup, err, out)
+		}
+		if err := pg.followConf(primary, name); err != nil {
+			return nil, err
+		}
+		if err := pg.startOnFreePort(); err != nil {
+			return nil, err
+		}
+		return pg, nil
+	})
 }
 
 // Rewind turns pg, a former primary that is stopped (killed or shut down), into a
@@ -234,4 +218,14 @@ func (pg *Server) tool(name string) string {
 		}
 	}
 	return filepath.Join(pg.bin, name) // fails at exec, naming the path
+}
+
+// replicatedDir prepares dir for a server of a replicated pair (durable, thrown away).
+func replicatedDir(dir string) (*Server, error) {
+	pg, err := prepareDir(dir, true, true)
+	if err != nil {
+		return nil, err
+	}
+	pg.replicated = true
+	return pg, nil
 }
