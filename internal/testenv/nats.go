@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -186,3 +187,36 @@ func (l *errorLog) Fatalf(format string, v ...any) { l.keep(format, v...) }
 func (l *errorLog) Noticef(string, ...any)         {}
 func (l *errorLog) Debugf(string, ...any)          {}
 func (l *errorLog) Tracef(string, ...any)          {}
+
+// removeStreams deletes the streams on the server at url whose names contain token, and
+// says so in the test's log when it cannot.
+func removeStreams(t testing.TB, url, token string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Logf("testenv: removing the streams of %s: %v", token, err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Logf("testenv: removing the streams of %s: %v", token, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var mine []string
+	for name := range names.Name() {
+		if strings.Contains(name, token) {
+			mine = append(mine, name)
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Logf("testenv: listing the streams of %s: %v", token, err)
+	}
+	for _, name := range mine {
+		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Logf("testenv: deleting stream %s: %v", name, err)
+		}
+	}
+}

@@ -30,9 +30,17 @@ func Main(m *testing.M) {
 // Prefix returns a short token, unique to this call, made of letters and digits only, so
 // it is safe in NATS stream, consumer and subject names. Tests that share a server (see
 // NATS) put it in front of every name they create to stay out of each other's way.
+//
+// On a shared server (NATS_URL set), the streams whose names hold the token — the test's
+// own streams and key-value buckets — are deleted when the test ends, so a machine's
+// server does not collect the streams of every run.
 func Prefix(t testing.TB) string {
 	t.Helper()
-	return "t" + randomHex(4)
+	p := "t" + randomHex(4)
+	if url := os.Getenv("NATS_URL"); url != "" {
+		t.Cleanup(func() { removeStreams(t, url, p) })
+	}
+	return p
 }
 
 // WaitFor polls cond every 20ms until it returns true, and fails the test if that does
