@@ -23,6 +23,9 @@ import (
 	"loudly/internal/testenv"
 )
 
+// Main removes the loudly program the demo tests share (testenv.Build) when they end.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // TestDemo runs `loudly demo` as a user does, as a process of its own with its output
 // not a terminal, on its own data directory and free ports, with the Prometheus the tests
 // use on its PATH, and goes through the silent-skip drill as its guide does. Once orders
@@ -37,7 +40,7 @@ import (
 // generator's summary line and lost=0, and leave no process behind.
 func TestDemo(t *testing.T) {
 	t.Parallel() // its own data directory and free ports: beside the scaffold's test
-	bin := loudlyBinary(t)
+	bin := testenv.Build(t, ".")
 	prometheus := testenv.PrometheusPath(t)
 	// Under the system temporary directory and readable by all: running as root, the
 	// demo's PostgreSQL runs as another user, who must reach its directory.
@@ -286,7 +289,7 @@ func processesUnder(t *testing.T, dir string, pid int) []string {
 // made orders end in rejections their content does not explain (a warning).
 func TestDemo_SurvivesAClosedStdout(t *testing.T) {
 	t.Parallel()
-	bin := loudlyBinary(t)
+	bin := testenv.Build(t, ".")
 	dir, err := os.MkdirTemp("", "loudly-demo-pipe-")
 	if err != nil {
 		t.Fatal(err)
@@ -410,29 +413,4 @@ func (s *syncBuilder) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// The loudly binary the demo tests run, built once for the package's tests.
-var built struct {
-	once sync.Once
-	dir  string
-	err  error
-	out  []byte
-}
-
-// loudlyBinary builds the loudly command once (with -trimpath, as make test builds, so
-// the build cache serves it) and returns its path; the binary is removed when the
-// package's tests end (TestMain).
-func loudlyBinary(t *testing.T) string {
-	t.Helper()
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "loudly-bin-"); built.err != nil {
-			return
-		}
-		built.out, built.err = exec.Command("go", "build", "-trimpath", "-o", filepath.Join(built.dir, "loudly"), ".").CombinedOutput()
-	})
-	if built.err != nil {
-		t.Fatalf("go build: %v\n%s", built.err, built.out)
-	}
-	return filepath.Join(built.dir, "loudly")
 }

@@ -6,7 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"loudly/internal/testenv"
 )
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // A module the way a team's service looks: a consumer package (its path ends in
 // /consumer) and a handler with the original outage in it, next to a fixed handler and a
@@ -59,10 +63,7 @@ func TestCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command and runs go vet")
 	}
-	bin := filepath.Join(t.TempDir(), "silentcheck")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t, ".")
 	dir := t.TempDir()
 	writeFiles(t, dir, module)
 
@@ -176,10 +177,7 @@ func TestFollowsOwnHelpersOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command and runs go vet")
 	}
-	bin := filepath.Join(t.TempDir(), "silentcheck")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t, ".")
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "kclient")
 	writeFiles(t, lib, map[string]string{

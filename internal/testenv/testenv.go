@@ -19,11 +19,13 @@ import (
 )
 
 // Main runs the tests of a package and then stops anything the harness started once
-// per test binary (the local PostgreSQL cluster), before exiting with the tests' code.
+// per test binary (the local PostgreSQL cluster) and removes the programs Build made,
+// before exiting with the tests' code.
 func Main(m *testing.M) {
 	mainCalled.Store(true)
 	code := m.Run()
 	stopLocalPostgres()
+	removeBuilds()
 	os.Exit(code)
 }
 
