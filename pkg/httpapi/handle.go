@@ -28,11 +28,8 @@ func Handle(tel *telemetry.Telemetry, h HandlerFunc) http.Handler {
 		}
 		d := telemetry.Decision{Stage: telemetry.StageHTTP, Outcome: telemetry.Retry, Reason: "internal", EventType: r.Pattern, Err: err}
 		var e *Error
-		var in *internalError
-		var un *unavailableError
+		var se *serverError
 		switch {
-		case errors.As(err, &un):
-			d.Reason = un.reason
 		case errors.As(err, &e):
 			d.Outcome, d.Reason = telemetry.Invalid, e.Reason
 			if e.Code == ENotFound {
@@ -41,8 +38,8 @@ func Handle(tel *telemetry.Telemetry, h HandlerFunc) http.Handler {
 			if d.Reason == "" {
 				d.Reason = e.Code
 			}
-		case errors.As(err, &in):
-			d.Reason = in.reason
+		case errors.As(err, &se):
+			d.Reason = se.reason
 		}
 		tel.Decisions.Record(r.Context(), d)
 		WriteError(w, r, tel.Logger, err)
@@ -51,15 +48,7 @@ func Handle(tel *telemetry.Telemetry, h HandlerFunc) http.Handler {
 
 // Internal marks err as a server failure with a metric-safe reason ("db_error") for the
 // decision Handle records; the client still sees only "Internal error".
-func Internal(reason string, err error) error { return &internalError{reason: reason, err: err} }
-
-type internalError struct {
-	reason string
-	err    error
-}
-
-func (e *internalError) Error() string { return e.reason + ": " + e.err.Error() }
-func (e *internalError) Unwrap() error { return e.err }
+func Internal(reason string, err error) error { return &serverError{reason: reason, err: err} }
 
 // RetryAfter is the Retry-After of a 503 answer, in seconds: about the time a failover
 // takes to give the services a new primary.
@@ -69,12 +58,17 @@ const RetryAfter = "1"
 // ("db_unavailable"): the client gets 503, Retry-After and code "unavailable", and the
 // decision Handle records is retry. Use it when the same request can succeed in a moment
 // (postgres.Unavailable says so of a database error).
-func Unavailable(reason string, err error) error { return &unavailableError{reason: reason, err: err} }
-
-type unavailableError struct {
-	reason string
-	err    error
+func Unavailable(reason string, err error) error {
+	return &serverError{reason: reason, err: err, unavailable: true}
 }
 
-func (e *unavailableError) Error() string { return e.reason + ": " + e.err.Error() }
-func (e *unavailableError) Unwrap() error { return e.err }
+// serverError is a failure on the server's side (Internal, Unavailable): retry, with
+// its reason; unavailable answers 503 instead of 500.
+type serverError struct {
+	reason      string
+	err         error
+	unavailable bool
+}
+
+func (e *serverError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *serverError) Unwrap() error { return e.err }

@@ -74,12 +74,12 @@ func Status(err error) int {
 // they are logged in full and the client only sees "Internal error".
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	var e *Error
-	var un *unavailableError
+	var se *serverError
 	switch {
 	case errors.As(err, &e):
-	case errors.As(err, &un):
-		logger.WarnContext(r.Context(), "unavailable", "method", r.Method, "path", r.URL.Path, "reason", un.reason, "error", err)
-		e = &Error{Code: EUnavailable, Reason: un.reason, Message: "Service temporarily unavailable; retry (with the same Idempotency-Key, if any)"}
+	case errors.As(err, &se) && se.unavailable:
+		logger.WarnContext(r.Context(), "unavailable", "method", r.Method, "path", r.URL.Path, "reason", se.reason, "error", err)
+		e = &Error{Code: EUnavailable, Reason: se.reason, Message: "Service temporarily unavailable; retry (with the same Idempotency-Key, if any)"}
 		w.Header().Set("Retry-After", RetryAfter)
 	default:
 		logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "error", err)
