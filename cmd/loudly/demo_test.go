@@ -39,7 +39,6 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // marked unsent) and SIGINT: the demo must verify what it sent and end with the load
 // generator's summary line and lost=0, and leave no process behind.
 func TestDemo(t *testing.T) {
-	t.Parallel() // its own data directory and free ports: beside the scaffold's test
 	bin := testenv.Build(t, ".")
 	prometheus := testenv.PrometheusPath(t)
 	// Under the system temporary directory and readable by all: running as root, the
@@ -288,7 +287,6 @@ func processesUnder(t *testing.T, dir string, pid int) []string {
 // is the run's, not a signal's: 0, since nothing was lost, though the stock-out drill
 // made orders end in rejections their content does not explain (a warning).
 func TestDemo_SurvivesAClosedStdout(t *testing.T) {
-	t.Parallel()
 	bin := testenv.Build(t, ".")
 	dir, err := os.MkdirTemp("", "loudly-demo-pipe-")
 	if err != nil {
