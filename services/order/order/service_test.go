@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,6 +240,73 @@ func TestOrderAPI_GetOrder(t *testing.T) {
 }
 
 // Without an inventory service nothing settles: the reconciler must say so.
+func TestOrderAPI_BatchGet(t *testing.T) {
+	r := startOrder(t)
+	var ids []string
+	for range 3 {
+		created := r.do(t, "POST", "/v1/orders", "application/json", goodOrder, nil)
+		id, _ := created.body["id"].(string)
+		if created.status != http.StatusAccepted || id == "" {
+			t.Fatalf("create: %d %s", created.status, created.raw)
+		}
+		ids = append(ids, id)
+	}
+	unknown := "0b6f3d4e-7a1c-4d2e-9f00-000000000000"
+	ask := append(slices.Clone(ids), strings.ToUpper(ids[0]), unknown)
+	body, _ := json.Marshal(BatchGetRequest{IDs: ask})
+	res := r.do(t, "POST", "/v1/orders:batchGet", "application/json", string(body), nil)
+	if res.status != http.StatusOK {
+		t.Fatalf("%d %s", res.status, res.raw)
+	}
+	var got BatchGetResponse
+	if err := json.Unmarshal([]byte(res.raw), &got); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, o := range got.Orders {
+		if o.Status != StatusPending || o.CreatedAt.IsZero() || o.TraceID == "" {
+			t.Errorf("order %+v: want pending with its creation time and trace id", o)
+		}
+		seen = append(seen, o.ID)
+	}
+	slices.Sort(seen)
+	slices.Sort(ids)
+	if !slices.Equal(seen, ids) {
+		t.Errorf("orders %v, want each of %v once (an id asked twice, in upper case, is one order)", seen, ids)
+	}
+	if !slices.Equal(got.NotFound, []string{unknown}) {
+		t.Errorf("not_found %v, want [%s]", got.NotFound, unknown)
+	}
+
+	tooMany := make([]string, MaxBatchGet+1)
+	for i := range tooMany {
+		tooMany[i] = unknown
+	}
+	many, _ := json.Marshal(BatchGetRequest{IDs: tooMany})
+	for _, c := range []struct {
+		name, contentType, body string
+		status                  int
+		reason                  string
+	}{
+		{"no content type", "", string(body), 415, "unsupported_media_type"},
+		{"empty body", "application/json", "", 400, "empty_body"},
+		{"no ids", "application/json", `{"ids":[]}`, 400, "bad_id_count"},
+		{"too many ids", "application/json", string(many), 400, "bad_id_count"},
+		{"not a UUID", "application/json", `{"ids":["` + ids[0] + `","nope"]}`, 400, "bad_order_id"},
+		{"ids not strings", "application/json", `{"ids":[1]}`, 400, "bad_type"},
+		{"unknown field", "application/json", `{"ids":["` + ids[0] + `"],"all":true}`, 400, "unknown_field"},
+		{"a member name twice", "application/json", `{"ids":["` + ids[0] + `"],"ids":[]}`, 400, "duplicate_member"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := r.do(t, "POST", "/v1/orders:batchGet", c.contentType, c.body, nil)
+			e, _ := res.body["error"].(map[string]any)
+			if res.status != c.status || e == nil || e["reason"] != c.reason {
+				t.Fatalf("%d %s, want %d with reason %q", res.status, res.raw, c.status, c.reason)
+			}
+		})
+	}
+}
+
 func TestReconciler_ReportsOrdersPendingPastTheDeadline(t *testing.T) {
 	r := startOrder(t)
 	for i := range 3 {

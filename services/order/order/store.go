@@ -43,6 +43,18 @@ type Order struct {
 	Events     []outbox.Entry `json:"events,omitempty"` // this order's events in the order outbox
 }
 
+// OrderStatus is an order without its lines, history and events: what
+// POST /v1/orders:batchGet answers for each order.
+type OrderStatus struct {
+	ID        string     `json:"id"`
+	Status    string     `json:"status"`
+	Reason    string     `json:"reason,omitempty"`
+	TraceID   string     `json:"trace_id,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	SettledAt *time.Time `json:"settled_at,omitempty"`
+}
+
 // HistoryEntry is one status an order had.
 type HistoryEntry struct {
 	Status  string    `json:"status"`
@@ -168,6 +180,20 @@ func isUniqueViolation(err error, table string) bool {
 }
 
 // get returns an order with its history.
+// statuses reads the orders with these ids (canonical UUIDs) in one query; ids that are
+// not orders are left out.
+func (s *store) statuses(ctx context.Context, ids []string) ([]OrderStatus, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id::text, status, coalesce(reason, ''), coalesce(trace_id, ''), created_at, updated_at, settled_at
+		FROM orders.orders WHERE id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OrderStatus, error) {
+		var o OrderStatus
+		return o, r.Scan(&o.ID, &o.Status, &o.Reason, &o.TraceID, &o.CreatedAt, &o.UpdatedAt, &o.SettledAt)
+	})
+}
+
 func (s *store) get(ctx context.Context, id string) (Order, error) {
 	var o Order
 	var lines []byte
