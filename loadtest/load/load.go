@@ -41,6 +41,11 @@ type Config struct {
 	// its latency at the rate.
 	Warmup time.Duration
 
+	// Window, when set, splits the run into windows of this length from the first
+	// acceptance, each with its own figures (Summary.Windows): a long run shows whether its
+	// latency or throughput drifted, which one p99 over the whole run hides.
+	Window time.Duration
+
 	// Stop, when closed, ends the sending phase early: the orders in flight finish, and
 	// what was sent is verified as after a complete run (while cancelling ctx interrupts
 	// the run, verification included). `loudly demo` closes it on Ctrl-C.

@@ -228,9 +228,7 @@ func checkReachable(ctx context.Context, client *http.Client, baseURL string) (r
 	return resp.StatusCode == http.StatusOK, nil
 }
 
-var errNotFound = errors.New("order not found")
-
-// orderView is the part of GET /v1/orders/{id} the verification reads.
+// orderView is the part of an order (POST /v1/orders:batchGet) the verification reads.
 type orderView struct {
 	ID        string     `json:"id"`
 	Status    string     `json:"status"`
@@ -259,29 +257,54 @@ func (o orderView) latency() time.Duration {
 	return max(end.Sub(o.CreatedAt), 0)
 }
 
-func getOrder(ctx context.Context, client *http.Client, baseURL, id string) (orderView, error) {
-	var o orderView
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/v1/orders/"+id, nil)
+// batchGetSize is how many orders one read asks for: the order service's limit.
+const batchGetSize = 1000
+
+// errNotFound is the answer for an id the service does not know.
+var errNotFound = errors.New("order not found")
+
+// getOrders reads up to batchGetSize orders in one POST /v1/orders:batchGet. An id the
+// service does not know gets errNotFound in errs; a failed read fails them all.
+func getOrders(ctx context.Context, client *http.Client, baseURL string, ids []string) (map[string]orderView, map[string]error, error) {
+	body, err := json.Marshal(struct {
+		IDs []string `json:"ids"`
+	}{ids})
 	if err != nil {
-		return o, err
+		return nil, nil, err
 	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/v1/orders:batchGet", bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return o, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return o, err
+		return nil, nil, err
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		return o, errNotFound
-	default:
-		return o, fmt.Errorf("GET /v1/orders/%s: %s: %s", id, resp.Status, strings.TrimSpace(string(b)))
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("POST /v1/orders:batchGet (%d ids): %s: %s", len(ids), resp.Status, strings.TrimSpace(string(b)))
 	}
-	return o, json.Unmarshal(b, &o)
+	var got struct {
+		Orders   []orderView `json:"orders"`
+		NotFound []string    `json:"not_found"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		return nil, nil, fmt.Errorf("POST /v1/orders:batchGet: %w", err)
+	}
+	views := make(map[string]orderView, len(got.Orders))
+	for _, o := range got.Orders {
+		views[o.ID] = o
+	}
+	errs := map[string]error{}
+	for _, id := range got.NotFound {
+		errs[id] = errNotFound
+	}
+	return views, errs, nil
 }
 
 // NewOrder is order n of the mix seed gives: what a run with that seed sends as its

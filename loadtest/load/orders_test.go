@@ -1,6 +1,8 @@
 package load
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,29 +91,63 @@ func TestSend_HoldsTheRateWhenTheServiceIsSlow(t *testing.T) {
 func TestCheckOrders_StopsAPassAtTheFirstOrdersInFlight(t *testing.T) {
 	var mu sync.Mutex
 	reads := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := strings.TrimPrefix(r.URL.Path, "/v1/orders/")
+	srv := httptest.NewServer(batchGet(t, func(id string) string {
 		mu.Lock()
 		reads++
 		mu.Unlock()
-		status := "pending"
-		if id < "o0100" { // the oldest hundred are settled
-			status = "confirmed"
+		if id < "o01000" { // the oldest thousand are settled
+			return "confirmed"
 		}
-		fmt.Fprintf(w, `{"id":%q,"status":%q,"created_at":"2026-01-01T00:00:00Z"}`, id, status)
+		return "pending"
 	}))
 	defer srv.Close()
 	var ids []string
-	for i := range 5000 {
-		ids = append(ids, fmt.Sprintf("o%04d", i))
+	for i := range 50000 {
+		ids = append(ids, fmt.Sprintf("o%05d", i))
 	}
 	v := &verification{orders: map[string]orderView{}, orderErrs: map[string]error{}}
-	pending := checkOrders(t.Context(), srv.Client(), srv.URL, ids, 8, notFinalBudget, v)
-	if len(pending) != 4900 || pending[0] != "o0100" || pending[len(pending)-1] != "o4999" {
-		t.Errorf("pending = %d ids from %s, want the 4900 from o0100 on, oldest first", len(pending), pending[0])
+	pending := checkOrders(t.Context(), srv.Client(), srv.URL, ids, 4, notFinalBudget, v)
+	if len(pending) != 49000 || pending[0] != "o01000" || pending[len(pending)-1] != "o49999" {
+		t.Errorf("pending = %d ids from %s, want the 49000 from o01000 on, oldest first", len(pending), pending[0])
 	}
-	if reads > 100+200+8 {
-		t.Errorf("%d reads in one pass, want the settled 100 plus about 200 in flight", reads)
+	if reads > (1+1+4)*batchGetSize {
+		t.Errorf("%d orders read in one pass, want the settled batch, the first batch in flight and at most the 4 reads in flight beside it", reads)
+	}
+}
+
+// batchGet serves POST /v1/orders:batchGet (and /readyz) with the status status gives
+// each id ("" for an id it does not know), and POST /v1/orders as a 202.
+func batchGet(t *testing.T, status func(id string) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/orders:batchGet" {
+			return
+		}
+		var req struct {
+			IDs []string `json:"ids"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.IDs) == 0 || len(req.IDs) > batchGetSize {
+			t.Errorf("batchGet body: %v, %d ids", err, len(req.IDs))
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		type view struct {
+			ID        string `json:"id"`
+			Status    string `json:"status"`
+			CreatedAt string `json:"created_at"`
+			UpdatedAt string `json:"updated_at"`
+		}
+		res := struct {
+			Orders   []view   `json:"orders"`
+			NotFound []string `json:"not_found"`
+		}{NotFound: []string{}}
+		for _, id := range req.IDs {
+			if st := status(id); st != "" {
+				res.Orders = append(res.Orders, view{id, st, "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"})
+			} else {
+				res.NotFound = append(res.NotFound, id)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(res)
 	}
 }
 
@@ -126,7 +162,7 @@ func TestRun_OpenEndedUntilStop(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == "/readyz":
-		case r.Method == http.MethodPost:
+		case r.URL.Path == "/v1/orders":
 			mu.Lock()
 			posted++
 			n := posted
@@ -137,8 +173,7 @@ func TestRun_OpenEndedUntilStop(t *testing.T) {
 			w.WriteHeader(http.StatusAccepted)
 			fmt.Fprintf(w, `{"id":"o%06d","status":"pending"}`, n)
 		default:
-			id := strings.TrimPrefix(r.URL.Path, "/v1/orders/")
-			fmt.Fprintf(w, `{"id":%q,"status":"confirmed","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:01Z"}`, id)
+			batchGet(t, func(string) string { return "confirmed" })(w, r)
 		}
 	}))
 	defer srv.Close()
@@ -168,23 +203,27 @@ func TestRun_OpenEndedUntilStop(t *testing.T) {
 // still reads the newer orders behind them before it gives up, so only the orders it saw
 // not final count as not final.
 func TestVerify_ReadsEveryOrderBehindOrdersThatNeverSettle(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := strings.TrimPrefix(r.URL.Path, "/v1/orders/")
-		status := "confirmed"
-		if id < "o0300" { // the oldest 300 are stuck
-			status = "pending"
+	srv := httptest.NewServer(batchGet(t, func(id string) string {
+		switch {
+		case id == "o00500":
+			return "" // not known to the service: never final
+		case id < "o00300": // the oldest 300 are stuck
+			return "pending"
 		}
-		fmt.Fprintf(w, `{"id":%q,"status":%q,"created_at":"2026-01-01T00:00:00Z"}`, id, status)
+		return "confirmed"
 	}))
 	defer srv.Close()
 	var sent sendReport
-	for i := range 1000 {
-		sent.orders = append(sent.orders, placed{sent: true, id: fmt.Sprintf("o%04d", i), attempts: 1})
+	for i := range 3000 {
+		sent.orders = append(sent.orders, placed{sent: true, id: fmt.Sprintf("o%05d", i), attempts: 1})
 	}
 	cfg := Config{URL: srv.URL, Timeout: time.Second, Concurrency: 8, Verify: true}
 	v := verify(t.Context(), cfg, srv.Client(), nil, sent, io.Discard)
 	s := report{cfg: cfg, sent: sent, verified: v}.summary()
-	if s.NotFinal != 300 || s.Confirmed != 700 {
-		t.Errorf("not final %d, confirmed %d: want the 300 stuck orders not final and the 700 behind them confirmed", s.NotFinal, s.Confirmed)
+	if s.NotFinal != 301 || s.Confirmed != 2699 {
+		t.Errorf("not final %d, confirmed %d: want the 300 stuck orders and the unknown one not final and the 2699 others confirmed", s.NotFinal, s.Confirmed)
+	}
+	if err := v.orderErrs["o00500"]; !errors.Is(err, errNotFound) {
+		t.Errorf("the unknown order's error is %v, want %v", err, errNotFound)
 	}
 }

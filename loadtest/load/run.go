@@ -288,7 +288,7 @@ func verify(parent context.Context, cfg Config, client *http.Client, js jetstrea
 	wg.Go(func() {
 		pending := ids
 		for len(pending) > 0 {
-			pending = checkOrders(ctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), notFinalBudget, v)
+			pending = checkOrders(ctx, client, cfg.URL, pending, verifyWorkers, notFinalBudget, v)
 			ordersLeft.Store(int64(len(pending)))
 			if len(pending) == 0 || !Sleep(ctx, 500*time.Millisecond) {
 				break
@@ -300,7 +300,7 @@ func verify(parent context.Context, cfg Config, client *http.Client, js jetstrea
 		// not final.
 		if len(pending) > 0 && parent.Err() == nil {
 			lctx, cancel := context.WithTimeout(parent, 30*time.Second)
-			pending = checkOrders(lctx, client, cfg.URL, pending, min(cfg.Concurrency, 32), len(pending), v)
+			pending = checkOrders(lctx, client, cfg.URL, pending, verifyWorkers, len(pending), v)
 			cancel()
 			ordersLeft.Store(int64(len(pending)))
 		}
@@ -328,48 +328,60 @@ func verify(parent context.Context, cfg Config, client *http.Client, js jetstrea
 	return v
 }
 
+// verifyWorkers is how many batch reads verification has in flight.
+const verifyWorkers = 4
+
 // notFinalBudget is how many orders in flight end a pass of checkOrders.
 const notFinalBudget = 200
 
-// checkOrders reads pending orders, oldest first, with bounded concurrency, records what
-// it saw in v, and returns the ids that are not final yet, still oldest first. Orders
-// settle roughly in the order they were placed, so once a pass has met budget
-// orders that are still in flight, the newer ones most likely are too: the pass ends
-// there instead of loading the service under test with reads while it catches up.
+// checkOrders reads pending orders, oldest first, batchGetSize at a time with up to
+// workers reads in flight, records what it saw in v, and returns the ids that are not
+// final yet, still oldest first. Orders settle roughly in the order they were placed, so
+// once a pass has met budget orders that are still in flight, the newer ones most likely
+// are too: the pass ends there instead of loading the service under test with reads
+// while it catches up.
 func checkOrders(ctx context.Context, client *http.Client, baseURL string, ids []string, workers, budget int, v *verification) []string {
 	final := make([]bool, len(ids))
 	var mu sync.Mutex
 	var notFinal atomic.Int64
-	jobs := make(chan int)
+	jobs := make(chan int) // the first index of a batch
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for i := range jobs {
-				id := ids[i]
-				o, err := getOrder(ctx, client, baseURL, id)
+			for first := range jobs {
+				batch := ids[first:min(first+batchGetSize, len(ids))]
+				views, errs, err := getOrders(ctx, client, baseURL, batch)
 				mu.Lock()
-				if err != nil {
-					if ctx.Err() == nil || v.orderErrs[id] == nil {
-						v.orderErrs[id] = err
+				for i, id := range batch {
+					o, ok := views[id]
+					switch {
+					case ok:
+						v.orders[id] = o
+						delete(v.orderErrs, id)
+					case err != nil:
+						if ctx.Err() == nil || v.orderErrs[id] == nil {
+							v.orderErrs[id] = err
+						}
+					case errs[id] != nil:
+						v.orderErrs[id] = errs[id]
+					default:
+						v.orderErrs[id] = fmt.Errorf("not in the answer to POST /v1/orders:batchGet")
 					}
-				} else {
-					v.orders[id] = o
-					delete(v.orderErrs, id)
+					if ok && o.final() {
+						final[first+i] = true // each index is written by one worker only
+					} else {
+						notFinal.Add(1)
+					}
 				}
 				mu.Unlock()
-				if err == nil && o.final() {
-					final[i] = true // each index is written by one worker only
-				} else {
-					notFinal.Add(1)
-				}
 			}
 		})
 	}
-	for i := range ids {
+	for first := 0; first < len(ids); first += batchGetSize {
 		if notFinal.Load() >= int64(budget) || ctx.Err() != nil {
 			break
 		}
-		jobs <- i
+		jobs <- first
 	}
 	close(jobs)
 	wg.Wait()

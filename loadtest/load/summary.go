@@ -41,10 +41,58 @@ type Summary struct {
 	WarmupP99    time.Duration
 	SendDuration time.Duration
 	OrdersPerSec float64 // Accepted / SendDuration
+	// VerifyDuration is how long verification took (after Config.Quiet returned, if set).
+	VerifyDuration time.Duration
+	// Windows are the run's figures window by window (Config.Window), in time order.
+	Windows []Window
 	// SettledPerSec is the pipeline's own throughput: final orders over the server-side span
 	// from the first acceptance to the last final status. Under a rate the pipeline cannot
 	// keep up with, it stays at what the pipeline does while OrdersPerSec follows the load.
 	SettledPerSec float64
+}
+
+// Window is a stretch of Config.Window of a run, from Start after its first acceptance
+// (server-side timestamps).
+type Window struct {
+	Start         time.Duration
+	Length        time.Duration // Config.Window; the last window may be shorter
+	Accepted      int           // final orders accepted in the window
+	P99           time.Duration // their settlement latency's p99
+	SettledPerSec float64       // final statuses set in the window, per second of it
+}
+
+// windows splits final orders into windows of length w from the first acceptance: what
+// each window's orders took to settle, and how fast orders settled in it.
+func windows(views []orderView, w time.Duration) []Window {
+	if w <= 0 || len(views) == 0 {
+		return nil
+	}
+	first, last := views[0].CreatedAt, time.Time{}
+	for _, v := range views {
+		if v.CreatedAt.Before(first) {
+			first = v.CreatedAt
+		}
+		if end := v.CreatedAt.Add(v.latency()); end.After(last) {
+			last = end
+		}
+	}
+	n := int(last.Sub(first)/w) + 1
+	latencies := make([][]time.Duration, n)
+	settled := make([]int, n)
+	for _, v := range views {
+		latencies[int(v.CreatedAt.Sub(first)/w)] = append(latencies[int(v.CreatedAt.Sub(first)/w)], v.latency())
+		settled[int(v.CreatedAt.Add(v.latency()).Sub(first)/w)]++
+	}
+	out := make([]Window, n)
+	for i := range out {
+		slices.Sort(latencies[i])
+		length := min(w, last.Sub(first)-time.Duration(i)*w)
+		out[i] = Window{Start: time.Duration(i) * w, Length: length, Accepted: len(latencies[i]), P99: percentile(latencies[i], 99)}
+		if length > 0 {
+			out[i].SettledPerSec = float64(settled[i]) / length.Seconds()
+		}
+	}
+	return out
 }
 
 // Proven reports what the line's verified= says: the run was verified and nothing was
@@ -91,6 +139,7 @@ func (r report) summary() Summary {
 	s := Summary{Verified: r.verified != nil, Scheduled: len(r.sent.orders), Behind: r.sent.behind,
 		PoisonSent: len(r.sent.poisons), PoisonErrors: len(r.sent.poisonErrs), SendDuration: r.sent.elapsed}
 	var latencies, warmup []time.Duration
+	var finals []orderView
 	var first, last time.Time
 	for n, o := range r.sent.orders {
 		if !o.sent {
@@ -121,6 +170,7 @@ func (r report) summary() Summary {
 		if !o.kind.expected(view.Status, view.Reason) {
 			s.Unexpected++
 		}
+		finals = append(finals, view)
 		if r.cfg.warmingUp(n) {
 			warmup = append(warmup, view.latency())
 		} else {
@@ -136,6 +186,7 @@ func (r report) summary() Summary {
 	s.NotFinal = s.Accepted - s.Confirmed - s.Rejected - s.Failed
 	if r.verified != nil {
 		s.DeadLettered = len(r.verified.letters)
+		s.VerifyDuration = r.verified.waited
 	}
 	s.PoisonMissing = s.PoisonSent - s.DeadLettered
 	s.Lost = s.NotFinal + s.PoisonMissing
@@ -146,6 +197,7 @@ func (r report) summary() Summary {
 	if s.SendDuration > 0 {
 		s.OrdersPerSec = float64(s.Accepted) / s.SendDuration.Seconds()
 	}
+	s.Windows = windows(finals, r.cfg.Window)
 	if span := last.Sub(first); span > 0 {
 		s.SettledPerSec = float64(len(latencies)+len(warmup)) / span.Seconds()
 	}
@@ -198,6 +250,10 @@ func (r report) printBreakdown(w io.Writer, s Summary) {
 		fmt.Fprintf(w, "  failed by reason: %s\n", counts(failed))
 	}
 	fmt.Fprintf(w, "  outcomes the order's content does not explain: %d\n", s.Unexpected)
+	for _, win := range s.Windows {
+		fmt.Fprintf(w, "  from %s for %s: %d accepted, p99 %s ms, %.1f settled/s\n",
+			win.Start, win.Length.Round(time.Second), win.Accepted, ms(win.P99), win.SettledPerSec)
+	}
 	if s.PoisonSent > 0 {
 		byReason := map[string]int{}
 		for _, l := range v.letters {

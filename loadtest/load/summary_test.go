@@ -3,6 +3,7 @@ package load
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -111,8 +112,8 @@ func TestReport_Summary(t *testing.T) {
 			Confirmed: 1, Rejected: 1, Failed: 1, NotFinal: 1, Unexpected: 1, // sold-out order failed instead of rejected
 			PoisonSent: 2, DeadLettered: 1, PoisonMissing: 1, Lost: 2,
 			P50: 20 * time.Millisecond, P99: 30 * time.Millisecond, SendDuration: 2 * time.Second, OrdersPerSec: 2,
-			SettledPerSec: 100} // 3 final orders between the first acceptance and the last final status, 30ms
-		if s != want {
+			SettledPerSec: 100, VerifyDuration: time.Second} // 3 final orders between the first acceptance and the last final status, 30ms
+		if !reflect.DeepEqual(s, want) {
 			t.Errorf("summary:\n got %+v\nwant %+v", s, want)
 		}
 	})
@@ -210,5 +211,42 @@ func TestPoisonPayload(t *testing.T) {
 				t.Errorf("Decode = %v, want invalid with reason %s", err, kind)
 			}
 		})
+	}
+}
+
+// Windows split a run by acceptance time for latency and by settlement time for
+// throughput, so a pipeline falling behind shows as a rising p99 and settled/s that stays
+// below the rate.
+func TestWindows(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var views []orderView
+	add := func(created, latency time.Duration) {
+		settled := t0.Add(created + latency)
+		views = append(views, orderView{Status: "confirmed", CreatedAt: t0.Add(created), SettledAt: &settled})
+	}
+	// Window 0: 10 orders, 100ms each. Window 1: 10 orders, the last one 9s late, so it
+	// settles in window 2 with 20 more quick ones.
+	for i := range 10 {
+		add(time.Duration(i)*time.Second, 100*time.Millisecond)
+	}
+	for i := range 9 {
+		add(10*time.Second+time.Duration(i)*time.Second, 100*time.Millisecond)
+	}
+	add(19*time.Second, 9*time.Second)
+	for i := range 20 {
+		add(20*time.Second+time.Duration(i)*250*time.Millisecond, 100*time.Millisecond)
+	}
+	got := windows(views, 10*time.Second)
+	want := []Window{
+		{Start: 0, Length: 10 * time.Second, Accepted: 10, P99: 100 * time.Millisecond, SettledPerSec: 1},
+		{Start: 10 * time.Second, Length: 10 * time.Second, Accepted: 10, P99: 9 * time.Second, SettledPerSec: 0.9},
+		// The last window ends with the last settlement, 28s after the first acceptance.
+		{Start: 20 * time.Second, Length: 8 * time.Second, Accepted: 20, P99: 100 * time.Millisecond, SettledPerSec: 21.0 / 8},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("windows:\n got %+v\nwant %+v", got, want)
+	}
+	if windows(views, 0) != nil || windows(nil, time.Second) != nil {
+		t.Error("no window length or no orders: want no windows")
 	}
 }
