@@ -1,7 +1,7 @@
 # Loudly — the commands the README documents.
 GO ?= go
 
-.PHONY: test test-race test-compat check tools demo run-order run-inventory load bench bench-drain soak build up up-cluster down drill
+.PHONY: test test-race test-compat check tools demo run-order run-inventory load bench bench-drain bench-stored soak build up up-cluster down drill
 
 # The test command: formatting, vet, and every test against real PostgreSQL, NATS,
 # Prometheus and OpenTelemetry Collector. -trimpath: the scaffold's test builds copies of
@@ -57,6 +57,12 @@ bench:
 # CONSUMER_BATCH_SIZE=1, side by side, in one line "drain: … speedup=…".
 bench-drain:
 	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkBacklogDrain$$' -benchtime 1x -timeout 60m ./loadtest/
+
+# make bench-stored: the saturated settled/s with 0, 500,000 and 1,500,000 orders already
+# stored (STORED_ORDERS), the pipeline filling its own tables in between, in one line
+# "stored: …" (loadtest/stored_test.go). Not in CI: about 20 minutes.
+bench-stored:
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkStoredOrders$$' -benchtime 1x -timeout 2h ./loadtest/
 
 # make soak: the pipeline for SOAK_DURATION (30m) at SOAK_RATE orders/s (default half the
 # saturated rate, measured first) with the drills cycling; RSS and goroutines of each service

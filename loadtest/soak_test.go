@@ -84,6 +84,8 @@ type soakLine struct {
 	// Over the warm-up and the soak run.
 	Accepted, Lost, DeadLettered, PoisonSent, Unexpected int
 	P50, P99                                             time.Duration // the soak run's
+	Windows                                              []load.Window // the soak run's, soakWindow each
+	Verify                                               time.Duration // the soak run's verification
 	Twice                                                int           // orders reserved more than once
 	Services                                             []soakFigures
 }
@@ -96,7 +98,14 @@ func (l *soakLine) add(s load.Summary) {
 	l.PoisonSent += s.PoisonSent
 	l.Unexpected += s.Unexpected
 	l.P50, l.P99 = s.P50, s.P99
+	l.Windows, l.Verify = s.Windows, s.VerifyDuration
 }
+
+// soakWindow is the length of the soak run's windows: its p99 and settled/s, window by
+// window, show a pipeline falling behind (p99 rising, settled/s below the rate) or slowing
+// as its tables grow. The end rate is the last window but one: the last holds the drain
+// after the sending stopped.
+const soakWindow = 5 * time.Minute
 
 // soakFigures are one service's samples.
 type soakFigures struct {
@@ -124,6 +133,17 @@ func (l soakLine) String() string {
 	}
 	fmt.Fprintf(&b, " drills=%d active_seen=%d accepted=%d lost=%d applied_twice=%d dead_lettered=%d/%d unexpected=%d p50_ms=%s p99_ms=%s",
 		l.Drills, l.Active, l.Accepted, l.Lost, l.Twice, l.DeadLettered, l.PoisonSent, l.Unexpected, ms(l.P50), ms(l.P99))
+	if len(l.Windows) > 0 {
+		p99s, rates := make([]string, len(l.Windows)), make([]string, len(l.Windows))
+		for i, w := range l.Windows {
+			p99s[i], rates[i] = ms(w.P99), strconv.FormatFloat(w.SettledPerSec, 'f', 0, 64)
+		}
+		first, last := l.Windows[0], l.Windows[max(len(l.Windows)-2, 0)]
+		win := fmt.Sprintf("%dm", int(soakWindow.Minutes()))
+		fmt.Fprintf(&b, " p99_ms_per_%s=%s settled_per_s_per_%s=%s settled_per_s_start=%.1f settled_per_s_end=%.1f",
+			win, strings.Join(p99s, ","), win, strings.Join(rates, ","), first.SettledPerSec, last.SettledPerSec)
+	}
+	fmt.Fprintf(&b, " verify_s=%.1f", l.Verify.Seconds())
 	for _, s := range l.Services {
 		fmt.Fprintf(&b, " %s_rss_mib=%.1f→%.1f %s_goroutines=%d→%d", s.Name,
 			float64(s.RSSStart)/(1<<20), float64(s.RSSEnd)/(1<<20), s.Name, s.GoroutinesStart, s.GoroutinesEnd)
@@ -133,24 +153,9 @@ func (l soakLine) String() string {
 
 // soak runs one service of each kind under load with the drills cycling.
 func soak(b *testing.B, p pipeline, line *soakLine) {
-	natsURL := testenv.EmbeddedNATS(b).URL()
-	dsn := testenv.Postgres(b)
-	sinks := telemetryOn(b, p.settings)
-	env := append([]string{
-		"DATABASE_URL=" + dsn, "NATS_URL=" + natsURL,
-		"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s", "DRILLS=enabled",
-	}, sinks.env...)
-	env = append(env, p.settings...)
+	live := p.start(b, "DRILLS=enabled")
+	natsURL, dsn, procs, pprof := live.natsURL, live.dsn, live.procs, live.pprof
 	names := []string{"order", "inventory"}
-	procs := map[string]*process{}
-	pprof := map[string]string{} // for a goroutine dump when a service grew
-	for _, name := range names {
-		pprof[name] = freeAddr(b)
-		procs[name] = startService(b, filepath.Join(p.bin, name), append(env[:len(env):len(env)], "PPROF_ADDR="+pprof[name]))
-	}
-	for _, pr := range procs {
-		pr.waitReady(b, 30*time.Second)
-	}
 	js := testenv.JetStream(b, natsURL, nats.Name("soak-drills"))
 
 	// The timeline: a warm-up run, then the soak run with the drills in its middle and a
@@ -191,6 +196,7 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 		warmup, line.Rate, figures, each, each/2, strings.Join(plan.Drills, ", "))
 
 	cfg.Duration = soakLoad
+	cfg.Window = soakWindow
 	var res load.Summary
 	var runErr error
 	done := make(chan struct{})
@@ -264,6 +270,34 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 	}
 	b.ReportMetric(res.SettledPerSec, "settled/s")
 	b.ReportMetric(float64(line.Lost), "lost")
+}
+
+// live is both services running for a long benchmark, on their own database and
+// JetStream server, with telemetry on.
+type live struct {
+	natsURL, dsn string
+	procs        map[string]*process // by service name
+	pprof        map[string]string   // each service's PPROF_ADDR, for a goroutine dump
+}
+
+// start runs both services with the pipeline's settings and env added, and waits until
+// they are ready. They are killed when the benchmark ends.
+func (p pipeline) start(b *testing.B, env ...string) live {
+	l := live{natsURL: testenv.EmbeddedNATS(b).URL(), dsn: testenv.Postgres(b), procs: map[string]*process{}, pprof: map[string]string{}}
+	env = append([]string{
+		"DATABASE_URL=" + l.dsn, "NATS_URL=" + l.natsURL,
+		"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s",
+	}, env...)
+	env = append(env, telemetryOn(b, p.settings).env...)
+	env = append(env, p.settings...)
+	for _, name := range []string{"order", "inventory"} {
+		l.pprof[name] = freeAddr(b)
+		l.procs[name] = startService(b, filepath.Join(p.bin, name), append(env[:len(env):len(env)], "PPROF_ADDR="+l.pprof[name]))
+	}
+	for _, pr := range l.procs {
+		pr.waitReady(b, 30*time.Second)
+	}
+	return l
 }
 
 // goroutineDump is the goroutine profile a service serves on its PPROF_ADDR, grouped by
