@@ -180,11 +180,11 @@ func (c *checker) guardsWork(stack []ast.Node, inLoop bool, d derived) bool {
 			}
 			switch l := stack[owner-2].(type) {
 			case *ast.ForStmt:
-				if l.Body != p || !c.loopsOver(l, isMessageType) {
+				if l.Body != p || !c.takesMessageBefore(l, stmt.Pos()) {
 					return false
 				}
 			case *ast.RangeStmt:
-				if l.Body != p || !c.loopsOver(l, isMessageType) {
+				if l.Body != p || !c.takesMessageBefore(l, stmt.Pos()) {
 					return false
 				}
 			default:
@@ -332,4 +332,44 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 		}
 		return true
 	})
+}
+
+// takesMessageBefore reports whether loop takes a message of its own before pos: it ranges
+// over messages (or a channel of them), or its body defines a message variable before pos
+// outside any loop nested in it (m, err := sub.NextMsg(), case d := <-deliveries). A
+// reconnect loop around an inner loop over deliveries does not handle one itself.
+func (c *checker) takesMessageBefore(loop ast.Node, pos token.Pos) bool {
+	info := c.pass.TypesInfo
+	var body *ast.BlockStmt
+	switch l := loop.(type) {
+	case *ast.RangeStmt:
+		if l.Value != nil {
+			if t := info.TypeOf(l.Value); t != nil && isMessageType(t) {
+				return true
+			}
+		}
+		if t := info.TypeOf(l.X); t != nil {
+			if ch, ok := t.Underlying().(*types.Chan); ok && isMessageType(ch.Elem()) {
+				return true
+			}
+		}
+		body = l.Body
+	case *ast.ForStmt:
+		body = l.Body
+	default:
+		return false
+	}
+	found := false
+	c.inspectBody(body, func(n ast.Node, _ bool) bool {
+		switch n := n.(type) {
+		case *ast.ForStmt, *ast.RangeStmt:
+			return false
+		case *ast.Ident:
+			if v, ok := info.Defs[n].(*types.Var); ok && n.Pos() < pos && isMessageType(v.Type()) {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
 }

@@ -383,7 +383,7 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 	if records && !handler {
 		return
 	}
-	if !records && (!c.loopsOver(loop, isMessageType) || c.loopSettles(loop)) {
+	if !records && (!c.takesMessageBefore(loop, cont.Pos()) || c.loopSettles(loop)) {
 		return // a skipped message that nothing settles here either comes back or was never this loop's
 	}
 	b := c.innermostBranch(stack)

@@ -133,3 +133,35 @@ func drain(sub *nats.Subscription, n *int) {
 		log.Printf("%d read, last %s", *n, m.Subject)
 	}
 }
+
+// resubscribe waits for a connection around an inner loop over deliveries: its own
+// continues come before any message exists.
+func resubscribe(connected func() bool, consume func() <-chan delivery, out chan delivery, wait <-chan struct{}) {
+	for {
+		select {
+		case <-wait:
+		default:
+			continue
+		}
+		if !connected() {
+			continue
+		}
+		for d := range consume() {
+			out <- d
+		}
+	}
+}
+
+// pollFirst checks its own state before it takes the next message: nothing skipped.
+func pollFirst(sub *nats.Subscription, paused func() bool, out chan *nats.Msg) {
+	for {
+		if paused() {
+			continue
+		}
+		m, err := sub.NextMsg(time.Second)
+		if err != nil {
+			return
+		}
+		out <- m
+	}
+}
