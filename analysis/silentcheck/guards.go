@@ -334,10 +334,27 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 	})
 }
 
+// requests reports whether e is a call that sends something to get a message back: it is
+// given a payload or a message (nc.Request(subj, data, timeout), RequestMsg(m, timeout)).
+// A loop that skips such a reply retries its own request; it drops nobody's message.
+func (c *checker) requests(e ast.Expr) bool {
+	call, ok := ast.Unparen(e).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	for _, a := range call.Args {
+		if t := c.pass.TypesInfo.TypeOf(a); t != nil && (isBytes(t) || isMessageType(t)) {
+			return true
+		}
+	}
+	return false
+}
+
 // takesMessageBefore reports whether loop takes a message of its own before pos: it ranges
 // over messages (or a channel of them), or its body defines a message variable before pos
-// outside any loop nested in it (m, err := sub.NextMsg(), case d := <-deliveries). A
-// reconnect loop around an inner loop over deliveries does not handle one itself.
+// outside any loop nested in it (m, err := sub.NextMsg(), case d := <-deliveries), other
+// than the reply to a request it sent (see requests). A reconnect loop around an inner
+// loop over deliveries does not handle one itself.
 func (c *checker) takesMessageBefore(loop ast.Node, pos token.Pos) bool {
 	info := c.pass.TypesInfo
 	var body *ast.BlockStmt
@@ -364,6 +381,10 @@ func (c *checker) takesMessageBefore(loop ast.Node, pos token.Pos) bool {
 		switch n := n.(type) {
 		case *ast.ForStmt, *ast.RangeStmt:
 			return false
+		case *ast.AssignStmt:
+			if len(n.Rhs) == 1 && c.requests(n.Rhs[0]) {
+				return false // r, err := nc.Request(subj, data, timeout): a reply the loop asked for
+			}
 		case *ast.Ident:
 			if v, ok := info.Defs[n].(*types.Var); ok && n.Pos() < pos && isMessageType(v.Type()) {
 				found = true

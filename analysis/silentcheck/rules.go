@@ -393,6 +393,13 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 	if !c.decides(b, d) && (records || b.errBranch || !c.guardsWork(stack, true, d)) {
 		return
 	}
+	if !records {
+		for _, s := range b.stmts {
+			if s.Pos() < cont.Pos() && c.worksOn(s, d) {
+				return // handled there, then the next one (if first(m) { check(m); continue })
+			}
+		}
+	}
 	if c.settlesBefore(b.stmts, cont.Pos()) || c.stmtsRecord(b.stmts, cont.Pos(), nil) {
 		return
 	}

@@ -165,3 +165,38 @@ func pollFirst(sub *nats.Subscription, paused func() bool, out chan *nats.Msg) {
 		out <- m
 	}
 }
+
+type requester interface {
+	Request(subj string, data []byte, timeout time.Duration) (*nats.Msg, error)
+}
+
+// join retries its request until the answer says yes: a skipped reply is a retry of the
+// loop's own request, nobody else's message.
+func join(nc requester) bool {
+	for i := 0; i < 5; i++ {
+		r, err := nc.Request("join", []byte("me"), time.Second)
+		if err != nil {
+			continue
+		}
+		if string(r.Data) != "ok" {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// firstApart handles the first message its own way and goes on to the next: the
+// continue skips nothing.
+func firstApart(msgs <-chan *nats.Msg, out chan []byte) {
+	i := 0
+	for m := range msgs {
+		if i == 0 && m.Subject == "hello" {
+			out <- m.Data
+			i++
+			continue
+		}
+		out <- append([]byte("n:"), m.Data...)
+		i++
+	}
+}
