@@ -350,6 +350,37 @@ func (c *checker) requests(e ast.Expr) bool {
 	return false
 }
 
+// fromRequest reports whether the variable id is assigned the result of a request (see
+// requests) in the file that declares it.
+func (c *checker) fromRequest(id *ast.Ident) bool {
+	obj := c.pass.TypesInfo.ObjectOf(id)
+	if obj == nil {
+		return false
+	}
+	found := false
+	for _, f := range c.pass.Files {
+		if obj.Pos() < f.Pos() || obj.Pos() >= f.End() {
+			continue
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok || found {
+				return !found
+			}
+			if len(as.Rhs) != 1 || !c.requests(as.Rhs[0]) {
+				return true
+			}
+			for _, l := range as.Lhs {
+				if lid, ok := ast.Unparen(l).(*ast.Ident); ok && c.pass.TypesInfo.ObjectOf(lid) == obj {
+					found = true
+				}
+			}
+			return !found
+		})
+	}
+	return found
+}
+
 // takesMessageBefore reports whether loop takes a message of its own before pos: it ranges
 // over messages (or a channel of them), or its body defines a message variable before pos
 // outside any loop nested in it (m, err := sub.NextMsg(), case d := <-deliveries), other
@@ -360,6 +391,9 @@ func (c *checker) takesMessageBefore(loop ast.Node, pos token.Pos) bool {
 	var body *ast.BlockStmt
 	switch l := loop.(type) {
 	case *ast.RangeStmt:
+		if id, ok := ast.Unparen(l.X).(*ast.Ident); ok && c.fromRequest(id) {
+			return false // the replies to a request the function sent (msgs, err := requestMany(subj, req))
+		}
 		if l.Value != nil {
 			if t := info.TypeOf(l.Value); t != nil && isMessageType(t) {
 				return true
