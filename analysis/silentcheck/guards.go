@@ -416,15 +416,35 @@ func (c *checker) takesMessageBefore(loop ast.Node, pos token.Pos) bool {
 		case *ast.ForStmt, *ast.RangeStmt:
 			return false
 		case *ast.AssignStmt:
-			if len(n.Rhs) == 1 && c.requests(n.Rhs[0]) {
-				return false // r, err := nc.Request(subj, data, timeout): a reply the loop asked for
+			if n.Pos() >= pos || len(n.Rhs) != 1 || !c.takes(n.Rhs[0]) {
+				return true
 			}
-		case *ast.Ident:
-			if v, ok := info.Defs[n].(*types.Var); ok && n.Pos() < pos && isMessageType(v.Type()) {
-				found = true
+			for _, l := range n.Lhs {
+				if t := info.TypeOf(l); t != nil && isMessageType(t) {
+					found = true
+				}
 			}
 		}
 		return !found
 	})
 	return found
+}
+
+// takes reports whether e takes a message from a source: a receive from a channel
+// (<-deliveries), or a method of a subscription, consumer or reader given no payload or
+// message (sub.NextMsg(timeout), r.ReadMessage(ctx)). A constructor (nats.NewMsg(subj),
+// a composite literal) makes one to send, and a request (see requests) gets the answer
+// to one the code sent.
+func (c *checker) takes(e ast.Expr) bool {
+	switch e := ast.Unparen(e).(type) {
+	case *ast.UnaryExpr:
+		return e.Op == token.ARROW
+	case *ast.CallExpr:
+		sel, ok := ast.Unparen(e.Fun).(*ast.SelectorExpr)
+		if !ok || c.pass.TypesInfo.Selections[sel] == nil || c.requests(e) {
+			return false // a package's function, or a request
+		}
+		return true
+	}
+	return false
 }

@@ -219,3 +219,26 @@ func gather() [][]byte {
 	}
 	return out
 }
+
+type asker interface {
+	RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg, error)
+}
+
+// presence asks each peer in turn, building each request with a constructor: the
+// skipped answers are the loop's own requests'.
+func presence(nc asker, peers []string) []string {
+	var out []string
+	for _, p := range peers {
+		req := nats.NewMsg("presence." + p)
+		var answer *nats.Msg
+		answer, err := nc.RequestMsg(req, time.Second)
+		if err != nil {
+			continue
+		}
+		if answer.Header.Get("error") != "" {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
