@@ -36,7 +36,10 @@
 //     messages to publish (variadic) or marshalling one ((X, error)) is not handling;
 //   - its own body settles a message: Ack, AckSync, DoubleAck, Term, TermWithReason, Nak,
 //     NakWithDelay, Nack, Reject or InProgress, or marks or commits a record (a Mark* or
-//     Commit* method given records: a session's MarkMessage, a client's CommitRecords).
+//     Commit* method given records: a session's MarkMessage, a client's CommitRecords);
+//   - it returns nothing, receives a message, and is called with one by message-handling
+//     code or inside a loop over messages (s.perform(m, req) at the end of a subscribed
+//     callback, go r.route(d) for each delivery): the message's handling goes on there.
 //
 // Not handlers: a function that takes one message and returns a bool (a question about
 // it, shouldAck(m)); a message type's own methods (a wrapper's Term() error { return
@@ -87,7 +90,11 @@
 //     is left to rule 2. In a callback without results, and in a loop that fetches or
 //     claims messages, a branch whose condition mentions nothing derived from the
 //     message (a timer reset, a counter at its limit, the program's configuration, a
-//     closed channel) decides nothing about it and is not reported.
+//     closed channel) decides nothing about it and is not reported, unless it leaves
+//     before the message's work: the if (or switch, or select) stands in the callback's
+//     body and the statements after it put the message to use (hand it to a call, send
+//     it, store it: if s.isClosed() { return } followed by out <- m). A decision about
+//     the subscriber (closed, not the leader) drops the message all the same.
 //  2. A settlement that drops the message: Ack, AckSync or DoubleAck inside an error
 //     branch (reported even when the branch logs: the message is gone either way); Ack,
 //     AckSync or DoubleAck in any other branch that records nothing; and Term,
@@ -99,7 +106,12 @@
 //  3. An empty error branch, if err != nil {} (or an empty case err != nil: clause).
 //  4. A continue that skips a Kafka record in a branch that decides about it and records
 //     nothing: offsets are positional, so committing the next record commits this one.
-//     (A skipped NATS or AMQP message is not acknowledged and comes back.)
+//     Likewise a continue that skips a message in a loop over messages whose body settles
+//     none of them (core NATS from NextMsg, auto-acknowledged AMQP deliveries), in any
+//     function: in a branch that decides about the message, or before its work as in
+//     rule 1 (select { case <-sock.closing: continue; default: } and then the message
+//     queued). Nothing redelivers it. (A skipped message in a loop that settles the others
+//     is not acknowledged and comes back.)
 //  5. The implicit else: an if without an else that holds all the work done on the
 //     message, deciding about it, when nothing but its settlement (an ack, a mark, a
 //     commit, return nil) follows and nothing was done with the message before it
@@ -170,13 +182,18 @@
 // # Limits
 //
 // The analysis is mostly syntactic within one function: a helper is followed only for
-// the silent return of rule 6, it does not judge continue or break in a loop over NATS
-// or AMQP messages, and the implicit else is seen only when nothing but a settlement
-// follows the if. Which values are derived from the message is found by assignment
-// (and by json.Unmarshal(data, &v)-style calls and decoder methods, req.Unmarshal(data)
-// error), not by following pointers. A return whose condition mentions nothing derived
-// from the message (a closed subscriber, a node that is not the leader) is taken for no
-// decision about it, although it can drop it. Watermill CQRS handlers, which receive
+// the silent return of rule 6 (and judged itself when a handler hands it the message),
+// it does not judge break, nor continue in a loop over NATS or AMQP messages that
+// settles some of them, and the implicit else is seen only when nothing but a
+// settlement follows the if. Which values are derived from the message is found by
+// assignment (and by json.Unmarshal(data, &v)-style calls and decoder methods,
+// req.Unmarshal(data) error, and a decoded request, a pointer with such a method, handed
+// to a function beside the message), not by following pointers. A return whose condition
+// mentions nothing derived from the message (a closed subscriber, a node that is not the
+// leader) is taken for a decision about it only when it stands before the work in the
+// callback's own body; nested in another branch, or in a handler's loop, it is taken for
+// no decision, although it can drop it. Loops over Kafka records are judged only in
+// message-handling code. Watermill CQRS handlers, which receive
 // decoded events rather than messages, are not recognised. The corpus behind these
 // rules, with its precision and recall, is in README.md next to this file.
 //

@@ -52,7 +52,7 @@ func (c *checker) findDroppers() {
 			if res.Len() > 1 || (res.Len() == 1 && !isErrorType(res.At(0).Type())) {
 				continue
 			}
-			if c.handlerReason(f, sig, fd.Body, c.handedFuncs[obj]) != "" {
+			if c.handlerReason(f, sig, fd.Body, c.isHanded(obj)) != "" {
 				continue // a handler: its own returns are judged where they are
 			}
 			if sig.Variadic() && isBatchType(sig.Params().At(sig.Params().Len()-1).Type()) {

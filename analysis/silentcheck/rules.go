@@ -41,7 +41,7 @@ func (c *checker) handlerReason(file *ast.File, sig *types.Signature, body *ast.
 		return ""
 	}
 	if receivesMessage(sig) && handed {
-		return "handed to a subscription"
+		return "handed to a subscription, or the message by its handler"
 	}
 	if sig.Recv() != nil && isMessageType(sig.Recv().Type()) {
 		return "" // a message's own method (a wrapper's Term) is the message, not its consumer
@@ -317,7 +317,7 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 	if !c.isMessageHandler(file, sig, body, handed) {
 		return
 	}
-	d := c.deriveFrom(sig, body, seedMessages)
+	d := c.deriveFrom(sig, body, seedHandler(sig))
 	var stack []ast.Node
 	ast.Inspect(body, func(n ast.Node) bool {
 		if n == nil {
@@ -337,7 +337,7 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 			}
 		case *ast.BranchStmt:
 			if n.Tok == token.CONTINUE {
-				c.checkContinue(n, stack, d)
+				c.checkContinue(n, stack, d, true)
 			}
 		case *ast.SelectStmt:
 			c.checkFullChannel(n, d)
@@ -368,7 +368,7 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 // about it and records nothing. A record's offset is positional: committing any later
 // record commits this one, so skipping it is acknowledging it. (A skipped NATS or AMQP
 // message is not acknowledged and comes back; those loops are left alone.)
-func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derived) {
+func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derived, handler bool) {
 	var loop ast.Node
 	for i := len(stack) - 2; i >= 0 && loop == nil; i-- {
 		switch stack[i].(type) {
@@ -376,14 +376,36 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 			loop = stack[i]
 		}
 	}
-	if loop == nil || cont.Label != nil || !c.loopsOverRecords(loop) {
+	if loop == nil || cont.Label != nil {
 		return
+	}
+	records := c.loopsOverRecords(loop)
+	if records && !handler {
+		return
+	}
+	if !records && (!c.takesMessageBefore(loop, cont.Pos()) || c.loopSettles(loop)) {
+		return // a skipped message that nothing settles here either comes back or was never this loop's
 	}
 	b := c.innermostBranch(stack)
-	if b == nil || b.okBranch || !c.decides(b, d) {
+	if b == nil || b.okBranch {
 		return
 	}
+	if !c.decides(b, d) && (records || b.errBranch || !c.guardsWork(stack, true, d)) {
+		return
+	}
+	if !records {
+		for _, s := range b.stmts {
+			if s.Pos() < cont.Pos() && c.worksOn(s, d) {
+				return // handled there, then the next one (if first(m) { check(m); continue })
+			}
+		}
+	}
 	if c.settlesBefore(b.stmts, cont.Pos()) || c.stmtsRecord(b.stmts, cont.Pos(), nil) {
+		return
+	}
+	if !records {
+		c.report(cont.Pos(), token.NoPos, "silent path: branch %q skips a message without a trace; nothing in this "+
+			"loop settles messages (core NATS, auto-ack), so it is gone; log or record why it is skipped", b.desc)
 		return
 	}
 	c.report(cont.Pos(), token.NoPos, "silent path: branch %q skips a record without a trace; its offset is "+
@@ -602,12 +624,18 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 		// about a message.
 		return
 	}
+	guard := false
 	if results.Len() == 0 && !b.errBranch && !c.decides(b, d) {
 		// A callback's branch that decides nothing about the message (a timer reset,
 		// a limit reached, a flag of the program's): the work is done or was never the
 		// callback's to do. A handler that returns nil there still reports success for
-		// a message it did not handle, and stays a finding.
-		return
+		// a message it did not handle, and stays a finding. Unless the branch leaves
+		// before the work, which follows it (if s.isClosed() { return } and then the
+		// message handed on): a decision about the subscriber drops the message too.
+		if !c.guardsWork(stack, false, d) {
+			return
+		}
+		guard = true
 	}
 	if results.Len() == 1 && len(ret.Results) == 0 && results.Len() > 0 {
 		named := results.At(0)
@@ -625,6 +653,9 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 	}
 	if c.stmtsRecord(b.stmts, ret.Pos(), nil) {
 		return
+	}
+	if guard {
+		what = "returns before the message's work (which follows it) without settling the message or recording why"
 	}
 	c.report(ret.Pos(), token.NoPos, "silent path: branch %q %s; %s", b.desc, what, fix)
 }

@@ -57,11 +57,13 @@ func run(pass *analysis.Pass) (any, error) {
 		suppressed:  map[*token.File]map[int]*directive{},
 		handedLits:  map[*ast.FuncLit]bool{},
 		handedFuncs: map[*types.Func]bool{},
+		carried:     map[*types.Func]bool{},
 		result:      &Result{},
 	}
 	c.findSuppressions()
 	c.findRecorders()
 	c.findHandedHandlers()
+	c.findCarriedHandlers()
 	c.findDroppers()
 
 	for _, f := range pass.Files {
@@ -75,12 +77,14 @@ func run(pass *analysis.Pass) (any, error) {
 				if obj == nil {
 					return false
 				}
-				c.checkFunc(f, obj.Type().(*types.Signature), fn.Body, c.handedFuncs[obj])
+				c.checkFunc(f, obj.Type().(*types.Signature), fn.Body, c.isHanded(obj))
+				c.checkLoops(f, obj.Type().(*types.Signature), fn.Body, c.isHanded(obj))
 				c.checkHandOffs(f, obj.Type().(*types.Signature), fn.Body, obj)
 			case *ast.FuncLit:
 				sig, _ := pass.TypesInfo.TypeOf(fn).(*types.Signature)
 				if sig != nil {
 					c.checkFunc(f, sig, fn.Body, c.handedLits[fn])
+					c.checkLoops(f, sig, fn.Body, c.handedLits[fn])
 					c.checkHandOffs(f, sig, fn.Body, nil)
 				}
 			}
@@ -97,6 +101,7 @@ type checker struct {
 	suppressed  map[*token.File]map[int]*directive // lines carrying a reasoned silentcheck:ok
 	handedLits  map[*ast.FuncLit]bool              // literals handed to a place typed as a handler
 	handedFuncs map[*types.Func]bool               // functions handed likewise (f, s.onMessage)
+	carried     map[*types.Func]bool               // functions handed the message by a handler or a loop over messages
 	result      *Result
 }
 

@@ -38,10 +38,14 @@ func TestAnalyzer(t *testing.T) {
 		"example.com/rpcuser",  // a library's early return is not the team's filter
 		"example.com/workdone", // an if after the work is an extra, not the work
 		// The second held-out set's causes (corpus/results-heldout2.tsv), fixed afterwards:
-		"example.com/levellog",       // loggers taking a level first; a logger writing only when configured
-		"example.com/selects",        // a select case receiving the message; an empty default
-		"example.com/collect",        // an error collected in an if is a check, the message batched is work
-		"example.com/decodemethod",   // a request decoded by its own Unmarshal method
+		"example.com/levellog",     // loggers taking a level first; a logger writing only when configured
+		"example.com/selects",      // a select case receiving the message; an empty default
+		"example.com/collect",      // an error collected in an if is a check, the message batched is work
+		"example.com/decodemethod", // a request decoded by its own Unmarshal method
+		// The second held-out set's misses (corpus/results-heldout2-after.tsv), fixed afterwards:
+		"example.com/subscriber",     // a decision about the subscriber before the message's work
+		"example.com/coreloops",      // continue in loops over messages that nothing settles
+		"example.com/carried",        // a function handed the message by its handler, a decoded request beside it
 		"github.com/nats-io/nats.go", // the client's own plumbing is not judged
 	)
 }

@@ -37,7 +37,8 @@ type Conn struct{}
 func (c *Conn) Subscribe(subj string, cb MsgHandler) (*Subscription, error) { return nil, nil }
 func (c *Conn) Publish(subj string, data []byte) error                      { return nil }
 
-func (s *Subscription) Fetch(batch int) ([]*Msg, error) { return nil, nil }
+func (s *Subscription) Fetch(batch int) ([]*Msg, error)       { return nil, nil }
+func (s *Subscription) NextMsg(d time.Duration) (*Msg, error) { return nil, nil }
 
 // MsgErrHandler is told about a message that failed to publish.
 type MsgErrHandler func(m *Msg, err error)
