@@ -103,8 +103,8 @@ func (l *soakLine) add(s load.Summary) {
 
 // soakWindow is the length of the soak run's windows: its p99 and settled/s, window by
 // window, show a pipeline falling behind (p99 rising, settled/s below the rate) or slowing
-// as its tables grow. The end rate is the last window but one: the last holds the drain
-// after the sending stopped.
+// as its tables grow. The end rate is the last window's (which holds the drain after the
+// sending stopped) unless it is shorter than half a window; then the one before.
 const soakWindow = 5 * time.Minute
 
 // soakFigures are one service's samples.
@@ -138,7 +138,10 @@ func (l soakLine) String() string {
 		for i, w := range l.Windows {
 			p99s[i], rates[i] = ms(w.P99), strconv.FormatFloat(w.SettledPerSec, 'f', 0, 64)
 		}
-		first, last := l.Windows[0], l.Windows[max(len(l.Windows)-2, 0)]
+		first, last := l.Windows[0], l.Windows[len(l.Windows)-1]
+		if last.Length < soakWindow/2 && len(l.Windows) > 1 {
+			last = l.Windows[len(l.Windows)-2] // a short drain tail is no rate to quote
+		}
 		win := fmt.Sprintf("%dm", int(soakWindow.Minutes()))
 		fmt.Fprintf(&b, " p99_ms_per_%s=%s settled_per_s_per_%s=%s settled_per_s_start=%.1f settled_per_s_end=%.1f",
 			win, strings.Join(p99s, ","), win, strings.Join(rates, ","), first.SettledPerSec, last.SettledPerSec)
@@ -181,7 +184,8 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 		Quiet: func(ctx context.Context) error { return waitNothingPending(ctx, dsn) },
 	}
 	var stdout, stderr bytes.Buffer
-	defer func() { b.Logf("loadtest:\n%s%s", stdout.String(), stderr.String()) }()
+	// Printed, not logged: a benchmark's log keeps only its first ten lines.
+	defer func() { fmt.Printf("loadtest:\n%s%s", stdout.String(), lastLines(stderr.String(), 30)) }()
 	warm, err := run(b.Context(), cfg, &stdout, &stderr)
 	line.add(warm)
 	if err != nil {
@@ -270,6 +274,15 @@ func soak(b *testing.B, p pipeline, line *soakLine) {
 	}
 	b.ReportMetric(res.SettledPerSec, "settled/s")
 	b.ReportMetric(float64(line.Lost), "lost")
+}
+
+// lastLines is the last n lines of s: the end of a long run's progress reports.
+func lastLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return strings.Join(lines[max(len(lines)-n, 0):], "")
 }
 
 // live is both services running for a long benchmark, on their own database and
@@ -384,5 +397,22 @@ func TestParseVmRSS(t *testing.T) {
 	// This very process has some memory resident.
 	if n, err := residentBytes(os.Getpid()); err != nil || n <= 0 {
 		t.Errorf("residentBytes(self) = %d, %v; want a positive size", n, err)
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc\n"},
+		{"a\nb\nc", 2, "b\nc"},
+		{"a\n", 5, "a\n"},
+		{"", 3, ""},
+	} {
+		if got := lastLines(c.in, c.n); got != c.want {
+			t.Errorf("lastLines(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
 	}
 }
