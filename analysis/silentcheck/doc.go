@@ -95,9 +95,10 @@
 //     body and the statements after it put the message to use (hand it to a call, send
 //     it, store it: if s.isClosed() { return } followed by out <- m). A decision about
 //     the subscriber (closed, not the leader) drops the message all the same.
-//  2. A settlement that drops the message: Ack, AckSync or DoubleAck inside an error
-//     branch (reported even when the branch logs: the message is gone either way); Ack,
-//     AckSync or DoubleAck in any other branch that records nothing; and Term,
+//  2. A settlement that drops the message: Ack, AckSync or DoubleAck in an error branch
+//     or in any other branch that records nothing (a branch that logs, counts or
+//     returns the error leaves a trace and is not silent: the message is gone, but the
+//     decision is on record); and Term,
 //     TermWithReason or Reject that records nothing, wherever it is: in a branch, in the
 //     body of a loop over fetched messages, or on a function's main path.
 //     A positive ack in a branch that only chooses how to acknowledge (every branch of the

@@ -680,6 +680,9 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 	}
 	recv := c.text(ast.Unparen(call.Fun).(*ast.SelectorExpr).X) + "." + name
 	if b.errBranch && positiveAcks[name] {
+		if c.stmtsRecord(b.stmts, token.NoPos, call) {
+			return // the branch leaves a trace (a log, a returned error): not silent
+		}
 		c.report(call.Pos(), token.NoPos, "silent path: branch %q acknowledges the message (%s) on an error path, "+
 			"so the broker deletes it as if it had succeeded; return an outcome (consumer.Retry(reason, err) "+
 			"or consumer.Invalid(reason, err)) and let the runner settle it", b.desc, recv)
