@@ -298,6 +298,36 @@ type branch struct {
 	errVars   []types.Object // the error variables its condition tests
 	cond      []ast.Node     // what decides whether it is taken
 	ifs       *ast.IfStmt    // the if it belongs to, if any
+	shutdown  bool           // taken when the context ends (see shutdownCond)
+}
+
+// shutdownCond reports whether cond asks whether the program is shutting down: it tests
+// an error against context.Canceled or context.DeadlineExceeded (errors.Is(err,
+// context.Canceled), err == context.Canceled) or a context's own Err() against nil. A
+// return there leaves the message unsettled for the broker to hand out again; it is not
+// a decision about the message.
+func (c *checker) shutdownCond(cond ast.Expr) bool {
+	if cond == nil {
+		return false
+	}
+	found := false
+	ast.Inspect(cond, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			if obj, ok := c.pass.TypesInfo.Uses[n.Sel].(*types.Var); ok && obj.Pkg() != nil &&
+				obj.Pkg().Path() == "context" && (obj.Name() == "Canceled" || obj.Name() == "DeadlineExceeded") {
+				found = true
+			}
+		case *ast.CallExpr:
+			if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && sel.Sel.Name == "Err" && len(n.Args) == 0 {
+				if t := c.pass.TypesInfo.TypeOf(sel.X); t != nil && isContext(t) {
+					found = true
+				}
+			}
+		}
+		return !found
+	})
+	return found
 }
 
 // decides reports whether the branch's condition is about the message: it mentions a
@@ -618,6 +648,12 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 	if b == nil || b.okBranch {
 		return // the main path or the success path, not an early exit
 	}
+	if b.shutdown && results.Len() == 0 {
+		// The context ended: a callback or loop without results leaves the message
+		// unsettled for the broker to hand out again. (A handler returning nil there
+		// still reports success.)
+		return
+	}
 	if !receivesMessage(sig) && !b.errBranch && !c.decides(b, d) {
 		// A loop that fetches or claims messages (a fetch loop, a group's
 		// ConsumeClaim) leaves when the source closes or the context ends: no verdict
@@ -833,6 +869,7 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 					parent = stack[i-2]
 				}
 				b.okBranch = c.okCheck(ifs.Cond, then) || c.succeeded(ifs, then, parent)
+				b.shutdown = then && c.shutdownCond(ifs.Cond)
 				return b
 			}
 		case *ast.CaseClause:
