@@ -246,12 +246,27 @@ func (c *checker) inspectBody(n ast.Node, visit func(n ast.Node, inLit bool) boo
 					}
 					return false
 				}
+				if c.onceDo(m) {
+					// once.Do(func() { ... }) runs its function on the spot (the
+					// first time: a log line once per process is still a trace).
+					if lit, ok := ast.Unparen(m.Args[0]).(*ast.FuncLit); ok {
+						walk(lit.Body, true)
+						return false
+					}
+				}
 				return true
 			}
 			return visit(m, inLit)
 		})
 	}
 	walk(n, false)
+}
+
+// onceDo reports whether call is (*sync.Once).Do, which calls its argument before it
+// returns.
+func (c *checker) onceDo(call *ast.CallExpr) bool {
+	fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
+	return ok && len(call.Args) == 1 && fn.Name() == "Do" && fn.Pkg() != nil && fn.Pkg().Path() == "sync"
 }
 
 // returnsExplicit reports whether ret hands something to the caller: a non-nil value of
@@ -715,6 +730,9 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 		return // a choice of how (or whether, by configuration) to acknowledge, not of the message's fate
 	}
 	recv := c.text(ast.Unparen(call.Fun).(*ast.SelectorExpr).X) + "." + name
+	if positiveAcks[name] && c.nilGuard(b, ast.Unparen(call.Fun).(*ast.SelectorExpr).X) {
+		return // if msg != nil { msg.Ack() }: acking what there is, once its work was delivered
+	}
 	if b.errBranch && positiveAcks[name] {
 		if c.stmtsRecord(b.stmts, token.NoPos, call) {
 			return // the branch leaves a trace (a log, a returned error): not silent
@@ -733,6 +751,26 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 	}
 	c.report(call.Pos(), token.NoPos, "silent path: branch %q settles the message (%s) without recording a decision; "+
 		"return an outcome (%s) or record it with telemetry Decisions.Record before settling", b.desc, recv, fix)
+}
+
+// nilGuard reports whether b is the body of an if whose whole condition is x != nil: a
+// guard that the message exists (it was found again after its work was tracked to
+// delivery), not a decision about what happens to it.
+func (c *checker) nilGuard(b *branch, x ast.Expr) bool {
+	if b.ifs == nil || len(b.stmts) == 0 || b.ifs.Body == nil || &b.ifs.Body.List[0] != &b.stmts[0] {
+		return false
+	}
+	be, ok := ast.Unparen(b.ifs.Cond).(*ast.BinaryExpr)
+	if !ok || be.Op != token.NEQ {
+		return false
+	}
+	other := be.X
+	if c.isNil(be.X) {
+		other = be.Y
+	} else if !c.isNil(be.Y) {
+		return false
+	}
+	return c.text(other) == c.text(x)
 }
 
 // choosesHowToAck reports whether b is one branch of an if whose every branch
