@@ -49,6 +49,9 @@ func (c *checker) handlerReason(file *ast.File, sig *types.Signature, body *ast.
 	if receivesMessage(sig) && handlerResults(sig) && !c.outgoingOnly(sig, body) {
 		return "receives a message and returns a result"
 	}
+	if c.returnsOffset(sig, body) {
+		return "receives a record and returns the offset to commit"
+	}
 	settles := false
 	c.inspectBody(body, func(n ast.Node, _ bool) bool {
 		if call, ok := n.(*ast.CallExpr); ok {
@@ -84,6 +87,87 @@ func handlerResults(sig *types.Signature) bool {
 		return isError(res.At(1).Type()) && isBatchType(res.At(0).Type())
 	}
 	return false
+}
+
+// returnsOffset reports whether a function receiving a Kafka record returns, among
+// several results, an integer computed from the record's Offset (msg.Offset + 1): the
+// offset its caller commits, which settles the record.
+func (c *checker) returnsOffset(sig *types.Signature, body *ast.BlockStmt) bool {
+	if body == nil || sig.Results().Len() < 2 {
+		return false
+	}
+	recs := false
+	for v := range sig.Params().Variables() {
+		recs = recs || isRecordType(v.Type())
+	}
+	if !recs {
+		return false
+	}
+	offs := c.offsetVars(body)
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		if _, ok := n.(*ast.FuncLit); ok {
+			return false
+		}
+		if ret, ok := n.(*ast.ReturnStmt); ok && len(ret.Results) == sig.Results().Len() {
+			for i, e := range ret.Results {
+				if b, ok := sig.Results().At(i).Type().Underlying().(*types.Basic); ok && b.Info()&types.IsInteger != 0 && c.mentionsOffset(e, offs) {
+					found = true
+				}
+			}
+		}
+		return !found
+	})
+	return found
+}
+
+// offsetVars are the variables of body assigned from a record's Offset, or from one of
+// them (offset := msg.Offset + 1; offset = t.Offset(msg.Partition, offset)).
+func (c *checker) offsetVars(body *ast.BlockStmt) map[types.Object]bool {
+	offs := map[types.Object]bool{}
+	for changed := true; changed; {
+		changed = false
+		ast.Inspect(body, func(n ast.Node) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok || len(as.Lhs) != len(as.Rhs) {
+				return true
+			}
+			for i, l := range as.Lhs {
+				id, ok := l.(*ast.Ident)
+				if !ok {
+					continue
+				}
+				obj := c.pass.TypesInfo.ObjectOf(id)
+				if obj != nil && !offs[obj] && c.mentionsOffset(as.Rhs[i], offs) {
+					offs[obj] = true
+					changed = true
+				}
+			}
+			return true
+		})
+	}
+	return offs
+}
+
+// mentionsOffset reports whether e reads a record's Offset field or an offset variable.
+func (c *checker) mentionsOffset(e ast.Node, offs map[types.Object]bool) bool {
+	found := false
+	ast.Inspect(e, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			if n.Sel.Name == "Offset" {
+				if t := c.pass.TypesInfo.TypeOf(n.X); t != nil && isRecordType(t) {
+					found = true
+				}
+			}
+		case *ast.Ident:
+			if obj := c.pass.TypesInfo.Uses[n]; obj != nil && offs[obj] {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
 }
 
 func receivesBatch(sig *types.Signature) bool {
@@ -523,11 +607,19 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			return // inside another branch: that branch's own decision
 		}
 	}
+	var offs map[types.Object]bool
+	if body, ok := stack[0].(*ast.BlockStmt); ok && c.returnsOffset(sig, body) {
+		offs = c.offsetVars(body)
+	}
 	// The body must do the work on the message and leave through the bottom.
 	exits, works := false, false
-	c.inspectBody(ifs.Body, func(n ast.Node, _ bool) bool {
+	c.inspectBody(ifs.Body, func(n ast.Node, inLit bool) bool {
 		switch n := n.(type) {
-		case *ast.ReturnStmt, *ast.BranchStmt:
+		case *ast.ReturnStmt:
+			// A return inside a function literal called on the spot (func() { ...;
+			// return }()) leaves the literal, not the if.
+			exits = exits || !inLit
+		case *ast.BranchStmt:
 			exits = true
 		case *ast.CallExpr:
 			if c.isPanic(n) {
@@ -572,8 +664,9 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			}
 			continue
 		}
-		// After it: only settlements, or a return that reports success.
-		if !c.settlesOrSucceeds(s, sig) {
+		// After it: only settlements, or a return that reports success (for a record
+		// handler returning the offset to commit, the offset's bookkeeping and that return).
+		if !c.settlesOrSucceeds(s, sig) && !c.commitsOffset(s, ifs, sig, stack[0], offs) {
 			return
 		}
 	}
@@ -616,6 +709,97 @@ func (c *checker) settlesOrSucceeds(s ast.Stmt, sig *types.Signature) bool {
 		return found
 	}
 	return false
+}
+
+// commitsOffset reports whether s, after ifs in a record handler that returns the
+// offset to commit (offs is not nil), only keeps that offset or returns it: an
+// assignment to offset variables (or a loop of nothing else), or a return whose results
+// are nil, the offset, or what only ifs's body filled in (the messages its work
+// produced, a callback it chose).
+func (c *checker) commitsOffset(s ast.Stmt, ifs *ast.IfStmt, sig *types.Signature, body ast.Node, offs map[types.Object]bool) bool {
+	if offs == nil {
+		return false
+	}
+	info := c.pass.TypesInfo
+	keeps := func(s ast.Stmt) bool {
+		as, ok := s.(*ast.AssignStmt)
+		if !ok {
+			return false
+		}
+		for _, l := range as.Lhs {
+			id, ok := l.(*ast.Ident)
+			if !ok || !offs[info.ObjectOf(id)] {
+				return false
+			}
+		}
+		return true
+	}
+	switch s := s.(type) {
+	case *ast.AssignStmt:
+		return keeps(s)
+	case *ast.RangeStmt:
+		for _, b := range s.Body.List {
+			if !keeps(b) {
+				return false
+			}
+		}
+		return true
+	case *ast.ReturnStmt:
+		if len(s.Results) != sig.Results().Len() {
+			return false
+		}
+		for _, e := range s.Results {
+			if c.isNil(e) || c.isTrue(e) || c.mentionsOffset(e, offs) {
+				continue
+			}
+			id, ok := ast.Unparen(e).(*ast.Ident)
+			if !ok || !c.filledOnlyIn(info.ObjectOf(id), ifs, body) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// filledOnlyIn reports whether every assignment to v outside ifs's body gives it an
+// empty value (nil, an empty literal, its declaration without a value), so that what it
+// holds was produced by that body.
+func (c *checker) filledOnlyIn(v types.Object, ifs *ast.IfStmt, body ast.Node) bool {
+	if v == nil || v.Parent() == nil {
+		return false
+	}
+	empty := func(e ast.Expr) bool {
+		if c.isNil(e) {
+			return true
+		}
+		lit, ok := ast.Unparen(e).(*ast.CompositeLit)
+		return ok && len(lit.Elts) == 0
+	}
+	ok := true
+	ast.Inspect(body, func(n ast.Node) bool {
+		if n == ifs.Body {
+			return false
+		}
+		switch n := n.(type) {
+		case *ast.AssignStmt:
+			for i, l := range n.Lhs {
+				if id, isID := l.(*ast.Ident); isID && c.pass.TypesInfo.ObjectOf(id) == v {
+					if len(n.Rhs) != len(n.Lhs) || !empty(n.Rhs[i]) {
+						ok = false
+					}
+				}
+			}
+		case *ast.ValueSpec:
+			for i, id := range n.Names {
+				if c.pass.TypesInfo.ObjectOf(id) == v && i < len(n.Values) && !empty(n.Values[i]) {
+					ok = false
+				}
+			}
+		}
+		return ok
+	})
+	return ok
 }
 
 func (c *checker) reportEmpty(pos, end token.Pos, desc string) {
