@@ -49,6 +49,9 @@ func (c *checker) handlerReason(file *ast.File, sig *types.Signature, body *ast.
 	if receivesMessage(sig) && handlerResults(sig) && !c.outgoingOnly(sig, body) {
 		return "receives a message and returns a result"
 	}
+	if claimsRecords(sig) {
+		return "receives a claim of records (a consumer group's ConsumeClaim)"
+	}
 	if c.returnsOffset(sig, body) {
 		return "receives a record and returns the offset to commit"
 	}
@@ -85,6 +88,27 @@ func handlerResults(sig *types.Signature) bool {
 		return !isBool(res.At(0).Type()) || receivesBatch(sig)
 	case 2:
 		return isError(res.At(1).Type()) && isBatchType(res.At(0).Type())
+	}
+	return false
+}
+
+// claimsRecords reports whether sig receives a claim: a value whose Messages() method
+// returns a channel of Kafka records (sarama's ConsumerGroupClaim), so that the function
+// is a consumer group's handler of that partition's records whatever it marks them with.
+func claimsRecords(sig *types.Signature) bool {
+	for v := range sig.Params().Variables() {
+		obj, _, _ := types.LookupFieldOrMethod(v.Type(), true, nil, "Messages")
+		fn, ok := obj.(*types.Func)
+		if !ok {
+			continue
+		}
+		msig := fn.Type().(*types.Signature)
+		if msig.Params().Len() != 0 || msig.Results().Len() != 1 {
+			continue
+		}
+		if ch, ok := msig.Results().At(0).Type().Underlying().(*types.Chan); ok && isRecordType(ch.Elem()) {
+			return true
+		}
 	}
 	return false
 }
@@ -519,7 +543,7 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 	if b == nil || b.okBranch {
 		return
 	}
-	if !c.decides(b, d) && (records || b.errBranch || !c.guardsWork(stack, true, d)) {
+	if !c.decides(b, d) && (b.errBranch || (records && !c.guardsWorkOut(stack, d)) || (!records && !c.guardsWork(stack, true, d))) {
 		return
 	}
 	if !records {
