@@ -212,9 +212,14 @@
 // to a function beside the message), not by following pointers. A return whose condition
 // mentions nothing derived from the message (a closed subscriber, a node that is not the
 // leader) is taken for a decision about it only when it stands before the work in the
-// callback's own body; nested in another branch, or in a handler's loop, it is taken for
-// no decision, although it can drop it. Loops over Kafka records are judged only in
-// message-handling code. Watermill CQRS handlers, which receive
+// callback's own body (or, in a Kafka record loop, before the record's work, even from
+// inside an enclosing if); nested in another branch, or in a handler's loop, it is taken
+// for no decision, although it can drop it. Loops over Kafka records are judged only in
+// message-handling code. A loop over a team's own iterator (range over a function
+// yielding messages) is not taken for a loop over messages; a settlement made through a
+// helper that queues it for later (a closure calling m.Nack appended to a list) is not
+// seen; and a Nack without requeue is not counted among the terminations of rule 2.
+// Watermill CQRS handlers, which receive
 // decoded events rather than messages, are not recognised. The corpus behind these
 // rules, with its precision and recall, is in README.md next to this file.
 //
