@@ -34,6 +34,10 @@
 //   - it receives a message or a batch and returns what a handler returns: an error,
 //     a bool, Watermill's ([]*Message, error) or one other value (an outcome). Taking
 //     messages to publish (variadic) or marshalling one ((X, error)) is not handling;
+//   - it receives a Kafka record and returns, among several results, the offset to
+//     commit (an integer computed from msg.Offset: Trigger(msg) ([]*ProducerMessage,
+//     int64, func())); or it receives a claim whose Messages() is a channel of records
+//     (a consumer group's ConsumeClaim, whatever it marks them with);
 //   - its own body settles a message: Ack, AckSync, DoubleAck, Term, TermWithReason, Nak,
 //     NakWithDelay, Nack, Reject or InProgress, or marks or commits a record (a Mark* or
 //     Commit* method given records: a session's MarkMessage, a client's CommitRecords);
@@ -94,15 +98,21 @@
 //     before the message's work: the if (or switch, or select) stands in the callback's
 //     body and the statements after it put the message to use (hand it to a call, send
 //     it, store it: if s.isClosed() { return } followed by out <- m). A decision about
-//     the subscriber (closed, not the leader) drops the message all the same.
-//  2. A settlement that drops the message: Ack, AckSync or DoubleAck inside an error
-//     branch (reported even when the branch logs: the message is gone either way); Ack,
-//     AckSync or DoubleAck in any other branch that records nothing; and Term,
+//     the subscriber (closed, not the leader) drops the message all the same. A return
+//     in a callback or loop without results when the context ends (errors.Is(err,
+//     context.Canceled), ctx.Err() != nil) leaves the message unsettled for the broker to
+//     hand out again and is not reported; a handler's return nil there still is.
+//  2. A settlement that drops the message: Ack, AckSync or DoubleAck in an error branch
+//     or in any other branch that records nothing (a branch that logs, counts or
+//     returns the error leaves a trace and is not silent: the message is gone, but the
+//     decision is on record); and Term,
 //     TermWithReason or Reject that records nothing, wherever it is: in a branch, in the
 //     body of a loop over fetched messages, or on a function's main path.
 //     A positive ack in a branch that only chooses how to acknowledge (every branch of the
 //     if acknowledges: if double { m.DoubleAck() } else { m.Ack() }), or in a branch that
-//     decides nothing about the message (if cfg.ack { m.Ack() }), is the success path.
+//     decides nothing about the message (if cfg.ack { m.Ack() }), or in a branch guarded
+//     only by the message's own nil check (if msg != nil { msg.Ack() }, the message
+//     found again once its delivery was tracked), is the success path.
 //  3. An empty error branch, if err != nil {} (or an empty case err != nil: clause).
 //  4. A continue that skips a Kafka record in a branch that decides about it and records
 //     nothing: offsets are positional, so committing the next record commits this one.
@@ -111,20 +121,28 @@
 //     function: in a branch that decides about the message, or before its work as in
 //     rule 1 (select { case <-sock.closing: continue; default: } and then the message
 //     queued). Nothing redelivers it. (A skipped message in a loop that settles the others
-//     is not acknowledged and comes back.)
+//     is not acknowledged and comes back.) In a Kafka record loop, a skip that decides
+//     about the consumer rather than the record (no worker left:
+//     if errors.Is(err, errAllTerminated) { continue }, also inside an enclosing if) is
+//     reported when the record's work follows it.
 //  5. The implicit else: an if without an else that holds all the work done on the
 //     message, deciding about it, when nothing but its settlement (an ack, a mark, a
 //     commit, return nil) follows and nothing was done with the message before it
 //     (reading, decoding or asking about it is not doing): when the condition is false
 //     the message is settled having done nothing (if t, ok := triggers[key]; ok {
-//     t.Fire(rec) } then sess.MarkMessage(rec, "")). An if at the end of work already
+//     t.Fire(rec) } then sess.MarkMessage(rec, "")). For a record handler that returns
+//     the offset to commit, the offset's bookkeeping and a return of nil, the offset and
+//     what only the if's body filled in count as that settlement. An if at the end of
+//     work already
 //     done (if req.CallbackURL != nil { post the result }) is an extra, and an if that
 //     only collects an error (errs = append(errs, fmt.Errorf(...))) is a check.
 //  6. A call that hands the message, or only its payload, to a helper that drops it: a
 //     function given a message or a []byte that returns (bare, or nil as its only error)
 //     from a branch deciding about what it was given and records nothing
 //     (handle(msg.Subject(), msg.Data()) whose first lines are if !match(data) { return }),
-//     or that hands it on, on its main path, to such a function. This is found across
+//     or that hands it on, on its main path, to such a function. Beside a payload, the
+//     subscription the message arrived on (a type with Unsubscribe, m.Sub) counts as
+//     what it was given (if _, ok := subs[sub.Subject]; !ok { return }). This is found across
 //     the checked module's packages (an analysis fact), and the finding names the
 //     helper's silent return. A library's function (another module: a client's producer
 //     that returns early when it is closed) is not followed.
@@ -163,7 +181,9 @@
 //     values (...any) or an error, with a level first or not: a team's Logger held in a
 //     package variable, a framework's logger (log.Printf where log is such a value,
 //     l.Error(msg, err), l.Warnf(format, args...), l.Logf(ErrorLevel, format, args...),
-//     l.Log(ErrorLevel, err)); and a function or method of that shape that hands its
+//     l.Log(ErrorLevel, err)), and a method taking only values (l.Error(err), Error(args
+//     ...any)) when its interface has the formatting sibling (Errorf(format, args...));
+//     and a function or method of that shape that hands its
 //     message on (a server's logger that writes only when configured);
 //   - panics;
 //   - calls a function or method that itself records on its main path (outside its own
@@ -176,7 +196,8 @@
 // to be called Error or Record on an unrelated type records nothing.
 //
 // A function literal written in the branch counts only when it is called right there
-// (defer func() { ... }() or func() { ... }()); the body of go func() { ... }() may run
+// (defer func() { ... }() or func() { ... }()), or handed to once.Do, which calls it
+// before it returns; the body of go func() { ... }() may run
 // after the message is gone and does not count.
 //
 // # Limits
@@ -191,9 +212,14 @@
 // to a function beside the message), not by following pointers. A return whose condition
 // mentions nothing derived from the message (a closed subscriber, a node that is not the
 // leader) is taken for a decision about it only when it stands before the work in the
-// callback's own body; nested in another branch, or in a handler's loop, it is taken for
-// no decision, although it can drop it. Loops over Kafka records are judged only in
-// message-handling code. Watermill CQRS handlers, which receive
+// callback's own body (or, in a Kafka record loop, before the record's work, even from
+// inside an enclosing if); nested in another branch, or in a handler's loop, it is taken
+// for no decision, although it can drop it. Loops over Kafka records are judged only in
+// message-handling code. A loop over a team's own iterator (range over a function
+// yielding messages) is not taken for a loop over messages; a settlement made through a
+// helper that queues it for later (a closure calling m.Nack appended to a list) is not
+// seen; and a Nack without requeue is not counted among the terminations of rule 2.
+// Watermill CQRS handlers, which receive
 // decoded events rather than messages, are not recognised. The corpus behind these
 // rules, with its precision and recall, is in README.md next to this file.
 //

@@ -132,6 +132,41 @@ func seedHandler(sig *types.Signature) func(v *types.Var) bool {
 	}
 }
 
+// guardsWorkOut is guardsWork for a branch that may stand inside other ifs: the branch,
+// or one of the ifs holding it (if err != nil { if errors.Is(err, errNoWorker) {
+// continue }; return err }), leaves before the record's work in the loop's body. A
+// decision about the consumer (no worker left) skips the record all the same.
+func (c *checker) guardsWorkOut(stack []ast.Node, d derived) bool {
+	if c.guardsWork(stack, true, d) {
+		return true
+	}
+	for i := len(stack) - 2; i >= 1; i-- {
+		switch n := stack[i].(type) {
+		case *ast.IfStmt:
+			inBranch := false
+			if blk, ok := stack[i-1].(*ast.BlockStmt); ok && i >= 2 {
+				if outer, ok := stack[i-2].(*ast.IfStmt); ok && (outer.Body == blk || outer.Else == blk) {
+					inBranch = true
+				}
+			}
+			if !inBranch {
+				// n stands where the record is handled, not in another if's branch:
+				// judge the branch of n that holds the skip.
+				if i+2 >= len(stack) {
+					return false
+				}
+				_ = n
+				return c.guardsWork(stack[:i+3], true, d)
+			}
+		case *ast.BlockStmt:
+			continue
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // guardsWork reports whether the branch b, at the top of stack, leaves before the
 // message's work: the statement holding it (an if, a switch or a select) stands in the
 // block where the message's handling happens (the function's body, or the body of a loop

@@ -23,6 +23,19 @@ func (f *dropsFact) String() string { return "drops at " + f.At }
 // seedHelper seeds a helper's derived set: its message and payload ([]byte) parameters.
 func seedHelper(v *types.Var) bool { return isMessageSource(v.Type()) || isBytes(v.Type()) }
 
+// seedWithSub also seeds the subscription a message arrived on (a type with an
+// Unsubscribe method, as m.Sub) when the helper is handed a payload beside it: a helper
+// that looks the subscription up and returns when it is not found (if !ok { return })
+// filters the message with it. Alone, a subscription is what a loop fetches from, and
+// its errors are no decision about a message.
+func seedWithSub(v *types.Var) bool { return seedHelper(v) || isSubscription(v.Type()) }
+
+func isSubscription(t types.Type) bool {
+	obj, _, _ := types.LookupFieldOrMethod(t, true, nil, "Unsubscribe")
+	fn, ok := obj.(*types.Func)
+	return ok && fn.Type().(*types.Signature).Params().Len() == 0
+}
+
 // findDroppers marks the functions of this package that drop what they are handed
 // (see dropsFact), directly or by handing it on, on their main path, to another such
 // function, and exports the mark as a fact.
@@ -65,7 +78,13 @@ func (c *checker) findDroppers() {
 			if !seeded {
 				continue
 			}
-			decls = append(decls, decl{obj, sig, fd.Body, c.deriveFrom(sig, fd.Body, seedHelper)})
+			seed := seedHelper
+			for v := range sig.Params().Variables() {
+				if isBytes(v.Type()) {
+					seed = seedWithSub
+				}
+			}
+			decls = append(decls, decl{obj, sig, fd.Body, c.deriveFrom(sig, fd.Body, seed)})
 		}
 	}
 	for _, dc := range decls {

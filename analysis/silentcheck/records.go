@@ -79,7 +79,7 @@ func (c *checker) isRecordingCall(call *ast.CallExpr) bool {
 		if sig, ok := callee.Type().(*types.Signature); ok && sig.Recv() != nil && types.IsInterface(sig.Recv().Type()) {
 			// A method of an interface: whatever implements it is not visible here, so
 			// it is judged by its shape (see loggerShaped).
-			return c.funcRecords(callee.Origin(), call) || loggerShaped(sig)
+			return c.funcRecords(callee.Origin(), call) || loggerShaped(sig) || valuesLogger(callee, sig)
 		}
 		return c.funcRecords(callee.Origin(), call)
 	}
@@ -128,6 +128,25 @@ func loggerShaped(sig *types.Signature) bool {
 		}
 	}
 	return false
+}
+
+// valuesLogger reports whether a method of an interface that takes only values
+// (Error(args ...any), with no result) logs: it does when its interface also has the
+// formatting sibling a logger has beside it (Errorf(format string, args ...any)), so
+// that l.Error(err) counts as the log line it is, judged by the type's behaviour and not
+// by its name alone.
+func valuesLogger(fn *types.Func, sig *types.Signature) bool {
+	params := sig.Params()
+	if sig.Results().Len() != 0 || !sig.Variadic() || params.Len() != 1 || !isAnySlice(params.At(0).Type()) {
+		return false
+	}
+	obj, _, _ := types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), fn.Name()+"f")
+	sib, ok := obj.(*types.Func)
+	if !ok {
+		return false
+	}
+	ssig, ok := sib.Type().(*types.Signature)
+	return ok && loggerShaped(ssig)
 }
 
 func isContext(t types.Type) bool {

@@ -49,6 +49,12 @@ func (c *checker) handlerReason(file *ast.File, sig *types.Signature, body *ast.
 	if receivesMessage(sig) && handlerResults(sig) && !c.outgoingOnly(sig, body) {
 		return "receives a message and returns a result"
 	}
+	if claimsRecords(sig) {
+		return "receives a claim of records (a consumer group's ConsumeClaim)"
+	}
+	if c.returnsOffset(sig, body) {
+		return "receives a record and returns the offset to commit"
+	}
 	settles := false
 	c.inspectBody(body, func(n ast.Node, _ bool) bool {
 		if call, ok := n.(*ast.CallExpr); ok {
@@ -84,6 +90,108 @@ func handlerResults(sig *types.Signature) bool {
 		return isError(res.At(1).Type()) && isBatchType(res.At(0).Type())
 	}
 	return false
+}
+
+// claimsRecords reports whether sig receives a claim: a value whose Messages() method
+// returns a channel of Kafka records (sarama's ConsumerGroupClaim), so that the function
+// is a consumer group's handler of that partition's records whatever it marks them with.
+func claimsRecords(sig *types.Signature) bool {
+	for v := range sig.Params().Variables() {
+		obj, _, _ := types.LookupFieldOrMethod(v.Type(), true, nil, "Messages")
+		fn, ok := obj.(*types.Func)
+		if !ok {
+			continue
+		}
+		msig := fn.Type().(*types.Signature)
+		if msig.Params().Len() != 0 || msig.Results().Len() != 1 {
+			continue
+		}
+		if ch, ok := msig.Results().At(0).Type().Underlying().(*types.Chan); ok && isRecordType(ch.Elem()) {
+			return true
+		}
+	}
+	return false
+}
+
+// returnsOffset reports whether a function receiving a Kafka record returns, among
+// several results, an integer computed from the record's Offset (msg.Offset + 1): the
+// offset its caller commits, which settles the record.
+func (c *checker) returnsOffset(sig *types.Signature, body *ast.BlockStmt) bool {
+	if body == nil || sig.Results().Len() < 2 {
+		return false
+	}
+	recs := false
+	for v := range sig.Params().Variables() {
+		recs = recs || isRecordType(v.Type())
+	}
+	if !recs {
+		return false
+	}
+	offs := c.offsetVars(body)
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		if _, ok := n.(*ast.FuncLit); ok {
+			return false
+		}
+		if ret, ok := n.(*ast.ReturnStmt); ok && len(ret.Results) == sig.Results().Len() {
+			for i, e := range ret.Results {
+				if b, ok := sig.Results().At(i).Type().Underlying().(*types.Basic); ok && b.Info()&types.IsInteger != 0 && c.mentionsOffset(e, offs) {
+					found = true
+				}
+			}
+		}
+		return !found
+	})
+	return found
+}
+
+// offsetVars are the variables of body assigned from a record's Offset, or from one of
+// them (offset := msg.Offset + 1; offset = t.Offset(msg.Partition, offset)).
+func (c *checker) offsetVars(body *ast.BlockStmt) map[types.Object]bool {
+	offs := map[types.Object]bool{}
+	for changed := true; changed; {
+		changed = false
+		ast.Inspect(body, func(n ast.Node) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok || len(as.Lhs) != len(as.Rhs) {
+				return true
+			}
+			for i, l := range as.Lhs {
+				id, ok := l.(*ast.Ident)
+				if !ok {
+					continue
+				}
+				obj := c.pass.TypesInfo.ObjectOf(id)
+				if obj != nil && !offs[obj] && c.mentionsOffset(as.Rhs[i], offs) {
+					offs[obj] = true
+					changed = true
+				}
+			}
+			return true
+		})
+	}
+	return offs
+}
+
+// mentionsOffset reports whether e reads a record's Offset field or an offset variable.
+func (c *checker) mentionsOffset(e ast.Node, offs map[types.Object]bool) bool {
+	found := false
+	ast.Inspect(e, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			if n.Sel.Name == "Offset" {
+				if t := c.pass.TypesInfo.TypeOf(n.X); t != nil && isRecordType(t) {
+					found = true
+				}
+			}
+		case *ast.Ident:
+			if obj := c.pass.TypesInfo.Uses[n]; obj != nil && offs[obj] {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
 }
 
 func receivesBatch(sig *types.Signature) bool {
@@ -246,12 +354,27 @@ func (c *checker) inspectBody(n ast.Node, visit func(n ast.Node, inLit bool) boo
 					}
 					return false
 				}
+				if c.onceDo(m) {
+					// once.Do(func() { ... }) runs its function on the spot (the
+					// first time: a log line once per process is still a trace).
+					if lit, ok := ast.Unparen(m.Args[0]).(*ast.FuncLit); ok {
+						walk(lit.Body, true)
+						return false
+					}
+				}
 				return true
 			}
 			return visit(m, inLit)
 		})
 	}
 	walk(n, false)
+}
+
+// onceDo reports whether call is (*sync.Once).Do, which calls its argument before it
+// returns.
+func (c *checker) onceDo(call *ast.CallExpr) bool {
+	fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
+	return ok && len(call.Args) == 1 && fn.Name() == "Do" && fn.Pkg() != nil && fn.Pkg().Path() == "sync"
 }
 
 // returnsExplicit reports whether ret hands something to the caller: a non-nil value of
@@ -298,6 +421,36 @@ type branch struct {
 	errVars   []types.Object // the error variables its condition tests
 	cond      []ast.Node     // what decides whether it is taken
 	ifs       *ast.IfStmt    // the if it belongs to, if any
+	shutdown  bool           // taken when the context ends (see shutdownCond)
+}
+
+// shutdownCond reports whether cond asks whether the program is shutting down: it tests
+// an error against context.Canceled or context.DeadlineExceeded (errors.Is(err,
+// context.Canceled), err == context.Canceled) or a context's own Err() against nil. A
+// return there leaves the message unsettled for the broker to hand out again; it is not
+// a decision about the message.
+func (c *checker) shutdownCond(cond ast.Expr) bool {
+	if cond == nil {
+		return false
+	}
+	found := false
+	ast.Inspect(cond, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			if obj, ok := c.pass.TypesInfo.Uses[n.Sel].(*types.Var); ok && obj.Pkg() != nil &&
+				obj.Pkg().Path() == "context" && (obj.Name() == "Canceled" || obj.Name() == "DeadlineExceeded") {
+				found = true
+			}
+		case *ast.CallExpr:
+			if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && sel.Sel.Name == "Err" && len(n.Args) == 0 {
+				if t := c.pass.TypesInfo.TypeOf(sel.X); t != nil && isContext(t) {
+					found = true
+				}
+			}
+		}
+		return !found
+	})
+	return found
 }
 
 // decides reports whether the branch's condition is about the message: it mentions a
@@ -390,7 +543,7 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 	if b == nil || b.okBranch {
 		return
 	}
-	if !c.decides(b, d) && (records || b.errBranch || !c.guardsWork(stack, true, d)) {
+	if !c.decides(b, d) && (b.errBranch || (records && !c.guardsWorkOut(stack, d)) || (!records && !c.guardsWork(stack, true, d))) {
 		return
 	}
 	if !records {
@@ -478,11 +631,19 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			return // inside another branch: that branch's own decision
 		}
 	}
+	var offs map[types.Object]bool
+	if body, ok := stack[0].(*ast.BlockStmt); ok && c.returnsOffset(sig, body) {
+		offs = c.offsetVars(body)
+	}
 	// The body must do the work on the message and leave through the bottom.
 	exits, works := false, false
-	c.inspectBody(ifs.Body, func(n ast.Node, _ bool) bool {
+	c.inspectBody(ifs.Body, func(n ast.Node, inLit bool) bool {
 		switch n := n.(type) {
-		case *ast.ReturnStmt, *ast.BranchStmt:
+		case *ast.ReturnStmt:
+			// A return inside a function literal called on the spot (func() { ...;
+			// return }()) leaves the literal, not the if.
+			exits = exits || !inLit
+		case *ast.BranchStmt:
 			exits = true
 		case *ast.CallExpr:
 			if c.isPanic(n) {
@@ -527,8 +688,9 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			}
 			continue
 		}
-		// After it: only settlements, or a return that reports success.
-		if !c.settlesOrSucceeds(s, sig) {
+		// After it: only settlements, or a return that reports success (for a record
+		// handler returning the offset to commit, the offset's bookkeeping and that return).
+		if !c.settlesOrSucceeds(s, sig) && !c.commitsOffset(s, ifs, sig, stack[0], offs) {
 			return
 		}
 	}
@@ -571,6 +733,97 @@ func (c *checker) settlesOrSucceeds(s ast.Stmt, sig *types.Signature) bool {
 		return found
 	}
 	return false
+}
+
+// commitsOffset reports whether s, after ifs in a record handler that returns the
+// offset to commit (offs is not nil), only keeps that offset or returns it: an
+// assignment to offset variables (or a loop of nothing else), or a return whose results
+// are nil, the offset, or what only ifs's body filled in (the messages its work
+// produced, a callback it chose).
+func (c *checker) commitsOffset(s ast.Stmt, ifs *ast.IfStmt, sig *types.Signature, body ast.Node, offs map[types.Object]bool) bool {
+	if offs == nil {
+		return false
+	}
+	info := c.pass.TypesInfo
+	keeps := func(s ast.Stmt) bool {
+		as, ok := s.(*ast.AssignStmt)
+		if !ok {
+			return false
+		}
+		for _, l := range as.Lhs {
+			id, ok := l.(*ast.Ident)
+			if !ok || !offs[info.ObjectOf(id)] {
+				return false
+			}
+		}
+		return true
+	}
+	switch s := s.(type) {
+	case *ast.AssignStmt:
+		return keeps(s)
+	case *ast.RangeStmt:
+		for _, b := range s.Body.List {
+			if !keeps(b) {
+				return false
+			}
+		}
+		return true
+	case *ast.ReturnStmt:
+		if len(s.Results) != sig.Results().Len() {
+			return false
+		}
+		for _, e := range s.Results {
+			if c.isNil(e) || c.isTrue(e) || c.mentionsOffset(e, offs) {
+				continue
+			}
+			id, ok := ast.Unparen(e).(*ast.Ident)
+			if !ok || !c.filledOnlyIn(info.ObjectOf(id), ifs, body) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// filledOnlyIn reports whether every assignment to v outside ifs's body gives it an
+// empty value (nil, an empty literal, its declaration without a value), so that what it
+// holds was produced by that body.
+func (c *checker) filledOnlyIn(v types.Object, ifs *ast.IfStmt, body ast.Node) bool {
+	if v == nil || v.Parent() == nil {
+		return false
+	}
+	empty := func(e ast.Expr) bool {
+		if c.isNil(e) {
+			return true
+		}
+		lit, ok := ast.Unparen(e).(*ast.CompositeLit)
+		return ok && len(lit.Elts) == 0
+	}
+	ok := true
+	ast.Inspect(body, func(n ast.Node) bool {
+		if n == ifs.Body {
+			return false
+		}
+		switch n := n.(type) {
+		case *ast.AssignStmt:
+			for i, l := range n.Lhs {
+				if id, isID := l.(*ast.Ident); isID && c.pass.TypesInfo.ObjectOf(id) == v {
+					if len(n.Rhs) != len(n.Lhs) || !empty(n.Rhs[i]) {
+						ok = false
+					}
+				}
+			}
+		case *ast.ValueSpec:
+			for i, id := range n.Names {
+				if c.pass.TypesInfo.ObjectOf(id) == v && i < len(n.Values) && !empty(n.Values[i]) {
+					ok = false
+				}
+			}
+		}
+		return ok
+	})
+	return ok
 }
 
 func (c *checker) reportEmpty(pos, end token.Pos, desc string) {
@@ -617,6 +870,12 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 	b := c.innermostBranch(stack)
 	if b == nil || b.okBranch {
 		return // the main path or the success path, not an early exit
+	}
+	if b.shutdown && results.Len() == 0 {
+		// The context ended: a callback or loop without results leaves the message
+		// unsettled for the broker to hand out again. (A handler returning nil there
+		// still reports success.)
+		return
 	}
 	if !receivesMessage(sig) && !b.errBranch && !c.decides(b, d) {
 		// A loop that fetches or claims messages (a fetch loop, a group's
@@ -679,7 +938,13 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 		return // a choice of how (or whether, by configuration) to acknowledge, not of the message's fate
 	}
 	recv := c.text(ast.Unparen(call.Fun).(*ast.SelectorExpr).X) + "." + name
+	if positiveAcks[name] && c.nilGuard(b, ast.Unparen(call.Fun).(*ast.SelectorExpr).X) {
+		return // if msg != nil { msg.Ack() }: acking what there is, once its work was delivered
+	}
 	if b.errBranch && positiveAcks[name] {
+		if c.stmtsRecord(b.stmts, token.NoPos, call) {
+			return // the branch leaves a trace (a log, a returned error): not silent
+		}
 		c.report(call.Pos(), token.NoPos, "silent path: branch %q acknowledges the message (%s) on an error path, "+
 			"so the broker deletes it as if it had succeeded; return an outcome (consumer.Retry(reason, err) "+
 			"or consumer.Invalid(reason, err)) and let the runner settle it", b.desc, recv)
@@ -694,6 +959,26 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 	}
 	c.report(call.Pos(), token.NoPos, "silent path: branch %q settles the message (%s) without recording a decision; "+
 		"return an outcome (%s) or record it with telemetry Decisions.Record before settling", b.desc, recv, fix)
+}
+
+// nilGuard reports whether b is the body of an if whose whole condition is x != nil: a
+// guard that the message exists (it was found again after its work was tracked to
+// delivery), not a decision about what happens to it.
+func (c *checker) nilGuard(b *branch, x ast.Expr) bool {
+	if b.ifs == nil || len(b.stmts) == 0 || b.ifs.Body == nil || &b.ifs.Body.List[0] != &b.stmts[0] {
+		return false
+	}
+	be, ok := ast.Unparen(b.ifs.Cond).(*ast.BinaryExpr)
+	if !ok || be.Op != token.NEQ {
+		return false
+	}
+	other := be.X
+	if c.isNil(be.X) {
+		other = be.Y
+	} else if !c.isNil(be.Y) {
+		return false
+	}
+	return c.text(other) == c.text(x)
 }
 
 // choosesHowToAck reports whether b is one branch of an if whose every branch
@@ -830,6 +1115,7 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 					parent = stack[i-2]
 				}
 				b.okBranch = c.okCheck(ifs.Cond, then) || c.succeeded(ifs, then, parent)
+				b.shutdown = then && c.shutdownCond(ifs.Cond)
 				return b
 			}
 		case *ast.CaseClause:

@@ -25,12 +25,14 @@ func (w *worker) handle(m jetstream.Msg) {
 	m.Ack() // the main path
 }
 
-// Logging does not bring an acked message back.
+// An ack in an error branch that logs leaves a trace: the corpus's labelling rule (issue
+// #35) counts a logged error as a recorded outcome, so it is not a silent drop. (It was
+// reported until the third held-out set, where it was most of the false alarms.)
 func (w *worker) handleLogged(ctx context.Context, m jetstream.Msg) {
 	err := process(m.Data())
 	if err != nil {
 		w.log.Error("process failed", "error", err)
-		_ = m.DoubleAck(ctx) // want `branch "if err != nil" acknowledges the message \(m.DoubleAck\) on an error path`
+		_ = m.DoubleAck(ctx)
 		return
 	}
 	if err == nil {

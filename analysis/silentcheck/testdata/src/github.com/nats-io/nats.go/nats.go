@@ -14,6 +14,7 @@ type Msg struct {
 	Reply   string
 	Data    []byte
 	Header  Header
+	Sub     *Subscription
 }
 
 func (h Header) Get(k string) string { return "" }
@@ -30,7 +31,9 @@ func (m *Msg) InProgress(opts ...AckOpt) error                 { return nil }
 
 type MsgHandler func(msg *Msg)
 
-type Subscription struct{}
+type Subscription struct{ Subject string }
+
+func (s *Subscription) Unsubscribe() error { return nil }
 
 type Conn struct{}
 
