@@ -429,15 +429,8 @@ func (c *checker) takesMessageBefore(loop ast.Node, pos token.Pos) bool {
 		if id, ok := ast.Unparen(l.X).(*ast.Ident); ok && c.fromRequest(id) {
 			return false // the replies to a request the function sent (msgs, err := requestMany(subj, req))
 		}
-		if l.Value != nil {
-			if t := info.TypeOf(l.Value); t != nil && isMessageType(t) {
-				return true
-			}
-		}
-		if t := info.TypeOf(l.X); t != nil {
-			if ch, ok := t.Underlying().(*types.Chan); ok && isMessageType(ch.Elem()) {
-				return true
-			}
+		if c.rangesOver(l, isMessageType) {
+			return true
 		}
 		body = l.Body
 	case *ast.ForStmt:

@@ -569,6 +569,23 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 // takes one (from a channel, a fetch) in its body.
 func (c *checker) loopsOverRecords(loop ast.Node) bool { return c.loopsOver(loop, isRecordType) }
 
+// rangesOver reports whether a range statement yields items of a kind: its value is one,
+// or it ranges over a channel of them.
+func (c *checker) rangesOver(l *ast.RangeStmt, kind func(types.Type) bool) bool {
+	info := c.pass.TypesInfo
+	if l.Value != nil {
+		if t := info.TypeOf(l.Value); t != nil && kind(t) {
+			return true
+		}
+	}
+	if t := info.TypeOf(l.X); t != nil {
+		if ch, ok := t.Underlying().(*types.Chan); ok && kind(ch.Elem()) {
+			return true
+		}
+	}
+	return false
+}
+
 // loopsOver reports whether loop handles one item of a kind at a time: it ranges over
 // them or takes one (from a channel, a fetch) in its body.
 func (c *checker) loopsOver(loop ast.Node, kind func(types.Type) bool) bool {
@@ -576,15 +593,8 @@ func (c *checker) loopsOver(loop ast.Node, kind func(types.Type) bool) bool {
 	var body *ast.BlockStmt
 	switch l := loop.(type) {
 	case *ast.RangeStmt:
-		if l.Value != nil {
-			if t := info.TypeOf(l.Value); t != nil && kind(t) {
-				return true
-			}
-		}
-		if t := info.TypeOf(l.X); t != nil {
-			if ch, ok := t.Underlying().(*types.Chan); ok && kind(ch.Elem()) {
-				return true
-			}
+		if c.rangesOver(l, kind) {
+			return true
 		}
 		body = l.Body
 	case *ast.ForStmt:

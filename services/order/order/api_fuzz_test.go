@@ -26,13 +26,7 @@ func FuzzDecodeCreateOrder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodeCreateOrder(bytes.NewReader(body))
 		if err != nil {
-			var e *httpapi.Error
-			if !errors.As(err, &e) || e.Reason == "" {
-				t.Fatalf("error %v is not a client error with a reason", err)
-			}
-			if s := httpapi.Status(err); s < 400 || s > 499 {
-				t.Fatalf("status %d for %q", s, body)
-			}
+			mustBeClientError(t, err, body)
 			return
 		}
 		if err := (events.OrderPlaced{CustomerID: req.CustomerID, Lines: req.Lines}).Validate(); err != nil {
@@ -55,13 +49,7 @@ func FuzzDecodeBatchGet(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ids, err := DecodeBatchGet(body)
 		if err != nil {
-			var e *httpapi.Error
-			if !errors.As(err, &e) || e.Reason == "" {
-				t.Fatalf("error %v is not a client error with a reason", err)
-			}
-			if s := httpapi.Status(err); s < 400 || s > 499 {
-				t.Fatalf("status %d for %q", s, body)
-			}
+			mustBeClientError(t, err, body)
 			return
 		}
 		if len(ids) == 0 || len(ids) > MaxBatchGet {
@@ -76,4 +64,16 @@ func FuzzDecodeBatchGet(f *testing.F) {
 			seen[id] = true
 		}
 	})
+}
+
+// mustBeClientError fails the test unless err is a client error (4xx) with a reason.
+func mustBeClientError(t *testing.T, err error, body []byte) {
+	t.Helper()
+	var e *httpapi.Error
+	if !errors.As(err, &e) || e.Reason == "" {
+		t.Fatalf("error %v is not a client error with a reason", err)
+	}
+	if s := httpapi.Status(err); s < 400 || s > 499 {
+		t.Fatalf("status %d for %q", s, body)
+	}
 }
