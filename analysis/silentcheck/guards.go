@@ -47,31 +47,22 @@ func (c *checker) findCarriedHandlers() {
 					return true
 				}
 				handler := c.handlerReason(f, sig, body, handed) != ""
-				var stack []ast.Node
-				ast.Inspect(body, func(m ast.Node) bool {
-					if m == nil {
-						stack = stack[:len(stack)-1]
-						return false
-					}
-					if _, ok := m.(*ast.FuncLit); ok {
-						return false // visited on its own
-					}
-					stack = append(stack, m)
+				walkWithStack(body, func(m ast.Node, stack []ast.Node) {
 					call, ok := m.(*ast.CallExpr)
 					if !ok {
-						return true
+						return
 					}
 					fn, ok := typeutil.Callee(info, call).(*types.Func)
 					if !ok || fn.Pkg() != c.pass.Pkg {
-						return true
+						return
 					}
 					fn = fn.Origin()
 					fsig := fn.Type().(*types.Signature)
 					if fsig.Results().Len() != 0 || !receivesMessage(fsig) || c.isHanded(fn) {
-						return true
+						return
 					}
 					if fsig.Recv() != nil && isMessageType(fsig.Recv().Type()) {
-						return true
+						return
 					}
 					given := false
 					for _, a := range call.Args {
@@ -80,7 +71,7 @@ func (c *checker) findCarriedHandlers() {
 						}
 					}
 					if !given {
-						return true
+						return
 					}
 					inLoop := false
 					for _, s := range stack {
@@ -93,7 +84,6 @@ func (c *checker) findCarriedHandlers() {
 						c.carried[fn] = true
 						changed = true
 					}
-					return true
 				})
 				return true
 			})
@@ -286,26 +276,38 @@ func (c *checker) worksOn(s ast.Stmt, d derived) bool {
 // settlement, a recording call, a method of the message (reading it), a question about it
 // (a bool result) or a function of a reading package.
 func (c *checker) isWork(call *ast.CallExpr, d derived) bool {
+	return !c.neverWork(call, true) && c.handedDerived(call, d)
+}
+
+// neverWork reports whether call is no work on a message whatever it is given: a
+// conversion or builtin, a settlement, a recording call, a method of the message (reading
+// it; with replyIsWork, a reply to it is work), a question (a bool result) or a function
+// of a reading package.
+func (c *checker) neverWork(call *ast.CallExpr, replyIsWork bool) bool {
 	info := c.pass.TypesInfo
 	if tv, ok := info.Types[call.Fun]; ok && (tv.IsType() || tv.IsBuiltin()) {
-		return false // a conversion, len(m.Data)
+		return true // a conversion, len(m.Data)
 	}
 	if _, ok := c.settleCall(call); ok || c.isRecordingCall(call) {
-		return false
+		return true
 	}
 	if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
-		if t := info.TypeOf(sel.X); t != nil && isMessageSource(t) && !c.repliesTo(call) {
-			return false // reading the message: m.Data(), msg.Metadata()
+		if t := info.TypeOf(sel.X); t != nil && isMessageSource(t) && !(replyIsWork && c.repliesTo(call)) {
+			return true // reading the message: m.Data(), msg.Metadata()
 		}
 	}
 	if fn, ok := typeutil.Callee(info, call).(*types.Func); ok && fn.Pkg() != nil {
 		if res := fn.Type().(*types.Signature).Results(); res.Len() == 1 && isBool(res.At(0).Type()) {
-			return false // a question about it: valid(ev)
+			return true // a question about it: valid(ev)
 		}
 	}
-	if c.reads(call) {
-		return false
-	}
+	return c.reads(call)
+}
+
+// handedDerived reports whether call is given something derived from the message, as an
+// argument or as its receiver.
+func (c *checker) handedDerived(call *ast.CallExpr, d derived) bool {
+	info := c.pass.TypesInfo
 	for _, a := range call.Args {
 		if d.mentions(info, a) {
 			return true
@@ -349,23 +351,13 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 		return
 	}
 	var d derived
-	var stack []ast.Node
-	ast.Inspect(body, func(n ast.Node) bool {
-		if n == nil {
-			stack = stack[:len(stack)-1]
-			return false
-		}
-		if _, ok := n.(*ast.FuncLit); ok {
-			return false
-		}
-		stack = append(stack, n)
+	walkWithStack(body, func(n ast.Node, stack []ast.Node) {
 		if br, ok := n.(*ast.BranchStmt); ok && br.Tok == token.CONTINUE {
 			if d == nil {
 				d = c.deriveFrom(sig, body, seedMessages)
 			}
 			c.checkContinue(br, stack, d, false)
 		}
-		return true
 	})
 }
 

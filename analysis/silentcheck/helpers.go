@@ -234,3 +234,22 @@ func (c *checker) checkHandOffs(file *ast.File, sig *types.Signature, body *ast.
 		return true
 	})
 }
+
+// walkWithStack calls visit for every node of body in depth-first order, with the path from
+// body down to the node (body first, the node last), leaving out function literals
+// and what is inside them: each is visited on its own, as a function.
+func walkWithStack(body *ast.BlockStmt, visit func(n ast.Node, stack []ast.Node)) {
+	var stack []ast.Node
+	ast.Inspect(body, func(n ast.Node) bool {
+		if n == nil {
+			stack = stack[:len(stack)-1]
+			return false
+		}
+		if _, ok := n.(*ast.FuncLit); ok {
+			return false
+		}
+		stack = append(stack, n)
+		visit(n, stack)
+		return true
+	})
+}

@@ -471,16 +471,7 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 		return
 	}
 	d := c.deriveFrom(sig, body, seedHandler(sig))
-	var stack []ast.Node
-	ast.Inspect(body, func(n ast.Node) bool {
-		if n == nil {
-			stack = stack[:len(stack)-1]
-			return false
-		}
-		if _, ok := n.(*ast.FuncLit); ok {
-			return false
-		}
-		stack = append(stack, n)
+	walkWithStack(body, func(n ast.Node, stack []ast.Node) {
 		switch n := n.(type) {
 		case *ast.ReturnStmt:
 			c.checkReturn(n, sig, stack, d)
@@ -513,7 +504,6 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 				}
 			}
 		}
-		return true
 	})
 }
 
@@ -1353,31 +1343,10 @@ func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
 		if !ok || inLit || works {
 			return !works && !inLit
 		}
-		if tv, ok := info.Types[call.Fun]; ok && (tv.IsType() || tv.IsBuiltin()) {
-			return true // a conversion, len(m.Data)
-		}
-		if _, ok := c.settleCall(call); ok || c.isRecordingCall(call) {
+		if c.neverWork(call, false) {
 			return true
 		}
-		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
-			if t := info.TypeOf(sel.X); t != nil && isMessageSource(t) {
-				return true // reading the message: m.Data(), msg.Metadata()
-			}
-		}
-		if fn, ok := typeutil.Callee(info, call).(*types.Func); ok && fn.Pkg() != nil {
-			if res := fn.Type().(*types.Signature).Results(); res.Len() == 1 && isBool(res.At(0).Type()) {
-				return true // a question about it: valid(ev)
-			}
-		}
-		if c.reads(call) {
-			return true
-		}
-		for _, a := range call.Args {
-			works = works || d.mentions(info, a)
-		}
-		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
-			works = works || d.mentions(info, sel.X)
-		}
+		works = c.handedDerived(call, d)
 		return !works
 	})
 	return works
