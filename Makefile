@@ -8,7 +8,7 @@ GO ?= go
 # the repository in temporary directories with -trimpath, and packages built the same way
 # here are found in the build cache there instead of compiled again.
 test: tools check
-	$(GO) test -trimpath -count=1 -timeout 30m ./...
+	$(GO) test -trimpath -count=1 -timeout 45m ./...
 
 # The third-party programs the tests run, at the versions the compose demo pins
 # (deploy/compose/.env), built from the Go module proxy into a cache outside the

@@ -66,7 +66,7 @@ func goIn(t *testing.T, dir string, args ...string) string {
 // goInEnv is goIn with env added to the command's environment.
 func goInEnv(t *testing.T, dir string, env []string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a loaded machine builds slowly
+	ctx, cancel := context.WithTimeout(context.Background(), commandBudget(t))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
@@ -78,6 +78,19 @@ func goInEnv(t *testing.T, dir string, env []string, args ...string) string {
 		t.Fatalf("go %s in the scaffolded copy: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// commandBudget is how long one go command in the scaffolded copy may run: up to a minute
+// before the test binary's own deadline (-timeout), so that a command that hangs fails with
+// its output rather than the binary's panic, and a loaded machine that builds slowly (a cold
+// build cache compiling Helm and client-go took over ten minutes here) is not mistaken for a
+// hang. Without a deadline, 30 minutes.
+func commandBudget(t *testing.T) time.Duration {
+	deadline, ok := t.Deadline()
+	if !ok {
+		return 30 * time.Minute
+	}
+	return max(time.Until(deadline)-time.Minute, time.Minute)
 }
 
 func readIn(t *testing.T, dir, rel string) string {
