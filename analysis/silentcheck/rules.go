@@ -254,29 +254,11 @@ func (c *checker) outgoingOnly(sig *types.Signature, body *ast.BlockStmt) bool {
 // settleCall returns the method name when call settles a message (m.Ack(), …), or
 // "Commit" when it marks or commits Kafka records (session.MarkMessage(rec, ""),
 // client.CommitRecords(ctx, recs...), reader.CommitMessages(ctx, m)): for a record that
-// is its acknowledgement.
+// is its acknowledgement. A helper of the checked module that settles the message it is
+// handed (saver.SaveNack(&m, false)) settles it with its method (see settlementOf).
 func (c *checker) settleCall(call *ast.CallExpr) (string, bool) {
-	sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr)
-	if !ok {
-		return "", false
-	}
-	s := c.pass.TypesInfo.Selections[sel]
-	if s == nil || s.Kind() != types.MethodVal {
-		return "", false
-	}
-	name := sel.Sel.Name
-	if strings.HasPrefix(name, "Mark") || strings.HasPrefix(name, "Commit") {
-		for _, a := range call.Args {
-			if t := c.pass.TypesInfo.TypeOf(a); t != nil && (isRecordType(t) || isRecordBatch(t)) {
-				return "Commit", true
-			}
-		}
-		return "", false
-	}
-	if !settleMethods[name] || !isMessageType(s.Recv()) {
-		return "", false
-	}
-	return name, true
+	st, ok := c.settlementOf(call)
+	return st.name, ok
 }
 
 func isRecordBatch(t types.Type) bool {
@@ -476,8 +458,8 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 		case *ast.ReturnStmt:
 			c.checkReturn(n, sig, stack, d)
 		case *ast.CallExpr:
-			if name, ok := c.settleCall(n); ok && dropMethods[name] {
-				c.checkSettle(n, name, body, stack, d)
+			if st, ok := c.settlementOf(n); ok && c.discards(st) {
+				c.checkSettle(n, st, body, stack, d)
 			}
 		case *ast.BranchStmt:
 			if n.Tok == token.CONTINUE {
@@ -923,7 +905,8 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 // ack is judged only in a branch; a termination anywhere, because a message removed for
 // good with no trace is the silent drop in its purest form, whether it happens in a
 // branch, in the body of a loop over a fetched batch or on a handler's main path.
-func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockStmt, stack []ast.Node, d derived) {
+func (c *checker) checkSettle(call *ast.CallExpr, st settlement, body *ast.BlockStmt, stack []ast.Node, d derived) {
+	name := st.name
 	b := c.innermostBranch(stack)
 	if b == nil {
 		if positiveAcks[name] {
@@ -937,8 +920,8 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 	if positiveAcks[name] && !b.errBranch && (!c.decides(b, d) || c.choosesHowToAck(b)) {
 		return // a choice of how (or whether, by configuration) to acknowledge, not of the message's fate
 	}
-	recv := c.text(ast.Unparen(call.Fun).(*ast.SelectorExpr).X) + "." + name
-	if positiveAcks[name] && c.nilGuard(b, ast.Unparen(call.Fun).(*ast.SelectorExpr).X) {
+	recv := c.settleDesc(st, call)
+	if positiveAcks[name] && c.nilGuard(b, st.msg) {
 		return // if msg != nil { msg.Ack() }: acking what there is, once its work was delivered
 	}
 	if b.errBranch && positiveAcks[name] {
