@@ -542,7 +542,8 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 func (c *checker) loopsOverRecords(loop ast.Node) bool { return c.loopsOver(loop, isRecordType) }
 
 // rangesOver reports whether a range statement yields items of a kind: its value is one,
-// or it ranges over a channel of them.
+// or it ranges over a channel of them or over a function yielding them (range over func,
+// iter.Seq[Message]).
 func (c *checker) rangesOver(l *ast.RangeStmt, kind func(types.Type) bool) bool {
 	info := c.pass.TypesInfo
 	if l.Value != nil {
@@ -551,8 +552,24 @@ func (c *checker) rangesOver(l *ast.RangeStmt, kind func(types.Type) bool) bool 
 		}
 	}
 	if t := info.TypeOf(l.X); t != nil {
-		if ch, ok := t.Underlying().(*types.Chan); ok && kind(ch.Elem()) {
-			return true
+		switch u := t.Underlying().(type) {
+		case *types.Chan:
+			return kind(u.Elem())
+		case *types.Signature:
+			// A range over a function (an iter.Seq[Message] a team's queue wraps its
+			// deliveries in): it yields what its yield function is given.
+			if u.Params().Len() != 1 {
+				return false
+			}
+			yield, ok := u.Params().At(0).Type().Underlying().(*types.Signature)
+			if !ok {
+				return false
+			}
+			for v := range yield.Params().Variables() {
+				if kind(v.Type()) {
+					return true
+				}
+			}
 		}
 	}
 	return false

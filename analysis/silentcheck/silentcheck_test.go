@@ -56,6 +56,7 @@ func TestAnalyzer(t *testing.T) {
 		"example.com/subhelper",    // a helper filtering on the subscription beside the payload
 		// The fourth held-out set's causes (corpus/results-heldout4.tsv), fixed afterwards:
 		"example.com/nackdiscard",    // a Nack or Reject without requeue is a termination; with requeue, a retry
+		"example.com/iterloop",       // a loop over a team's own iterator or channel of wrapped deliveries
 		"github.com/nats-io/nats.go", // the client's own plumbing is not judged
 	)
 }
