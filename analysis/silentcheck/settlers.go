@@ -249,6 +249,7 @@ func (c *checker) helperSettles(sig *types.Signature, body *ast.BlockStmt, i int
 		return ok && info.Uses[id] == param
 	}
 	var fact *settlesFact
+	var lits []*ast.FuncLit
 	consistent, queued := true, false
 	// note records one settlement of the parameter; queued tells whether it is made in a
 	// closure or a method value, to run later.
@@ -287,6 +288,7 @@ func (c *checker) helperSettles(sig *types.Signature, body *ast.BlockStmt, i int
 			// the settlement is queued for later. Any other closure is not followed.
 			if st, ok := c.onlySettles(n, isParam); ok {
 				note(st, stack, true)
+				lits = append(lits, n)
 			}
 			stack = stack[:len(stack)-1]
 			return false
@@ -313,6 +315,9 @@ func (c *checker) helperSettles(sig *types.Signature, body *ast.BlockStmt, i int
 	})
 	if fact == nil || !consistent || !queued {
 		return nil
+	}
+	for _, lit := range lits {
+		c.queuedLits[lit] = true
 	}
 	return fact
 }

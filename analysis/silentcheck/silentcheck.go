@@ -59,6 +59,7 @@ func run(pass *analysis.Pass) (any, error) {
 		handedFuncs: map[*types.Func]bool{},
 		carried:     map[*types.Func]bool{},
 		settlers:    map[*types.Func]*settlesFact{},
+		queuedLits:  map[*ast.FuncLit]bool{},
 		result:      &Result{},
 	}
 	c.findSuppressions()
@@ -84,7 +85,7 @@ func run(pass *analysis.Pass) (any, error) {
 				c.checkHandOffs(f, obj.Type().(*types.Signature), fn.Body, obj)
 			case *ast.FuncLit:
 				sig, _ := pass.TypesInfo.TypeOf(fn).(*types.Signature)
-				if sig != nil {
+				if sig != nil && !c.queuedLits[fn] {
 					c.checkFunc(f, sig, fn.Body, c.handedLits[fn])
 					c.checkLoops(f, sig, fn.Body, c.handedLits[fn])
 					c.checkHandOffs(f, sig, fn.Body, nil)
@@ -105,6 +106,7 @@ type checker struct {
 	handedFuncs map[*types.Func]bool               // functions handed likewise (f, s.onMessage)
 	carried     map[*types.Func]bool               // functions handed the message by a handler or a loop over messages
 	settlers    map[*types.Func]*settlesFact       // functions of this package that settle the message they are handed
+	queuedLits  map[*ast.FuncLit]bool              // the closures those functions queue: judged at their callers
 	result      *Result
 }
 
