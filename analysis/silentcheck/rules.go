@@ -576,7 +576,8 @@ func (c *checker) rangesOver(l *ast.RangeStmt, kind func(types.Type) bool) bool 
 }
 
 // loopsOver reports whether loop handles one item of a kind at a time: it ranges over
-// them or takes one (from a channel, a fetch) in its body.
+// them or takes one (from a channel, a fetch) in its body. A message it builds from its
+// own items to send (see builds) is not one it handles.
 func (c *checker) loopsOver(loop ast.Node, kind func(types.Type) bool) bool {
 	info := c.pass.TypesInfo
 	var body *ast.BlockStmt
@@ -590,9 +591,19 @@ func (c *checker) loopsOver(loop ast.Node, kind func(types.Type) bool) bool {
 		body = l.Body
 	}
 	found := false
+	built := map[*ast.Ident]bool{} // messages the loop builds to send (see builds)
 	c.inspectBody(body, func(n ast.Node, _ bool) bool {
-		if id, ok := n.(*ast.Ident); ok {
-			if v, ok := info.Defs[id].(*types.Var); ok && kind(v.Type()) {
+		switch n := n.(type) {
+		case *ast.AssignStmt:
+			if len(n.Rhs) == 1 && c.builds(n.Rhs[0], loop) {
+				for _, l := range n.Lhs {
+					if id, ok := l.(*ast.Ident); ok {
+						built[id] = true
+					}
+				}
+			}
+		case *ast.Ident:
+			if v, ok := info.Defs[n].(*types.Var); ok && kind(v.Type()) && !built[n] {
 				found = true
 			}
 		}

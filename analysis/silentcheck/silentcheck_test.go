@@ -59,6 +59,7 @@ func TestAnalyzer(t *testing.T) {
 		"example.com/nackdiscard",    // a Nack or Reject without requeue is a termination; with requeue, a retry
 		"example.com/iterloop",       // a loop over a team's own iterator or channel of wrapped deliveries
 		"example.com/queuedsettle",   // a settlement queued by a helper (a closure or method value on the message)
+		"example.com/builtmsg",       // a message a loop builds to send is not one it received
 		"github.com/nats-io/nats.go", // the client's own plumbing is not judged
 	)
 }
