@@ -156,7 +156,9 @@
 //     the message is settled having done nothing (if t, ok := triggers[key]; ok {
 //     t.Fire(rec) } then sess.MarkMessage(rec, "")). For a record handler that returns
 //     the offset to commit, the offset's bookkeeping and a return of nil, the offset and
-//     what only the if's body filled in count as that settlement. An if at the end of
+//     what only the if's body filled in count as that settlement. A settlement whose
+//     error is kept and checked (err = saver.SaveAck(&msg); if err != nil { log }) is a
+//     settlement too: the check is about the settlement failing. An if at the end of
 //     work already
 //     done (if req.CallbackURL != nil { post the result }) is an extra, and an if that
 //     only collects an error (errs = append(errs, fmt.Errorf(...))) is a check.
@@ -232,8 +234,10 @@
 // settles some of them, and the implicit else is seen only when nothing but a
 // settlement follows the if. Which values are derived from the message is found by
 // assignment (and by json.Unmarshal(data, &v)-style calls and decoder methods,
-// req.Unmarshal(data) error, and a decoded request, a pointer with such a method, handed
-// to a function beside the message), not by following pointers. A return whose condition
+// req.Unmarshal(data) error, a method answering only an error of a variable declared
+// without a value, var ev Event; err = ev.Deserialize(fields), which fills it in, and a
+// decoded request, a pointer with such a method, handed to a function beside the
+// message), not by following pointers. A return whose condition
 // mentions nothing derived from the message (a closed subscriber, a node that is not the
 // leader) is taken for a decision about it only when it stands before the work in the
 // callback's own body (or, in a Kafka record loop, before the record's work, even from

@@ -687,6 +687,7 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	// (a function invoked, a row written), an if at the end (if req.CallbackURL != nil {
 	// post the result }) is an extra, not all the work.
 	after := false
+	settleErrs := map[types.Object]bool{}
 	for _, s := range block.List {
 		if s == ifs {
 			after = true
@@ -699,7 +700,18 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			continue
 		}
 		// After it: only settlements, or a return that reports success (for a record
-		// handler returning the offset to commit, the offset's bookkeeping and that return).
+		// handler returning the offset to commit, the offset's bookkeeping and that return),
+		// or a settlement whose error is kept (err = saver.Ack(&m)) and the check of that
+		// error (if err != nil { log }).
+		if vars := c.assignsSettlement(s); vars != nil {
+			for _, v := range vars {
+				settleErrs[v] = true
+			}
+			continue
+		}
+		if c.checksSettlement(s, settleErrs) {
+			continue
+		}
 		if !c.settlesOrSucceeds(s, sig) && !c.commitsOffset(s, ifs, sig, stack[0], offs) {
 			return
 		}
@@ -743,6 +755,51 @@ func (c *checker) settlesOrSucceeds(s ast.Stmt, sig *types.Signature) bool {
 		return found
 	}
 	return false
+}
+
+// assignsSettlement returns the variables s assigns the result of a positive ack to
+// (err = saver.Ack(&m), err := m.Ack()), or nil when s is not that.
+func (c *checker) assignsSettlement(s ast.Stmt) []types.Object {
+	as, ok := s.(*ast.AssignStmt)
+	if !ok || len(as.Rhs) != 1 {
+		return nil
+	}
+	call, ok := ast.Unparen(as.Rhs[0]).(*ast.CallExpr)
+	if !ok {
+		return nil
+	}
+	if name, ok := c.settleCall(call); !ok || !positiveAcks[name] {
+		return nil
+	}
+	vars := []types.Object{}
+	for _, l := range as.Lhs {
+		if id, ok := ast.Unparen(l).(*ast.Ident); ok && id.Name != "_" {
+			if obj := c.pass.TypesInfo.ObjectOf(id); obj != nil {
+				vars = append(vars, obj)
+			}
+		}
+	}
+	return vars
+}
+
+// checksSettlement reports whether s is an if without an else that only tests the error
+// of a settlement (one of errs) against nil: what it does is about the settlement
+// failing, not the message's work.
+func (c *checker) checksSettlement(s ast.Stmt, errs map[types.Object]bool) bool {
+	ifs, ok := s.(*ast.IfStmt)
+	if !ok || ifs.Init != nil || ifs.Else != nil || len(errs) == 0 {
+		return false
+	}
+	isErr, vars := c.errCheck(ifs.Cond, true)
+	if !isErr || len(vars) == 0 {
+		return false
+	}
+	for _, v := range vars {
+		if !errs[v] {
+			return false
+		}
+	}
+	return true
 }
 
 // commitsOffset reports whether s, after ifs in a record handler that returns the
@@ -1321,7 +1378,8 @@ var readingPackages = []string{"encoding", "strings", "bytes", "strconv", "fmt",
 // block, already puts the message to use: a call given something derived from it that
 // does not settle it, record it, read it (a method of the message, a conversion, a
 // decoder or string function of the standard library) or derive what ifs decides on
-// (ev, err := decode(m) followed by if ev.Wanted { ... } is reading).
+// (ev, err := decode(m) followed by if ev.Wanted { ... } is reading, and so is a method
+// of ev answering only an error, err = ev.Deserialize(fields), which fills it in).
 func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
 	info := c.pass.TypesInfo
 	// What the if decides on: results assigned here and used in its condition are a
@@ -1356,6 +1414,14 @@ func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
 		}
 		if c.neverWork(call, false) {
 			return true
+		}
+		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+			// ev.Deserialize(fields) fills in what the if decides on: deriving it.
+			if id, ok := ast.Unparen(sel.X).(*ast.Ident); ok && decidedOn[info.Uses[id]] {
+				if sig, ok := info.TypeOf(call.Fun).(*types.Signature); ok && sig.Results().Len() == 1 && isErrorType(sig.Results().At(0).Type()) {
+					return true
+				}
+			}
 		}
 		works = c.handedDerived(call, d)
 		return !works
