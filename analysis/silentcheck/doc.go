@@ -40,10 +40,19 @@
 //     (a consumer group's ConsumeClaim, whatever it marks them with);
 //   - its own body settles a message: Ack, AckSync, DoubleAck, Term, TermWithReason, Nak,
 //     NakWithDelay, Nack, Reject or InProgress, or marks or commits a record (a Mark* or
-//     Commit* method given records: a session's MarkMessage, a client's CommitRecords);
+//     Commit* method given records: a session's MarkMessage, a client's CommitRecords),
+//     or hands a message to a helper of the checked module that queues its settlement
+//     (saver.SaveNack(&msg, state, false), see rule 2);
 //   - it returns nothing, receives a message, and is called with one by message-handling
 //     code or inside a loop over messages (s.perform(m, req) at the end of a subscribed
 //     callback, go r.route(d) for each delivery): the message's handling goes on there.
+//
+// A loop over messages ranges over a batch, over a channel of messages or over a function
+// yielding them (a team's queue handing out its deliveries as iter.Seq[Message]), or
+// takes one in its body (from a channel, a fetch, a subscription's NextMsg). A message
+// the loop builds to send is not one it takes: a literal, or a method of the loop's own
+// item (for _, rec := range stored { msg, err := rec.Msg(prefix) }), unless that item is
+// a subscription.
 //
 // Not handlers: a function that takes one message and returns a bool (a question about
 // it, shouldAck(m)); a message type's own methods (a wrapper's Term() error { return
@@ -113,6 +122,21 @@
 //     decides nothing about the message (if cfg.ack { m.Ack() }), or in a branch guarded
 //     only by the message's own nil check (if msg != nil { msg.Ack() }, the message
 //     found again once its delivery was tracked), is the success path.
+//     A Nack or Reject told not to requeue is a termination too: its requeue flag (the
+//     last parameter, when it is a bool: AMQP's Nack(multiple, requeue) and
+//     Reject(requeue), a team wrapper's Nack(requeue)) is the constant false, or, for
+//     Reject, not known to be true. Told to requeue (Nack(true), Reject(true)), the
+//     message comes back: a retry, like Nak, never reported.
+//     A settlement can be made through a helper of the checked module that queues it:
+//     a function handed the message that appends, on its main path, a closure that only
+//     settles it (func() { m.Nack(requeue) }) or a method value (m.Ack) to a list run
+//     later, every settlement of the message in its body being the same. A call to it
+//     (saver.SaveNack(&msg, state, false)) is that settlement, with the requeue flag
+//     taken from the caller's argument when the helper passes its parameter on; the
+//     closure it queues is judged at those calls, not on its own. This is found one
+//     level down, across the module's packages (an analysis fact); a helper that
+//     settles the message itself is not taken for a settlement (it is a handler, or
+//     the handler's own work).
 //  3. An empty error branch, if err != nil {} (or an empty case err != nil: clause).
 //  4. A continue that skips a Kafka record in a branch that decides about it and records
 //     nothing: offsets are positional, so committing the next record commits this one.
@@ -132,7 +156,9 @@
 //     the message is settled having done nothing (if t, ok := triggers[key]; ok {
 //     t.Fire(rec) } then sess.MarkMessage(rec, "")). For a record handler that returns
 //     the offset to commit, the offset's bookkeeping and a return of nil, the offset and
-//     what only the if's body filled in count as that settlement. An if at the end of
+//     what only the if's body filled in count as that settlement. A settlement whose
+//     error is kept and checked (err = saver.SaveAck(&msg); if err != nil { log }) is a
+//     settlement too: the check is about the settlement failing. An if at the end of
 //     work already
 //     done (if req.CallbackURL != nil { post the result }) is an extra, and an if that
 //     only collects an error (errs = append(errs, fmt.Errorf(...))) is a check.
@@ -208,18 +234,20 @@
 // settles some of them, and the implicit else is seen only when nothing but a
 // settlement follows the if. Which values are derived from the message is found by
 // assignment (and by json.Unmarshal(data, &v)-style calls and decoder methods,
-// req.Unmarshal(data) error, and a decoded request, a pointer with such a method, handed
-// to a function beside the message), not by following pointers. A return whose condition
+// req.Unmarshal(data) error, a method answering only an error of a variable declared
+// without a value, var ev Event; err = ev.Deserialize(fields), which fills it in, and a
+// decoded request, a pointer with such a method, handed to a function beside the
+// message), not by following pointers. A return whose condition
 // mentions nothing derived from the message (a closed subscriber, a node that is not the
 // leader) is taken for a decision about it only when it stands before the work in the
 // callback's own body (or, in a Kafka record loop, before the record's work, even from
 // inside an enclosing if); nested in another branch, or in a handler's loop, it is taken
 // for no decision, although it can drop it. Loops over Kafka records are judged only in
-// message-handling code. A loop over a team's own iterator (range over a function
-// yielding messages) is not taken for a loop over messages; a settlement made through a
-// helper that queues it for later (a closure calling m.Nack appended to a list) is not
-// seen; and a Nack without requeue is not counted among the terminations of rule 2.
-// Watermill CQRS handlers, which receive
+// message-handling code. A helper that settles is followed one level only, and only
+// when it queues the settlement; a requeue flag that is not a constant at the call (or
+// in the helper) leaves a Nack a retry. A log in a nested branch about the settlement's
+// own failure (err := saver.SaveAck(&msg); if err != nil { log }) still counts as the
+// branch's trace. Watermill CQRS handlers, which receive
 // decoded events rather than messages, are not recognised. The corpus behind these
 // rules, with its precision and recall, is in README.md next to this file.
 //

@@ -436,7 +436,7 @@ func (c *checker) takesMessageBefore(loop ast.Node, pos token.Pos) bool {
 		case *ast.ForStmt, *ast.RangeStmt:
 			return false
 		case *ast.AssignStmt:
-			if n.Pos() >= pos || len(n.Rhs) != 1 || !c.takes(n.Rhs[0]) {
+			if n.Pos() >= pos || len(n.Rhs) != 1 || !c.takes(n.Rhs[0]) || c.builds(n.Rhs[0], loop) {
 				return true
 			}
 			for _, l := range n.Lhs {
@@ -463,6 +463,57 @@ func (c *checker) takes(e ast.Expr) bool {
 		sel, ok := ast.Unparen(e.Fun).(*ast.SelectorExpr)
 		if !ok || c.pass.TypesInfo.Selections[sel] == nil || c.requests(e) {
 			return false // a package's function, or a request
+		}
+		return true
+	}
+	return false
+}
+
+// builds reports whether e makes a message to send rather than taking one the loop
+// received: a composite literal (&nats.Msg{...}), or a method of a value the loop itself
+// declares, one of the items it ranges over or something computed from one in its body
+// (for _, rec := range stored { msg, err := rec.ToMsg(subject) }), unless that value is
+// a subscription (for _, sub := range subs { m, err := sub.NextMsg(t) } takes one). A
+// source of messages (a subscription, a reader, a consumer) lives outside the loop that
+// takes from it.
+func (c *checker) builds(e ast.Expr, loop ast.Node) bool {
+	e = ast.Unparen(e)
+	if u, ok := e.(*ast.UnaryExpr); ok && u.Op == token.AND {
+		e = ast.Unparen(u.X)
+	}
+	switch e := e.(type) {
+	case *ast.CompositeLit:
+		return true
+	case *ast.CallExpr:
+		sel, ok := ast.Unparen(e.Fun).(*ast.SelectorExpr)
+		if !ok || c.pass.TypesInfo.Selections[sel] == nil {
+			return false
+		}
+		root := ast.Unparen(sel.X)
+		for {
+			switch r := root.(type) {
+			case *ast.SelectorExpr:
+				root = ast.Unparen(r.X)
+				continue
+			case *ast.IndexExpr:
+				root = ast.Unparen(r.X)
+				continue
+			case *ast.StarExpr:
+				root = ast.Unparen(r.X)
+				continue
+			}
+			break
+		}
+		id, ok := root.(*ast.Ident)
+		if !ok {
+			return false
+		}
+		obj := c.pass.TypesInfo.ObjectOf(id)
+		if obj == nil || obj.Pos() < loop.Pos() || obj.Pos() >= loop.End() {
+			return false
+		}
+		if t := c.pass.TypesInfo.TypeOf(sel.X); t == nil || isSubscription(t) || isMessageSource(t) {
+			return false
 		}
 		return true
 	}

@@ -254,29 +254,11 @@ func (c *checker) outgoingOnly(sig *types.Signature, body *ast.BlockStmt) bool {
 // settleCall returns the method name when call settles a message (m.Ack(), …), or
 // "Commit" when it marks or commits Kafka records (session.MarkMessage(rec, ""),
 // client.CommitRecords(ctx, recs...), reader.CommitMessages(ctx, m)): for a record that
-// is its acknowledgement.
+// is its acknowledgement. A helper of the checked module that settles the message it is
+// handed (saver.SaveNack(&m, false)) settles it with its method (see settlementOf).
 func (c *checker) settleCall(call *ast.CallExpr) (string, bool) {
-	sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr)
-	if !ok {
-		return "", false
-	}
-	s := c.pass.TypesInfo.Selections[sel]
-	if s == nil || s.Kind() != types.MethodVal {
-		return "", false
-	}
-	name := sel.Sel.Name
-	if strings.HasPrefix(name, "Mark") || strings.HasPrefix(name, "Commit") {
-		for _, a := range call.Args {
-			if t := c.pass.TypesInfo.TypeOf(a); t != nil && (isRecordType(t) || isRecordBatch(t)) {
-				return "Commit", true
-			}
-		}
-		return "", false
-	}
-	if !settleMethods[name] || !isMessageType(s.Recv()) {
-		return "", false
-	}
-	return name, true
+	st, ok := c.settlementOf(call)
+	return st.name, ok
 }
 
 func isRecordBatch(t types.Type) bool {
@@ -476,8 +458,8 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 		case *ast.ReturnStmt:
 			c.checkReturn(n, sig, stack, d)
 		case *ast.CallExpr:
-			if name, ok := c.settleCall(n); ok && dropMethods[name] {
-				c.checkSettle(n, name, body, stack, d)
+			if st, ok := c.settlementOf(n); ok && c.discards(st) {
+				c.checkSettle(n, st, body, stack, d)
 			}
 		case *ast.BranchStmt:
 			if n.Tok == token.CONTINUE {
@@ -560,7 +542,8 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 func (c *checker) loopsOverRecords(loop ast.Node) bool { return c.loopsOver(loop, isRecordType) }
 
 // rangesOver reports whether a range statement yields items of a kind: its value is one,
-// or it ranges over a channel of them.
+// or it ranges over a channel of them or over a function yielding them (range over func,
+// iter.Seq[Message]).
 func (c *checker) rangesOver(l *ast.RangeStmt, kind func(types.Type) bool) bool {
 	info := c.pass.TypesInfo
 	if l.Value != nil {
@@ -569,15 +552,32 @@ func (c *checker) rangesOver(l *ast.RangeStmt, kind func(types.Type) bool) bool 
 		}
 	}
 	if t := info.TypeOf(l.X); t != nil {
-		if ch, ok := t.Underlying().(*types.Chan); ok && kind(ch.Elem()) {
-			return true
+		switch u := t.Underlying().(type) {
+		case *types.Chan:
+			return kind(u.Elem())
+		case *types.Signature:
+			// A range over a function (an iter.Seq[Message] a team's queue wraps its
+			// deliveries in): it yields what its yield function is given.
+			if u.Params().Len() != 1 {
+				return false
+			}
+			yield, ok := u.Params().At(0).Type().Underlying().(*types.Signature)
+			if !ok {
+				return false
+			}
+			for v := range yield.Params().Variables() {
+				if kind(v.Type()) {
+					return true
+				}
+			}
 		}
 	}
 	return false
 }
 
 // loopsOver reports whether loop handles one item of a kind at a time: it ranges over
-// them or takes one (from a channel, a fetch) in its body.
+// them or takes one (from a channel, a fetch) in its body. A message it builds from its
+// own items to send (see builds) is not one it handles.
 func (c *checker) loopsOver(loop ast.Node, kind func(types.Type) bool) bool {
 	info := c.pass.TypesInfo
 	var body *ast.BlockStmt
@@ -591,9 +591,19 @@ func (c *checker) loopsOver(loop ast.Node, kind func(types.Type) bool) bool {
 		body = l.Body
 	}
 	found := false
+	built := map[*ast.Ident]bool{} // messages the loop builds to send (see builds)
 	c.inspectBody(body, func(n ast.Node, _ bool) bool {
-		if id, ok := n.(*ast.Ident); ok {
-			if v, ok := info.Defs[id].(*types.Var); ok && kind(v.Type()) {
+		switch n := n.(type) {
+		case *ast.AssignStmt:
+			if len(n.Rhs) == 1 && c.builds(n.Rhs[0], loop) {
+				for _, l := range n.Lhs {
+					if id, ok := l.(*ast.Ident); ok {
+						built[id] = true
+					}
+				}
+			}
+		case *ast.Ident:
+			if v, ok := info.Defs[n].(*types.Var); ok && kind(v.Type()) && !built[n] {
 				found = true
 			}
 		}
@@ -677,6 +687,7 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	// (a function invoked, a row written), an if at the end (if req.CallbackURL != nil {
 	// post the result }) is an extra, not all the work.
 	after := false
+	settleErrs := map[types.Object]bool{}
 	for _, s := range block.List {
 		if s == ifs {
 			after = true
@@ -689,7 +700,18 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 			continue
 		}
 		// After it: only settlements, or a return that reports success (for a record
-		// handler returning the offset to commit, the offset's bookkeeping and that return).
+		// handler returning the offset to commit, the offset's bookkeeping and that return),
+		// or a settlement whose error is kept (err = saver.Ack(&m)) and the check of that
+		// error (if err != nil { log }).
+		if vars := c.assignsSettlement(s); vars != nil {
+			for _, v := range vars {
+				settleErrs[v] = true
+			}
+			continue
+		}
+		if c.checksSettlement(s, settleErrs) {
+			continue
+		}
 		if !c.settlesOrSucceeds(s, sig) && !c.commitsOffset(s, ifs, sig, stack[0], offs) {
 			return
 		}
@@ -733,6 +755,51 @@ func (c *checker) settlesOrSucceeds(s ast.Stmt, sig *types.Signature) bool {
 		return found
 	}
 	return false
+}
+
+// assignsSettlement returns the variables s assigns the result of a positive ack to
+// (err = saver.Ack(&m), err := m.Ack()), or nil when s is not that.
+func (c *checker) assignsSettlement(s ast.Stmt) []types.Object {
+	as, ok := s.(*ast.AssignStmt)
+	if !ok || len(as.Rhs) != 1 {
+		return nil
+	}
+	call, ok := ast.Unparen(as.Rhs[0]).(*ast.CallExpr)
+	if !ok {
+		return nil
+	}
+	if name, ok := c.settleCall(call); !ok || !positiveAcks[name] {
+		return nil
+	}
+	vars := []types.Object{}
+	for _, l := range as.Lhs {
+		if id, ok := ast.Unparen(l).(*ast.Ident); ok && id.Name != "_" {
+			if obj := c.pass.TypesInfo.ObjectOf(id); obj != nil {
+				vars = append(vars, obj)
+			}
+		}
+	}
+	return vars
+}
+
+// checksSettlement reports whether s is an if without an else that only tests the error
+// of a settlement (one of errs) against nil: what it does is about the settlement
+// failing, not the message's work.
+func (c *checker) checksSettlement(s ast.Stmt, errs map[types.Object]bool) bool {
+	ifs, ok := s.(*ast.IfStmt)
+	if !ok || ifs.Init != nil || ifs.Else != nil || len(errs) == 0 {
+		return false
+	}
+	isErr, vars := c.errCheck(ifs.Cond, true)
+	if !isErr || len(vars) == 0 {
+		return false
+	}
+	for _, v := range vars {
+		if !errs[v] {
+			return false
+		}
+	}
+	return true
 }
 
 // commitsOffset reports whether s, after ifs in a record handler that returns the
@@ -923,7 +990,8 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 // ack is judged only in a branch; a termination anywhere, because a message removed for
 // good with no trace is the silent drop in its purest form, whether it happens in a
 // branch, in the body of a loop over a fetched batch or on a handler's main path.
-func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockStmt, stack []ast.Node, d derived) {
+func (c *checker) checkSettle(call *ast.CallExpr, st settlement, body *ast.BlockStmt, stack []ast.Node, d derived) {
+	name := st.name
 	b := c.innermostBranch(stack)
 	if b == nil {
 		if positiveAcks[name] {
@@ -937,8 +1005,8 @@ func (c *checker) checkSettle(call *ast.CallExpr, name string, body *ast.BlockSt
 	if positiveAcks[name] && !b.errBranch && (!c.decides(b, d) || c.choosesHowToAck(b)) {
 		return // a choice of how (or whether, by configuration) to acknowledge, not of the message's fate
 	}
-	recv := c.text(ast.Unparen(call.Fun).(*ast.SelectorExpr).X) + "." + name
-	if positiveAcks[name] && c.nilGuard(b, ast.Unparen(call.Fun).(*ast.SelectorExpr).X) {
+	recv := c.settleDesc(st, call)
+	if positiveAcks[name] && c.nilGuard(b, st.msg) {
 		return // if msg != nil { msg.Ack() }: acking what there is, once its work was delivered
 	}
 	if b.errBranch && positiveAcks[name] {
@@ -1310,7 +1378,8 @@ var readingPackages = []string{"encoding", "strings", "bytes", "strconv", "fmt",
 // block, already puts the message to use: a call given something derived from it that
 // does not settle it, record it, read it (a method of the message, a conversion, a
 // decoder or string function of the standard library) or derive what ifs decides on
-// (ev, err := decode(m) followed by if ev.Wanted { ... } is reading).
+// (ev, err := decode(m) followed by if ev.Wanted { ... } is reading, and so is a method
+// of ev answering only an error, err = ev.Deserialize(fields), which fills it in).
 func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
 	info := c.pass.TypesInfo
 	// What the if decides on: results assigned here and used in its condition are a
@@ -1345,6 +1414,14 @@ func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
 		}
 		if c.neverWork(call, false) {
 			return true
+		}
+		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+			// ev.Deserialize(fields) fills in what the if decides on: deriving it.
+			if id, ok := ast.Unparen(sel.X).(*ast.Ident); ok && decidedOn[info.Uses[id]] {
+				if sig, ok := info.TypeOf(call.Fun).(*types.Signature); ok && sig.Results().Len() == 1 && isErrorType(sig.Results().At(0).Type()) {
+					return true
+				}
+			}
 		}
 		works = c.handedDerived(call, d)
 		return !works

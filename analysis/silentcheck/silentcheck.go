@@ -19,7 +19,7 @@ var Analyzer = &analysis.Analyzer{
 		"swallow an error without leaving a trace: an outcome or an error returned, a log " +
 		"line, a span event, a metric, a reply, an error callback. Write " +
 		"`//silentcheck:ok <reason>` on the line of a finding to keep a deliberate one.",
-	FactTypes:  []analysis.Fact{new(recordsFact), new(dropsFact)},
+	FactTypes:  []analysis.Fact{new(recordsFact), new(dropsFact), new(settlesFact)},
 	ResultType: reflect.TypeFor[*Result](),
 	Run:        run,
 }
@@ -58,9 +58,12 @@ func run(pass *analysis.Pass) (any, error) {
 		handedLits:  map[*ast.FuncLit]bool{},
 		handedFuncs: map[*types.Func]bool{},
 		carried:     map[*types.Func]bool{},
+		settlers:    map[*types.Func]*settlesFact{},
+		queuedLits:  map[*ast.FuncLit]bool{},
 		result:      &Result{},
 	}
 	c.findSuppressions()
+	c.findSettlers()
 	c.findRecorders()
 	c.findHandedHandlers()
 	c.findCarriedHandlers()
@@ -82,7 +85,7 @@ func run(pass *analysis.Pass) (any, error) {
 				c.checkHandOffs(f, obj.Type().(*types.Signature), fn.Body, obj)
 			case *ast.FuncLit:
 				sig, _ := pass.TypesInfo.TypeOf(fn).(*types.Signature)
-				if sig != nil {
+				if sig != nil && !c.queuedLits[fn] {
 					c.checkFunc(f, sig, fn.Body, c.handedLits[fn])
 					c.checkLoops(f, sig, fn.Body, c.handedLits[fn])
 					c.checkHandOffs(f, sig, fn.Body, nil)
@@ -102,6 +105,8 @@ type checker struct {
 	handedLits  map[*ast.FuncLit]bool              // literals handed to a place typed as a handler
 	handedFuncs map[*types.Func]bool               // functions handed likewise (f, s.onMessage)
 	carried     map[*types.Func]bool               // functions handed the message by a handler or a loop over messages
+	settlers    map[*types.Func]*settlesFact       // functions of this package that settle the message they are handed
+	queuedLits  map[*ast.FuncLit]bool              // the closures those functions queue: judged at their callers
 	result      *Result
 }
 

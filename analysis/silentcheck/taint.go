@@ -32,6 +32,20 @@ func (c *checker) deriveFrom(sig *types.Signature, body *ast.BlockStmt, seed fun
 		}
 		return true
 	})
+	// Variables declared without a value (var ev Event): a method of one that is given
+	// something derived from the message and answers only an error fills it in from
+	// the message (ev.Deserialize(fields), whatever it takes).
+	zero := map[types.Object]bool{}
+	ast.Inspect(body, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok && len(vs.Values) == 0 {
+			for _, name := range vs.Names {
+				if obj := info.Defs[name]; obj != nil {
+					zero[obj] = true
+				}
+			}
+		}
+		return true
+	})
 	mark := func(lhs ast.Expr) bool {
 		id, ok := ast.Unparen(lhs).(*ast.Ident)
 		if !ok || id.Name == "_" {
@@ -87,7 +101,7 @@ func (c *checker) deriveFrom(sig *types.Signature, body *ast.BlockStmt, seed fun
 					}
 					// req.Unmarshal(m.Data): a method shaped like a decoder (it takes the
 					// bytes and answers only an error) fills in its receiver.
-					if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && decoderShaped(info, sel) {
+					if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && (decoderShaped(info, sel) || fillsZero(info, sel, zero)) {
 						if mark(sel.X) {
 							changed = true
 						}
@@ -179,4 +193,20 @@ func decoderShaped(info *types.Info, sel *ast.SelectorExpr) bool {
 		return false
 	}
 	return isBytes(sig.Params().At(0).Type()) && isErrorType(sig.Results().At(0).Type())
+}
+
+// fillsZero reports whether sel is a method answering only an error, of a variable
+// declared without a value (see deriveFrom): given something derived from the message,
+// it fills that variable in (var ev Event; err = ev.Deserialize(fields)).
+func fillsZero(info *types.Info, sel *ast.SelectorExpr, zero map[types.Object]bool) bool {
+	id, ok := ast.Unparen(sel.X).(*ast.Ident)
+	if !ok || !zero[info.Uses[id]] {
+		return false
+	}
+	s := info.Selections[sel]
+	if s == nil || s.Kind() != types.MethodVal {
+		return false
+	}
+	sig, ok := s.Obj().Type().(*types.Signature)
+	return ok && sig.Params().Len() > 0 && sig.Results().Len() == 1 && isErrorType(sig.Results().At(0).Type())
 }

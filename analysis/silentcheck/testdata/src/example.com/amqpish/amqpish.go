@@ -11,7 +11,7 @@ func (d Delivery) Reject(requeue bool) error         { return nil }
 func consume(ch <-chan Delivery) {
 	for d := range ch {
 		if len(d.Body) == 0 {
-			d.Reject(false) // want `silent path: branch "if len\(d.Body\) == 0" settles the message \(d.Reject\) without recording a decision`
+			d.Reject(false) // want `silent path: branch "if len\(d.Body\) == 0" settles the message \(d.Reject without requeue\) without recording a decision`
 			continue
 		}
 		d.Ack(false)

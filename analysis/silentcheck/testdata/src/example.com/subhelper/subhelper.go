@@ -18,7 +18,7 @@ type broker struct {
 	out  func(channel string, data []byte)
 }
 
-func (b *broker) handleMessage(subject string, data []byte, sub *nats.Subscription) { // want handleMessage:"drops at subhelper.go:27"
+func (b *broker) handleMessage(subject string, data []byte, sub *nats.Subscription) { // want handleMessage:"drops at subhelper.go:26"
 	b.mu.RLock()
 	w, ok := b.subs[sub.Subject]
 	b.mu.RUnlock()
@@ -28,7 +28,7 @@ func (b *broker) handleMessage(subject string, data []byte, sub *nats.Subscripti
 	b.out(w.channel, data)
 }
 
-func (b *broker) handleLogged(subject string, data []byte, sub *nats.Subscription) { // want handleLogged:"records"
+func (b *broker) handleLogged(subject string, data []byte, sub *nats.Subscription) {
 	w, ok := b.subs[sub.Subject]
 	if !ok {
 		log.Printf("no subscription for %s", sub.Subject)
@@ -38,10 +38,10 @@ func (b *broker) handleLogged(subject string, data []byte, sub *nats.Subscriptio
 }
 
 func (b *broker) handle(m *nats.Msg) {
-	b.handleMessage(m.Subject, m.Data, m.Sub) // want `silent path: b.handleMessage is handed the message \(or its payload\) and returns without a trace at subhelper.go:27`
+	b.handleMessage(m.Subject, m.Data, m.Sub) // want `silent path: b.handleMessage is handed the message \(or its payload\) and returns without a trace at subhelper.go:26`
 }
 
-func (b *broker) handle2(m *nats.Msg) { // want handle2:"records"
+func (b *broker) handle2(m *nats.Msg) {
 	b.handleLogged(m.Subject, m.Data, m.Sub)
 }
 

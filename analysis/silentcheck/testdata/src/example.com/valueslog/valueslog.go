@@ -28,7 +28,7 @@ type sub struct {
 	t Tags
 }
 
-func (s *sub) handle(m *nats.Msg) {
+func (s *sub) handle(m *nats.Msg) { // want handle:"records"
 	var v map[string]any
 	if err := json.Unmarshal(m.Data, &v); err != nil {
 		s.l.Error(err)

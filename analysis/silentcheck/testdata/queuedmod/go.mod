@@ -1,0 +1,3 @@
+module example.com/queuedmod
+
+go 1.24
