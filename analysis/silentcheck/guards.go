@@ -107,9 +107,7 @@ func isDecodedRequest(t types.Type) bool {
 	if !ok {
 		return false
 	}
-	sig := fn.Type().(*types.Signature)
-	return sig.Params().Len() == 1 && sig.Results().Len() == 1 &&
-		isBytes(sig.Params().At(0).Type()) && isErrorType(sig.Results().At(0).Type())
+	return decodesBytes(fn.Type().(*types.Signature))
 }
 
 // seedHandler seeds a handler's derived set: its message parameters and, when it receives

@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"iter"
 	"path/filepath"
 	"strings"
 
@@ -47,45 +48,33 @@ func (c *checker) findDroppers() {
 		d    derived
 	}
 	var decls []decl
-	for _, f := range c.pass.Files {
-		if c.clientCode(f) {
+	for fn := range c.ownFuncDecls() {
+		f, fd, obj := fn.file, fn.decl, fn.obj
+		sig := obj.Type().(*types.Signature)
+		res := sig.Results()
+		if res.Len() > 1 || (res.Len() == 1 && !isErrorType(res.At(0).Type())) {
 			continue
 		}
-		for _, dcl := range f.Decls {
-			fd, ok := dcl.(*ast.FuncDecl)
-			if !ok || fd.Body == nil {
-				continue
-			}
-			obj, ok := c.pass.TypesInfo.Defs[fd.Name].(*types.Func)
-			if !ok {
-				continue
-			}
-			sig := obj.Type().(*types.Signature)
-			res := sig.Results()
-			if res.Len() > 1 || (res.Len() == 1 && !isErrorType(res.At(0).Type())) {
-				continue
-			}
-			if c.handlerReason(f, sig, fd.Body, c.isHanded(obj)) != "" {
-				continue // a handler: its own returns are judged where they are
-			}
-			if sig.Variadic() && isBatchType(sig.Params().At(sig.Params().Len()-1).Type()) {
-				continue // takes messages to publish
-			}
-			seeded := false
-			for v := range sig.Params().Variables() {
-				seeded = seeded || seedHelper(v)
-			}
-			if !seeded {
-				continue
-			}
-			seed := seedHelper
-			for v := range sig.Params().Variables() {
-				if isBytes(v.Type()) {
-					seed = seedWithSub
-				}
-			}
-			decls = append(decls, decl{obj, sig, fd.Body, c.deriveFrom(sig, fd.Body, seed)})
+		if c.handlerReason(f, sig, fd.Body, c.isHanded(obj)) != "" {
+			continue // a handler: its own returns are judged where they are
 		}
+		if sig.Variadic() && isBatchType(sig.Params().At(sig.Params().Len()-1).Type()) {
+			continue // takes messages to publish
+		}
+		seeded := false
+		for v := range sig.Params().Variables() {
+			seeded = seeded || seedHelper(v)
+		}
+		if !seeded {
+			continue
+		}
+		seed := seedHelper
+		for v := range sig.Params().Variables() {
+			if isBytes(v.Type()) {
+				seed = seedWithSub
+			}
+		}
+		decls = append(decls, decl{obj, sig, fd.Body, c.deriveFrom(sig, fd.Body, seed)})
 	}
 	for _, dc := range decls {
 		if at := c.silentReturn(dc.sig, dc.body, dc.d); at != "" {
@@ -119,16 +108,10 @@ func (c *checker) findDroppers() {
 // what the function was handed and records nothing.
 func (c *checker) silentReturn(sig *types.Signature, body *ast.BlockStmt, d derived) string {
 	at := ""
-	var stack []ast.Node
-	ast.Inspect(body, func(n ast.Node) bool {
-		if n == nil {
-			stack = stack[:len(stack)-1]
-			return false
-		}
+	inspectWithStack(body, func(n ast.Node, stack []ast.Node) bool {
 		if _, ok := n.(*ast.FuncLit); ok || at != "" {
 			return false
 		}
-		stack = append(stack, n)
 		ret, ok := n.(*ast.ReturnStmt)
 		if !ok {
 			return true
@@ -235,20 +218,65 @@ func (c *checker) checkHandOffs(file *ast.File, sig *types.Signature, body *ast.
 	})
 }
 
-// walkWithStack calls visit for every node of body in depth-first order, with the path from
-// body down to the node (body first, the node last), leaving out function literals
-// and what is inside them: each is visited on its own, as a function.
-func walkWithStack(body *ast.BlockStmt, visit func(n ast.Node, stack []ast.Node)) {
+// inspectWithStack is ast.Inspect with the path from root down to each node (root first,
+// the node last): visit is called for every node in depth-first order and returns
+// whether to go into the node's children.
+func inspectWithStack(root ast.Node, visit func(n ast.Node, stack []ast.Node) bool) {
 	var stack []ast.Node
-	ast.Inspect(body, func(n ast.Node) bool {
+	ast.Inspect(root, func(n ast.Node) bool {
 		if n == nil {
 			stack = stack[:len(stack)-1]
 			return false
 		}
+		stack = append(stack, n)
+		if !visit(n, stack) {
+			stack = stack[:len(stack)-1] // Inspect calls no nil for a node it does not enter
+			return false
+		}
+		return true
+	})
+}
+
+// ownFuncDecl is a function declared with a body in one of the package's own files.
+type ownFuncDecl struct {
+	file *ast.File
+	decl *ast.FuncDecl
+	obj  *types.Func
+}
+
+// ownFuncDecls yields the functions declared with a body in the package's files, leaving
+// out a broker client's own code (see clientCode).
+func (c *checker) ownFuncDecls() iter.Seq[ownFuncDecl] {
+	return func(yield func(ownFuncDecl) bool) {
+		for _, f := range c.pass.Files {
+			if c.clientCode(f) {
+				continue
+			}
+			for _, dcl := range f.Decls {
+				fd, ok := dcl.(*ast.FuncDecl)
+				if !ok || fd.Body == nil {
+					continue
+				}
+				obj, ok := c.pass.TypesInfo.Defs[fd.Name].(*types.Func)
+				if !ok {
+					continue
+				}
+				if !yield(ownFuncDecl{f, fd, obj}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// walkWithStack calls visit for every node of body in depth-first order, with the path from
+// body down to the node (body first, the node last), leaving out function literals
+// and what is inside them: each is visited on its own, as a function.
+func walkWithStack(body *ast.BlockStmt, visit func(n ast.Node, stack []ast.Node)) {
+	inspectWithStack(body, func(n ast.Node, stack []ast.Node) bool {
 		if _, ok := n.(*ast.FuncLit); ok {
 			return false
 		}
-		stack = append(stack, n)
 		visit(n, stack)
 		return true
 	})

@@ -163,8 +163,7 @@ func hasDuckMethods(t types.Type) bool {
 		return false
 	}
 	as := ackFn.Type().(*types.Signature)
-	ackOK := (as.Params().Len() == 0 || (as.Params().Len() == 1 && as.Variadic())) &&
-		as.Results().Len() == 1 && isErrorType(as.Results().At(0).Type())
+	ackOK := (as.Params().Len() == 0 || (as.Params().Len() == 1 && as.Variadic())) && answersOnlyError(as)
 	switch data := data.(type) {
 	case *types.Func:
 		ds := data.Type().(*types.Signature)
@@ -177,6 +176,17 @@ func hasDuckMethods(t types.Type) bool {
 
 func isErrorType(t types.Type) bool {
 	return types.Identical(t, types.Universe.Lookup("error").Type())
+}
+
+// answersOnlyError reports whether a function's only result is an error.
+func answersOnlyError(sig *types.Signature) bool {
+	return sig.Results().Len() == 1 && isErrorType(sig.Results().At(0).Type())
+}
+
+// decodesBytes reports whether a function is shaped like a decoder that fills in its
+// receiver: one []byte parameter and an error as its only result (Unmarshal, Decode).
+func decodesBytes(sig *types.Signature) bool {
+	return sig.Params().Len() == 1 && isBytes(sig.Params().At(0).Type()) && answersOnlyError(sig)
 }
 
 func trimVendor(path string) string {

@@ -215,13 +215,7 @@ func (c *checker) outgoingOnly(sig *types.Signature, body *ast.BlockStmt) bool {
 		}
 	}
 	uses, writes := 0, 0
-	var stack []ast.Node
-	ast.Inspect(body, func(n ast.Node) bool {
-		if n == nil {
-			stack = stack[:len(stack)-1]
-			return false
-		}
-		stack = append(stack, n)
+	inspectWithStack(body, func(n ast.Node, stack []ast.Node) bool {
 		id, ok := n.(*ast.Ident)
 		if !ok || !params[info.ObjectOf(id)] {
 			return true
@@ -1418,7 +1412,7 @@ func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
 		if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
 			// ev.Deserialize(fields) fills in what the if decides on: deriving it.
 			if id, ok := ast.Unparen(sel.X).(*ast.Ident); ok && decidedOn[info.Uses[id]] {
-				if sig, ok := info.TypeOf(call.Fun).(*types.Signature); ok && sig.Results().Len() == 1 && isErrorType(sig.Results().At(0).Type()) {
+				if sig, ok := info.TypeOf(call.Fun).(*types.Signature); ok && answersOnlyError(sig) {
 					return true
 				}
 			}

@@ -5,6 +5,8 @@ import (
 	"go/constant"
 	"go/token"
 	"go/types"
+	"strconv"
+	"strings"
 
 	"golang.org/x/tools/go/types/typeutil"
 )
@@ -99,7 +101,7 @@ func (c *checker) settlementOf(call *ast.CallExpr) (settlement, bool) {
 	if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
 		if s := c.pass.TypesInfo.Selections[sel]; s != nil && s.Kind() == types.MethodVal {
 			name := sel.Sel.Name
-			if len(name) >= 4 && (name[:4] == "Mark" || (len(name) >= 6 && name[:6] == "Commit")) {
+			if strings.HasPrefix(name, "Mark") || strings.HasPrefix(name, "Commit") {
 				for _, a := range call.Args {
 					if t := c.pass.TypesInfo.TypeOf(a); t != nil && (isRecordType(t) || isRecordBatch(t)) {
 						return settlement{name: "Commit", msg: sel.X}, true
@@ -203,30 +205,16 @@ func (c *checker) settlesAt(fn *types.Func) *settlesFact {
 // findSettlers marks the functions of this package that settle the message they are
 // handed (see settlesFact) and exports the mark as a fact.
 func (c *checker) findSettlers() {
-	info := c.pass.TypesInfo
-	for _, f := range c.pass.Files {
-		if c.clientCode(f) {
-			continue
+	for fn := range c.ownFuncDecls() {
+		sig := fn.obj.Type().(*types.Signature)
+		if sig.Recv() != nil && isMessageType(sig.Recv().Type()) {
+			continue // a message's own method (a wrapper's Nack) is the message
 		}
-		for _, dcl := range f.Decls {
-			fd, ok := dcl.(*ast.FuncDecl)
-			if !ok || fd.Body == nil {
-				continue
-			}
-			obj, ok := info.Defs[fd.Name].(*types.Func)
-			if !ok {
-				continue
-			}
-			sig := obj.Type().(*types.Signature)
-			if sig.Recv() != nil && isMessageType(sig.Recv().Type()) {
-				continue // a message's own method (a wrapper's Nack) is the message
-			}
-			for i := 0; i < sig.Params().Len(); i++ {
-				if fact := c.helperSettles(sig, fd.Body, i); fact != nil {
-					c.settlers[obj] = fact
-					c.pass.ExportObjectFact(obj, fact)
-					break
-				}
+		for i := 0; i < sig.Params().Len(); i++ {
+			if fact := c.helperSettles(sig, fn.decl.Body, i); fact != nil {
+				c.settlers[fn.obj] = fact
+				c.pass.ExportObjectFact(fn.obj, fact)
+				break
 			}
 		}
 	}
@@ -255,10 +243,10 @@ func (c *checker) helperSettles(sig *types.Signature, body *ast.BlockStmt, i int
 	// closure or a method value, to run later.
 	note := func(st settlement, stack []ast.Node, later bool) {
 		f := &settlesFact{Method: st.name, Msg: i, HasFlag: st.hasFlag, FlagParam: -1}
-		if st.flag != nil {
-			if tv, ok := info.Types[st.flag]; ok && tv.Value != nil && tv.Value.Kind() == constant.Bool {
-				f.Flag = tv.Value.ExactString()
-			} else if id, ok := ast.Unparen(st.flag).(*ast.Ident); ok {
+		if requeue, known := c.requeues(st); known {
+			f.Flag = strconv.FormatBool(requeue)
+		} else if st.flag != nil {
+			if id, ok := ast.Unparen(st.flag).(*ast.Ident); ok {
 				for j := 0; j < sig.Params().Len(); j++ {
 					if info.Uses[id] == sig.Params().At(j) {
 						f.FlagParam = j
@@ -275,13 +263,7 @@ func (c *checker) helperSettles(sig *types.Signature, body *ast.BlockStmt, i int
 			queued = true
 		}
 	}
-	var stack []ast.Node
-	ast.Inspect(body, func(n ast.Node) bool {
-		if n == nil {
-			stack = stack[:len(stack)-1]
-			return false
-		}
-		stack = append(stack, n)
+	inspectWithStack(body, func(n ast.Node, stack []ast.Node) bool {
 		switch n := n.(type) {
 		case *ast.FuncLit:
 			// A closure that only settles the parameter (func() { m.Nack(requeue) }):
@@ -290,13 +272,11 @@ func (c *checker) helperSettles(sig *types.Signature, body *ast.BlockStmt, i int
 				note(st, stack, true)
 				lits = append(lits, n)
 			}
-			stack = stack[:len(stack)-1]
 			return false
 		case *ast.CallExpr:
 			if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && isParam(sel.X) {
 				if st, ok := c.methodSettlement(sel, n.Args); ok && st.name != "InProgress" {
 					note(st, stack, false)
-					stack = stack[:len(stack)-1]
 					return false // its selector is no method value
 				}
 			}

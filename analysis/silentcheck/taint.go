@@ -189,10 +189,7 @@ func decoderShaped(info *types.Info, sel *ast.SelectorExpr) bool {
 		return false
 	}
 	sig, ok := s.Obj().Type().(*types.Signature)
-	if !ok || sig.Params().Len() != 1 || sig.Results().Len() != 1 {
-		return false
-	}
-	return isBytes(sig.Params().At(0).Type()) && isErrorType(sig.Results().At(0).Type())
+	return ok && decodesBytes(sig)
 }
 
 // fillsZero reports whether sel is a method answering only an error, of a variable
@@ -208,5 +205,5 @@ func fillsZero(info *types.Info, sel *ast.SelectorExpr, zero map[types.Object]bo
 		return false
 	}
 	sig, ok := s.Obj().Type().(*types.Signature)
-	return ok && sig.Params().Len() > 0 && sig.Results().Len() == 1 && isErrorType(sig.Results().At(0).Type())
+	return ok && sig.Params().Len() > 0 && answersOnlyError(sig)
 }
