@@ -70,6 +70,10 @@
 //
 // # Branches
 //
+// A branch taken only when the message itself is nil (if msg == nil: a receive from a
+// closed channel of records, nothing handed in) decides nothing: there is no message to
+// drop. A check of what the message holds (len(msg.Value) == 0) is a decision.
+//
 // A branch is the body of an if, the else block of an if, or a case (or default) clause of
 // a switch, type switch or select; a select case that receives a message (case m :=
 // <-msgs) is where that message's handling starts, not a branch. The findings below are always about the innermost
@@ -110,7 +114,11 @@
 //     the subscriber (closed, not the leader) drops the message all the same. A return
 //     in a callback or loop without results when the context ends (errors.Is(err,
 //     context.Canceled), ctx.Err() != nil) leaves the message unsettled for the broker to
-//     hand out again and is not reported; a handler's return nil there still is.
+//     hand out again and is not reported; a handler's return nil there still is. A
+//     consumer group's ConsumeClaim settles nothing by returning: the claim ends, the
+//     records it has not marked are not committed, and the partition's next owner reads
+//     them again (if !flush(sess.Context(), batch) { return nil }); its skips are rule
+//     4's.
 //  2. A settlement that drops the message: Ack, AckSync or DoubleAck in an error branch
 //     or in any other branch that records nothing (a branch that logs, counts or
 //     returns the error leaves a trace and is not silent: the message is gone, but the
@@ -127,6 +135,12 @@
 //     Reject(requeue), a team wrapper's Nack(requeue)) is the constant false, or, for
 //     Reject, not known to be true. Told to requeue (Nack(true), Reject(true)), the
 //     message comes back: a retry, like Nak, never reported.
+//     An ack function, a function that receives no message but an error (the outcome of
+//     the message's processing: func(ctx, res error) error, returned beside a delivery
+//     it captured), settles the way that error says: a settlement in a branch deciding
+//     on the error (if rejects(res) { return d.Nack(false, false) }) carries out a
+//     decision made, and returned as that error, where the message was processed. A
+//     settlement it decides on anything else is judged.
 //     A settlement can be made through a helper of the checked module that queues it:
 //     a function handed the message that appends, on its main path, a closure that only
 //     settles it (func() { m.Nack(requeue) }) or a method value (m.Ack) to a list run
@@ -212,6 +226,14 @@
 //     and a function or method of that shape that hands its
 //     message on (a server's logger that writes only when configured);
 //   - panics;
+//   - is taken on a helper's empty answer that the helper explained: the body of if
+//     row == nil, if !ok or if !accept(m), where row or ok holds, at every assignment,
+//     the answer of a function of the checked module whose every nil (or false) in that
+//     result comes after a recording on the way to it (a log line in its branch or on
+//     its main path above), and whose other returns cannot be empty (&r, a composite
+//     literal, new, make, true). A helper that never answers empty (a stub that always
+//     says yes) explains nothing. This is found across the module's packages (an
+//     analysis fact);
 //   - calls a function or method that itself records on its main path (outside its own
 //     branches and loops, panics aside), directly or through another such function. This
 //     is found across packages (an analysis fact), so a shared helper that logs and
@@ -229,7 +251,8 @@
 // # Limits
 //
 // The analysis is mostly syntactic within one function: a helper is followed only for
-// the silent return of rule 6 (and judged itself when a handler hands it the message),
+// the silent return of rule 6, for whether it records on its main path, and for whether
+// it explains its empty answers (and judged itself when a handler hands it the message),
 // it does not judge break, nor continue in a loop over NATS or AMQP messages that
 // settles some of them, and the implicit else is seen only when nothing but a
 // settlement follows the if. Which values are derived from the message is found by

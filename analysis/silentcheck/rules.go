@@ -398,6 +398,29 @@ type branch struct {
 	cond      []ast.Node     // what decides whether it is taken
 	ifs       *ast.IfStmt    // the if it belongs to, if any
 	shutdown  bool           // taken when the context ends (see shutdownCond)
+	absent    bool           // taken when the message itself is nil (see absentMessage)
+}
+
+// absentMessage reports whether cond is only the message's own nil check (msg == nil):
+// a receive from a closed channel of records, a nil handed in. There is no message to
+// drop; the branch decides nothing about one.
+func (c *checker) absentMessage(cond ast.Expr) bool {
+	be, ok := ast.Unparen(cond).(*ast.BinaryExpr)
+	if !ok || be.Op != token.EQL {
+		return false
+	}
+	x := be.X
+	if c.isNil(be.X) {
+		x = be.Y
+	} else if !c.isNil(be.Y) {
+		return false
+	}
+	id, ok := ast.Unparen(x).(*ast.Ident)
+	if !ok {
+		return false
+	}
+	t := c.pass.TypesInfo.TypeOf(id)
+	return t != nil && isMessageType(t)
 }
 
 // shutdownCond reports whether cond asks whether the program is shutting down: it tests
@@ -453,7 +476,7 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 			c.checkReturn(n, sig, stack, d)
 		case *ast.CallExpr:
 			if st, ok := c.settlementOf(n); ok && c.discards(st) {
-				c.checkSettle(n, st, body, stack, d)
+				c.checkSettle(n, st, sig, body, stack, d)
 			}
 		case *ast.BranchStmt:
 			if n.Tok == token.CONTINUE {
@@ -506,7 +529,7 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 		return // a skipped message that nothing settles here either comes back or was never this loop's
 	}
 	b := c.innermostBranch(stack)
-	if b == nil || b.okBranch {
+	if b == nil || b.okBranch || b.absent || c.explained(b, stack[0]) {
 		return
 	}
 	if !c.decides(b, d) && (b.errBranch || (records && !c.guardsWorkOut(stack, d)) || (!records && !c.guardsWork(stack, true, d))) {
@@ -897,6 +920,12 @@ func (c *checker) reportEmpty(pos, end token.Pos, desc string) {
 // return true when the only result is a bool (a batch handler: true acknowledges the
 // batch), a bare return from a callback without results.
 func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack []ast.Node, d derived) {
+	if claimsRecords(sig) {
+		// A consumer group's ConsumeClaim that returns ends its claim: the records it
+		// has not marked are not committed, and the partition's next owner reads them
+		// again. Only a skip that a later mark commits past drops one (rule 4).
+		return
+	}
 	results := sig.Results()
 	what := "returns nil from a message handler without recording a decision"
 	fix := "return an outcome (consumer.Invalid(reason, err)) or record it with telemetry Decisions.Record before returning"
@@ -931,6 +960,9 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 	b := c.innermostBranch(stack)
 	if b == nil || b.okBranch {
 		return // the main path or the success path, not an early exit
+	}
+	if b.absent || c.explained(b, stack[0]) {
+		return // no message (msg == nil), or a helper's empty answer it has already explained
 	}
 	if b.shutdown && results.Len() == 0 {
 		// The context ended: a callback or loop without results leaves the message
@@ -984,7 +1016,7 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 // ack is judged only in a branch; a termination anywhere, because a message removed for
 // good with no trace is the silent drop in its purest form, whether it happens in a
 // branch, in the body of a loop over a fetched batch or on a handler's main path.
-func (c *checker) checkSettle(call *ast.CallExpr, st settlement, body *ast.BlockStmt, stack []ast.Node, d derived) {
+func (c *checker) checkSettle(call *ast.CallExpr, st settlement, sig *types.Signature, body *ast.BlockStmt, stack []ast.Node, d derived) {
 	name := st.name
 	b := c.innermostBranch(stack)
 	if b == nil {
@@ -1000,6 +1032,12 @@ func (c *checker) checkSettle(call *ast.CallExpr, st settlement, body *ast.Block
 		return // a choice of how (or whether, by configuration) to acknowledge, not of the message's fate
 	}
 	recv := c.settleDesc(st, call)
+	if c.explained(b, stack[0]) {
+		return // settling on a helper's empty answer, which the helper explained
+	}
+	if c.handedOutcome(b, sig, body) {
+		return // an ack function carrying out the error it was handed
+	}
 	if positiveAcks[name] && c.nilGuard(b, st.msg) {
 		return // if msg != nil { msg.Ack() }: acking what there is, once its work was delivered
 	}
@@ -1021,6 +1059,31 @@ func (c *checker) checkSettle(call *ast.CallExpr, st settlement, body *ast.Block
 	}
 	c.report(call.Pos(), token.NoPos, "silent path: branch %q settles the message (%s) without recording a decision; "+
 		"return an outcome (%s) or record it with telemetry Decisions.Record before settling", b.desc, recv, fix)
+}
+
+// handedOutcome reports whether b decides on an error the function was handed: a
+// function that receives no message but an error (an ack function returned beside the
+// message, func(ctx, res error) error, called with the outcome of its processing)
+// settles the message it captured the way that error says. The decision was made, and
+// its error returned, where the message was processed: that error is the trace. (A
+// settlement the function decides on anything else is still judged.)
+func (c *checker) handedOutcome(b *branch, sig *types.Signature, body *ast.BlockStmt) bool {
+	if b == nil || receivesMessage(sig) {
+		return false
+	}
+	handed := false
+	for v := range sig.Params().Variables() {
+		if isMessageSource(v.Type()) {
+			return false
+		}
+		if isErrorType(v.Type()) {
+			handed = true
+		}
+	}
+	if !handed {
+		return false
+	}
+	return c.decides(b, c.deriveFrom(sig, body, func(v *types.Var) bool { return isErrorType(v.Type()) }))
 }
 
 // nilGuard reports whether b is the body of an if whose whole condition is x != nil: a
@@ -1178,6 +1241,7 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 				}
 				b.okBranch = c.okCheck(ifs.Cond, then) || c.succeeded(ifs, then, parent)
 				b.shutdown = then && c.shutdownCond(ifs.Cond)
+				b.absent = then && c.absentMessage(ifs.Cond)
 				return b
 			}
 		case *ast.CaseClause:

@@ -19,7 +19,7 @@ var Analyzer = &analysis.Analyzer{
 		"swallow an error without leaving a trace: an outcome or an error returned, a log " +
 		"line, a span event, a metric, a reply, an error callback. Write " +
 		"`//silentcheck:ok <reason>` on the line of a finding to keep a deliberate one.",
-	FactTypes:  []analysis.Fact{new(recordsFact), new(dropsFact), new(settlesFact)},
+	FactTypes:  []analysis.Fact{new(recordsFact), new(dropsFact), new(settlesFact), new(explainsFact)},
 	ResultType: reflect.TypeFor[*Result](),
 	Run:        run,
 }
@@ -59,12 +59,14 @@ func run(pass *analysis.Pass) (any, error) {
 		handedFuncs: map[*types.Func]bool{},
 		carried:     map[*types.Func]bool{},
 		settlers:    map[*types.Func]*settlesFact{},
+		explainers:  map[*types.Func]uint64{},
 		queuedLits:  map[*ast.FuncLit]bool{},
 		result:      &Result{},
 	}
 	c.findSuppressions()
 	c.findSettlers()
 	c.findRecorders()
+	c.findExplainers()
 	c.findHandedHandlers()
 	c.findCarriedHandlers()
 	c.findDroppers()
@@ -107,6 +109,7 @@ type checker struct {
 	carried     map[*types.Func]bool               // functions handed the message by a handler or a loop over messages
 	settlers    map[*types.Func]*settlesFact       // functions of this package that settle the message they are handed
 	queuedLits  map[*ast.FuncLit]bool              // the closures those functions queue: judged at their callers
+	explainers  map[*types.Func]uint64             // functions of this package that explain their empty answers, by result (see explainsFact)
 	result      *Result
 }
 

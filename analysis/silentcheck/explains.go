@@ -1,0 +1,246 @@
+package silentcheck
+
+import (
+	"go/ast"
+	"go/constant"
+	"go/token"
+	"go/types"
+)
+
+// explainsFact marks a function of the checked module that leaves a trace whenever it
+// answers "nothing" (nil) or "no" (false) in one of its results: every return that gives
+// that answer comes after a log line or another recording, and every other return gives
+// a value that cannot be it (&row, a composite literal, new, make, true). Results is a
+// bit per result index. A caller's branch taken on that answer (row := toRow(m); if row
+// == nil { return nil }) carries out a decision the helper already recorded.
+type explainsFact struct{ Results uint64 }
+
+func (*explainsFact) AFact()           {}
+func (f *explainsFact) String() string { return "explains its empty answers" }
+
+// findExplainers marks the package's functions that explain their empty answers (see
+// explainsFact) and exports the mark as a fact.
+func (c *checker) findExplainers() {
+	for fn := range c.ownFuncDecls() {
+		sig := fn.obj.Type().(*types.Signature)
+		var mask uint64
+		for i := 0; i < sig.Results().Len() && i < 64; i++ {
+			if c.explainsEmpty(sig, fn.decl.Body, i) {
+				mask |= 1 << i
+			}
+		}
+		if mask != 0 {
+			c.explainers[fn.obj] = mask
+			c.pass.ExportObjectFact(fn.obj, &explainsFact{Results: mask})
+		}
+	}
+}
+
+// emptyAnswer reports whether t's empty value is an answer a caller can branch on as
+// "nothing" or "no": a bool, or a pointer, map, slice or interface other than error (a
+// nil error is success, not an empty answer).
+func emptyAnswer(t types.Type) bool {
+	if isBool(t) {
+		return true
+	}
+	if isErrorType(t) {
+		return false
+	}
+	switch t.Underlying().(type) {
+	case *types.Pointer, *types.Map, *types.Slice, *types.Interface:
+		return true
+	}
+	return false
+}
+
+// explainsEmpty reports whether body answers empty in result i at least once, and every
+// return gives result i either a value that cannot be empty or an empty one after a
+// recording on the way to it.
+func (c *checker) explainsEmpty(sig *types.Signature, body *ast.BlockStmt, i int) bool {
+	if !emptyAnswer(sig.Results().At(i).Type()) {
+		return false
+	}
+	ok, empty := true, false
+	inspectWithStack(body, func(n ast.Node, stack []ast.Node) bool {
+		if !ok {
+			return false
+		}
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.ReturnStmt:
+			if len(n.Results) != sig.Results().Len() {
+				ok = false // a bare return of named results, or a call's results handed on
+				return false
+			}
+			e := ast.Unparen(n.Results[i])
+			switch {
+			case c.isNil(e) || c.isConstBool(e, false):
+				ok, empty = c.recordsOnTheWay(stack), true
+			case !c.neverEmpty(e):
+				ok = false
+			}
+		}
+		return ok
+	})
+	// A function that never answers empty explains nothing: a stub that always says
+	// yes (func valid(m) bool { return true }) leaves its caller's filter to be judged.
+	return ok && empty
+}
+
+// neverEmpty reports whether e is a value that is not nil or false: an address, a
+// composite literal, new or make, or the constant true.
+func (c *checker) neverEmpty(e ast.Expr) bool {
+	switch e := e.(type) {
+	case *ast.UnaryExpr:
+		return e.Op == token.AND
+	case *ast.CompositeLit:
+		return true
+	case *ast.CallExpr:
+		if id, ok := ast.Unparen(e.Fun).(*ast.Ident); ok {
+			if b, ok := c.pass.TypesInfo.Uses[id].(*types.Builtin); ok {
+				return b.Name() == "new" || b.Name() == "make"
+			}
+		}
+	}
+	return c.isConstBool(e, true)
+}
+
+func (c *checker) isConstBool(e ast.Expr, want bool) bool {
+	tv, ok := c.pass.TypesInfo.Types[e]
+	return ok && tv.Value != nil && tv.Value.Kind() == constant.Bool && constant.BoolVal(tv.Value) == want
+}
+
+// recordsOnTheWay reports whether, in some block on the path down to the last node of
+// stack, the statements before it record something whichever way they go (a log line
+// in the branch, or on the function's main path above the branch; not one inside an
+// earlier if).
+func (c *checker) recordsOnTheWay(stack []ast.Node) bool {
+	ret := stack[len(stack)-1]
+	for i := len(stack) - 2; i >= 0; i-- {
+		var stmts []ast.Stmt
+		switch b := stack[i].(type) {
+		case *ast.BlockStmt:
+			stmts = b.List
+		case *ast.CaseClause:
+			stmts = b.Body
+		case *ast.CommClause:
+			stmts = b.Body
+		default:
+			continue
+		}
+		var before []ast.Stmt
+		for _, s := range stmts {
+			if s.End() <= ret.Pos() {
+				before = append(before, s)
+			}
+		}
+		if c.recordsOnMainPath(before) {
+			return true
+		}
+	}
+	return false
+}
+
+// explainedBy reports whether fn explains its empty answer in result i.
+func (c *checker) explainedBy(fn *types.Func, i int) bool {
+	if fn == nil || i >= 64 {
+		return false
+	}
+	if fn.Pkg() == c.pass.Pkg {
+		return c.explainers[fn]&(1<<i) != 0
+	}
+	var f explainsFact
+	return fn.Pkg() != nil && c.ownCode(fn.Pkg()) && c.pass.ImportObjectFact(fn, &f) && f.Results&(1<<i) != 0
+}
+
+// explained reports whether b is taken on an empty answer that a helper already
+// explained: the body of an if whose condition is !f(...), f(...) == nil, !ok or v == nil,
+// where f explains its empty answers (see explainsFact) and ok or v holds f's answer at
+// every assignment in body.
+func (c *checker) explained(b *branch, body ast.Node) bool {
+	if b == nil || b.ifs == nil || len(b.stmts) == 0 || &b.ifs.Body.List[0] != &b.stmts[0] {
+		return false
+	}
+	var x ast.Expr
+	switch cond := ast.Unparen(b.ifs.Cond).(type) {
+	case *ast.UnaryExpr:
+		if cond.Op != token.NOT {
+			return false
+		}
+		x = cond.X
+	case *ast.BinaryExpr:
+		if cond.Op != token.EQL {
+			return false
+		}
+		switch {
+		case c.isNil(cond.Y) || c.isConstBool(cond.Y, false):
+			x = cond.X
+		case c.isNil(cond.X) || c.isConstBool(cond.X, false):
+			x = cond.Y
+		default:
+			return false
+		}
+	default:
+		return false
+	}
+	x = ast.Unparen(x)
+	if call, ok := x.(*ast.CallExpr); ok {
+		return c.explainedBy(typeFunc(c.pass.TypesInfo, call), 0) && c.resultCount(call) == 1
+	}
+	id, ok := x.(*ast.Ident)
+	if !ok {
+		return false
+	}
+	v, ok := c.pass.TypesInfo.Uses[id].(*types.Var)
+	if !ok {
+		return false
+	}
+	assigned, explained := 0, true
+	ast.Inspect(body, func(n ast.Node) bool {
+		as, ok := n.(*ast.AssignStmt)
+		if !ok {
+			return explained
+		}
+		for j, lhs := range as.Lhs {
+			lid, ok := ast.Unparen(lhs).(*ast.Ident)
+			if !ok || (c.pass.TypesInfo.Defs[lid] != v && c.pass.TypesInfo.Uses[lid] != v) {
+				continue
+			}
+			assigned++
+			var call *ast.CallExpr
+			idx := 0
+			if len(as.Rhs) == 1 && len(as.Lhs) > 1 {
+				call, _ = ast.Unparen(as.Rhs[0]).(*ast.CallExpr)
+				idx = j
+			} else if j < len(as.Rhs) {
+				call, _ = ast.Unparen(as.Rhs[j]).(*ast.CallExpr)
+			}
+			if call == nil || !c.explainedBy(typeFunc(c.pass.TypesInfo, call), idx) {
+				explained = false
+			}
+		}
+		return explained
+	})
+	return assigned > 0 && explained
+}
+
+// typeFunc is the function or method a call calls, when it is a declared one.
+func typeFunc(info *types.Info, call *ast.CallExpr) *types.Func {
+	switch fun := ast.Unparen(call.Fun).(type) {
+	case *ast.Ident:
+		fn, _ := info.Uses[fun].(*types.Func)
+		return fn
+	case *ast.SelectorExpr:
+		fn, _ := info.Uses[fun.Sel].(*types.Func)
+		return fn
+	}
+	return nil
+}
+
+func (c *checker) resultCount(call *ast.CallExpr) int {
+	if sig, ok := c.pass.TypesInfo.TypeOf(call.Fun).(*types.Signature); ok {
+		return sig.Results().Len()
+	}
+	return 0
+}
