@@ -66,7 +66,11 @@
 //
 // A function literal is judged on its own parameters and body: a closure inside a handler
 // is not a handler because of where it is written, and a handler's checks do not look into
-// the closures it contains.
+// the closures it contains, but one: a goroutine the handler starts on the spot to go on
+// with the message (go func() { ... m ... }(), taking and returning nothing, its body
+// mentioning the message or what was derived from it) is the handler's continuation, and
+// its branches are judged as the handler's (a core NATS message is gone once the callback
+// returns, so a silent return in there drops it).
 //
 // # Branches
 //
@@ -91,7 +95,9 @@
 // A success branch is also the branch that follows the work's own success: the body of
 // if process(m) (or if ok) and the else of if !process(m), when the if decides how the
 // message ends (it has an else, or it is the last statement of its block). An Ack there
-// is not reported; if duplicate(m) { m.Ack(); continue } before the work still is.
+// is not reported; if duplicate(m) { m.Ack(); continue } before the work still is. So is
+// a select case that sends (case out <- rec: sess.MarkMessage(rec, "")): the message has
+// been handed on, and what the case does next follows that hand-off.
 //
 // # Rules
 //
@@ -176,6 +182,16 @@
 //     work already
 //     done (if req.CallbackURL != nil { post the result }) is an extra, and an if that
 //     only collects an error (errs = append(errs, fmt.Errorf(...))) is a check.
+//     An if on the error's absence (if err := json.Unmarshal(m.Data, &ev); err == nil {
+//     record(ev) }) is judged only where the message ends with the function: the last
+//     statement of a callback without results that settles nothing (a core NATS
+//     subscriber); when the error is not nil, the message is gone unrecorded. (Where a
+//     settlement follows, or the message is left unacknowledged to come back, it is not.)
+//     The implicit default is the same for a switch on a value derived from the message
+//     without a default, whose cases hold all the work (a case may hand a failure back,
+//     return err): a value no case names is settled having done nothing (switch
+//     version(rec.Key) { case 0, 1: applyV1(rec); case 2: applyV2(rec) } then return
+//     nil).
 //  6. A call that hands the message, or only its payload, to a helper that drops it: a
 //     function given a message or a []byte that returns (bare, or nil as its only error)
 //     from a branch deciding about what it was given and records nothing
@@ -256,7 +272,9 @@
 // it does not judge break, nor continue in a loop over NATS or AMQP messages that
 // settles some of them, and the implicit else is seen only when nothing but a
 // settlement follows the if. Which values are derived from the message is found by
-// assignment (and by json.Unmarshal(data, &v)-style calls and decoder methods,
+// assignment (and by json.Unmarshal(data, &v)-style calls, a pointer variable handed where
+// any value goes counting as &v (ev := &Event{}; json.Unmarshal(data, ev)), and decoder
+// methods,
 // req.Unmarshal(data) error, a method answering only an error of a variable declared
 // without a value, var ev Event; err = ev.Deserialize(fields), which fills it in, and a
 // decoded request, a pointer with such a method, handed to a function beside the

@@ -470,13 +470,14 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 		return
 	}
 	d := c.deriveFrom(sig, body, seedHandler(sig))
-	walkWithStack(body, func(n ast.Node, stack []ast.Node) {
+	root := body
+	visit := func(n ast.Node, stack []ast.Node) {
 		switch n := n.(type) {
 		case *ast.ReturnStmt:
 			c.checkReturn(n, sig, stack, d)
 		case *ast.CallExpr:
 			if st, ok := c.settlementOf(n); ok && c.discards(st) {
-				c.checkSettle(n, st, sig, body, stack, d)
+				c.checkSettle(n, st, sig, root, stack, d)
 			}
 		case *ast.BranchStmt:
 			if n.Tok == token.CONTINUE {
@@ -491,6 +492,8 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 					c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond))
 				}
 			}
+		case *ast.SwitchStmt:
+			c.checkImplicitDefault(n, sig, stack, d)
 		case *ast.CaseClause:
 			if len(n.Body) == 0 && len(stack) >= 3 {
 				if sw, ok := stack[len(stack)-3].(*ast.SwitchStmt); ok && sw.Tag == nil {
@@ -503,7 +506,39 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 				}
 			}
 		}
+	}
+	walkWithStack(body, visit)
+	// A goroutine the handler starts on the spot to go on with the message is the
+	// handler's own continuation: its branches are judged as the handler's.
+	for _, lit := range c.continuations(body, d) {
+		root = lit.Body
+		walkWithStack(lit.Body, visit)
+	}
+}
+
+// continuations returns the function literals body starts as goroutines on the spot to
+// go on with the message: go func() { ... m ... }(), taking and returning nothing, whose
+// body mentions something derived from it. (Not inside other function literals.)
+func (c *checker) continuations(body *ast.BlockStmt, d derived) []*ast.FuncLit {
+	var lits []*ast.FuncLit
+	ast.Inspect(body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.GoStmt:
+			lit, ok := ast.Unparen(n.Call.Fun).(*ast.FuncLit)
+			if !ok || len(n.Call.Args) != 0 {
+				return true
+			}
+			if sig, ok := c.pass.TypesInfo.TypeOf(lit).(*types.Signature); ok &&
+				sig.Params().Len() == 0 && sig.Results().Len() == 0 && d.mentions(c.pass.TypesInfo, lit.Body) {
+				lits = append(lits, lit)
+			}
+			return false
+		}
+		return true
 	})
+	return lits
 }
 
 // checkContinue reports a continue that skips a Kafka record in a branch that decides
@@ -638,37 +673,61 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	if ifs.Else != nil || len(stack) < 2 {
 		return
 	}
-	if isErr, _ := c.errCheck(ifs.Cond, true); isErr || c.okCheck(ifs.Cond, true) {
+	if isErr, _ := c.errCheck(ifs.Cond, true); isErr {
+		return
+	}
+	// if err := decode(m, &ev); err == nil { work }: the error's path is the implicit
+	// else. It is judged only where the message ends with the function: nothing
+	// follows the if, in a callback without results that settles nothing (a core NATS
+	// subscriber; a JetStream message left unacknowledged there comes back).
+	okCond := c.okCheck(ifs.Cond, true)
+	if okCond && (sig.Results().Len() != 0 || len(stack) != 2 || c.settlesIn(stack[0])) {
 		return
 	}
 	if !d.mentions(c.pass.TypesInfo, ifs.Cond) && !d.mentions(c.pass.TypesInfo, ifs.Init) {
 		return
 	}
 	block, ok := stack[len(stack)-2].(*ast.BlockStmt)
-	if !ok {
-		return
-	}
-	if len(stack) > 2 { // not the function's body (the bottom of stack): a loop's body
-		switch loop := stack[len(stack)-3].(type) {
-		case *ast.ForStmt, *ast.RangeStmt:
-			if !c.loopsOver(loop, isMessageType) {
-				return // a loop over something else (devices, fields): not one message's handling
-			}
-		default:
-			return // inside another branch: that branch's own decision
-		}
+	if !ok || !c.decidesWhole(stack) {
+		return // inside another branch (its own decision), or a loop over something else
 	}
 	var offs map[types.Object]bool
 	if body, ok := stack[0].(*ast.BlockStmt); ok && c.returnsOffset(sig, body) {
 		offs = c.offsetVars(body)
 	}
 	// The body must do the work on the message and leave through the bottom.
-	exits, works := false, false
-	c.inspectBody(ifs.Body, func(n ast.Node, inLit bool) bool {
+	exits, works := c.bodyWork(ifs.Body, d, false)
+	if exits || !works {
+		return
+	}
+	if !c.aloneWithSettlement(block, decision{ifs, []ast.Node{ifs.Init, ifs.Cond}, ifs.Body}, sig, stack, d, offs) {
+		return
+	}
+	if okCond && ifs != block.List[len(block.List)-1] {
+		return
+	}
+	if okCond {
+		c.report(ifs.Pos(), token.NoPos, "silent path: when %q is false (the error's path, the if has no else) "+
+			"the message is dropped without a trace; log or record the error", c.text(ifs.Cond))
+		return
+	}
+	c.report(ifs.Pos(), token.NoPos, "silent path: when %q is false the message is dropped without a trace "+
+		"(the if has no else); record why it is skipped, or return an outcome", c.text(ifs.Cond))
+}
+
+// bodyWork reports whether body leaves through something other than its bottom (a
+// return, a break or continue, a panic; with errReturns, a return of an error or an
+// outcome does not count, only one that reports success) and whether it does work on
+// the message (see checkImplicitElse).
+func (c *checker) bodyWork(body ast.Node, d derived, errReturns bool) (exits, works bool) {
+	c.inspectBody(body, func(n ast.Node, inLit bool) bool {
 		switch n := n.(type) {
 		case *ast.ReturnStmt:
 			// A return inside a function literal called on the spot (func() { ...;
 			// return }()) leaves the literal, not the if.
+			if errReturns && len(n.Results) > 0 && !c.settlesOrSucceeds(n, nil) {
+				break // return err: a failure handed back, not a way around the bottom
+			}
 			exits = exits || !inLit
 		case *ast.BranchStmt:
 			exits = true
@@ -697,22 +756,91 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 		}
 		return !exits
 	})
-	if exits || !works {
+	return exits, works
+}
+
+// checkImplicitDefault reports the implicit default (rule 5): a switch on a value derived
+// from the message, without a default, whose cases hold all the work done on it, when
+// nothing but its settlement follows and nothing was done with the message before it.
+// A value no case names is settled having done nothing (switch version { case 0, 1:
+// decodeCommit(rec); case 2: decodeMetadata(rec) } then return nil). A case may hand a
+// failure back (return err); one that leaves otherwise is an early exit, not the work.
+func (c *checker) checkImplicitDefault(sw *ast.SwitchStmt, sig *types.Signature, stack []ast.Node, d derived) {
+	if sw.Tag == nil || len(stack) < 2 {
 		return
 	}
+	if !d.mentions(c.pass.TypesInfo, sw.Tag) && (sw.Init == nil || !d.mentions(c.pass.TypesInfo, sw.Init)) {
+		return
+	}
+	block, ok := stack[len(stack)-2].(*ast.BlockStmt)
+	if !ok || !c.decidesWhole(stack) {
+		return
+	}
+	works := false
+	for _, cl := range sw.Body.List {
+		cc, ok := cl.(*ast.CaseClause)
+		if !ok || cc.List == nil {
+			return // a default: every value has its case
+		}
+		exits, w := c.bodyWork(cc, d, true)
+		if exits {
+			return
+		}
+		works = works || w
+	}
+	if !works {
+		return
+	}
+	var offs map[types.Object]bool
+	if body, ok := stack[0].(*ast.BlockStmt); ok && c.returnsOffset(sig, body) {
+		offs = c.offsetVars(body)
+	}
+	if !c.aloneWithSettlement(block, decision{sw, []ast.Node{sw.Init, sw.Tag}, sw.Body}, sig, stack, d, offs) {
+		return
+	}
+	c.report(sw.Pos(), token.NoPos, "silent path: a value of %q that no case names is dropped without a trace "+
+		"(the switch has no default); record why it is skipped, or return an outcome", c.text(sw.Tag))
+}
+
+// decidesWhole reports whether the statement at the top of stack stands in the
+// function's body or in the body of a loop over messages: one message's whole handling,
+// not a branch inside another decision.
+func (c *checker) decidesWhole(stack []ast.Node) bool {
+	if len(stack) <= 2 {
+		return true
+	}
+	switch loop := stack[len(stack)-3].(type) {
+	case *ast.ForStmt, *ast.RangeStmt:
+		return c.loopsOver(loop, isMessageType)
+	}
+	return false
+}
+
+// decision is an if or a switch deciding about the message: the statement, what it
+// decides on (an if's init and condition, a switch's init and tag) and its body.
+type decision struct {
+	stmt  ast.Stmt
+	heads []ast.Node
+	body  ast.Node
+}
+
+// aloneWithSettlement reports whether the decision (an if or a switch in block) holds
+// all the work on the message: nothing before it in block did work on the
+// message, and only its settlement follows (see checkImplicitElse).
+func (c *checker) aloneWithSettlement(block *ast.BlockStmt, dec decision, sig *types.Signature, stack []ast.Node, d derived, offs map[types.Object]bool) bool {
 	// Before it: no work on the message. When the message was already put to use above
 	// (a function invoked, a row written), an if at the end (if req.CallbackURL != nil {
 	// post the result }) is an extra, not all the work.
 	after := false
 	settleErrs := map[types.Object]bool{}
 	for _, s := range block.List {
-		if s == ifs {
+		if s == dec.stmt {
 			after = true
 			continue
 		}
 		if !after {
-			if c.worksBefore(s, ifs, d) {
-				return
+			if c.worksBefore(s, dec, d) {
+				return false
 			}
 			continue
 		}
@@ -729,12 +857,25 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 		if c.checksSettlement(s, settleErrs) {
 			continue
 		}
-		if !c.settlesOrSucceeds(s, sig) && !c.commitsOffset(s, ifs, sig, stack[0], offs) {
-			return
+		if !c.settlesOrSucceeds(s, sig) && !c.commitsOffset(s, dec, sig, stack[0], offs) {
+			return false
 		}
 	}
-	c.report(ifs.Pos(), token.NoPos, "silent path: when %q is false the message is dropped without a trace "+
-		"(the if has no else); record why it is skipped, or return an outcome", c.text(ifs.Cond))
+	return true
+}
+
+// settlesIn reports whether n settles a message anywhere outside function literals.
+func (c *checker) settlesIn(n ast.Node) bool {
+	found := false
+	c.inspectBody(n, func(n ast.Node, _ bool) bool {
+		if call, ok := n.(*ast.CallExpr); ok {
+			if _, ok := c.settleCall(call); ok {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
 }
 
 // settlesOrSucceeds reports whether s only settles the message (m.Ack(),
@@ -822,9 +963,9 @@ func (c *checker) checksSettlement(s ast.Stmt, errs map[types.Object]bool) bool 
 // commitsOffset reports whether s, after ifs in a record handler that returns the
 // offset to commit (offs is not nil), only keeps that offset or returns it: an
 // assignment to offset variables (or a loop of nothing else), or a return whose results
-// are nil, the offset, or what only ifs's body filled in (the messages its work
+// are nil, the offset, or what only the decision's body filled in (the messages its work
 // produced, a callback it chose).
-func (c *checker) commitsOffset(s ast.Stmt, ifs *ast.IfStmt, sig *types.Signature, body ast.Node, offs map[types.Object]bool) bool {
+func (c *checker) commitsOffset(s ast.Stmt, dec decision, sig *types.Signature, body ast.Node, offs map[types.Object]bool) bool {
 	if offs == nil {
 		return false
 	}
@@ -861,7 +1002,7 @@ func (c *checker) commitsOffset(s ast.Stmt, ifs *ast.IfStmt, sig *types.Signatur
 				continue
 			}
 			id, ok := ast.Unparen(e).(*ast.Ident)
-			if !ok || !c.filledOnlyIn(info.ObjectOf(id), ifs, body) {
+			if !ok || !c.filledOnlyIn(info.ObjectOf(id), dec.body, body) {
 				return false
 			}
 		}
@@ -870,10 +1011,10 @@ func (c *checker) commitsOffset(s ast.Stmt, ifs *ast.IfStmt, sig *types.Signatur
 	return false
 }
 
-// filledOnlyIn reports whether every assignment to v outside ifs's body gives it an
+// filledOnlyIn reports whether every assignment to v outside filled (the decision's body) gives it an
 // empty value (nil, an empty literal, its declaration without a value), so that what it
 // holds was produced by that body.
-func (c *checker) filledOnlyIn(v types.Object, ifs *ast.IfStmt, body ast.Node) bool {
+func (c *checker) filledOnlyIn(v types.Object, filled ast.Node, body ast.Node) bool {
 	if v == nil || v.Parent() == nil {
 		return false
 	}
@@ -886,7 +1027,7 @@ func (c *checker) filledOnlyIn(v types.Object, ifs *ast.IfStmt, body ast.Node) b
 	}
 	ok := true
 	ast.Inspect(body, func(n ast.Node) bool {
-		if n == ifs.Body {
+		if n == filled {
 			return false
 		}
 		switch n := n.(type) {
@@ -1285,6 +1426,11 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 			if n.Comm != nil {
 				b.desc = "case " + c.text(n.Comm)
 			}
+			if _, ok := n.Comm.(*ast.SendStmt); ok {
+				// case out <- m: the message (or whatever was sent) has been handed
+				// on; what the case does next follows that hand-off.
+				b.okBranch = true
+			}
 			return b
 		}
 	}
@@ -1432,25 +1578,23 @@ var readingPackages = []string{"encoding", "strings", "bytes", "strconv", "fmt",
 	"unicode", "net/url", "path", "sort", "slices", "maps", "context", "sync", "math", "regexp",
 	"go.opentelemetry.io"}
 
-// worksBefore reports whether the statement s, which comes before the if ifs in the same
+// worksBefore reports whether the statement s, which comes before the decision (an if or a
+// switch) in the same
 // block, already puts the message to use: a call given something derived from it that
 // does not settle it, record it, read it (a method of the message, a conversion, a
 // decoder or string function of the standard library) or derive what ifs decides on
 // (ev, err := decode(m) followed by if ev.Wanted { ... } is reading, and so is a method
 // of ev answering only an error, err = ev.Deserialize(fields), which fills it in).
-func (c *checker) worksBefore(s ast.Stmt, ifs *ast.IfStmt, d derived) bool {
+func (c *checker) worksBefore(s ast.Stmt, dec decision, d derived) bool {
 	info := c.pass.TypesInfo
 	// What the if decides on: results assigned here and used in its condition are a
 	// derivation, not work.
 	decidedOn := map[types.Object]bool{}
-	ast.Inspect(ifs.Cond, func(n ast.Node) bool {
-		if id, ok := n.(*ast.Ident); ok && info.Uses[id] != nil {
-			decidedOn[info.Uses[id]] = true
+	for _, h := range dec.heads {
+		if h == nil {
+			continue
 		}
-		return true
-	})
-	if ifs.Init != nil {
-		ast.Inspect(ifs.Init, func(n ast.Node) bool {
+		ast.Inspect(h, func(n ast.Node) bool {
 			if id, ok := n.(*ast.Ident); ok && info.Uses[id] != nil {
 				decidedOn[info.Uses[id]] = true
 			}

@@ -92,9 +92,17 @@ func (c *checker) deriveFrom(sig *types.Signature, body *ast.BlockStmt, seed fun
 					tainted = tainted || d.mentions(info, a)
 				}
 				if tainted {
-					for _, a := range n.Args {
+					sig, _ := info.TypeOf(n.Fun).(*types.Signature)
+					for i, a := range n.Args {
 						if u, ok := ast.Unparen(a).(*ast.UnaryExpr); ok && u.Op == token.AND {
 							if mark(u.X) {
+								changed = true
+							}
+						}
+						// json.Unmarshal(m.Data, ev) with ev := &Event{}: a pointer
+						// handed where any value goes is filled in the same way.
+						if id, ok := ast.Unparen(a).(*ast.Ident); ok && sig != nil && intoAny(sig, i) {
+							if _, ok := info.TypeOf(id).Underlying().(*types.Pointer); ok && mark(id) {
 								changed = true
 							}
 						}
@@ -206,4 +214,24 @@ func fillsZero(info *types.Info, sel *ast.SelectorExpr, zero map[types.Object]bo
 	}
 	sig, ok := s.Obj().Type().(*types.Signature)
 	return ok && sig.Params().Len() > 0 && answersOnlyError(sig)
+}
+
+// intoAny reports whether the i-th argument of a call to sig goes to a parameter of
+// interface type (Unmarshal(data []byte, v any)): where a decoder takes what to fill in.
+func intoAny(sig *types.Signature, i int) bool {
+	params := sig.Params()
+	if params.Len() == 0 {
+		return false
+	}
+	var t types.Type
+	switch {
+	case i < params.Len()-1 || (i == params.Len()-1 && !sig.Variadic()):
+		t = params.At(i).Type()
+	case sig.Variadic():
+		return false // a variadic ...any is values to print or format, not a target
+	default:
+		return false
+	}
+	_, ok := t.Underlying().(*types.Interface)
+	return ok
 }
