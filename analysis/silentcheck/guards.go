@@ -327,16 +327,7 @@ func (c *checker) loopSettles(loop ast.Node) bool {
 	case *ast.RangeStmt:
 		body = l.Body
 	}
-	found := false
-	c.inspectBody(body, func(n ast.Node, _ bool) bool {
-		if call, ok := n.(*ast.CallExpr); ok {
-			if _, ok := c.settleCall(call); ok {
-				found = true
-			}
-		}
-		return !found
-	})
-	return found
+	return body != nil && c.settlesIn(body)
 }
 
 // checkLoops applies rule 4 to the loops over messages of a function that is not itself

@@ -1292,21 +1292,7 @@ func (c *checker) guardsSettlement(stack []ast.Node) bool {
 		if !ok {
 			continue
 		}
-		found := false
-		for _, n := range []ast.Node{ifs.Init, ifs.Cond} {
-			if n == nil {
-				continue
-			}
-			c.inspectBody(n, func(n ast.Node, _ bool) bool {
-				if call, ok := n.(*ast.CallExpr); ok {
-					if _, ok := c.settleCall(call); ok {
-						found = true
-					}
-				}
-				return !found
-			})
-		}
-		return found
+		return (ifs.Init != nil && c.settlesIn(ifs.Init)) || c.settlesIn(ifs.Cond)
 	}
 	return false
 }
