@@ -118,19 +118,8 @@ func (c *checker) isConstBool(e ast.Expr, want bool) bool {
 func (c *checker) recordsOnTheWay(stack []ast.Node) bool {
 	ret := stack[len(stack)-1]
 	for i := len(stack) - 2; i >= 0; i-- {
-		var stmts []ast.Stmt
-		switch b := stack[i].(type) {
-		case *ast.BlockStmt:
-			stmts = b.List
-		case *ast.CaseClause:
-			stmts = b.Body
-		case *ast.CommClause:
-			stmts = b.Body
-		default:
-			continue
-		}
 		var before []ast.Stmt
-		for _, s := range stmts {
+		for _, s := range stmtList(stack[i]) {
 			if s.End() <= ret.Pos() {
 				before = append(before, s)
 			}

@@ -401,6 +401,18 @@ type branch struct {
 	absent    bool           // taken when the message itself is nil (see absentMessage)
 }
 
+// nilCompared returns what be compares with nil (x in x == nil, nil != x), or nil when
+// neither side is nil.
+func (c *checker) nilCompared(be *ast.BinaryExpr) ast.Expr {
+	switch {
+	case c.isNil(be.X):
+		return be.Y
+	case c.isNil(be.Y):
+		return be.X
+	}
+	return nil
+}
+
 // absentMessage reports whether cond is only the message's own nil check (msg == nil):
 // a receive from a closed channel of records, a nil handed in. There is no message to
 // drop; the branch decides nothing about one.
@@ -409,10 +421,8 @@ func (c *checker) absentMessage(cond ast.Expr) bool {
 	if !ok || be.Op != token.EQL {
 		return false
 	}
-	x := be.X
-	if c.isNil(be.X) {
-		x = be.Y
-	} else if !c.isNil(be.Y) {
+	x := c.nilCompared(be)
+	if x == nil {
 		return false
 	}
 	id, ok := ast.Unparen(x).(*ast.Ident)
@@ -1238,13 +1248,8 @@ func (c *checker) nilGuard(b *branch, x ast.Expr) bool {
 	if !ok || be.Op != token.NEQ {
 		return false
 	}
-	other := be.X
-	if c.isNil(be.X) {
-		other = be.Y
-	} else if !c.isNil(be.Y) {
-		return false
-	}
-	return c.text(other) == c.text(x)
+	other := c.nilCompared(be)
+	return other != nil && c.text(other) == c.text(x)
 }
 
 // choosesHowToAck reports whether b is one branch of an if whose every branch
@@ -1447,15 +1452,7 @@ func (c *checker) succeeded(ifs *ast.IfStmt, then bool, parent ast.Node) bool {
 	if ifs.Else != nil {
 		return true
 	}
-	var list []ast.Stmt
-	switch p := parent.(type) {
-	case *ast.BlockStmt:
-		list = p.List
-	case *ast.CaseClause:
-		list = p.Body
-	case *ast.CommClause:
-		list = p.Body
-	}
+	list := stmtList(parent)
 	return len(list) > 0 && list[len(list)-1] == ifs
 }
 
@@ -1690,4 +1687,18 @@ func (c *checker) checkFullChannel(sel *ast.SelectStmt, d derived) {
 	}
 	c.report(def.Pos(), token.NoPos, "silent path: the select's empty default drops the message without a trace "+
 		"when the channel is full; record why it is dropped, or block (or settle it for redelivery)")
+}
+
+// stmtList is the statement list of a block, or of a case or select clause; nil for any
+// other node.
+func stmtList(n ast.Node) []ast.Stmt {
+	switch n := n.(type) {
+	case *ast.BlockStmt:
+		return n.List
+	case *ast.CaseClause:
+		return n.Body
+	case *ast.CommClause:
+		return n.Body
+	}
+	return nil
 }
