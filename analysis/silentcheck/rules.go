@@ -55,16 +55,7 @@ func (c *checker) handlerReason(file *ast.File, sig *types.Signature, body *ast.
 	if c.returnsOffset(sig, body) {
 		return "receives a record and returns the offset to commit"
 	}
-	settles := false
-	c.inspectBody(body, func(n ast.Node, _ bool) bool {
-		if call, ok := n.(*ast.CallExpr); ok {
-			if _, ok := c.settleCall(call); ok {
-				settles = true
-			}
-		}
-		return !settles
-	})
-	if settles {
+	if c.settlesIn(body) {
 		return "settles a message"
 	}
 	return ""
