@@ -471,14 +471,14 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 		return
 	}
 	d := c.deriveFrom(sig, body, seedHandler(sig))
-	root := body
 	visit := func(n ast.Node, stack []ast.Node) {
 		switch n := n.(type) {
 		case *ast.ReturnStmt:
 			c.checkReturn(n, sig, stack, d)
 		case *ast.CallExpr:
 			if st, ok := c.settlementOf(n); ok && c.discards(st) {
-				c.checkSettle(n, st, sig, root, stack, d)
+				// stack[0] is the body walked: the function's, or a continuation's.
+				c.checkSettle(n, st, sig, stack[0].(*ast.BlockStmt), stack, d)
 			}
 		case *ast.BranchStmt:
 			if n.Tok == token.CONTINUE {
@@ -512,7 +512,6 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 	// A goroutine the handler starts on the spot to go on with the message is the
 	// handler's own continuation: its branches are judged as the handler's.
 	for _, lit := range c.continuations(body, d) {
-		root = lit.Body
 		walkWithStack(lit.Body, visit)
 	}
 }
@@ -692,19 +691,15 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	if !ok || !c.decidesWhole(stack) {
 		return // inside another branch (its own decision), or a loop over something else
 	}
-	var offs map[types.Object]bool
-	if body, ok := stack[0].(*ast.BlockStmt); ok && c.returnsOffset(sig, body) {
-		offs = c.offsetVars(body)
+	if okCond && ifs != block.List[len(block.List)-1] {
+		return // something follows: the message does not end with the if
 	}
 	// The body must do the work on the message and leave through the bottom.
 	exits, works := c.bodyWork(ifs.Body, d, false)
 	if exits || !works {
 		return
 	}
-	if !c.aloneWithSettlement(block, decision{ifs, []ast.Node{ifs.Init, ifs.Cond}, ifs.Body}, sig, stack, d, offs) {
-		return
-	}
-	if okCond && ifs != block.List[len(block.List)-1] {
+	if !c.aloneWithSettlement(block, decision{ifs, []ast.Node{ifs.Init, ifs.Cond}, ifs.Body}, sig, stack, d) {
 		return
 	}
 	if okCond {
@@ -792,11 +787,7 @@ func (c *checker) checkImplicitDefault(sw *ast.SwitchStmt, sig *types.Signature,
 	if !works {
 		return
 	}
-	var offs map[types.Object]bool
-	if body, ok := stack[0].(*ast.BlockStmt); ok && c.returnsOffset(sig, body) {
-		offs = c.offsetVars(body)
-	}
-	if !c.aloneWithSettlement(block, decision{sw, []ast.Node{sw.Init, sw.Tag}, sw.Body}, sig, stack, d, offs) {
+	if !c.aloneWithSettlement(block, decision{sw, []ast.Node{sw.Init, sw.Tag}, sw.Body}, sig, stack, d) {
 		return
 	}
 	c.report(sw.Pos(), token.NoPos, "silent path: a value of %q that no case names is dropped without a trace "+
@@ -828,7 +819,11 @@ type decision struct {
 // aloneWithSettlement reports whether the decision (an if or a switch in block) holds
 // all the work on the message: nothing before it in block did work on the
 // message, and only its settlement follows (see checkImplicitElse).
-func (c *checker) aloneWithSettlement(block *ast.BlockStmt, dec decision, sig *types.Signature, stack []ast.Node, d derived, offs map[types.Object]bool) bool {
+func (c *checker) aloneWithSettlement(block *ast.BlockStmt, dec decision, sig *types.Signature, stack []ast.Node, d derived) bool {
+	var offs map[types.Object]bool // for a record handler returning the offset to commit
+	if body, ok := stack[0].(*ast.BlockStmt); ok && c.returnsOffset(sig, body) {
+		offs = c.offsetVars(body)
+	}
 	// Before it: no work on the message. When the message was already put to use above
 	// (a function invoked, a row written), an if at the end (if req.CallbackURL != nil {
 	// post the result }) is an extra, not all the work.
@@ -1012,9 +1007,9 @@ func (c *checker) commitsOffset(s ast.Stmt, dec decision, sig *types.Signature, 
 	return false
 }
 
-// filledOnlyIn reports whether every assignment to v outside filled (the decision's body) gives it an
-// empty value (nil, an empty literal, its declaration without a value), so that what it
-// holds was produced by that body.
+// filledOnlyIn reports whether every assignment to v outside filled (the decision's
+// body) gives it an empty value (nil, an empty literal, its declaration without a
+// value), so that what it holds was produced by that body.
 func (c *checker) filledOnlyIn(v types.Object, filled ast.Node, body ast.Node) bool {
 	if v == nil || v.Parent() == nil {
 		return false
@@ -1173,7 +1168,6 @@ func (c *checker) checkSettle(call *ast.CallExpr, st settlement, sig *types.Sign
 	if positiveAcks[name] && !b.errBranch && (!c.decides(b, d) || c.choosesHowToAck(b)) {
 		return // a choice of how (or whether, by configuration) to acknowledge, not of the message's fate
 	}
-	recv := c.settleDesc(st, call)
 	if c.explained(b, stack[0]) {
 		return // settling on a helper's empty answer, which the helper explained
 	}
@@ -1183,6 +1177,7 @@ func (c *checker) checkSettle(call *ast.CallExpr, st settlement, sig *types.Sign
 	if positiveAcks[name] && c.nilGuard(b, st.msg) {
 		return // if msg != nil { msg.Ack() }: acking what there is, once its work was delivered
 	}
+	recv := c.settleDesc(st, call)
 	if b.errBranch && positiveAcks[name] {
 		if c.stmtsRecord(b.stmts, token.NoPos, call) {
 			return // the branch leaves a trace (a log, a returned error): not silent
@@ -1552,13 +1547,13 @@ var readingPackages = []string{"encoding", "strings", "bytes", "strconv", "fmt",
 	"unicode", "net/url", "path", "sort", "slices", "maps", "context", "sync", "math", "regexp",
 	"go.opentelemetry.io"}
 
-// worksBefore reports whether the statement s, which comes before the decision (an if or a
-// switch) in the same
-// block, already puts the message to use: a call given something derived from it that
-// does not settle it, record it, read it (a method of the message, a conversion, a
-// decoder or string function of the standard library) or derive what ifs decides on
-// (ev, err := decode(m) followed by if ev.Wanted { ... } is reading, and so is a method
-// of ev answering only an error, err = ev.Deserialize(fields), which fills it in).
+// worksBefore reports whether the statement s, which comes before the decision (an if or
+// a switch) in the same block, already puts the message to use: a call given something
+// derived from it that does not settle it, record it, read it (a method of the message, a
+// conversion, a decoder or string function of the standard library) or derive what the
+// decision decides on (ev, err := decode(m) followed by if ev.Wanted { ... } is reading,
+// and so is a method of ev answering only an error, err = ev.Deserialize(fields), which
+// fills it in).
 func (c *checker) worksBefore(s ast.Stmt, dec decision, d derived) bool {
 	info := c.pass.TypesInfo
 	// What the if decides on: results assigned here and used in its condition are a
