@@ -55,7 +55,9 @@
 // a subscription.
 //
 // Not handlers: a function that takes one message and returns a bool (a question about
-// it, shouldAck(m)); a message type's own methods (a wrapper's Term() error { return
+// it, shouldAck(m)), also when it is stored in a variable or a field for later (f.match
+// = func(r *kgo.Record) bool { ... }; handed to a subscribe call, it is a handler); a
+// message type's own methods (a wrapper's Term() error { return
 // m.msg.Term() }); a function whose only use of the message is to fill it in to be sent
 // (msg.Header.Set, msg.Data = ...).
 //
@@ -135,7 +137,10 @@
 //     if acknowledges: if double { m.DoubleAck() } else { m.Ack() }), or in a branch that
 //     decides nothing about the message (if cfg.ack { m.Ack() }), or in a branch guarded
 //     only by the message's own nil check (if msg != nil { msg.Ack() }, the message
-//     found again once its delivery was tracked), is the success path.
+//     found again once its delivery was tracked), is the success path. So is a positive
+//     ack in the body of an if that falls through to the message's work (if
+//     job.AutoAck { d.Ack(false) } and the job pushed below): the message is
+//     acknowledged before it is processed, not instead.
 //     A Nack or Reject told not to requeue is a termination too: its requeue flag (the
 //     last parameter, when it is a bool: AMQP's Nack(multiple, requeue) and
 //     Reject(requeue), a team wrapper's Nack(requeue)) is the constant false, or, for
@@ -191,7 +196,8 @@
 //     without a default, whose cases hold all the work (a case may hand a failure back,
 //     return err): a value no case names is settled having done nothing (switch
 //     version(rec.Key) { case 0, 1: applyV1(rec); case 2: applyV2(rec) } then return
-//     nil).
+//     nil), and for a type switch on one (switch e := decode(rec.Value).(type) { case
+//     Created: ...; case Deleted: ... }): a type no case names is dropped.
 //  6. A call that hands the message, or only its payload, to a helper that drops it: a
 //     function given a message or a []byte that returns (bare, or nil as its only error)
 //     from a branch deciding about what it was given and records nothing
@@ -240,7 +246,11 @@
 //     l.Log(ErrorLevel, err)), and a method taking only values (l.Error(err), Error(args
 //     ...any)) when its interface has the formatting sibling (Errorf(format, args...));
 //     and a function or method of that shape that hands its
-//     message on (a server's logger that writes only when configured);
+//     message on (a server's logger that writes only when configured); and any method of
+//     an interface of the checked module that a type declared beside it (or in the
+//     package checked) implements with a method that records on its main path (a team's
+//     Logger whose Error(args ...any) an adapter hands to logrus: known from the code,
+//     not guessed from the shape);
 //   - panics;
 //   - is taken on a helper's empty answer that the helper explained: the body of if
 //     row == nil, if !ok or if !accept(m), where row or ok holds, at every assignment,
@@ -248,7 +258,11 @@
 //     result comes after a recording on the way to it (a log line in its branch or on
 //     its main path above), and whose other returns cannot be empty (&r, a composite
 //     literal, new, make, true). A helper that never answers empty (a stub that always
-//     says yes) explains nothing. This is found across the module's packages (an
+//     says yes) explains nothing. Likewise the body of if err != nil, where err holds
+//     the error of a function of the checked module that gives that result anything but
+//     nil only after a recording on the way to it (if err := s.apply(ev); err != nil {
+//     return }, apply logging each failure before handing it back); a failure handed
+//     back as it came (return s.repo.Save(r)) explains nothing. This is found across the module's packages (an
 //     analysis fact);
 //   - calls a function or method that itself records on its main path (outside its own
 //     branches and loops, panics aside), directly or through another such function. This
@@ -268,7 +282,8 @@
 //
 // The analysis is mostly syntactic within one function: a helper is followed only for
 // the silent return of rule 6, for whether it records on its main path, and for whether
-// it explains its empty answers (and judged itself when a handler hands it the message),
+// it explains its empty answers and failures (and judged itself when a handler hands it
+// the message),
 // it does not judge break, nor continue in a loop over NATS or AMQP messages that
 // settles some of them, and the implicit else is seen only when nothing but a
 // settlement follows the if. Which values are derived from the message is found by

@@ -10,13 +10,15 @@ import (
 // explainsFact marks a function of the checked module that leaves a trace whenever it
 // answers "nothing" (nil) or "no" (false) in one of its results: every return that gives
 // that answer comes after a log line or another recording, and every other return gives
-// a value that cannot be it (&row, a composite literal, new, make, true). Results is a
-// bit per result index. A caller's branch taken on that answer (row := toRow(m); if row
-// == nil { return nil }) carries out a decision the helper already recorded.
+// a value that cannot be it (&row, a composite literal, new, make, true). For an error
+// result the answer explained is the failure: every return that gives it anything but
+// nil comes after a recording. Results is a bit per result index. A caller's branch
+// taken on that answer (row := toRow(m); if row == nil { return nil }, or if err :=
+// s.apply(m); err != nil { return }) carries out a decision the helper already recorded.
 type explainsFact struct{ Results uint64 }
 
 func (*explainsFact) AFact()           {}
-func (f *explainsFact) String() string { return "explains its empty answers" }
+func (f *explainsFact) String() string { return "explains its empty answers or failures" }
 
 // findExplainers marks the package's functions that explain their empty answers (see
 // explainsFact) and exports the mark as a fact.
@@ -25,7 +27,7 @@ func (c *checker) findExplainers() {
 		sig := fn.obj.Type().(*types.Signature)
 		var mask uint64
 		for i := 0; i < sig.Results().Len() && i < 64; i++ {
-			if c.explainsEmpty(sig, fn.decl.Body, i) {
+			if c.explainsEmpty(sig, fn.decl.Body, i) || c.explainsFailure(sig, fn.decl.Body, i) {
 				mask |= 1 << i
 			}
 		}
@@ -88,6 +90,36 @@ func (c *checker) explainsEmpty(sig *types.Signature, body *ast.BlockStmt, i int
 	return ok && empty
 }
 
+// explainsFailure reports whether result i is an error that body answers with something
+// other than nil at least once, each time after a recording on the way to it (if err !=
+// nil { log.Printf(...); return err }). A failure handed back as it came (return
+// s.repo.Save(r)) explains nothing.
+func (c *checker) explainsFailure(sig *types.Signature, body *ast.BlockStmt, i int) bool {
+	if !isErrorType(sig.Results().At(i).Type()) {
+		return false
+	}
+	ok, failed := true, false
+	inspectWithStack(body, func(n ast.Node, stack []ast.Node) bool {
+		if !ok {
+			return false
+		}
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.ReturnStmt:
+			if len(n.Results) != sig.Results().Len() {
+				ok = false // a bare return of named results, or a call's results handed on
+				return false
+			}
+			if !c.isNil(n.Results[i]) {
+				ok, failed = c.recordsOnTheWay(stack), true
+			}
+		}
+		return ok
+	})
+	return ok && failed
+}
+
 // neverEmpty reports whether e is a value that is not nil or false: an address, a
 // composite literal, new or make, or the constant true.
 func (c *checker) neverEmpty(e ast.Expr) bool {
@@ -143,15 +175,16 @@ func (c *checker) explainedBy(fn *types.Func, i int) bool {
 	return fn.Pkg() != nil && c.ownCode(fn.Pkg()) && c.pass.ImportObjectFact(fn, &f) && f.Results&(1<<i) != 0
 }
 
-// explained reports whether b is taken on an empty answer that a helper already
-// explained: the body of an if whose condition is !f(...), f(...) == nil, !ok or v == nil,
-// where f explains its empty answers (see explainsFact) and ok or v holds f's answer at
-// every assignment in body.
+// explained reports whether b is taken on an empty answer or a failure that a helper
+// already explained: the body of an if whose condition is !f(...), f(...) == nil, !ok or
+// v == nil, or err != nil for an error, where f explains that answer (see explainsFact)
+// and ok, v or err holds f's answer at every assignment in body.
 func (c *checker) explained(b *branch, body ast.Node) bool {
 	if b == nil || b.ifs == nil || len(b.stmts) == 0 || &b.ifs.Body.List[0] != &b.stmts[0] {
 		return false
 	}
 	var x ast.Expr
+	failure := false // the branch is taken on an error, not on an empty answer
 	switch cond := ast.Unparen(b.ifs.Cond).(type) {
 	case *ast.UnaryExpr:
 		if cond.Op != token.NOT {
@@ -159,21 +192,25 @@ func (c *checker) explained(b *branch, body ast.Node) bool {
 		}
 		x = cond.X
 	case *ast.BinaryExpr:
-		if cond.Op != token.EQL {
+		if cond.Op != token.EQL && cond.Op != token.NEQ {
 			return false
 		}
 		switch {
-		case c.isNil(cond.Y) || c.isConstBool(cond.Y, false):
+		case c.isNil(cond.Y) || (cond.Op == token.EQL && c.isConstBool(cond.Y, false)):
 			x = cond.X
-		case c.isNil(cond.X) || c.isConstBool(cond.X, false):
+		case c.isNil(cond.X) || (cond.Op == token.EQL && c.isConstBool(cond.X, false)):
 			x = cond.Y
 		default:
 			return false
 		}
+		failure = cond.Op == token.NEQ
 	default:
 		return false
 	}
 	x = ast.Unparen(x)
+	if t := c.pass.TypesInfo.TypeOf(x); t == nil || isErrorType(t) != failure {
+		return false // err == nil is the success path, row != nil the answer given
+	}
 	if call, ok := x.(*ast.CallExpr); ok {
 		return c.explainedBy(typeFunc(c.pass.TypesInfo, call), 0) && c.resultCount(call) == 1
 	}

@@ -216,6 +216,12 @@ func isHandlerFuncType(t types.Type) bool {
 	return true
 }
 
+// asksAboutOne reports whether sig takes one message (not a batch) and answers only a
+// bool: a question about it (see handlerResults).
+func asksAboutOne(sig *types.Signature) bool {
+	return sig.Results().Len() == 1 && isBool(sig.Results().At(0).Type()) && !receivesBatch(sig)
+}
+
 func receivesMessage(sig *types.Signature) bool {
 	for v := range sig.Params().Variables() {
 		if isMessageType(v.Type()) || isBatchType(v.Type()) {
@@ -263,8 +269,14 @@ func (c *checker) clientCode(file *ast.File) bool {
 // Those are consumers whatever their own body looks like.
 func (c *checker) findHandedHandlers() {
 	info := c.pass.TypesInfo
-	mark := func(e ast.Expr, want types.Type) {
+	// stored is whether the place is a variable or a field rather than a call's
+	// argument or a result: a question about one message stored there (f.match =
+	// func(r *kgo.Record) bool) is a predicate kept for later, not a handler.
+	mark := func(e ast.Expr, want types.Type, stored bool) {
 		if want == nil || !isHandlerFuncType(want) {
+			return
+		}
+		if sig, ok := types.Unalias(want).Underlying().(*types.Signature); ok && stored && asksAboutOne(sig) {
 			return
 		}
 		switch e := ast.Unparen(e).(type) {
@@ -307,7 +319,7 @@ func (c *checker) findHandedHandlers() {
 				sig, ok := types.Unalias(info.TypeOf(n.Fun)).(*types.Signature)
 				if !ok {
 					if tv, ok := info.Types[n.Fun]; ok && tv.IsType() && len(n.Args) == 1 {
-						mark(n.Args[0], tv.Type) // a conversion: nats.MsgHandler(f)
+						mark(n.Args[0], tv.Type, false) // a conversion: nats.MsgHandler(f)
 					}
 					return true
 				}
@@ -322,31 +334,31 @@ func (c *checker) findHandedHandlers() {
 					case i < params.Len():
 						pt = params.At(i).Type()
 					}
-					mark(a, pt)
+					mark(a, pt, false)
 				}
 			case *ast.ReturnStmt:
 				if len(sigs) > 0 {
 					res := sigs[len(sigs)-1].Results()
 					if res.Len() == len(n.Results) {
 						for i, e := range n.Results {
-							mark(e, res.At(i).Type())
+							mark(e, res.At(i).Type(), false)
 						}
 					}
 				}
 			case *ast.AssignStmt:
 				if len(n.Lhs) == len(n.Rhs) {
 					for i, l := range n.Lhs {
-						mark(n.Rhs[i], info.TypeOf(l))
+						mark(n.Rhs[i], info.TypeOf(l), true)
 					}
 				}
 			case *ast.ValueSpec:
 				for i, v := range n.Values {
 					if i < len(n.Names) {
-						mark(v, info.TypeOf(n.Names[i]))
+						mark(v, info.TypeOf(n.Names[i]), true)
 					}
 				}
 			case *ast.KeyValueExpr:
-				mark(n.Value, info.TypeOf(n.Key))
+				mark(n.Value, info.TypeOf(n.Key), true)
 			}
 			return true
 		}

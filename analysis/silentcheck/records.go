@@ -79,7 +79,8 @@ func (c *checker) isRecordingCall(call *ast.CallExpr) bool {
 		if sig, ok := callee.Type().(*types.Signature); ok && sig.Recv() != nil && types.IsInterface(sig.Recv().Type()) {
 			// A method of an interface: whatever implements it is not visible here, so
 			// it is judged by its shape (see loggerShaped).
-			return c.funcRecords(callee.Origin(), call) || loggerShaped(sig) || valuesLogger(callee, sig)
+			return c.funcRecords(callee.Origin(), call) || loggerShaped(sig) || valuesLogger(callee, sig) ||
+				c.implementedRecording(callee, call)
 		}
 		return c.funcRecords(callee.Origin(), call)
 	}
@@ -147,6 +148,42 @@ func valuesLogger(fn *types.Func, sig *types.Signature) bool {
 	}
 	ssig, ok := sib.Type().(*types.Signature)
 	return ok && loggerShaped(ssig)
+}
+
+// implementedRecording reports whether a method of an interface of the checked module
+// records in some implementation the module gives it: a type declared beside the
+// interface (or in the package being checked) whose method of that name records on its
+// main path (a team's Logger interface, Error(args ...any), implemented by an adapter
+// that hands it to logrus). What the interface's methods do is then known from the code
+// and not guessed from their shape. A type whose method records nothing (a no-op logger
+// for tests) does not take that away.
+func (c *checker) implementedRecording(method *types.Func, call *ast.CallExpr) bool {
+	sig := method.Type().(*types.Signature)
+	iface, ok := sig.Recv().Type().Underlying().(*types.Interface)
+	if !ok || method.Pkg() == nil || !c.ownCode(method.Pkg()) {
+		return false
+	}
+	for _, pkg := range []*types.Package{method.Pkg(), c.pass.Pkg} {
+		scope := pkg.Scope()
+		for _, name := range scope.Names() {
+			tn, ok := scope.Lookup(name).(*types.TypeName)
+			if !ok || tn.IsAlias() || types.IsInterface(tn.Type()) {
+				continue
+			}
+			ptr := types.NewPointer(tn.Type())
+			if !types.Implements(ptr, iface) {
+				continue
+			}
+			obj, _, _ := types.LookupFieldOrMethod(ptr, true, pkg, method.Name())
+			if impl, ok := obj.(*types.Func); ok && c.funcRecords(impl, call) {
+				return true
+			}
+		}
+		if method.Pkg() == c.pass.Pkg {
+			break
+		}
+	}
+	return false
 }
 
 func isContext(t types.Type) bool {

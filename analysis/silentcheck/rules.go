@@ -493,8 +493,8 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 					c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond))
 				}
 			}
-		case *ast.SwitchStmt:
-			c.checkImplicitDefault(n, sig, stack, d)
+		case *ast.SwitchStmt, *ast.TypeSwitchStmt:
+			c.checkImplicitDefault(n.(ast.Stmt), sig, stack, d)
 		case *ast.CaseClause:
 			if len(n.Body) == 0 && len(stack) >= 3 {
 				if sw, ok := stack[len(stack)-3].(*ast.SwitchStmt); ok && sw.Tag == nil {
@@ -756,16 +756,29 @@ func (c *checker) bodyWork(body ast.Node, d derived, errReturns bool) (exits, wo
 }
 
 // checkImplicitDefault reports the implicit default (rule 5): a switch on a value derived
-// from the message, without a default, whose cases hold all the work done on it, when
-// nothing but its settlement follows and nothing was done with the message before it.
-// A value no case names is settled having done nothing (switch version { case 0, 1:
-// decodeCommit(rec); case 2: decodeMetadata(rec) } then return nil). A case may hand a
-// failure back (return err); one that leaves otherwise is an early exit, not the work.
-func (c *checker) checkImplicitDefault(sw *ast.SwitchStmt, sig *types.Signature, stack []ast.Node, d derived) {
-	if sw.Tag == nil || len(stack) < 2 {
+// from the message (or a type switch on one), without a default, whose cases hold all
+// the work done on it, when nothing but its settlement follows and nothing was done with
+// the message before it. A value no case names is settled having done nothing (switch
+// version { case 0, 1: decodeCommit(rec); case 2: decodeMetadata(rec) } then return
+// nil; switch e := ev.(type) { case Created: ...; case Deleted: ... } then m.Ack()). A
+// case may hand a failure back (return err); one that leaves otherwise is an early exit,
+// not the work.
+func (c *checker) checkImplicitDefault(sw ast.Stmt, sig *types.Signature, stack []ast.Node, d derived) {
+	var init ast.Stmt
+	var tag ast.Expr
+	var body *ast.BlockStmt
+	what := "a value"
+	switch sw := sw.(type) {
+	case *ast.SwitchStmt:
+		init, tag, body = sw.Init, sw.Tag, sw.Body
+	case *ast.TypeSwitchStmt:
+		init, tag, body = sw.Init, typeSwitched(sw), sw.Body
+		what = "a type"
+	}
+	if tag == nil || len(stack) < 2 {
 		return
 	}
-	if !d.mentions(c.pass.TypesInfo, sw.Tag) && (sw.Init == nil || !d.mentions(c.pass.TypesInfo, sw.Init)) {
+	if !d.mentions(c.pass.TypesInfo, tag) && (init == nil || !d.mentions(c.pass.TypesInfo, init)) {
 		return
 	}
 	block, ok := stack[len(stack)-2].(*ast.BlockStmt)
@@ -773,7 +786,7 @@ func (c *checker) checkImplicitDefault(sw *ast.SwitchStmt, sig *types.Signature,
 		return
 	}
 	works := false
-	for _, cl := range sw.Body.List {
+	for _, cl := range body.List {
 		cc, ok := cl.(*ast.CaseClause)
 		if !ok || cc.List == nil {
 			return // a default: every value has its case
@@ -787,11 +800,29 @@ func (c *checker) checkImplicitDefault(sw *ast.SwitchStmt, sig *types.Signature,
 	if !works {
 		return
 	}
-	if !c.aloneWithSettlement(block, decision{sw, []ast.Node{sw.Init, sw.Tag}, sw.Body}, sig, stack, d) {
+	if !c.aloneWithSettlement(block, decision{sw, []ast.Node{init, tag}, body}, sig, stack, d) {
 		return
 	}
-	c.report(sw.Pos(), token.NoPos, "silent path: a value of %q that no case names is dropped without a trace "+
-		"(the switch has no default); record why it is skipped, or return an outcome", c.text(sw.Tag))
+	c.report(sw.Pos(), token.NoPos, "silent path: %s of %q that no case names is dropped without a trace "+
+		"(the switch has no default); record why it is skipped, or return an outcome", what, c.text(tag))
+}
+
+// typeSwitched is the value a type switch asks the type of: v in switch v.(type) or
+// switch x := v.(type).
+func typeSwitched(sw *ast.TypeSwitchStmt) ast.Expr {
+	var e ast.Expr
+	switch a := sw.Assign.(type) {
+	case *ast.ExprStmt:
+		e = a.X
+	case *ast.AssignStmt:
+		if len(a.Rhs) == 1 {
+			e = a.Rhs[0]
+		}
+	}
+	if ta, ok := ast.Unparen(e).(*ast.TypeAssertExpr); ok {
+		return ta.X
+	}
+	return nil
 }
 
 // decidesWhole reports whether the statement at the top of stack stands in the
@@ -1171,6 +1202,9 @@ func (c *checker) checkSettle(call *ast.CallExpr, st settlement, sig *types.Sign
 	if c.explained(b, stack[0]) {
 		return // settling on a helper's empty answer, which the helper explained
 	}
+	if positiveAcks[name] && !b.errBranch && c.acksBeforeWork(b, stack, d) {
+		return // acknowledged up front (at most once), and the work goes on below
+	}
 	if c.handedOutcome(b, sig, body) {
 		return // an ack function carrying out the error it was handed
 	}
@@ -1236,6 +1270,37 @@ func (c *checker) nilGuard(b *branch, x ast.Expr) bool {
 	}
 	other := c.nilCompared(be)
 	return other != nil && c.text(other) == c.text(x)
+}
+
+// acksBeforeWork reports whether b is the body of an if that acknowledges the message
+// and falls through to its work: nothing in it leaves, and a statement after the if puts
+// the message to use (if opts.AutoAck { d.Ack(false) } then the job is pushed). The
+// message is acknowledged before it is processed, not instead: a choice of when to
+// acknowledge, not a decision to drop it.
+func (c *checker) acksBeforeWork(b *branch, stack []ast.Node, d derived) bool {
+	if b.ifs == nil || len(b.stmts) == 0 || &b.ifs.Body.List[0] != &b.stmts[0] {
+		return false
+	}
+	if exits, _ := c.bodyWork(b.ifs.Body, d, false); exits {
+		return false
+	}
+	for i := len(stack) - 1; i > 0; i-- {
+		if stack[i] != b.ifs {
+			continue
+		}
+		after := false
+		for _, s := range stmtList(stack[i-1]) {
+			if s == b.ifs {
+				after = true
+				continue
+			}
+			if after && c.worksOn(s, d) {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 
 // choosesHowToAck reports whether b is one branch of an if whose every branch

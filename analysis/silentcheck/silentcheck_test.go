@@ -70,7 +70,10 @@ func TestAnalyzer(t *testing.T) {
 		"example.com/okelse",          // if err == nil { work } ending a callback that settles nothing
 		"example.com/sendcase",        // a mark in the select case that sent the record on
 		"example.com/gocontinue",      // a goroutine started on the spot to go on with the message
-		"github.com/nats-io/nats.go",  // the client's own plumbing is not judged
+		// The seventh held-out set's causes (corpus/results-heldout7.tsv), fixed afterwards
+		// (ackchoice, implicitdefault and notahandler carry one case each too):
+		"example.com/explainedfail",  // a branch on a helper's failure that the helper logged
+		"github.com/nats-io/nats.go", // the client's own plumbing is not judged
 	)
 }
 
@@ -79,4 +82,11 @@ func TestAnalyzer(t *testing.T) {
 // not followed, so the module must be known).
 func TestQueuedSettlementAcrossPackages(t *testing.T) {
 	analysistest.Run(t, filepath.Join(analysistest.TestData(), "queuedmod"), silentcheck.Analyzer, "./...")
+}
+
+// A team's logger interface whose methods take only values is known for a logger by
+// the adapter the module implements it with, in another package (a fact on the
+// adapter's methods); an interface whose implementation writes nothing is not.
+func TestLoggerKnownByItsImplementation(t *testing.T) {
+	analysistest.Run(t, filepath.Join(analysistest.TestData(), "logimplmod"), silentcheck.Analyzer, "./...")
 }

@@ -44,3 +44,35 @@ func consume(ctx context.Context, c jetstream.Consumer, cfg config, errs chan<- 
 }
 
 func work(b []byte) error { return nil }
+
+// A job says whether it is acknowledged up front (at most once) or after its work.
+type job struct {
+	autoAck bool
+	payload []byte
+}
+
+func decodeJob(b []byte) job { return job{payload: b} }
+
+func push(j job) {}
+
+// Acknowledged before the work when the job asks for it, and the work goes on: a choice
+// of when to acknowledge, not of the message's fate.
+func consumeJobs(ctx context.Context, c jetstream.Consumer) {
+	c.Consume(func(m jetstream.Msg) {
+		j := decodeJob(m.Data())
+		if j.autoAck {
+			_ = m.Ack()
+		}
+		push(j)
+	})
+	// The same ack that leaves instead of doing the work is a drop.
+	c.Consume(func(m jetstream.Msg) {
+		j := decodeJob(m.Data())
+		if j.autoAck {
+			_ = m.Ack() // want `silent path: branch "if j.autoAck" settles the message \(m.Ack\) without recording a decision`
+			return
+		}
+		push(j)
+		m.Ack()
+	})
+}

@@ -14,7 +14,7 @@ import (
 func Publish(ctx context.Context, m *consumer.Message, reason string) error { return nil }
 
 // Reject records the decision and dead-letters the message.
-func Reject(ctx context.Context, rec *telemetry.Recorder, m *consumer.Message, reason string) error { // want Reject:"records"
+func Reject(ctx context.Context, rec *telemetry.Recorder, m *consumer.Message, reason string) error { // want Reject:"records" Reject:"explains its empty answers or failures"
 	rec.Record(ctx, telemetry.Decision{Stage: "consume", Outcome: "invalid", Reason: reason})
 	return Publish(ctx, m, reason)
 }

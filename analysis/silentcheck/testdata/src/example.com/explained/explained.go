@@ -15,7 +15,7 @@ type row struct{ cols []string }
 type service struct{ strict bool }
 
 // toRow logs every row it refuses.
-func (s *service) toRow(m *nats.Msg) *row { // want toRow:"explains its empty answers"
+func (s *service) toRow(m *nats.Msg) *row { // want toRow:"explains its empty answers or failures"
 	if len(m.Data) == 0 {
 		log.Printf("empty message on %s", m.Subject)
 		return nil
@@ -29,7 +29,7 @@ func (s *service) toRow(m *nats.Msg) *row { // want toRow:"explains its empty an
 }
 
 // accept logs before every refusal.
-func accept(m *nats.Msg) bool { // want accept:"explains its empty answers"
+func accept(m *nats.Msg) bool { // want accept:"explains its empty answers or failures"
 	if m.Header.Get("tenant") == "" {
 		log.Print("no tenant")
 		return false

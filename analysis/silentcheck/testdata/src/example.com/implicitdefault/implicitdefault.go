@@ -77,3 +77,44 @@ func (c *consumer) handleMode(rec *Record, mode int) error {
 	}
 	return nil
 }
+
+// Events decoded from the record, told apart by their type.
+type created struct{ id string }
+type deleted struct{ id string }
+
+func decode(v []byte) any { return created{id: string(v)} }
+
+func (store) create(id string) error { return nil }
+func (store) remove(id string) error { return nil }
+
+// A type no case names falls through to return nil.
+func (c *consumer) handleEvent(rec *Record) error {
+	switch ev := decode(rec.Value).(type) { // want `silent path: a type of "decode\(rec.Value\)" that no case names is dropped without a trace \(the switch has no default\)`
+	case created:
+		return c.st.create(ev.id)
+	case deleted:
+		return c.st.remove(ev.id)
+	}
+	return nil
+}
+
+// A default that hands the unknown type back as an error.
+func (c *consumer) handleEventStrict(rec *Record) error {
+	switch ev := decode(rec.Value).(type) {
+	case created:
+		return c.st.create(ev.id)
+	case deleted:
+		return c.st.remove(ev.id)
+	default:
+		return errors.New("unknown event")
+	}
+}
+
+// A type switch on something that is not the record decides nothing about it.
+func (c *consumer) handleKind(rec *Record, kind any) error {
+	switch kind.(type) {
+	case created:
+		return c.st.applyV1(rec.Value)
+	}
+	return nil
+}

@@ -64,3 +64,27 @@ func addHeaders(m *nats.Msg, id string) error {
 	m.Data = []byte(id)
 	return nil
 }
+
+// A filter kept in a field is a question asked later about each message, not a
+// handler: its true is a match, not an acknowledgement.
+type filter struct {
+	match func(m *nats.Msg) bool
+}
+
+func newFilter(header, want string) *filter {
+	f := &filter{}
+	f.match = func(m *nats.Msg) bool {
+		if m.Header.Get(header) == want {
+			return true
+		}
+		return false
+	}
+	return f
+}
+
+var anySubject = filter{match: func(m *nats.Msg) bool {
+	if m.Subject != "" {
+		return true
+	}
+	return false
+}}

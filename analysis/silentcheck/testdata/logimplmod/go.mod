@@ -1,0 +1,3 @@
+module example.com/logimplmod
+
+go 1.24
