@@ -262,8 +262,8 @@
 //     the error of a function of the checked module that gives that result anything but
 //     nil only after a recording on the way to it (if err := s.apply(ev); err != nil {
 //     return }, apply logging each failure before handing it back); a failure handed
-//     back as it came (return s.repo.Save(r)) explains nothing. This is found across the module's packages (an
-//     analysis fact);
+//     back as it came (return s.repo.Save(r)) explains nothing. This is found across the
+//     module's packages (an analysis fact);
 //   - calls a function or method that itself records on its main path (outside its own
 //     branches and loops, panics aside), directly or through another such function. This
 //     is found across packages (an analysis fact), so a shared helper that logs and
@@ -283,29 +283,27 @@
 // The analysis is mostly syntactic within one function: a helper is followed only for
 // the silent return of rule 6, for whether it records on its main path, and for whether
 // it explains its empty answers and failures (and judged itself when a handler hands it
-// the message),
-// it does not judge break, nor continue in a loop over NATS or AMQP messages that
-// settles some of them, and the implicit else is seen only when nothing but a
-// settlement follows the if. Which values are derived from the message is found by
-// assignment (and by json.Unmarshal(data, &v)-style calls, a pointer variable handed where
-// any value goes counting as &v (ev := &Event{}; json.Unmarshal(data, ev)), and decoder
-// methods,
-// req.Unmarshal(data) error, a method answering only an error of a variable declared
-// without a value, var ev Event; err = ev.Deserialize(fields), which fills it in, and a
-// decoded request, a pointer with such a method, handed to a function beside the
-// message), not by following pointers. A return whose condition
-// mentions nothing derived from the message (a closed subscriber, a node that is not the
-// leader) is taken for a decision about it only when it stands before the work in the
-// callback's own body (or, in a Kafka record loop, before the record's work, even from
-// inside an enclosing if); nested in another branch, or in a handler's loop, it is taken
-// for no decision, although it can drop it. Loops over Kafka records are judged only in
-// message-handling code. A helper that settles is followed one level only, and only
-// when it queues the settlement; a requeue flag that is not a constant at the call (or
-// in the helper) leaves a Nack a retry. A log in a nested branch about the settlement's
-// own failure (err := saver.SaveAck(&msg); if err != nil { log }) still counts as the
-// branch's trace. Watermill CQRS handlers, which receive
-// decoded events rather than messages, are not recognised. The corpus behind these
-// rules, with its precision and recall, is in README.md next to this file.
+// the message); it does not judge break, nor continue in a loop over NATS or AMQP
+// messages that settles some of them, and the implicit else is seen only when nothing
+// but a settlement follows the if. Which values are derived from the message is found by
+// assignment (and by json.Unmarshal(data, &v)-style calls, a pointer variable handed
+// where any value goes counting as &v (ev := &Event{}; json.Unmarshal(data, ev)), and
+// decoder methods, req.Unmarshal(data) error, a method answering only an error of a
+// variable declared without a value, var ev Event; err = ev.Deserialize(fields), which
+// fills it in, and a decoded request, a pointer with such a method, handed to a function
+// beside the message), not by following pointers. A return whose condition mentions
+// nothing derived from the message (a closed subscriber, a node that is not the leader)
+// is taken for a decision about it only when it stands before the work in the callback's
+// own body (or, in a Kafka record loop, before the record's work, even from inside an
+// enclosing if); nested in another branch, or in a handler's loop, it is taken for no
+// decision, although it can drop it. Loops over Kafka records are judged only in
+// message-handling code. A helper that settles is followed one level only, and only when
+// it queues the settlement; a requeue flag that is not a constant at the call (or in the
+// helper) leaves a Nack a retry. A log in a nested branch about the settlement's own
+// failure (err := saver.SaveAck(&msg); if err != nil { log }) still counts as the
+// branch's trace. Watermill CQRS handlers, which receive decoded events rather than
+// messages, are not recognised. The corpus behind these rules, with its precision and
+// recall, is in README.md next to this file.
 //
 // # Suppressing a finding
 //

@@ -62,32 +62,8 @@ func (c *checker) explainsEmpty(sig *types.Signature, body *ast.BlockStmt, i int
 	if !emptyAnswer(sig.Results().At(i).Type()) {
 		return false
 	}
-	ok, empty := true, false
-	inspectWithStack(body, func(n ast.Node, stack []ast.Node) bool {
-		if !ok {
-			return false
-		}
-		switch n := n.(type) {
-		case *ast.FuncLit:
-			return false
-		case *ast.ReturnStmt:
-			if len(n.Results) != sig.Results().Len() {
-				ok = false // a bare return of named results, or a call's results handed on
-				return false
-			}
-			e := ast.Unparen(n.Results[i])
-			switch {
-			case c.isNil(e) || c.isConstBool(e, false):
-				ok, empty = c.recordsOnTheWay(stack), true
-			case !c.neverEmpty(e):
-				ok = false
-			}
-		}
-		return ok
-	})
-	// A function that never answers empty explains nothing: a stub that always says
-	// yes (func valid(m) bool { return true }) leaves its caller's filter to be judged.
-	return ok && empty
+	empty := func(e ast.Expr) bool { return c.isNil(e) || c.isConstBool(e, false) }
+	return c.explainsAnswer(sig, body, i, empty, c.neverEmpty)
 }
 
 // explainsFailure reports whether result i is an error that body answers with something
@@ -98,7 +74,16 @@ func (c *checker) explainsFailure(sig *types.Signature, body *ast.BlockStmt, i i
 	if !isErrorType(sig.Results().At(i).Type()) {
 		return false
 	}
-	ok, failed := true, false
+	failure := func(e ast.Expr) bool { return !c.isNil(e) }
+	return c.explainsAnswer(sig, body, i, failure, c.isNil)
+}
+
+// explainsAnswer reports whether body gives result i the answer to explain (answer) at
+// least once, each time after a recording on the way to it, and at every other return a
+// value other accepts. A bare return of named results, or a call's results handed on
+// whole, explains nothing.
+func (c *checker) explainsAnswer(sig *types.Signature, body *ast.BlockStmt, i int, answer, other func(ast.Expr) bool) bool {
+	ok, answered := true, false
 	inspectWithStack(body, func(n ast.Node, stack []ast.Node) bool {
 		if !ok {
 			return false
@@ -108,16 +93,22 @@ func (c *checker) explainsFailure(sig *types.Signature, body *ast.BlockStmt, i i
 			return false
 		case *ast.ReturnStmt:
 			if len(n.Results) != sig.Results().Len() {
-				ok = false // a bare return of named results, or a call's results handed on
+				ok = false
 				return false
 			}
-			if !c.isNil(n.Results[i]) {
-				ok, failed = c.recordsOnTheWay(stack), true
+			e := ast.Unparen(n.Results[i])
+			switch {
+			case answer(e):
+				ok, answered = c.recordsOnTheWay(stack), true
+			case !other(e):
+				ok = false
 			}
 		}
 		return ok
 	})
-	return ok && failed
+	// A function that never gives the answer explains nothing: a stub that always says
+	// yes (func valid(m) bool { return true }) leaves its caller's filter to be judged.
+	return ok && answered
 }
 
 // neverEmpty reports whether e is a value that is not nil or false: an address, a
@@ -180,7 +171,7 @@ func (c *checker) explainedBy(fn *types.Func, i int) bool {
 // v == nil, or err != nil for an error, where f explains that answer (see explainsFact)
 // and ok, v or err holds f's answer at every assignment in body.
 func (c *checker) explained(b *branch, body ast.Node) bool {
-	if b == nil || b.ifs == nil || len(b.stmts) == 0 || &b.ifs.Body.List[0] != &b.stmts[0] {
+	if !b.inThen() {
 		return false
 	}
 	var x ast.Expr

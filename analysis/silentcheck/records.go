@@ -158,32 +158,48 @@ func valuesLogger(fn *types.Func, sig *types.Signature) bool {
 // and not guessed from their shape. A type whose method records nothing (a no-op logger
 // for tests) does not take that away.
 func (c *checker) implementedRecording(method *types.Func, call *ast.CallExpr) bool {
-	sig := method.Type().(*types.Signature)
-	iface, ok := sig.Recv().Type().Underlying().(*types.Interface)
-	if !ok || method.Pkg() == nil || !c.ownCode(method.Pkg()) {
-		return false
-	}
-	for _, pkg := range []*types.Package{method.Pkg(), c.pass.Pkg} {
-		scope := pkg.Scope()
-		for _, name := range scope.Names() {
-			tn, ok := scope.Lookup(name).(*types.TypeName)
-			if !ok || tn.IsAlias() || types.IsInterface(tn.Type()) {
-				continue
-			}
-			ptr := types.NewPointer(tn.Type())
-			if !types.Implements(ptr, iface) {
-				continue
-			}
-			obj, _, _ := types.LookupFieldOrMethod(ptr, true, pkg, method.Name())
-			if impl, ok := obj.(*types.Func); ok && c.funcRecords(impl, call) {
-				return true
-			}
-		}
-		if method.Pkg() == c.pass.Pkg {
-			break
+	for _, impl := range c.implementations(method) {
+		if c.funcRecords(impl, call) {
+			return true
 		}
 	}
 	return false
+}
+
+// implementations lists the methods that implement an interface's method in the types
+// declared beside the interface (or in the package being checked), for an interface of
+// the checked module; the list is found once per method.
+func (c *checker) implementations(method *types.Func) []*types.Func {
+	if impls, ok := c.impls[method]; ok {
+		return impls
+	}
+	var impls []*types.Func
+	sig := method.Type().(*types.Signature)
+	iface, ok := sig.Recv().Type().Underlying().(*types.Interface)
+	if ok && method.Pkg() != nil && c.ownCode(method.Pkg()) {
+		for _, pkg := range []*types.Package{method.Pkg(), c.pass.Pkg} {
+			scope := pkg.Scope()
+			for _, name := range scope.Names() {
+				tn, ok := scope.Lookup(name).(*types.TypeName)
+				if !ok || tn.IsAlias() || types.IsInterface(tn.Type()) {
+					continue
+				}
+				ptr := types.NewPointer(tn.Type())
+				if !types.Implements(ptr, iface) {
+					continue
+				}
+				obj, _, _ := types.LookupFieldOrMethod(ptr, true, pkg, method.Name())
+				if impl, ok := obj.(*types.Func); ok {
+					impls = append(impls, impl)
+				}
+			}
+			if method.Pkg() == c.pass.Pkg {
+				break
+			}
+		}
+	}
+	c.impls[method] = impls
+	return impls
 }
 
 func isContext(t types.Type) bool {

@@ -392,6 +392,11 @@ type branch struct {
 	absent    bool           // taken when the message itself is nil (see absentMessage)
 }
 
+// inThen reports whether b is the body of its if (not the else block).
+func (b *branch) inThen() bool {
+	return b != nil && b.ifs != nil && b.ifs.Body != nil && len(b.stmts) > 0 && &b.ifs.Body.List[0] == &b.stmts[0]
+}
+
 // nilCompared returns what be compares with nil (x in x == nil, nil != x), or nil when
 // neither side is nil.
 func (c *checker) nilCompared(be *ast.BinaryExpr) ast.Expr {
@@ -1261,7 +1266,7 @@ func (c *checker) handedOutcome(b *branch, sig *types.Signature, body *ast.Block
 // guard that the message exists (it was found again after its work was tracked to
 // delivery), not a decision about what happens to it.
 func (c *checker) nilGuard(b *branch, x ast.Expr) bool {
-	if b.ifs == nil || len(b.stmts) == 0 || b.ifs.Body == nil || &b.ifs.Body.List[0] != &b.stmts[0] {
+	if !b.inThen() {
 		return false
 	}
 	be, ok := ast.Unparen(b.ifs.Cond).(*ast.BinaryExpr)
@@ -1278,7 +1283,7 @@ func (c *checker) nilGuard(b *branch, x ast.Expr) bool {
 // message is acknowledged before it is processed, not instead: a choice of when to
 // acknowledge, not a decision to drop it.
 func (c *checker) acksBeforeWork(b *branch, stack []ast.Node, d derived) bool {
-	if b.ifs == nil || len(b.stmts) == 0 || &b.ifs.Body.List[0] != &b.stmts[0] {
+	if !b.inThen() {
 		return false
 	}
 	if exits, _ := c.bodyWork(b.ifs.Body, d, false); exits {

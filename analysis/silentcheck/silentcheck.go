@@ -60,6 +60,7 @@ func run(pass *analysis.Pass) (any, error) {
 		carried:     map[*types.Func]bool{},
 		settlers:    map[*types.Func]*settlesFact{},
 		explainers:  map[*types.Func]uint64{},
+		impls:       map[*types.Func][]*types.Func{},
 		queuedLits:  map[*ast.FuncLit]bool{},
 		result:      &Result{},
 	}
@@ -110,6 +111,7 @@ type checker struct {
 	settlers    map[*types.Func]*settlesFact       // functions of this package that settle the message they are handed
 	queuedLits  map[*ast.FuncLit]bool              // the closures those functions queue: judged at their callers
 	explainers  map[*types.Func]uint64             // functions of this package that explain their empty answers, by result (see explainsFact)
+	impls       map[*types.Func][]*types.Func      // methods of the module's interfaces and their implementations found so far (see implementations)
 	result      *Result
 }
 
