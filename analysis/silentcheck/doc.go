@@ -164,7 +164,9 @@
 //     the handler's own work).
 //  3. An empty error branch, if err != nil {} (or an empty case err != nil: clause).
 //  4. A continue that skips a Kafka record in a branch that decides about it and records
-//     nothing: offsets are positional, so committing the next record commits this one.
+//     nothing, in any function (a ConsumeClaim, or main's loop reading from a consumer
+//     group's reader, which commits what it hands out): offsets are positional, so
+//     committing the next record commits this one.
 //     Likewise a continue that skips a message in a loop over messages whose body settles
 //     none of them (core NATS from NextMsg, auto-acknowledged AMQP deliveries), in any
 //     function: in a branch that decides about the message, or before its work as in
@@ -296,8 +298,9 @@
 // is taken for a decision about it only when it stands before the work in the callback's
 // own body (or, in a Kafka record loop, before the record's work, even from inside an
 // enclosing if); nested in another branch, or in a handler's loop, it is taken for no
-// decision, although it can drop it. Loops over Kafka records are judged only in
-// message-handling code. A helper that settles is followed one level only, and only when
+// decision, although it can drop it. A loop over Kafka records is judged wherever it is,
+// without knowing whether its reader commits (a reader outside a consumer group commits
+// nothing, and a skip there drops nothing). A helper that settles is followed one level only, and only when
 // it queues the settlement; a requeue flag that is not a constant at the call (or in the
 // helper) leaves a Nack a retry. A log in a nested branch about the settlement's own
 // failure (err := saver.SaveAck(&msg); if err != nil { log }) still counts as the

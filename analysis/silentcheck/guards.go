@@ -333,8 +333,10 @@ func (c *checker) loopSettles(loop ast.Node) bool {
 // checkLoops applies rule 4 to the loops over messages of a function that is not itself
 // message-handling code (a core NATS NextMsg loop, a range over auto-acknowledged AMQP
 // deliveries settles nothing, so nothing else makes it a handler): a continue there that
-// skips a message without a trace drops it. Loops over Kafka records are judged only in
-// message-handling code.
+// skips a message without a trace drops it. So does a loop over Kafka records there (a
+// service's main reading from a consumer group's reader, which commits what it hands
+// out, or polling a client that commits in the background): the skipped record is
+// committed with the next one.
 func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.BlockStmt, handed bool) {
 	if c.clientCode(file) || c.handlerReason(file, sig, body, handed) != "" {
 		return
@@ -345,7 +347,7 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 			if d == nil {
 				d = c.deriveFrom(sig, body, seedMessages)
 			}
-			c.checkContinue(br, stack, d, false)
+			c.checkContinue(br, stack, d)
 		}
 	})
 }

@@ -487,7 +487,7 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 			}
 		case *ast.BranchStmt:
 			if n.Tok == token.CONTINUE {
-				c.checkContinue(n, stack, d, true)
+				c.checkContinue(n, stack, d)
 			}
 		case *ast.SelectStmt:
 			c.checkFullChannel(n, d)
@@ -550,7 +550,7 @@ func (c *checker) continuations(body *ast.BlockStmt, d derived) []*ast.FuncLit {
 // about it and records nothing. A record's offset is positional: committing any later
 // record commits this one, so skipping it is acknowledging it. (A skipped NATS or AMQP
 // message is not acknowledged and comes back; those loops are left alone.)
-func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derived, handler bool) {
+func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derived) {
 	var loop ast.Node
 	for i := len(stack) - 2; i >= 0 && loop == nil; i-- {
 		switch stack[i].(type) {
@@ -562,9 +562,6 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 		return
 	}
 	records := c.loopsOverRecords(loop)
-	if records && !handler {
-		return
-	}
 	if !records && (!c.takesMessageBefore(loop, cont.Pos()) || c.loopSettles(loop)) {
 		return // a skipped message that nothing settles here either comes back or was never this loop's
 	}
