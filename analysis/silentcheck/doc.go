@@ -199,7 +199,9 @@
 //     return err): a value no case names is settled having done nothing (switch
 //     version(rec.Key) { case 0, 1: applyV1(rec); case 2: applyV2(rec) } then return
 //     nil), and for a type switch on one (switch e := decode(rec.Value).(type) { case
-//     Created: ...; case Deleted: ... }): a type no case names is dropped.
+//     Created: ...; case Deleted: ... }): a type no case names is dropped. Both are
+//     judged in a loop over Kafka records in any function too (main's read loop ending
+//     in switch ev.Type { ... }): the next read commits the record no case took.
 //  6. A call that hands the message, or only its payload, to a helper that drops it: a
 //     function given a message or a []byte that returns (bare, or nil as its only error)
 //     from a branch deciding about what it was given and records nothing

@@ -336,20 +336,52 @@ func (c *checker) loopSettles(loop ast.Node) bool {
 // skips a message without a trace drops it. So does a loop over Kafka records there (a
 // service's main reading from a consumer group's reader, which commits what it hands
 // out, or polling a client that commits in the background): the skipped record is
-// committed with the next one.
+// committed with the next one. For the same reason rule 5 applies to the body of such a
+// loop over records: an if or a switch there that holds all of a record's work, with
+// nothing after it, skips the record it does not take (switch ev.Type { case "created":
+// ... } at the end of main's read loop) and the next read commits it.
 func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.BlockStmt, handed bool) {
 	if c.clientCode(file) || c.handlerReason(file, sig, body, handed) != "" {
 		return
 	}
 	var d derived
+	derive := func() derived {
+		if d == nil {
+			d = c.deriveFrom(sig, body, seedMessages)
+		}
+		return d
+	}
 	walkWithStack(body, func(n ast.Node, stack []ast.Node) {
-		if br, ok := n.(*ast.BranchStmt); ok && br.Tok == token.CONTINUE {
-			if d == nil {
-				d = c.deriveFrom(sig, body, seedMessages)
+		switch n := n.(type) {
+		case *ast.BranchStmt:
+			if n.Tok == token.CONTINUE {
+				c.checkContinue(n, stack, derive())
 			}
-			c.checkContinue(br, stack, d)
+		case *ast.IfStmt:
+			if c.inRecordLoopBody(stack) {
+				c.checkImplicitElse(n, sig, stack, derive())
+			}
+		case *ast.SwitchStmt, *ast.TypeSwitchStmt:
+			if c.inRecordLoopBody(stack) {
+				c.checkImplicitDefault(n.(ast.Stmt), sig, stack, derive())
+			}
 		}
 	})
+}
+
+// inRecordLoopBody reports whether the statement at the top of stack stands directly in
+// the body of a loop over Kafka records.
+func (c *checker) inRecordLoopBody(stack []ast.Node) bool {
+	if len(stack) < 3 {
+		return false
+	}
+	switch loop := stack[len(stack)-3].(type) {
+	case *ast.ForStmt:
+		return stack[len(stack)-2] == loop.Body && c.loopsOverRecords(loop)
+	case *ast.RangeStmt:
+		return stack[len(stack)-2] == loop.Body && c.loopsOverRecords(loop)
+	}
+	return false
 }
 
 // requests reports whether e is a call that sends something to get a message back: it is

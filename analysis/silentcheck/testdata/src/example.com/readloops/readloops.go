@@ -95,3 +95,71 @@ func (w *worker) Run(ctx context.Context) {
 		}
 	}
 }
+
+func remove(ev event) error { return nil }
+
+// main's read loop ending in a switch on the event's type: a type no case names is
+// committed with the next read having done nothing.
+func project(ctx context.Context, r *Reader) {
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			log.Printf("read: %v", err)
+			continue
+		}
+		var ev event
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			log.Printf("record %d: %v", m.Offset, err)
+			continue
+		}
+		switch ev.Type { // want `silent path: a value of "ev.Type" that no case names is dropped without a trace \(the switch has no default\)`
+		case "created":
+			_ = apply(ev)
+		case "deleted":
+			_ = remove(ev)
+		}
+	}
+}
+
+// The same loop ending in an if that holds the work: another type is skipped silently.
+func projectCreated(ctx context.Context, r *Reader) {
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			return
+		}
+		var ev event
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			log.Printf("record %d: %v", m.Offset, err)
+			continue
+		}
+		if ev.Type == "created" { // want `silent path: when "ev.Type == \\"created\\"" is false the message is dropped without a trace`
+			_ = apply(ev)
+		}
+	}
+}
+
+// With a default that says why, and an if whose work is not all there is: quiet.
+func projectLogged(ctx context.Context, r *Reader) {
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			return
+		}
+		var ev event
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			log.Printf("record %d: %v", m.Offset, err)
+			continue
+		}
+		switch ev.Type {
+		case "created":
+			_ = apply(ev)
+		default:
+			log.Printf("record %d: type %q not projected", m.Offset, ev.Type)
+		}
+		_ = apply(ev)
+		if ev.Type == "created" {
+			_ = remove(ev)
+		}
+	}
+}
