@@ -78,7 +78,9 @@
 //
 // A branch taken only when the message itself is nil (if msg == nil: a receive from a
 // closed channel of records, nothing handed in) decides nothing: there is no message to
-// drop. A check of what the message holds (len(msg.Value) == 0) is a decision.
+// drop. Nor does the error check of the call that was to take it, right where it was
+// taken (m, err := r.ReadMessage(ctx); if err != nil { continue }): the fetch failed.
+// A check of what the message holds (len(msg.Value) == 0) is a decision.
 //
 // A branch is the body of an if, the else block of an if, or a case (or default) clause of
 // a switch, type switch or select; a select case that receives a message (case m :=

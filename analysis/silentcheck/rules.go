@@ -429,6 +429,54 @@ func (c *checker) absentMessage(cond ast.Expr) bool {
 	return t != nil && isMessageType(t)
 }
 
+// fetchFailed reports whether ifs tests the error of the call that was to take the
+// message, right where it was taken (m, err := r.ReadMessage(ctx) just before it, or in
+// its init): the fetch failed, so there is no message to drop. The same variable may be
+// given a message's error later on (_, err = json.Marshal(m)), which is why this is asked
+// of the statement, not of the variable.
+func (c *checker) fetchFailed(ifs *ast.IfStmt, errVars []types.Object, parent ast.Node) bool {
+	if len(errVars) == 0 {
+		return false
+	}
+	fetch := ifs.Init
+	if fetch == nil {
+		if block, ok := parent.(*ast.BlockStmt); ok {
+			for i, s := range block.List {
+				if s == ifs && i > 0 {
+					fetch = block.List[i-1]
+				}
+			}
+		}
+	}
+	as, ok := fetch.(*ast.AssignStmt)
+	if !ok || len(as.Rhs) != 1 {
+		return false
+	}
+	if _, ok := ast.Unparen(as.Rhs[0]).(*ast.CallExpr); !ok {
+		return false
+	}
+	assigned := map[types.Object]bool{}
+	takes := false
+	for _, l := range as.Lhs {
+		id, ok := ast.Unparen(l).(*ast.Ident)
+		if !ok {
+			continue
+		}
+		obj := c.pass.TypesInfo.ObjectOf(id)
+		if obj == nil {
+			continue
+		}
+		assigned[obj] = true
+		takes = takes || isMessageType(obj.Type())
+	}
+	for _, v := range errVars {
+		if !assigned[v] {
+			return false
+		}
+	}
+	return takes
+}
+
 // shutdownCond reports whether cond asks whether the program is shutting down: it tests
 // an error against context.Canceled or context.DeadlineExceeded (errors.Is(err,
 // context.Canceled), err == context.Canceled) or a context's own Err() against nil. A
@@ -1426,7 +1474,7 @@ func (c *checker) innermostBranch(stack []ast.Node) *branch {
 				}
 				b.okBranch = c.okCheck(ifs.Cond, then) || c.succeeded(ifs, then, parent)
 				b.shutdown = then && c.shutdownCond(ifs.Cond)
-				b.absent = then && c.absentMessage(ifs.Cond)
+				b.absent = then && (c.absentMessage(ifs.Cond) || c.fetchFailed(ifs, b.errVars, parent))
 				return b
 			}
 		case *ast.CaseClause:
