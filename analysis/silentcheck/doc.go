@@ -231,7 +231,11 @@
 //     zerolog (an event's Msg, Msgf or Send; github.com/rs/zerolog), Watermill's
 //     LoggerAdapter, fmt.Print*, fmt.Fprint* to any writer but a buffer in memory
 //     (bytes.Buffer, strings.Builder), print and println; builders that emit nothing
-//     (logrus.WithField, zerolog's Error()) do not count;
+//     (logrus.WithField, zerolog's Error()) do not count; and a logging library not
+//     listed here, known by its family: a function or method of another module that
+//     returns nothing, is named for a level (Error, Warnf, Infoln), takes values last
+//     (Error(msg any, keyvals ...any)) and has that level's formatting sibling beside it
+//     (Errorf(format string, args ...any)), as charmbracelet/log's package functions do;
 //   - fails or logs a test: Error, Errorf, Fatal, Fatalf, Fail, FailNow, Log, Logf of
 //     package testing;
 //   - reports to an error tracker: sentry's CaptureException, CaptureMessage, CaptureEvent;

@@ -244,7 +244,49 @@ func (c *checker) funcRecords(fn *types.Func, call *ast.CallExpr) bool {
 	if fn.Pkg() == c.pass.Pkg {
 		return c.records[fn]
 	}
-	return c.pass.ImportObjectFact(fn, new(recordsFact))
+	return c.pass.ImportObjectFact(fn, new(recordsFact)) || (sig != nil && c.loggingLibrary(fn, sig))
+}
+
+// levelNames are what logging libraries call the functions that emit at a level.
+var levelNames = names("Trace", "Debug", "Info", "Notice", "Warn", "Warning", "Error", "Critical",
+	"Fatal", "Panic", "Print")
+
+// loggingLibrary reports whether fn, a function or method of another module that the
+// tables above do not list (a logging library such as charmbracelet/log), emits a log
+// line, judged by the family it belongs to: it returns nothing, is named for a level
+// (Error, Warnf, Infoln, Errorw), takes what to write as values last (msg any, keyvals
+// ...any; args ...any), and its package (or its receiver's type) also has that level's
+// formatting sibling, Errorf(format string, args ...any). That pair is a logger's API;
+// a lone Error(v ...any) is not enough, and the team's own packages are judged by what
+// their code does instead.
+func (c *checker) loggingLibrary(fn *types.Func, sig *types.Signature) bool {
+	if fn.Pkg() == nil || c.ownCode(fn.Pkg()) || sig.Results().Len() != 0 || !sig.Variadic() {
+		return false
+	}
+	if !isAnySlice(sig.Params().At(sig.Params().Len() - 1).Type()) {
+		return false
+	}
+	level := fn.Name()
+	for _, suffix := range []string{"f", "ln", "w"} {
+		if base, ok := strings.CutSuffix(level, suffix); ok && levelNames[base] {
+			level = base
+		}
+	}
+	if !levelNames[level] {
+		return false
+	}
+	var sib types.Object
+	if sig.Recv() != nil {
+		sib, _, _ = types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), level+"f")
+	} else {
+		sib = fn.Pkg().Scope().Lookup(level + "f")
+	}
+	sf, ok := sib.(*types.Func)
+	if !ok {
+		return false
+	}
+	ssig, ok := sf.Type().(*types.Signature)
+	return ok && loggerShaped(ssig)
 }
 
 func (c *checker) isPanic(call *ast.CallExpr) bool {

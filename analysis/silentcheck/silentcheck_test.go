@@ -34,6 +34,7 @@ func TestAnalyzer(t *testing.T) {
 		"example.com/payloadhelper", // a helper given only the payload drops it
 		"example.com/kafka",         // records, marks and commits, skips, the implicit else
 		"example.com/readloops",     // record loops that are not handlers: main's read loop
+		"example.com/lvlogged",      // a logging library known by its level functions
 		"example.com/ackonly",       // Ack() error and a Data field
 		// The held-out set's causes (corpus/results-heldout.tsv), fixed afterwards:
 		"example.com/writers",  // a print to a writer the code was given
