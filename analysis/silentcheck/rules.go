@@ -257,6 +257,7 @@ func isRecordBatch(t types.Type) bool {
 // return of the error of the call skip (a settlement's own error).
 func (c *checker) stmtsRecord(stmts []ast.Stmt, limit token.Pos, skip *ast.CallExpr) bool {
 	found := false
+	kept := c.settlementErrs(stmts, skip)
 	for _, s := range stmts {
 		if found || (limit.IsValid() && s.Pos() >= limit) {
 			break
@@ -275,7 +276,7 @@ func (c *checker) stmtsRecord(stmts []ast.Stmt, limit token.Pos, skip *ast.CallE
 					found = true
 				}
 			case *ast.ReturnStmt:
-				if !inLit && c.returnsExplicit(n, skip) {
+				if !inLit && c.returnsExplicit(n, skip, kept) {
 					found = true
 				}
 			}
@@ -283,6 +284,43 @@ func (c *checker) stmtsRecord(stmts []ast.Stmt, limit token.Pos, skip *ast.CallE
 		})
 	}
 	return found
+}
+
+// settlementErrs returns the variables that stmts assign the error of the settlement
+// call skip to (err = d.Nack(false, false)) and nothing else: returning one of them
+// (if err != nil { return err }; return err) hands back the settlement's own failure,
+// or nil, and says nothing about why the message was settled.
+func (c *checker) settlementErrs(stmts []ast.Stmt, skip *ast.CallExpr) map[types.Object]bool {
+	if skip == nil {
+		return nil
+	}
+	kept := map[types.Object]bool{}
+	other := map[types.Object]bool{}
+	for _, s := range stmts {
+		ast.Inspect(s, func(n ast.Node) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok {
+				return true
+			}
+			fromSkip := len(as.Rhs) == 1 && ast.Unparen(as.Rhs[0]) == skip
+			for _, l := range as.Lhs {
+				if id, ok := ast.Unparen(l).(*ast.Ident); ok {
+					if obj := c.pass.TypesInfo.ObjectOf(id); obj != nil {
+						if fromSkip {
+							kept[obj] = true
+						} else {
+							other[obj] = true
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	for v := range other {
+		delete(kept, v)
+	}
+	return kept
 }
 
 // inspectBody walks n without entering function literals, except those called on the
@@ -346,9 +384,9 @@ func (c *checker) onceDo(call *ast.CallExpr) bool {
 
 // returnsExplicit reports whether ret hands something to the caller: a non-nil value of
 // a type that is neither error nor bool (an outcome, a settlement label, messages to
-// publish) or a non-nil error other than skip's. A bool is a batch handler's verdict,
+// publish) or a non-nil error other than skip's (or a variable in kept holding it). A bool is a batch handler's verdict,
 // which return true makes a success report, not a trace.
-func (c *checker) returnsExplicit(ret *ast.ReturnStmt, skip *ast.CallExpr) bool {
+func (c *checker) returnsExplicit(ret *ast.ReturnStmt, skip *ast.CallExpr, kept map[types.Object]bool) bool {
 	if len(ret.Results) == 0 {
 		return false // what a bare return hands back is not visible here
 	}
@@ -358,6 +396,9 @@ func (c *checker) returnsExplicit(ret *ast.ReturnStmt, skip *ast.CallExpr) bool 
 		}
 		if skip != nil && ast.Unparen(e) == skip {
 			continue
+		}
+		if id, ok := ast.Unparen(e).(*ast.Ident); ok && kept[c.pass.TypesInfo.ObjectOf(id)] {
+			continue // the settlement's own error, kept in a variable
 		}
 		if t := c.pass.TypesInfo.TypeOf(e); t != nil {
 			if b, ok := t.Underlying().(*types.Basic); ok && b.Info()&types.IsBoolean != 0 {

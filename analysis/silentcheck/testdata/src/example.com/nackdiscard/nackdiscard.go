@@ -93,3 +93,38 @@ func drain(deliveries <-chan amqp.Delivery) {
 		d.Nack(false, false) // want `silent path: branch "for range deliveries" settles the message \(d.Nack without requeue\)`
 	}
 }
+
+type kind string
+
+// A handler that keeps the settlement's error and hands it back: the nack's own failure,
+// or nil, is all the caller learns; why the message was discarded is nowhere.
+func handleKind(d amqp.Delivery) error {
+	switch kind(d.Headers["kind"].(string)) {
+	case "order":
+		var o order
+		if err := json.Unmarshal(d.Body, &o); err != nil {
+			log.Printf("undecodable order: %v", err)
+			return d.Nack(false, false)
+		}
+		return d.Ack(false)
+	default:
+		err := d.Nack(false, false) // want `silent path: branch "default" settles the message \(d.Nack without requeue\) without recording a decision`
+		if err != nil {
+			return err
+		}
+		return nil
+	}
+}
+
+// The decision's own error handed back beside the settlement is a trace.
+func handleReturned(d amqp.Delivery) error {
+	var o order
+	err := json.Unmarshal(d.Body, &o)
+	if err != nil {
+		if nerr := d.Nack(false, false); nerr != nil {
+			return nerr
+		}
+		return err
+	}
+	return d.Ack(false)
+}
