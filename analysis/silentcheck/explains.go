@@ -213,33 +213,76 @@ func (c *checker) explained(b *branch, body ast.Node) bool {
 	if !ok {
 		return false
 	}
+	// The assignment right where the if asks (in its init, or the statement just before
+	// it) decides, whatever the variable holds elsewhere: err = slot.UnmarshalJSON(b)
+	// further down does not change what if err != nil asks of decode's failure above.
+	if as := assignedJustBefore(body, b.ifs); as != nil {
+		if ok, found := c.assignsExplained(as, v); found {
+			return ok
+		}
+	}
 	assigned, explained := 0, true
 	ast.Inspect(body, func(n ast.Node) bool {
 		as, ok := n.(*ast.AssignStmt)
 		if !ok {
 			return explained
 		}
-		for j, lhs := range as.Lhs {
-			lid, ok := ast.Unparen(lhs).(*ast.Ident)
-			if !ok || (c.pass.TypesInfo.Defs[lid] != v && c.pass.TypesInfo.Uses[lid] != v) {
-				continue
-			}
+		if ok, found := c.assignsExplained(as, v); found {
 			assigned++
-			var call *ast.CallExpr
-			idx := 0
-			if len(as.Rhs) == 1 && len(as.Lhs) > 1 {
-				call, _ = ast.Unparen(as.Rhs[0]).(*ast.CallExpr)
-				idx = j
-			} else if j < len(as.Rhs) {
-				call, _ = ast.Unparen(as.Rhs[j]).(*ast.CallExpr)
-			}
-			if call == nil || !c.explainedBy(typeFunc(c.pass.TypesInfo, call), idx) {
-				explained = false
-			}
+			explained = explained && ok
 		}
 		return explained
 	})
 	return assigned > 0 && explained
+}
+
+// assignedJustBefore returns the assignment in ifs's init, or the assignment that is the
+// statement just before ifs in its block, or nil.
+func assignedJustBefore(body ast.Node, ifs *ast.IfStmt) *ast.AssignStmt {
+	if as, ok := ifs.Init.(*ast.AssignStmt); ok {
+		return as
+	}
+	var prev ast.Stmt
+	ast.Inspect(body, func(n ast.Node) bool {
+		var list []ast.Stmt
+		switch n := n.(type) {
+		case *ast.BlockStmt:
+			list = n.List
+		case *ast.CaseClause:
+			list = n.Body
+		case *ast.CommClause:
+			list = n.Body
+		}
+		for i, s := range list {
+			if s == ifs && i > 0 {
+				prev = list[i-1]
+			}
+		}
+		return prev == nil
+	})
+	as, _ := prev.(*ast.AssignStmt)
+	return as
+}
+
+// assignsExplained reports, for an assignment that gives v a value (found), whether
+// that value is the answer of a call that explains it.
+func (c *checker) assignsExplained(as *ast.AssignStmt, v *types.Var) (ok, found bool) {
+	for j, lhs := range as.Lhs {
+		lid, isID := ast.Unparen(lhs).(*ast.Ident)
+		if !isID || (c.pass.TypesInfo.Defs[lid] != v && c.pass.TypesInfo.Uses[lid] != v) {
+			continue
+		}
+		var call *ast.CallExpr
+		idx := 0
+		if len(as.Rhs) == 1 && len(as.Lhs) > 1 {
+			call, _ = ast.Unparen(as.Rhs[0]).(*ast.CallExpr)
+			idx = j
+		} else if j < len(as.Rhs) {
+			call, _ = ast.Unparen(as.Rhs[j]).(*ast.CallExpr)
+		}
+		return call != nil && c.explainedBy(typeFunc(c.pass.TypesInfo, call), idx), true
+	}
+	return false, false
 }
 
 // typeFunc is the function or method a call calls, when it is a declared one.
