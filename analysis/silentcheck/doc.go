@@ -234,8 +234,9 @@
 //     (logrus.WithField, zerolog's Error()) do not count; and a logging library not
 //     listed here, known by its family: a function or method of another module that
 //     returns nothing, is named for a level (Error, Warnf, Infoln), takes values last
-//     (Error(msg any, keyvals ...any)) and has that level's formatting sibling beside it
-//     (Errorf(format string, args ...any)), as charmbracelet/log's package functions do;
+//     (Error(msg any, keyvals ...any)) and has a formatting sibling beside it, for its
+//     level or another (Errorf(format string, args ...any), Printf), as charmbracelet/log's
+//     package functions and powerman/structlog's Logger do;
 //   - fails or logs a test: Error, Errorf, Fatal, Fatalf, Fail, FailNow, Log, Logf of
 //     package testing;
 //   - reports to an error tracker: sentry's CaptureException, CaptureMessage, CaptureEvent;

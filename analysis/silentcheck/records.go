@@ -3,6 +3,8 @@ package silentcheck
 import (
 	"go/ast"
 	"go/types"
+	"maps"
+	"slices"
 	"strings"
 
 	"golang.org/x/tools/go/types/typeutil"
@@ -255,8 +257,9 @@ var levelNames = names("Trace", "Debug", "Info", "Notice", "Warn", "Warning", "E
 // tables above do not list (a logging library such as charmbracelet/log), emits a log
 // line, judged by the family it belongs to: it returns nothing, is named for a level
 // (Error, Warnf, Infoln, Errorw), takes what to write as values last (msg any, keyvals
-// ...any; args ...any), and its package (or its receiver's type) also has that level's
-// formatting sibling, Errorf(format string, args ...any). That pair is a logger's API;
+// ...any; args ...any), and its package (or its receiver's type) also has a formatting
+// sibling for that level or another, Errorf(format string, args ...any) or Printf. That
+// pair is a logger's API;
 // a lone Error(v ...any) is not enough, and the team's own packages are judged by what
 // their code does instead.
 func (c *checker) loggingLibrary(fn *types.Func, sig *types.Signature) bool {
@@ -275,18 +278,22 @@ func (c *checker) loggingLibrary(fn *types.Func, sig *types.Signature) bool {
 	if !levelNames[level] {
 		return false
 	}
-	var sib types.Object
-	if sig.Recv() != nil {
-		sib, _, _ = types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), level+"f")
-	} else {
-		sib = fn.Pkg().Scope().Lookup(level + "f")
+	// The level's own formatting sibling first, then any level's (a logger with Warn
+	// and Printf but no Warnf).
+	for _, l := range append([]string{level}, slices.Sorted(maps.Keys(levelNames))...) {
+		var sib types.Object
+		if sig.Recv() != nil {
+			sib, _, _ = types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), l+"f")
+		} else {
+			sib = fn.Pkg().Scope().Lookup(l + "f")
+		}
+		if sf, ok := sib.(*types.Func); ok {
+			if ssig, ok := sf.Type().(*types.Signature); ok && loggerShaped(ssig) {
+				return true
+			}
+		}
 	}
-	sf, ok := sib.(*types.Func)
-	if !ok {
-		return false
-	}
-	ssig, ok := sf.Type().(*types.Signature)
-	return ok && loggerShaped(ssig)
+	return false
 }
 
 func (c *checker) isPanic(call *ast.CallExpr) bool {

@@ -17,3 +17,11 @@ func Default() *Logger                             { return &Logger{} }
 func With(keyvals ...any) *Logger                  { return &Logger{} }
 func Record(keyvals ...any)                        {}
 func Recordf(format string, args ...any)           {}
+
+// Structured is a logger with level methods taking a message and key-values, and one
+// formatting method for all levels.
+type Structured struct{}
+
+func (*Structured) Warn(msg any, keyvals ...any)   {}
+func (*Structured) Printf(format string, v ...any) {}
+func (*Structured) Record(msg any, keyvals ...any) {}

@@ -12,6 +12,8 @@ import (
 
 type event struct{ Kind string }
 
+var structured = &lvlog.Structured{}
+
 // decode logs every failure before handing it back: its callers' returns are explained.
 func decode(name string, b []byte) (*event, error) { // want decode:"explains its empty answers or failures"
 	var ev event
@@ -38,6 +40,10 @@ func subscribe(nc *nats.Conn) {
 			lvlog.Default().Warn("old event", "subject", m.Subject)
 			return
 		}
+		if ev.Kind == "late" {
+			structured.Warn("late event", "subject", m.Subject)
+			return
+		}
 		if ev.Kind == "skip" {
 			notlog.Error("skip")
 			return // want `silent path: branch "if ev.Kind == \\"skip\\"" returns from a message handler without settling the message`
@@ -45,6 +51,10 @@ func subscribe(nc *nats.Conn) {
 		if ev.Kind == "audit" {
 			lvlog.Record("audit", m.Subject)
 			return // want `silent path: branch "if ev.Kind == \\"audit\\"" returns from a message handler without settling the message`
+		}
+		if ev.Kind == "count" {
+			structured.Record("count", m.Subject)
+			return // want `silent path: branch "if ev.Kind == \\"count\\"" returns from a message handler without settling the message`
 		}
 		apply(ev)
 	})
