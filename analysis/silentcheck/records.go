@@ -3,8 +3,6 @@ package silentcheck
 import (
 	"go/ast"
 	"go/types"
-	"maps"
-	"slices"
 	"strings"
 
 	"golang.org/x/tools/go/types/typeutil"
@@ -143,13 +141,27 @@ func valuesLogger(fn *types.Func, sig *types.Signature) bool {
 	if sig.Results().Len() != 0 || !sig.Variadic() || params.Len() != 1 || !isAnySlice(params.At(0).Type()) {
 		return false
 	}
-	obj, _, _ := types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), fn.Name()+"f")
-	sib, ok := obj.(*types.Func)
-	if !ok {
-		return false
+	return hasFormattingSibling(fn, sig, fn.Name())
+}
+
+// hasFormattingSibling reports whether fn's receiver type (or, for a function, its
+// package) has a logger-shaped formatting method or function named for one of levels
+// with an f (Error → Errorf(format string, args ...any)).
+func hasFormattingSibling(fn *types.Func, sig *types.Signature, levels ...string) bool {
+	for _, l := range levels {
+		var sib types.Object
+		if sig.Recv() != nil {
+			sib, _, _ = types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), l+"f")
+		} else {
+			sib = fn.Pkg().Scope().Lookup(l + "f")
+		}
+		if sf, ok := sib.(*types.Func); ok {
+			if ssig, ok := sf.Type().(*types.Signature); ok && loggerShaped(ssig) {
+				return true
+			}
+		}
 	}
-	ssig, ok := sib.Type().(*types.Signature)
-	return ok && loggerShaped(ssig)
+	return false
 }
 
 // implementedRecording reports whether a method of an interface of the checked module
@@ -250,8 +262,11 @@ func (c *checker) funcRecords(fn *types.Func, call *ast.CallExpr) bool {
 }
 
 // levelNames are what logging libraries call the functions that emit at a level.
-var levelNames = names("Trace", "Debug", "Info", "Notice", "Warn", "Warning", "Error", "Critical",
-	"Fatal", "Panic", "Print")
+var (
+	levelList = []string{"Trace", "Debug", "Info", "Notice", "Warn", "Warning", "Error", "Critical",
+		"Fatal", "Panic", "Print"}
+	levelNames = names(levelList...)
+)
 
 // loggingLibrary reports whether fn, a function or method of another module that the
 // tables above do not list (a logging library such as charmbracelet/log), emits a log
@@ -259,9 +274,8 @@ var levelNames = names("Trace", "Debug", "Info", "Notice", "Warn", "Warning", "E
 // (Error, Warnf, Infoln, Errorw), takes what to write as values last (msg any, keyvals
 // ...any; args ...any), and its package (or its receiver's type) also has a formatting
 // sibling for that level or another, Errorf(format string, args ...any) or Printf. That
-// pair is a logger's API;
-// a lone Error(v ...any) is not enough, and the team's own packages are judged by what
-// their code does instead.
+// pair is a logger's API; a lone Error(v ...any) is not enough, and the team's own
+// packages are judged by what their code does instead.
 func (c *checker) loggingLibrary(fn *types.Func, sig *types.Signature) bool {
 	if fn.Pkg() == nil || c.ownCode(fn.Pkg()) || sig.Results().Len() != 0 || !sig.Variadic() {
 		return false
@@ -278,22 +292,8 @@ func (c *checker) loggingLibrary(fn *types.Func, sig *types.Signature) bool {
 	if !levelNames[level] {
 		return false
 	}
-	// The level's own formatting sibling first, then any level's (a logger with Warn
-	// and Printf but no Warnf).
-	for _, l := range append([]string{level}, slices.Sorted(maps.Keys(levelNames))...) {
-		var sib types.Object
-		if sig.Recv() != nil {
-			sib, _, _ = types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), l+"f")
-		} else {
-			sib = fn.Pkg().Scope().Lookup(l + "f")
-		}
-		if sf, ok := sib.(*types.Func); ok {
-			if ssig, ok := sf.Type().(*types.Signature); ok && loggerShaped(ssig) {
-				return true
-			}
-		}
-	}
-	return false
+	// Its own level's sibling or any other's (a logger with Warn and Printf, no Warnf).
+	return hasFormattingSibling(fn, sig, levelList...)
 }
 
 func (c *checker) isPanic(call *ast.CallExpr) bool {
