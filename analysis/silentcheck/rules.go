@@ -384,8 +384,9 @@ func (c *checker) onceDo(call *ast.CallExpr) bool {
 
 // returnsExplicit reports whether ret hands something to the caller: a non-nil value of
 // a type that is neither error nor bool (an outcome, a settlement label, messages to
-// publish) or a non-nil error other than skip's (or a variable in kept holding it). A bool is a batch handler's verdict,
-// which return true makes a success report, not a trace.
+// publish) or a non-nil error other than skip's (or a variable in kept holding it). A
+// bool is a batch handler's verdict, which return true makes a success report, not a
+// trace.
 func (c *checker) returnsExplicit(ret *ast.ReturnStmt, skip *ast.CallExpr, kept map[types.Object]bool) bool {
 	if len(ret.Results) == 0 {
 		return false // what a bare return hands back is not visible here
