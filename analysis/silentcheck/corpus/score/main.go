@@ -1,0 +1,58 @@
+// Command score turns silentcheck's findings on one codebase of the corpus into verdicts
+// on its labelled handlers, and pools result files into precision and recall. It is how
+// the figures in ../../README.md are computed:
+//
+//	score verdicts -labels heldout11.tsv -codebase owner/name -root /path/to/checkout < findings.txt
+//	score summary results-heldout11.tsv ...
+//
+// verdicts reads the analyzer's plain output (file:line:col: message, as printed by
+// `silentcheck ./...` run in the checkout) on stdin and prints one result row per
+// labelled handler of the codebase: the label's four columns, the verdict (flagged when
+// at least one finding lies inside the handler, quiet otherwise) and the findings inside
+// it. A finding inside several labelled handlers (a literal inside a labelled function)
+// belongs to the innermost. Findings inside no labelled handler are printed to stderr,
+// prefixed OUTSIDE, for the reader to judge (the corpus counts them as false alarms
+// where they were reported).
+//
+// summary reads result files and prints, per codebase and in all, handlers, drops, true
+// and false alarms, misses, precision and recall with Wilson 95% intervals.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "score:", err)
+		os.Exit(2)
+	}
+}
+
+const usage = `usage:
+  score verdicts -labels FILE -codebase OWNER/NAME -root DIR < findings
+  score summary RESULTS.tsv...`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	out := bufio.NewWriter(stdout)
+	var err error
+	switch args[0] {
+	case "verdicts":
+		err = verdictsCmd(args[1:], stdin, out, stderr)
+	case "summary":
+		err = summaryCmd(args[1:], out)
+	default:
+		err = fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
