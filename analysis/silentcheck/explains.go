@@ -198,6 +198,14 @@ func (c *checker) explained(b *branch, body ast.Node) bool {
 	default:
 		return false
 	}
+	return c.answerExplained(x, failure, b.ifs, body)
+}
+
+// answerExplained reports whether x, tested by ifs, holds an answer a helper explains
+// when it is empty or, with failure, when it is an error (see explained): x is the call
+// itself, or a variable holding its answer where ifs asks and at every assignment in
+// body.
+func (c *checker) answerExplained(x ast.Expr, failure bool, ifs *ast.IfStmt, body ast.Node) bool {
 	x = ast.Unparen(x)
 	if t := c.pass.TypesInfo.TypeOf(x); t == nil || isErrorType(t) != failure {
 		return false // err == nil is the success path, row != nil the answer given
@@ -216,7 +224,7 @@ func (c *checker) explained(b *branch, body ast.Node) bool {
 	// The assignment right where the if asks (in its init, or the statement just before
 	// it) decides, whatever the variable holds elsewhere: err = slot.UnmarshalJSON(b)
 	// further down does not change what if err != nil asks of decode's failure above.
-	if as := assignedJustBefore(body, b.ifs); as != nil {
+	if as := assignedJustBefore(body, ifs); as != nil {
 		if ok, found := c.assignsExplained(as, v); found {
 			return ok
 		}

@@ -794,6 +794,11 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	if !c.aloneWithSettlement(block, decision{ifs, []ast.Node{ifs.Init, ifs.Cond}, ifs.Body}, sig, stack, d) {
 		return
 	}
+	// if h.Handle(ctx, m) { commit } (or if ok := h.Handle(ctx, m); ok): the false path
+	// is the helper's "no", which it leaves a trace of itself (see explainsFact).
+	if !okCond && c.answerExplained(ifs.Cond, false, ifs, stack[0]) {
+		return
+	}
 	if okCond {
 		c.report(ifs.Pos(), token.NoPos, "silent path: when %q is false (the error's path, the if has no else) "+
 			"the message is dropped without a trace; log or record the error", c.text(ifs.Cond))
