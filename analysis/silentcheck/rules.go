@@ -1664,7 +1664,70 @@ func (c *checker) okCheck(cond ast.Expr, then bool) bool {
 			x, y = y, x
 		}
 		t := c.pass.TypesInfo.TypeOf(x)
-		return c.isNil(y) && t != nil && isError(t)
+		if c.isNil(y) && t != nil && isError(t) {
+			return true
+		}
+	}
+	return c.httpSuccess(be, then)
+}
+
+// httpSuccess reports whether a branch guarded by be is taken only when an HTTP
+// response's status is a success (2xx): the body of if resp.StatusCode < 300 (or ==
+// http.StatusOK, <= 299), the else block of if resp.StatusCode >= 300 (or != 200, >
+// 299). After a request, that is the work's success, as err == nil is: a helper's
+// return nil there is the work done, not a decision to skip it.
+func (c *checker) httpSuccess(be *ast.BinaryExpr, then bool) bool {
+	info := c.pass.TypesInfo
+	x, y, op := ast.Unparen(be.X), ast.Unparen(be.Y), be.Op
+	if tv := info.Types[x]; tv.Value != nil {
+		// 300 > resp.StatusCode: the status on the left.
+		x, y = y, x
+		switch op {
+		case token.LSS:
+			op = token.GTR
+		case token.GTR:
+			op = token.LSS
+		case token.LEQ:
+			op = token.GEQ
+		case token.GEQ:
+			op = token.LEQ
+		}
+	}
+	sel, ok := x.(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != "StatusCode" {
+		return false
+	}
+	if t := info.TypeOf(sel.X); t == nil || !isNamed(derefType(t), "net/http", "Response") {
+		return false
+	}
+	tv := info.Types[y]
+	if tv.Value == nil || tv.Value.Kind() != constant.Int {
+		return false
+	}
+	n, exact := constant.Int64Val(tv.Value)
+	if !exact {
+		return false
+	}
+	if !then {
+		// The else block of the opposite test.
+		switch op {
+		case token.NEQ:
+			op = token.EQL
+		case token.GEQ:
+			op = token.LSS
+		case token.GTR:
+			op = token.LEQ
+		default:
+			return false
+		}
+	}
+	switch op {
+	case token.EQL:
+		return n >= 200 && n < 300
+	case token.LSS:
+		return n > 200 && n <= 300
+	case token.LEQ:
+		return n >= 200 && n < 300
 	}
 	return false
 }
@@ -1849,4 +1912,18 @@ func stmtList(n ast.Node) []ast.Stmt {
 		return n.Body
 	}
 	return nil
+}
+
+// isNamed reports whether t is the named type path.name.
+func isNamed(t types.Type, path, name string) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == path && n.Obj().Name() == name
+}
+
+// derefType is t, or what t points to.
+func derefType(t types.Type) types.Type {
+	if p, ok := t.Underlying().(*types.Pointer); ok {
+		return p.Elem()
+	}
+	return t
 }
