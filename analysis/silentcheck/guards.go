@@ -357,9 +357,14 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 			if n.Tok == token.CONTINUE {
 				c.checkContinue(n, stack, derive())
 			}
+		case *ast.ReturnStmt:
+			c.checkLoopReturn(n, stack, derive())
 		case *ast.IfStmt:
 			if c.inRecordLoopBody(stack) {
 				c.checkImplicitElse(n, sig, stack, derive())
+			}
+			if c.swallowsError(n) && c.inMessageLoop(stack, n.Pos()) != nil && derive().mentions(c.pass.TypesInfo, n.Cond) {
+				c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond), "a loop over messages")
 			}
 		case *ast.SwitchStmt, *ast.TypeSwitchStmt:
 			if c.inRecordLoopBody(stack) {
@@ -367,6 +372,102 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 			}
 		}
 	})
+}
+
+// inMessageLoop returns the innermost loop holding the top of stack (in the function
+// walked, not in a nested literal) when it is a loop over messages: over Kafka records,
+// or one that takes a message of its own before pos (see takesMessageBefore).
+func (c *checker) inMessageLoop(stack []ast.Node, pos token.Pos) ast.Node {
+	for i := len(stack) - 2; i >= 0; i-- {
+		switch loop := stack[i].(type) {
+		case *ast.ForStmt, *ast.RangeStmt:
+			if c.loopsOverRecords(loop) || c.takesMessageBefore(loop, pos) {
+				return loop
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// checkLoopReturn reports a return out of a loop over messages, in code that is not a
+// message handler, from a branch that decides about the message and leaves no trace:
+// the message is left unhandled, and so is every one after it, since the loop that
+// consumed them is gone (a goroutine ranging over deliveries that returns on a body that
+// does not decode). A return that hands something back (an error, a value) is the
+// caller's to judge; one taken when the message itself is absent (a closed channel) or
+// the context ends is the loop's end, not a decision about a message.
+func (c *checker) checkLoopReturn(ret *ast.ReturnStmt, stack []ast.Node, d derived) {
+	for _, r := range ret.Results {
+		if !c.isNil(r) {
+			return
+		}
+	}
+	if c.inMessageLoop(stack, ret.Pos()) == nil {
+		return
+	}
+	b := c.innermostBranch(stack)
+	if b == nil || b.okBranch || b.absent || b.shutdown || c.explained(b, stack[0]) || !c.decides(b, d) {
+		return
+	}
+	if c.callbackStops(b) {
+		return
+	}
+	if c.settlesBefore(b.stmts, ret.Pos()) || c.stmtsRecord(b.stmts, ret.Pos(), nil) {
+		return
+	}
+	c.report(ret.Pos(), token.NoPos, "silent path: branch %q returns out of a loop over messages without a trace; "+
+		"the message is left unhandled, and so is every one after it (the loop stops); log or record why", b.desc)
+}
+
+// callbackStops reports whether b is taken when a function value the loop hands its
+// messages to asks it to stop: if !yield(m) { return }, an iterator's consumer that has
+// had enough. The message went to the callback; the loop's end is the callback's choice.
+func (c *checker) callbackStops(b *branch) bool {
+	if !b.inThen() {
+		return false
+	}
+	u, ok := ast.Unparen(b.ifs.Cond).(*ast.UnaryExpr)
+	if !ok || u.Op != token.NOT {
+		return false
+	}
+	call, ok := ast.Unparen(u.X).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	_, isVar := typeutil.Callee(c.pass.TypesInfo, call).(*types.Var)
+	return isVar
+}
+
+// swallowsError reports whether ifs tests an error and its body does nothing with it:
+// it is empty, or it only builds an error and throws it away (_ = fmt.Errorf("decode:
+// %w", err)), which leaves no more trace than an empty block.
+func (c *checker) swallowsError(ifs *ast.IfStmt) bool {
+	if ok, _ := c.errCheck(ifs.Cond, true); !ok {
+		return false
+	}
+	for _, s := range ifs.Body.List {
+		as, ok := s.(*ast.AssignStmt)
+		if !ok || len(as.Lhs) != 1 || len(as.Rhs) != 1 {
+			return false
+		}
+		if id, ok := as.Lhs[0].(*ast.Ident); !ok || id.Name != "_" {
+			return false
+		}
+		call, ok := ast.Unparen(as.Rhs[0]).(*ast.CallExpr)
+		if !ok {
+			return false
+		}
+		fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
+		if !ok || fn.Pkg() == nil || fn.Type().(*types.Signature).Results().Len() != 1 ||
+			!isErrorType(fn.Type().(*types.Signature).Results().At(0).Type()) {
+			return false
+		}
+		if p := fn.Pkg().Path(); !(p == "fmt" && fn.Name() == "Errorf") && !(p == "errors" && fn.Name() == "New") {
+			return false
+		}
+	}
+	return true
 }
 
 // inRecordLoopBody reports whether the statement at the top of stack stands directly in

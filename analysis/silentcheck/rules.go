@@ -583,10 +583,8 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 			c.checkFullChannel(n, d)
 		case *ast.IfStmt:
 			c.checkImplicitElse(n, sig, stack, d)
-			if len(n.Body.List) == 0 {
-				if ok, _ := c.errCheck(n.Cond, true); ok {
-					c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond))
-				}
+			if c.swallowsError(n) {
+				c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond), "a message handler")
 			}
 		case *ast.SwitchStmt, *ast.TypeSwitchStmt:
 			c.checkImplicitDefault(n.(ast.Stmt), sig, stack, d)
@@ -595,7 +593,7 @@ func (c *checker) checkFunc(file *ast.File, sig *types.Signature, body *ast.Bloc
 				if sw, ok := stack[len(stack)-3].(*ast.SwitchStmt); ok && sw.Tag == nil {
 					for _, e := range n.List {
 						if ok, _ := c.errCheck(e, true); ok {
-							c.reportEmpty(n.Pos(), n.End(), "case "+c.exprList(n.List))
+							c.reportEmpty(n.Pos(), n.End(), "case "+c.exprList(n.List), "a message handler")
 							break
 						}
 					}
@@ -1175,9 +1173,9 @@ func (c *checker) filledOnlyIn(v types.Object, filled ast.Node, body ast.Node) b
 	return ok
 }
 
-func (c *checker) reportEmpty(pos, end token.Pos, desc string) {
-	c.report(pos, end, "silent path: empty error branch %q in a message handler swallows the error; "+
-		"return an outcome (consumer.Retry(reason, err)), return the error, or record it with telemetry Decisions.Record", desc)
+func (c *checker) reportEmpty(pos, end token.Pos, desc, where string) {
+	c.report(pos, end, "silent path: empty error branch %q in %s swallows the error; "+
+		"return an outcome (consumer.Retry(reason, err)), return the error, or record it with telemetry Decisions.Record", desc, where)
 }
 
 // checkReturn applies rule 1 to ret, the top of stack. What reports success depends on
@@ -1212,6 +1210,9 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 		}
 	case results.Len() == 0:
 		if !receivesMessage(sig) {
+			// A goroutine ranging over deliveries, settling them itself: a return there
+			// leaves the loop, not a message's handler (see checkLoopReturn).
+			c.checkLoopReturn(ret, stack, d)
 			return
 		}
 		what = "returns from a message handler without settling the message or recording a decision"
