@@ -94,7 +94,9 @@
 //
 // A success branch is the main path by another name: the body of if err == nil (possibly
 // within &&) or the else block of if err != nil (possibly within ||). A return nil or an
-// Ack there is not reported.
+// Ack there is not reported. An HTTP response's 2xx status is the same after a request
+// (if resp.StatusCode < 300, == http.StatusOK, the else of >= 300): a helper that posts
+// the payload and returns nil there has done its work.
 //
 // A success branch is also the branch that follows the work's own success: the body of
 // if process(m) (or if ok) and the else of if !process(m), when the if decides how the
@@ -164,7 +166,11 @@
 //     level down, across the module's packages (an analysis fact); a helper that
 //     settles the message itself is not taken for a settlement (it is a handler, or
 //     the handler's own work).
-//  3. An empty error branch, if err != nil {} (or an empty case err != nil: clause).
+//  3. An empty error branch, if err != nil {} (or an empty case err != nil: clause). A
+//     branch that only builds an error and throws it away (_ = fmt.Errorf("decode: %w",
+//     err), _ = errors.New(...)) is as empty. Judged in message handlers, and in a loop
+//     over messages in any function when the error comes from the message (a goroutine
+//     ranging over auto-acknowledged deliveries that charges what did not decode).
 //  4. A continue that skips a Kafka record in a branch that decides about it and records
 //     nothing, in any function (a ConsumeClaim, or main's loop reading from a consumer
 //     group's reader, which commits what it hands out): offsets are positional, so
@@ -178,6 +184,15 @@
 //     about the consumer rather than the record (no worker left:
 //     if errors.Is(err, errAllTerminated) { continue }, also inside an enclosing if) is
 //     reported when the record's work follows it.
+//     A return out of a loop over messages (Kafka records, or a loop that takes its own
+//     messages: a range over deliveries, a NextMsg loop), in a branch that decides about
+//     the message and records nothing, in a function that is not a handler or in a
+//     goroutine that ranges over deliveries and settles them itself: the loop stops, so
+//     that message and every later one go unhandled (for d := range deliveries { if err
+//     := json.Unmarshal(d.Body, &r); err != nil { return } ... }). A return that hands
+//     something back, one taken when the message is absent or the context ends, and one
+//     taken when a callback handed the message asks to stop (if !yield(m) { return })
+//     are not.
 //  5. The implicit else: an if without an else that holds all the work done on the
 //     message, deciding about it, when nothing but its settlement (an ack, a mark, a
 //     commit, return nil) follows and nothing was done with the message before it
@@ -190,7 +205,10 @@
 //     settlement too: the check is about the settlement failing. An if at the end of
 //     work already
 //     done (if req.CallbackURL != nil { post the result }) is an extra, and an if that
-//     only collects an error (errs = append(errs, fmt.Errorf(...))) is a check.
+//     only collects an error (errs = append(errs, fmt.Errorf(...))) is a check. An if on
+//     a helper's answer (if h.Handle(ctx, m) { commit(m) }, or ok := h.Handle(ctx, m); if
+//     ok) whose helper explains every "no" it gives (see "What counts as recording") has
+//     its implicit else explained.
 //     An if on the error's absence (if err := json.Unmarshal(m.Data, &ev); err == nil {
 //     record(ev) }) is judged only where the message ends with the function: the last
 //     statement of a callback without results that settles nothing (a core NATS
