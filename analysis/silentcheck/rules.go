@@ -1683,15 +1683,8 @@ func (c *checker) httpSuccess(be *ast.BinaryExpr, then bool) bool {
 	if tv := info.Types[x]; tv.Value != nil {
 		// 300 > resp.StatusCode: the status on the left.
 		x, y = y, x
-		switch op {
-		case token.LSS:
-			op = token.GTR
-		case token.GTR:
-			op = token.LSS
-		case token.LEQ:
-			op = token.GEQ
-		case token.GEQ:
-			op = token.LEQ
+		if o, ok := mirrored[op]; ok {
+			op = o
 		}
 	}
 	sel, ok := x.(*ast.SelectorExpr)
@@ -1710,28 +1703,26 @@ func (c *checker) httpSuccess(be *ast.BinaryExpr, then bool) bool {
 		return false
 	}
 	if !then {
-		// The else block of the opposite test.
-		switch op {
-		case token.NEQ:
-			op = token.EQL
-		case token.GEQ:
-			op = token.LSS
-		case token.GTR:
-			op = token.LEQ
-		default:
+		// The else block of the opposite test: != 200, >= 300, > 299.
+		if op, ok = elseOf[op]; !ok {
 			return false
 		}
 	}
 	switch op {
-	case token.EQL:
+	case token.EQL, token.LEQ:
 		return n >= 200 && n < 300
 	case token.LSS:
 		return n > 200 && n <= 300
-	case token.LEQ:
-		return n >= 200 && n < 300
 	}
 	return false
 }
+
+var (
+	// mirrored is the comparison with its sides swapped (a < b is b > a).
+	mirrored = map[token.Token]token.Token{token.LSS: token.GTR, token.GTR: token.LSS, token.LEQ: token.GEQ, token.GEQ: token.LEQ}
+	// elseOf is the comparison an else block is taken on, for those httpSuccess asks.
+	elseOf = map[token.Token]token.Token{token.NEQ: token.EQL, token.GEQ: token.LSS, token.GTR: token.LEQ}
+)
 
 func isError(t types.Type) bool { return types.Implements(t, errorType) }
 
