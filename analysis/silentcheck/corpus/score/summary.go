@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -79,19 +78,8 @@ type resultRow struct {
 // label starting with "not" (a false alarm outside the enumeration is "not (not
 // enumerated; ...)") is not a drop.
 func readResults(r io.Reader, name string) ([]resultRow, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
 	var rows []resultRow
-	n := 0
-	for sc.Scan() {
-		n++
-		if n == 1 || strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 5 {
-			return nil, fmt.Errorf("%s:%d: %d columns, want at least 5", name, n, len(cols))
-		}
+	err := eachRow(r, name, 5, "at least 5", func(n int, cols []string) error {
 		lab, verdict := cols[3], cols[4]
 		var drop, flagged bool
 		switch {
@@ -99,16 +87,16 @@ func readResults(r io.Reader, name string) ([]resultRow, error) {
 			drop = true
 		case strings.HasPrefix(lab, "not"):
 		default:
-			return nil, fmt.Errorf("%s:%d: label %q is neither drop nor not", name, n, lab)
+			return fmt.Errorf("%s:%d: label %q is neither drop nor not", name, n, lab)
 		}
 		switch {
 		case verdict == "not run":
-			continue
+			return nil
 		case strings.HasPrefix(verdict, "flagged"):
 			flagged = true
 		case strings.HasPrefix(verdict, "quiet"):
 		default:
-			return nil, fmt.Errorf("%s:%d: verdict %q is neither flagged nor quiet", name, n, verdict)
+			return fmt.Errorf("%s:%d: verdict %q is neither flagged nor quiet", name, n, verdict)
 		}
 		t := tally{handlers: 1}
 		if drop {
@@ -120,8 +108,9 @@ func readResults(r io.Reader, name string) ([]resultRow, error) {
 			t.fp = 1
 		}
 		rows = append(rows, resultRow{codebase: cols[0], tally: t})
-	}
-	return rows, sc.Err()
+		return nil
+	})
+	return rows, err
 }
 
 func ratio(k, n int) string {

@@ -100,9 +100,29 @@ func verdictsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 // readLabels reads a label file, header first. A row must have the five columns and a
 // location path:line; the label is drop or not.
 func readLabels(r io.Reader, name string) ([]label, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	var labels []label
+	err := eachRow(r, name, 5, "5 (codebase, location, function, label, why)", func(n int, cols []string) error {
+		l := label{codebase: cols[0], location: cols[1], function: cols[2], label: cols[3], why: cols[4]}
+		i := strings.LastIndexByte(l.location, ':')
+		line, err := strconv.Atoi(l.location[i+1:])
+		if i <= 0 || err != nil || line <= 0 {
+			return fmt.Errorf("%s:%d: location %q is not path:line", name, n, l.location)
+		}
+		l.file, l.line = l.location[:i], line
+		if l.label != "drop" && l.label != "not" {
+			return fmt.Errorf("%s:%d: label %q is neither drop nor not", name, n, l.label)
+		}
+		labels = append(labels, l)
+		return nil
+	})
+	return labels, err
+}
+
+// eachRow calls row for each line of a tab-separated file after its header, skipping
+// blank lines, with the line's number; a line with fewer than min columns is an error.
+func eachRow(r io.Reader, name string, min int, want string, row func(n int, cols []string) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -110,22 +130,14 @@ func readLabels(r io.Reader, name string) ([]label, error) {
 			continue
 		}
 		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 5 {
-			return nil, fmt.Errorf("%s:%d: %d columns, want 5 (codebase, location, function, label, why)", name, n, len(cols))
+		if len(cols) < min {
+			return fmt.Errorf("%s:%d: %d columns, want %s", name, n, len(cols), want)
 		}
-		l := label{codebase: cols[0], location: cols[1], function: cols[2], label: cols[3], why: cols[4]}
-		i := strings.LastIndexByte(l.location, ':')
-		line, err := strconv.Atoi(l.location[i+1:])
-		if i <= 0 || err != nil || line <= 0 {
-			return nil, fmt.Errorf("%s:%d: location %q is not path:line", name, n, l.location)
+		if err := row(n, cols); err != nil {
+			return err
 		}
-		l.file, l.line = l.location[:i], line
-		if l.label != "drop" && l.label != "not" {
-			return nil, fmt.Errorf("%s:%d: label %q is neither drop nor not", name, n, l.label)
-		}
-		labels = append(labels, l)
 	}
-	return labels, sc.Err()
+	return sc.Err()
 }
 
 // locate finds each label's handler: the outermost function declaration, function
