@@ -80,7 +80,10 @@ func (c *checker) isRecordingCall(call *ast.CallExpr) bool {
 			// A method of an interface: whatever implements it is not visible here, so
 			// it is judged by its shape (see loggerShaped).
 			return c.funcRecords(callee.Origin(), call) || loggerShaped(sig) || valuesLogger(callee, sig) ||
-				c.implementedRecording(callee, call)
+				levelFamily(callee, sig) || c.implementedRecording(callee, call)
+		}
+		if sig, ok := callee.Type().(*types.Signature); ok && sig.Recv() != nil && levelFamily(callee, sig) {
+			return true
 		}
 		return c.funcRecords(callee.Origin(), call)
 	}
@@ -142,6 +145,41 @@ func valuesLogger(fn *types.Func, sig *types.Signature) bool {
 		return false
 	}
 	return hasFormattingSibling(fn, sig, fn.Name())
+}
+
+// levelFamily reports whether fn, a method, is one of a family of level methods: it
+// returns nothing, takes a message (a string, after an optional context) first, is named
+// for a level (Warn), and its type has at least two methods named for other levels with
+// the same signature (Debug(string), Info(string), Error(string)). That family is a
+// logger's API whatever the type is called, and however its implementation filters by
+// level; a lone Warn(msg string) is not enough.
+func levelFamily(fn *types.Func, sig *types.Signature) bool {
+	if sig.Results().Len() != 0 || !levelNames[fn.Name()] {
+		return false
+	}
+	params := sig.Params()
+	i := 0
+	if i < params.Len() && isContext(params.At(i).Type()) {
+		i++
+	}
+	if i >= params.Len() || !types.Identical(params.At(i).Type(), types.Typ[types.String]) {
+		return false
+	}
+	siblings := 0
+	for _, l := range levelList {
+		if l == fn.Name() {
+			continue
+		}
+		obj, _, _ := types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), l)
+		if m, ok := obj.(*types.Func); ok {
+			if msig, ok := m.Type().(*types.Signature); ok &&
+				types.Identical(types.NewSignatureType(nil, nil, nil, msig.Params(), msig.Results(), msig.Variadic()),
+					types.NewSignatureType(nil, nil, nil, sig.Params(), sig.Results(), sig.Variadic())) {
+				siblings++
+			}
+		}
+	}
+	return siblings >= 2
 }
 
 // hasFormattingSibling reports whether fn's receiver type (or, for a function, its
