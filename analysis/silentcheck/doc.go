@@ -254,7 +254,9 @@
 //     returns nothing, is named for a level (Error, Warnf, Infoln), takes values last
 //     (Error(msg any, keyvals ...any)) and has a formatting sibling beside it, for its
 //     level or another (Errorf(format string, args ...any), Printf), as charmbracelet/log's
-//     package functions and powerman/structlog's Logger do;
+//     package functions and powerman/structlog's Logger do; and a family of level
+//     methods on any type (Warn(msg string) beside at least two of Debug, Info, Error
+//     with the same signature, returning nothing), whatever its implementation filters;
 //   - fails or logs a test: Error, Errorf, Fatal, Fatalf, Fail, FailNow, Log, Logf of
 //     package testing;
 //   - reports to an error tracker: sentry's CaptureException, CaptureMessage, CaptureEvent;
