@@ -180,7 +180,8 @@
 //     function: in a branch that decides about the message, or before its work as in
 //     rule 1 (select { case <-sock.closing: continue; default: } and then the message
 //     queued). Nothing redelivers it. (A skipped message in a loop that settles the others
-//     is not acknowledged and comes back.) In a Kafka record loop, a skip that decides
+//     is not acknowledged and comes back, unless the loop acknowledged it first, on its
+//     main path: for _, m := range msgs { m.Ack(); ... continue ... }.) In a Kafka record loop, a skip that decides
 //     about the consumer rather than the record (no worker left:
 //     if errors.Is(err, errAllTerminated) { continue }, also inside an enclosing if) is
 //     reported when the record's work follows it.

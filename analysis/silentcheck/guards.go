@@ -330,6 +330,43 @@ func (c *checker) loopSettles(loop ast.Node) bool {
 	return body != nil && c.settlesIn(body)
 }
 
+// acksFirst reports whether loop's body acknowledges the message on its main path before
+// pos (for _, m := range msgs { m.Ack(); ... }): a message skipped after that does not
+// come back, however the loop settles the others.
+func (c *checker) acksFirst(loop ast.Node, pos token.Pos) bool {
+	var body *ast.BlockStmt
+	switch l := loop.(type) {
+	case *ast.ForStmt:
+		body = l.Body
+	case *ast.RangeStmt:
+		body = l.Body
+	}
+	if body == nil {
+		return false
+	}
+	for _, s := range body.List {
+		if s.End() > pos {
+			return false
+		}
+		var call *ast.CallExpr
+		switch s := s.(type) {
+		case *ast.ExprStmt:
+			call, _ = ast.Unparen(s.X).(*ast.CallExpr)
+		case *ast.AssignStmt:
+			if len(s.Rhs) == 1 {
+				call, _ = ast.Unparen(s.Rhs[0]).(*ast.CallExpr)
+			}
+		}
+		if call == nil {
+			continue
+		}
+		if name, ok := c.settleCall(call); ok && positiveAcks[name] {
+			return true
+		}
+	}
+	return false
+}
+
 // checkLoops applies rule 4 to the loops over messages of a function that is not itself
 // message-handling code (a core NATS NextMsg loop, a range over auto-acknowledged AMQP
 // deliveries settles nothing, so nothing else makes it a handler): a continue there that

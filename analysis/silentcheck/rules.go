@@ -650,7 +650,7 @@ func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derive
 		return
 	}
 	records := c.loopsOverRecords(loop)
-	if !records && (!c.takesMessageBefore(loop, cont.Pos()) || c.loopSettles(loop)) {
+	if !records && (!c.takesMessageBefore(loop, cont.Pos()) || (c.loopSettles(loop) && !c.acksFirst(loop, cont.Pos()))) {
 		return // a skipped message that nothing settles here either comes back or was never this loop's
 	}
 	b := c.innermostBranch(stack)
