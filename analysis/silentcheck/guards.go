@@ -440,12 +440,22 @@ func (c *checker) checkLoopReturn(ret *ast.ReturnStmt, stack []ast.Node, d deriv
 			return
 		}
 	}
-	if c.inMessageLoop(stack, ret.Pos()) == nil {
+	loop := c.inMessageLoop(stack, ret.Pos())
+	if loop == nil {
 		return
 	}
 	b := c.innermostBranch(stack)
 	if b == nil || b.okBranch || b.absent || b.shutdown || c.explained(b, stack[0]) || !c.decides(b, d) {
 		return
+	}
+	// Inside the fetch's own error check (if err != nil { if errors.Is(err, io.EOF) {
+	// return } }), or inside a branch taken when the context ends: no message was taken.
+	for i := len(stack) - 3; i >= 0 && stack[i] != loop; i-- {
+		if ifs, ok := stack[i].(*ast.IfStmt); ok && stack[i+1] == ifs.Body {
+			if outer := c.innermostBranch(stack[:i+3]); outer != nil && (outer.absent || outer.shutdown) {
+				return
+			}
+		}
 	}
 	if c.callbackStops(b) {
 		return

@@ -2,6 +2,8 @@ package readloops
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log"
 )
 
@@ -68,6 +70,27 @@ func filtered(ctx context.Context, r *Reader, h *handler) {
 		}
 		if ok := h.Filter(ctx, m); ok { // want `silent path: when "ok" is false the message is dropped without a trace`
 			_ = markDone(ctx, m)
+		}
+	}
+}
+
+// readUntilClosed returns when the reader is closed: inside the fetch's own error check,
+// no record was taken.
+func readUntilClosed(ctx context.Context, r *Reader) {
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			log.Printf("read: %v", err)
+			continue
+		}
+		// err is given the record's own error below: the check above still asks only
+		// about the read.
+		err = markDone(ctx, m)
+		if err != nil {
+			log.Printf("record %d: %v", m.Offset, err)
 		}
 	}
 }
