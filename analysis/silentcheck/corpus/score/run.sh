@@ -8,8 +8,8 @@
 #   OUT        where the analyzer's output per codebase, results.tsv (the label rows with
 #              verdicts) and outside.txt (findings in no labelled handler) go
 #
-# Each codebase is analysed as ./... from its root with the module proxy
-# (GOFLAGS=-mod=mod). Where codebases.tsv's scope names packages, flags or a go.work, the
+# Each codebase is analysed as ./... in every module holding a labelled handler (the
+# nearest go.mod above its file), with the module proxy (GOFLAGS=-mod=mod). Where codebases.tsv's scope names packages, flags or a go.work, the
 # figure was made that way instead; run those by hand and score them with
 # `score verdicts`. Then: score summary OUT/results.tsv.
 set -euo pipefail
@@ -36,12 +36,23 @@ for cb in $(awk -F'\t' 'NR > 1 && !seen[$1]++ { print $1 }' "$labels"); do
     exit 1
   fi
   raw=$out/${cb/\//+}.txt
-  rc=0
-  (cd "$dir" && GOFLAGS=-mod=mod "$bin/silentcheck" ./... >"$raw" 2>&1) || rc=$?
-  # 0: no finding, 3: findings; anything else means packages did not load.
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
-    echo "run.sh: $cb: silentcheck exited $rc (packages that do not load are not analysed; see $raw)" >&2
-  fi
+  : >"$raw"
+  # The modules holding the labelled handlers: the nearest go.mod above each labelled
+  # file (a repository of several services has one per service).
+  modules=$(awk -F'\t' -v cb="$cb" 'NR > 1 && $1 == cb { sub(/:[0-9]+$/, "", $2); print $2 }' "$labels" |
+    while read -r file; do
+      d=$(dirname "$dir/$file")
+      while [ "$d" != "$dir" ] && [ ! -f "$d/go.mod" ]; do d=$(dirname "$d"); done
+      echo "$d"
+    done | sort -u)
+  for mod in $modules; do
+    rc=0
+    (cd "$mod" && GOFLAGS=-mod=mod "$bin/silentcheck" ./... >>"$raw" 2>&1) || rc=$?
+    # 0: no finding, 3: findings; anything else means packages did not load.
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+      echo "run.sh: $cb: silentcheck exited $rc in ${mod#"$dir"/} (packages that do not load are not analysed; see $raw)" >&2
+    fi
+  done
   "$bin/score" verdicts -labels "$labels" -codebase "$cb" -root "$dir" <"$raw" >>"$out/results.tsv" 2>>"$out/outside.txt"
 done
 "$bin/score" summary "$out/results.tsv"
