@@ -9,7 +9,8 @@
 #              verdicts) and outside.txt (findings in no labelled handler) go
 #
 # Each codebase is analysed as ./... in every module holding a labelled handler (the
-# nearest go.mod above its file), with the module proxy (GOFLAGS=-mod=mod). Where codebases.tsv's scope names packages, flags or a go.work, the
+# nearest go.mod above its file), with the module proxy (GOFLAGS=-mod=mod, except in a
+# workspace, which resolves its own modules). Where codebases.tsv's scope names packages, flags or a go.work, the
 # figure was made that way instead; run those by hand and score them with
 # `score verdicts`. Then: score summary OUT/results.tsv.
 set -euo pipefail
@@ -47,7 +48,10 @@ for cb in $(awk -F'\t' 'NR > 1 && !seen[$1]++ { print $1 }' "$labels"); do
     done | sort -u)
   for mod in $modules; do
     rc=0
-    (cd "$mod" && GOFLAGS=-mod=mod "$bin/silentcheck" ./... >>"$raw" 2>&1) || rc=$?
+    # A workspace (go.work) resolves its own modules; -mod=mod is not allowed there.
+    flags=-mod=mod
+    if [ -n "$(cd "$mod" && go env GOWORK)" ]; then flags=; fi
+    (cd "$mod" && GOFLAGS=$flags "$bin/silentcheck" ./... >>"$raw" 2>&1) || rc=$?
     # 0: no finding, 3: findings; anything else means packages did not load.
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
       echo "run.sh: $cb: silentcheck exited $rc in ${mod#"$dir"/} (packages that do not load are not analysed; see $raw)" >&2
