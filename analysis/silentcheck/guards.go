@@ -457,7 +457,7 @@ func (c *checker) checkLoopReturn(ret *ast.ReturnStmt, stack []ast.Node, d deriv
 			}
 		}
 	}
-	if c.callbackStops(b) {
+	if c.callbackStops(b) || c.workedBefore(stack, loop, d) {
 		return
 	}
 	if c.settlesBefore(b.stmts, ret.Pos()) || c.stmtsRecord(b.stmts, ret.Pos(), nil) {
@@ -465,6 +465,33 @@ func (c *checker) checkLoopReturn(ret *ast.ReturnStmt, stack []ast.Node, d deriv
 	}
 	c.report(ret.Pos(), token.NoPos, "silent path: branch %q returns out of a loop over messages without a trace; "+
 		"the message is left unhandled, and so is every one after it (the loop stops); log or record why", b.desc)
+}
+
+// workedBefore reports whether the message was put to use (see worksOn) by a statement
+// before the top of stack, in the blocks and cases holding it inside loop's body: a
+// return after that (the record sent on, then if msg.Offset == end { return }) ends the
+// loop past a message already handled.
+func (c *checker) workedBefore(stack []ast.Node, loop ast.Node, d derived) bool {
+	for i := len(stack) - 2; i >= 0 && stack[i] != loop; i-- {
+		var list []ast.Stmt
+		switch n := stack[i].(type) {
+		case *ast.BlockStmt:
+			list = n.List
+		case *ast.CaseClause:
+			list = n.Body
+		case *ast.CommClause:
+			list = n.Body
+		}
+		for _, s := range list {
+			if s == stack[i+1] {
+				break
+			}
+			if c.worksOn(s, d) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // callbackStops reports whether b is taken when a function value the loop hands its

@@ -116,3 +116,20 @@ func handle(d Delivery) error {
 	}
 	return d.Ack(false)
 }
+
+// forward hands each delivery on, then stops at the last one it was asked for: the
+// return comes after the message's work.
+func forward(ctx context.Context, deliveries <-chan Delivery, out chan<- []byte, last string) {
+	go func() {
+		for d := range deliveries {
+			select {
+			case <-ctx.Done():
+				return
+			case out <- d.Body:
+			}
+			if string(d.Body) == last {
+				return
+			}
+		}
+	}()
+}
