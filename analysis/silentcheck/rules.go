@@ -770,8 +770,11 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	// else. It is judged only where the message ends with the function: nothing
 	// follows the if, in a callback without results that settles nothing (a core NATS
 	// subscriber; a JetStream message left unacknowledged there comes back).
+	// In the body of a loop over Kafka records the error's path is judged too: the record
+	// is committed with the next one, whatever follows the if.
 	okCond := c.okCheck(ifs.Cond, true)
-	if okCond && (sig.Results().Len() != 0 || len(stack) != 2 || c.settlesIn(stack[0])) {
+	inRecords := c.inRecordLoopBody(stack)
+	if okCond && !inRecords && (sig.Results().Len() != 0 || len(stack) != 2 || c.settlesIn(stack[0])) {
 		return
 	}
 	if !d.mentions(c.pass.TypesInfo, ifs.Cond) && !d.mentions(c.pass.TypesInfo, ifs.Init) {
@@ -781,7 +784,7 @@ func (c *checker) checkImplicitElse(ifs *ast.IfStmt, sig *types.Signature, stack
 	if !ok || !c.decidesWhole(stack) {
 		return // inside another branch (its own decision), or a loop over something else
 	}
-	if okCond && ifs != block.List[len(block.List)-1] {
+	if okCond && !inRecords && ifs != block.List[len(block.List)-1] {
 		return // something follows: the message does not end with the if
 	}
 	// The body must do the work on the message and leave through the bottom.
