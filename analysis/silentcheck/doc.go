@@ -192,8 +192,9 @@
 //     that message and every later one go unhandled (for d := range deliveries { if err
 //     := json.Unmarshal(d.Body, &r); err != nil { return } ... }). A return that hands
 //     something back, one taken when the message is absent or the context ends, and one
-//     taken when a callback handed the message asks to stop (if !yield(m) { return })
-//     are not.
+//     taken when a callback handed the message asks to stop (if !yield(m) { return }),
+//     and one after the message was put to use (sent on, then if m.Offset == end {
+//     return }) are not.
 //  5. The implicit else: an if without an else that holds all the work done on the
 //     message, deciding about it, when nothing but its settlement (an ack, a mark, a
 //     commit, return nil) follows and nothing was done with the message before it
@@ -214,7 +215,9 @@
 //     record(ev) }) is judged only where the message ends with the function: the last
 //     statement of a callback without results that settles nothing (a core NATS
 //     subscriber); when the error is not nil, the message is gone unrecorded. (Where a
-//     settlement follows, or the message is left unacknowledged to come back, it is not.)
+//     settlement follows, or the message is left unacknowledged to come back, it is not;
+//     except in the body of a loop over Kafka records, where the record is committed with
+//     the next one whatever follows.)
 //     The implicit default is the same for a switch on a value derived from the message
 //     without a default, whose cases hold all the work (a case may hand a failure back,
 //     return err): a value no case names is settled having done nothing (switch
