@@ -252,15 +252,7 @@ func assignedJustBefore(body ast.Node, ifs *ast.IfStmt) *ast.AssignStmt {
 	}
 	var prev ast.Stmt
 	ast.Inspect(body, func(n ast.Node) bool {
-		var list []ast.Stmt
-		switch n := n.(type) {
-		case *ast.BlockStmt:
-			list = n.List
-		case *ast.CaseClause:
-			list = n.Body
-		case *ast.CommClause:
-			list = n.Body
-		}
+		list := stmtList(n)
 		for i, s := range list {
 			if s == ifs && i > 0 {
 				prev = list[i-1]

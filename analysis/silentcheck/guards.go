@@ -320,27 +320,26 @@ func (c *checker) handedDerived(call *ast.CallExpr, d derived) bool {
 // loopSettles reports whether the body of loop settles a message: a message skipped
 // there without settling comes back, and a skip is no drop.
 func (c *checker) loopSettles(loop ast.Node) bool {
-	var body *ast.BlockStmt
+	body := loopBody(loop)
+	return body != nil && c.settlesIn(body)
+}
+
+// loopBody is the body of a for or range statement, or nil.
+func loopBody(loop ast.Node) *ast.BlockStmt {
 	switch l := loop.(type) {
 	case *ast.ForStmt:
-		body = l.Body
+		return l.Body
 	case *ast.RangeStmt:
-		body = l.Body
+		return l.Body
 	}
-	return body != nil && c.settlesIn(body)
+	return nil
 }
 
 // acksFirst reports whether loop's body acknowledges the message on its main path before
 // pos (for _, m := range msgs { m.Ack(); ... }): a message skipped after that does not
 // come back, however the loop settles the others.
 func (c *checker) acksFirst(loop ast.Node, pos token.Pos) bool {
-	var body *ast.BlockStmt
-	switch l := loop.(type) {
-	case *ast.ForStmt:
-		body = l.Body
-	case *ast.RangeStmt:
-		body = l.Body
-	}
+	body := loopBody(loop)
 	if body == nil {
 		return false
 	}
@@ -473,16 +472,7 @@ func (c *checker) checkLoopReturn(ret *ast.ReturnStmt, stack []ast.Node, d deriv
 // loop past a message already handled.
 func (c *checker) workedBefore(stack []ast.Node, loop ast.Node, d derived) bool {
 	for i := len(stack) - 2; i >= 0 && stack[i] != loop; i-- {
-		var list []ast.Stmt
-		switch n := stack[i].(type) {
-		case *ast.BlockStmt:
-			list = n.List
-		case *ast.CaseClause:
-			list = n.Body
-		case *ast.CommClause:
-			list = n.Body
-		}
-		for _, s := range list {
+		for _, s := range stmtList(stack[i]) {
 			if s == stack[i+1] {
 				break
 			}
