@@ -427,7 +427,9 @@ func (c *checker) inMessageLoop(stack []ast.Node, pos token.Pos) ast.Node {
 }
 
 // checkLoopReturn reports a return out of a loop over messages, in code that is not a
-// message handler, from a branch that decides about the message and leaves no trace:
+// message handler or in a callback without a message of its own (a goroutine ranging over
+// deliveries it settles itself), from a branch that decides about the message and leaves
+// no trace:
 // the message is left unhandled, and so is every one after it, since the loop that
 // consumed them is gone (a goroutine ranging over deliveries that returns on a body that
 // does not decode). A return that hands something back (an error, a value) is the
