@@ -21,7 +21,7 @@ import (
 // why.
 type label struct {
 	codebase, location, function, label, why string
-	file                                     string // location's path, relative to the checkout
+	file                                     string // location's path, relative to the checkout, cleaned
 	line                                     int
 }
 
@@ -108,7 +108,7 @@ func readLabels(r io.Reader, name string) ([]label, error) {
 		if i <= 0 || err != nil || line <= 0 {
 			return fmt.Errorf("%s:%d: location %q is not path:line", name, n, l.location)
 		}
-		l.file, l.line = l.location[:i], line
+		l.file, l.line = filepath.ToSlash(filepath.Clean(l.location[:i])), line
 		if l.label != "drop" && l.label != "not" {
 			return fmt.Errorf("%s:%d: label %q is neither drop nor not", name, n, l.label)
 		}
@@ -239,7 +239,7 @@ func assign(handlers []*handler, findings []finding) []finding {
 	for _, fd := range findings {
 		var best *handler
 		for _, h := range handlers {
-			if filepath.ToSlash(filepath.Clean(h.file)) != fd.file || !contains(h, fd) {
+			if h.file != fd.file || !contains(h, fd) {
 				continue
 			}
 			if best == nil || contains(best, finding{line: h.start.Line, col: h.start.Column}) {
