@@ -394,13 +394,18 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 				c.checkContinue(n, stack, derive())
 			}
 		case *ast.ReturnStmt:
-			c.checkLoopReturn(n, stack, derive())
+			// The message's derivation is computed only for a return out of such a loop.
+			if loop := c.leavesMessageLoop(n, stack); loop != nil {
+				c.checkLoopReturn(n, stack, loop, derive())
+			}
 		case *ast.IfStmt:
 			if c.inRecordLoopBody(stack) {
 				c.checkImplicitElse(n, sig, stack, derive())
 			}
-			if c.swallowsError(n) && c.inMessageLoop(stack, n.Pos()) != nil && derive().mentions(c.pass.TypesInfo, n.Cond) {
-				c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond), "a loop over messages")
+			if c.swallowsError(n) {
+				if loop, _ := c.inMessageLoop(stack, n.Pos()); loop != nil && derive().mentions(c.pass.TypesInfo, n.Cond) {
+					c.reportEmpty(n.Pos(), n.Body.Rbrace, "if "+c.text(n.Cond), "a loop over messages")
+				}
 			}
 		case *ast.SwitchStmt, *ast.TypeSwitchStmt:
 			if c.inRecordLoopBody(stack) {
@@ -411,40 +416,35 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 }
 
 // inMessageLoop returns the innermost loop holding the top of stack (in the function
-// walked, not in a nested literal) when it is a loop over messages: over Kafka records,
-// or one that takes a message of its own before pos (see takesMessageBefore).
-func (c *checker) inMessageLoop(stack []ast.Node, pos token.Pos) ast.Node {
+// walked, not in a nested literal) when it is a loop over messages: over Kafka records
+// (records is then true), or one that takes a message of its own before pos (see
+// takesMessageBefore). It returns nil otherwise.
+func (c *checker) inMessageLoop(stack []ast.Node, pos token.Pos) (loop ast.Node, records bool) {
 	for i := len(stack) - 2; i >= 0; i-- {
 		switch loop := stack[i].(type) {
 		case *ast.ForStmt, *ast.RangeStmt:
-			if c.loopsOverRecords(loop) || c.takesMessageBefore(loop, pos) {
-				return loop
+			if c.loopsOverRecords(loop) {
+				return loop, true
 			}
-			return nil
+			if c.takesMessageBefore(loop, pos) {
+				return loop, false
+			}
+			return nil, false
 		}
 	}
-	return nil
+	return nil, false
 }
 
-// checkLoopReturn reports a return out of a loop over messages, in code that is not a
-// message handler or in a callback without a message of its own (a goroutine ranging over
-// deliveries it settles itself), from a branch that decides about the message and leaves
-// no trace:
-// the message is left unhandled, and so is every one after it, since the loop that
-// consumed them is gone (a goroutine ranging over deliveries that returns on a body that
-// does not decode). A return that hands something back (an error, a value) is the
-// caller's to judge; one taken when the message itself is absent (a closed channel) or
-// the context ends is the loop's end, not a decision about a message.
-func (c *checker) checkLoopReturn(ret *ast.ReturnStmt, stack []ast.Node, d derived) {
-	for _, r := range ret.Results {
-		if !c.isNil(r) {
-			return
-		}
-	}
-	loop := c.inMessageLoop(stack, ret.Pos())
-	if loop == nil {
-		return
-	}
+// checkLoopReturn reports ret, a return leaving loop (see leavesMessageLoop), in code
+// that is not a message handler or in a callback without a message of its own (a
+// goroutine ranging over deliveries it settles itself), from a branch that decides about
+// the message and leaves no trace: the message is left unhandled, and so is every one
+// after it, since the loop that consumed them is gone (a goroutine ranging over
+// deliveries that returns on a body that does not decode). A return that hands something
+// back (an error, a value) is the caller's to judge; one taken when the message itself is
+// absent (a closed channel) or the context ends is the loop's end, not a decision about a
+// message.
+func (c *checker) checkLoopReturn(ret *ast.ReturnStmt, stack []ast.Node, loop ast.Node, d derived) {
 	b := c.innermostBranch(stack)
 	if b == nil || b.okBranch || b.absent || b.shutdown || c.explained(b, stack[0]) || !c.decides(b, d) {
 		return
@@ -466,6 +466,19 @@ func (c *checker) checkLoopReturn(ret *ast.ReturnStmt, stack []ast.Node, d deriv
 	}
 	c.report(ret.Pos(), token.NoPos, "silent path: branch %q returns out of a loop over messages without a trace; "+
 		"the message is left unhandled, and so is every one after it (the loop stops); log or record why", b.desc)
+}
+
+// leavesMessageLoop returns the loop over messages that ret, at the top of stack, leaves
+// while handing nothing back (a bare return, or nil for every result), or nil: the
+// returns checkLoopReturn judges.
+func (c *checker) leavesMessageLoop(ret *ast.ReturnStmt, stack []ast.Node) ast.Node {
+	for _, r := range ret.Results {
+		if !c.isNil(r) {
+			return nil
+		}
+	}
+	loop, _ := c.inMessageLoop(stack, ret.Pos())
+	return loop
 }
 
 // workedBefore reports whether the message was put to use (see worksOn) by a statement

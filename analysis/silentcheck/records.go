@@ -76,14 +76,15 @@ func (c *checker) isRecordingCall(call *ast.CallExpr) bool {
 		sig, _ := callee.Type().Underlying().(*types.Signature)
 		return c.callsErrorCallback(call) || (sig != nil && loggerShaped(sig))
 	case *types.Func:
-		if sig, ok := callee.Type().(*types.Signature); ok && sig.Recv() != nil && types.IsInterface(sig.Recv().Type()) {
+		sig, _ := callee.Type().(*types.Signature)
+		if sig != nil && sig.Recv() != nil && levelFamily(callee, sig) {
+			return true // one of a family of level methods, on an interface or any type
+		}
+		if sig != nil && sig.Recv() != nil && types.IsInterface(sig.Recv().Type()) {
 			// A method of an interface: whatever implements it is not visible here, so
 			// it is judged by its shape (see loggerShaped).
 			return c.funcRecords(callee.Origin(), call) || loggerShaped(sig) || valuesLogger(callee, sig) ||
-				levelFamily(callee, sig) || c.implementedRecording(callee, call)
-		}
-		if sig, ok := callee.Type().(*types.Signature); ok && sig.Recv() != nil && levelFamily(callee, sig) {
-			return true
+				c.implementedRecording(callee, call)
 		}
 		return c.funcRecords(callee.Origin(), call)
 	}
@@ -171,12 +172,9 @@ func levelFamily(fn *types.Func, sig *types.Signature) bool {
 			continue
 		}
 		obj, _, _ := types.LookupFieldOrMethod(sig.Recv().Type(), true, fn.Pkg(), l)
-		if m, ok := obj.(*types.Func); ok {
-			if msig, ok := m.Type().(*types.Signature); ok &&
-				types.Identical(types.NewSignatureType(nil, nil, nil, msig.Params(), msig.Results(), msig.Variadic()),
-					types.NewSignatureType(nil, nil, nil, sig.Params(), sig.Results(), sig.Variadic())) {
-				siblings++
-			}
+		// Identical ignores the receivers: the same parameters and results.
+		if m, ok := obj.(*types.Func); ok && types.Identical(m.Type(), sig) {
+			siblings++
 		}
 	}
 	return siblings >= 2
@@ -254,10 +252,7 @@ func (c *checker) implementations(method *types.Func) []*types.Func {
 	return impls
 }
 
-func isContext(t types.Type) bool {
-	n, ok := types.Unalias(t).(*types.Named)
-	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "context" && n.Obj().Name() == "Context"
-}
+func isContext(t types.Type) bool { return isNamed(t, "context", "Context") }
 
 func (c *checker) funcRecords(fn *types.Func, call *ast.CallExpr) bool {
 	name := fn.Name()
@@ -352,16 +347,8 @@ func (c *checker) writesOut(e ast.Expr) bool {
 	if t == nil {
 		return false
 	}
-	if p, ok := t.Underlying().(*types.Pointer); ok {
-		t = p.Elem()
-	}
-	if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() != nil {
-		switch n.Obj().Pkg().Path() + "." + n.Obj().Name() {
-		case "bytes.Buffer", "strings.Builder":
-			return false
-		}
-	}
-	return true
+	t = derefType(t)
+	return !isNamed(t, "bytes", "Buffer") && !isNamed(t, "strings", "Builder")
 }
 
 // callsErrorCallback reports whether call invokes a function value whose parameters

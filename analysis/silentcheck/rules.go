@@ -639,19 +639,12 @@ func (c *checker) continuations(body *ast.BlockStmt, d derived) []*ast.FuncLit {
 // record commits this one, so skipping it is acknowledging it. (A skipped NATS or AMQP
 // message is not acknowledged and comes back; those loops are left alone.)
 func (c *checker) checkContinue(cont *ast.BranchStmt, stack []ast.Node, d derived) {
-	var loop ast.Node
-	for i := len(stack) - 2; i >= 0 && loop == nil; i-- {
-		switch stack[i].(type) {
-		case *ast.ForStmt, *ast.RangeStmt:
-			loop = stack[i]
-		}
-	}
+	loop, records := c.inMessageLoop(stack, cont.Pos())
 	if loop == nil || cont.Label != nil {
-		return
+		return // not a loop over messages: the skipped thing was never this loop's
 	}
-	records := c.loopsOverRecords(loop)
-	if !records && (!c.takesMessageBefore(loop, cont.Pos()) || (c.loopSettles(loop) && !c.acksFirst(loop, cont.Pos()))) {
-		return // a skipped message that nothing settles here either comes back or was never this loop's
+	if !records && c.loopSettles(loop) && !c.acksFirst(loop, cont.Pos()) {
+		return // a skipped message that the loop does not settle comes back
 	}
 	b := c.innermostBranch(stack)
 	if b == nil || b.okBranch || b.absent || c.explained(b, stack[0]) {
@@ -1215,7 +1208,9 @@ func (c *checker) checkReturn(ret *ast.ReturnStmt, sig *types.Signature, stack [
 		if !receivesMessage(sig) {
 			// A goroutine ranging over deliveries, settling them itself: a return there
 			// leaves the loop, not a message's handler (see checkLoopReturn).
-			c.checkLoopReturn(ret, stack, d)
+			if loop := c.leavesMessageLoop(ret, stack); loop != nil {
+				c.checkLoopReturn(ret, stack, loop, d)
+			}
 			return
 		}
 		what = "returns from a message handler without settling the message or recording a decision"
