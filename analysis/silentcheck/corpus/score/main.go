@@ -4,6 +4,7 @@
 //
 //	score verdicts -labels heldout11.tsv -codebase owner/name -root /path/to/checkout < findings.txt
 //	score summary results-heldout11.tsv ...
+//	score agree heldout11.tsv relabel-heldout11.tsv ...
 //
 // verdicts reads the analyzer's plain output (file:line:col: message, as printed by
 // `silentcheck ./...` run in the checkout) on stdin and prints one result row per
@@ -16,6 +17,11 @@
 //
 // summary reads result files and prints, per codebase and in all, handlers, drops, true
 // and false alarms, misses, precision and recall with Wilson 95% intervals.
+//
+// agree compares pairs of label files, a set's first labelling and a second one made
+// apart, and prints how far the two readers agree: the counts, Cohen's kappa, and the
+// second labelling scored against the first as if it were an analyzer, which is the most
+// any rule can reach against the first.
 package main
 
 import (
@@ -35,7 +41,8 @@ func main() {
 
 const usage = `usage:
   score verdicts -labels FILE -codebase OWNER/NAME -root DIR < findings
-  score summary RESULTS.tsv...`
+  score summary RESULTS.tsv...
+  score agree FIRST.tsv SECOND.tsv [FIRST.tsv SECOND.tsv...]`
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -48,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		err = verdictsCmd(args[1:], stdin, out, stderr)
 	case "summary":
 		err = summaryCmd(args[1:], out)
+	case "agree":
+		err = agreeCmd(args[1:], out)
 	default:
 		err = fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}

@@ -111,6 +111,7 @@ func TestBadInputIsAnError(t *testing.T) {
 		"bad location": {[]string{"verdicts", "-codebase", "a/b", "-root", root}, "h\na/b\tp.go\tf\tdrop\twhy\n", `location "p.go" is not path:line`},
 		"bad label":    {[]string{"verdicts", "-codebase", "a/b", "-root", root}, "h\na/b\tp.go:3\tf\tmaybe\twhy\n", `label "maybe"`},
 		"no results":   {[]string{"summary"}, "", "summary needs one or more result files"},
+		"odd agree":    {[]string{"agree", labelFile}, "", "agree needs pairs of label files"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
@@ -147,6 +148,56 @@ func TestSummary(t *testing.T) {
 		"precision 0.33 (Wilson 0.06–0.79), recall 0.50 (0.09–0.91)\n"
 	if out.String() != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+func TestAgree(t *testing.T) {
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first.tsv")
+	second := filepath.Join(dir, "second.tsv")
+	os.WriteFile(first, []byte("codebase\tlocation\tfunction\tlabel\twhy\n"+
+		"a/b\tp.go:1\tf\tdrop\tskips\n"+
+		"a/b\tp.go:2\tg\tdrop\tBorderline, a test reader\n"+
+		"a/b\tp.go:3\th\tnot\tlogs\n"+
+		"c/d\tq.go:1\tk\tdrop\tan empty case\n"+
+		"c/d\tq.go:2\tl\tnot\tquiet\n"), 0o644)
+	// Rows in another order: matched by codebase, location and function.
+	os.WriteFile(second, []byte("codebase\tlocation\tfunction\tlabel\twhy\n"+
+		"c/d\tq.go:2\tl\tnot\tfine\n"+
+		"a/b\tp.go:3\th\tdrop\tborderline, the log is debug only\n"+
+		"a/b\tp.go:2\tg\tnot\tno message ends\n"+
+		"a/b\tp.go:1\tf\tdrop\ta filter\n"+
+		"c/d\tq.go:1\tk\tnot\tfine\n"), 0o644)
+	var out bytes.Buffer
+	if err := run([]string{"agree", first, second}, nil, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	// both 1, first only 2, second only 1, neither 1: po 0.4, pe 0.6*0.4+0.4*0.6 = 0.48,
+	// kappa -0.08/0.52 = -0.15. Without the two Borderline rows (g, h): both 1, first
+	// only 1, neither 1: po 2/3, pe 4/9, kappa 0.40.
+	want := "first\tsecond\thandlers\tboth drop\tfirst only\tsecond only\tagree\tkappa\n" +
+		first + "\t" + second + "\t5\t1\t2\t1\t0.40\t-0.15\n" +
+		"all: 5 handlers, 3 drops (first), 2 (second), 1 both; kappa -0.15; second against first: " +
+		"precision 0.50 (Wilson 0.09–0.91), recall 0.33 (0.06–0.79)\n" +
+		"neither says Borderline: 3 handlers, 2 drops (first), 1 (second), 1 both; kappa 0.40; second against first: " +
+		"precision 1.00 (Wilson 0.21–1.00), recall 0.50 (0.09–0.91)\n"
+	if out.String() != want {
+		t.Errorf("agree:\n%s\nwant:\n%s", out.String(), want)
+	}
+
+	// A handler missing from either side is an error, not a silent partial comparison.
+	short := filepath.Join(dir, "short.tsv")
+	os.WriteFile(short, []byte("codebase\tlocation\tfunction\tlabel\twhy\na/b\tp.go:1\tf\tdrop\tx\n"), 0o644)
+	for _, args := range [][]string{{"agree", first, short}, {"agree", short, first}} {
+		err := run(args, nil, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "is not in") {
+			t.Errorf("%v: err = %v, want a missing handler named", args[1:], err)
+		}
+	}
+	dup := filepath.Join(dir, "dup.tsv")
+	os.WriteFile(dup, []byte("codebase\tlocation\tfunction\tlabel\twhy\na/b\tp.go:1\tf\tdrop\tx\na/b\tp.go:1\tf\tnot\ty\n"), 0o644)
+	if err := run([]string{"agree", dup, first}, nil, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "labelled twice") {
+		t.Errorf("duplicate row: err = %v", err)
 	}
 }
 
