@@ -5,6 +5,8 @@ import (
 	"go/constant"
 	"go/token"
 	"go/types"
+
+	"golang.org/x/tools/go/types/typeutil"
 )
 
 // explainsFact marks a function of the checked module that leaves a trace whenever it
@@ -211,7 +213,7 @@ func (c *checker) answerExplained(x ast.Expr, failure bool, ifs *ast.IfStmt, bod
 		return false // err == nil is the success path, row != nil the answer given
 	}
 	if call, ok := x.(*ast.CallExpr); ok {
-		return c.explainedBy(typeFunc(c.pass.TypesInfo, call), 0) && c.resultCount(call) == 1
+		return c.explainedBy(c.calleeFunc(call), 0) && c.resultCount(call) == 1
 	}
 	id, ok := x.(*ast.Ident)
 	if !ok {
@@ -280,22 +282,16 @@ func (c *checker) assignsExplained(as *ast.AssignStmt, v *types.Var) (ok, found 
 		} else if j < len(as.Rhs) {
 			call, _ = ast.Unparen(as.Rhs[j]).(*ast.CallExpr)
 		}
-		return call != nil && c.explainedBy(typeFunc(c.pass.TypesInfo, call), idx), true
+		return call != nil && c.explainedBy(c.calleeFunc(call), idx), true
 	}
 	return false, false
 }
 
-// typeFunc is the function or method a call calls, when it is a declared one.
-func typeFunc(info *types.Info, call *ast.CallExpr) *types.Func {
-	switch fun := ast.Unparen(call.Fun).(type) {
-	case *ast.Ident:
-		fn, _ := info.Uses[fun].(*types.Func)
-		return fn
-	case *ast.SelectorExpr:
-		fn, _ := info.Uses[fun.Sel].(*types.Func)
-		return fn
-	}
-	return nil
+// calleeFunc is the function or method a call calls, nil for a builtin, a conversion or
+// a function value.
+func (c *checker) calleeFunc(call *ast.CallExpr) *types.Func {
+	fn, _ := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
+	return fn
 }
 
 func (c *checker) resultCount(call *ast.CallExpr) int {
