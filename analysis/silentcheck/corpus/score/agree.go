@@ -40,10 +40,12 @@ func (a agreement) kappa() float64 {
 }
 
 // agreeCmd compares pairs of label files: the first labelling of a set and a second one
-// made apart, by someone who saw neither the first labels nor the analyzer. It reads the
-// second as if it were a perfect analyzer of the second labeller's judgement and scores
-// it against the first, which is the ceiling such a target meets: no rule can agree with
-// the first labeller more than a second careful reader does.
+// made apart, by someone who saw neither the first labels nor the analyzer. It scores the
+// second against the first as if it were an analyzer: how far a careful reader's
+// judgement differs from the labels a rule is measured on. Neither reader is the truth,
+// so it also estimates what labels that were right would score against the first, if
+// each reader made half the disagreements and no error is shared: of the first's drops
+// only one only it saw are half wrong, and of the second's, half are drops it missed.
 func agreeCmd(paths []string, stdout io.Writer) error {
 	if len(paths) == 0 || len(paths)%2 != 0 {
 		return errors.New("agree needs pairs of label files: FIRST SECOND [FIRST SECOND...]\n" + usage)
@@ -72,9 +74,11 @@ func agreeCmd(paths []string, stdout io.Writer) error {
 		plo, phi := wilson(a.both, a.both+a.secondOnly)
 		rlo, rhi := wilson(a.both, a.both+a.firstOnly)
 		fmt.Fprintf(stdout, "%s: %d handlers, %d drops (first), %d (second), %d both; kappa %.2f; "+
-			"second against first: precision %s (Wilson %.2f–%.2f), recall %s (%.2f–%.2f)\n",
+			"second against first: precision %s (Wilson %.2f–%.2f), recall %s (%.2f–%.2f); "+
+			"right labels against first, errors split evenly: precision %s, recall %s\n",
 			name, a.n(), a.both+a.firstOnly, a.both+a.secondOnly, a.both, a.kappa(),
-			ratio(a.both, a.both+a.secondOnly), plo, phi, ratio(a.both, a.both+a.firstOnly), rlo, rhi)
+			ratio(a.both, a.both+a.secondOnly), plo, phi, ratio(a.both, a.both+a.firstOnly), rlo, rhi,
+			ratio(2*a.both+a.firstOnly, 2*a.both+a.firstOnly+a.secondOnly), ratio(2*a.both+a.firstOnly, 2*(a.both+a.firstOnly)))
 	}
 	report("all", all)
 	report("neither says Borderline", clear)

@@ -5,6 +5,7 @@
 //	score verdicts -labels heldout11.tsv -codebase owner/name -root /path/to/checkout < findings.txt
 //	score summary results-heldout11.tsv ...
 //	score agree heldout11.tsv relabel-heldout11.tsv ...
+//	score relabel adjudicated-heldout11.tsv results-heldout11.tsv
 //
 // verdicts reads the analyzer's plain output (file:line:col: message, as printed by
 // `silentcheck ./...` run in the checkout) on stdin and prints one result row per
@@ -19,9 +20,12 @@
 // and false alarms, misses, precision and recall with Wilson 95% intervals.
 //
 // agree compares pairs of label files, a set's first labelling and a second one made
-// apart, and prints how far the two readers agree: the counts, Cohen's kappa, and the
-// second labelling scored against the first as if it were an analyzer, which is the most
-// any rule can reach against the first.
+// apart, and prints how far the two readers agree: the counts, Cohen's kappa, the second
+// labelling scored against the first as if it were an analyzer, and what labels that were
+// right would score against the first if each reader made half the disagreements.
+//
+// relabel prints a result file with its labels replaced by another labelling of the same
+// handlers, so verdicts as run can be scored against adjudicated labels.
 package main
 
 import (
@@ -42,7 +46,8 @@ func main() {
 const usage = `usage:
   score verdicts -labels FILE -codebase OWNER/NAME -root DIR < findings
   score summary RESULTS.tsv...
-  score agree FIRST.tsv SECOND.tsv [FIRST.tsv SECOND.tsv...]`
+  score agree FIRST.tsv SECOND.tsv [FIRST.tsv SECOND.tsv...]
+  score relabel LABELS.tsv RESULTS.tsv`
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -57,6 +62,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		err = summaryCmd(args[1:], out)
 	case "agree":
 		err = agreeCmd(args[1:], out)
+	case "relabel":
+		err = relabelCmd(args[1:], out)
 	default:
 		err = fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}

@@ -112,6 +112,7 @@ func TestBadInputIsAnError(t *testing.T) {
 		"bad label":    {[]string{"verdicts", "-codebase", "a/b", "-root", root}, "h\na/b\tp.go:3\tf\tmaybe\twhy\n", `label "maybe"`},
 		"no results":   {[]string{"summary"}, "", "summary needs one or more result files"},
 		"odd agree":    {[]string{"agree", labelFile}, "", "agree needs pairs of label files"},
+		"relabel args": {[]string{"relabel", labelFile}, "", "relabel needs LABELS.tsv RESULTS.tsv"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
@@ -178,9 +179,11 @@ func TestAgree(t *testing.T) {
 	want := "first\tsecond\thandlers\tboth drop\tfirst only\tsecond only\tagree\tkappa\n" +
 		first + "\t" + second + "\t5\t1\t2\t1\t0.40\t-0.15\n" +
 		"all: 5 handlers, 3 drops (first), 2 (second), 1 both; kappa -0.15; second against first: " +
-		"precision 0.50 (Wilson 0.09–0.91), recall 0.33 (0.06–0.79)\n" +
+		"precision 0.50 (Wilson 0.09–0.91), recall 0.33 (0.06–0.79); " +
+		"right labels against first, errors split evenly: precision 0.80, recall 0.67\n" +
 		"neither says Borderline: 3 handlers, 2 drops (first), 1 (second), 1 both; kappa 0.40; second against first: " +
-		"precision 1.00 (Wilson 0.21–1.00), recall 0.50 (0.09–0.91)\n"
+		"precision 1.00 (Wilson 0.21–1.00), recall 0.50 (0.09–0.91); " +
+		"right labels against first, errors split evenly: precision 1.00, recall 0.75\n"
 	if out.String() != want {
 		t.Errorf("agree:\n%s\nwant:\n%s", out.String(), want)
 	}
@@ -198,6 +201,43 @@ func TestAgree(t *testing.T) {
 	os.WriteFile(dup, []byte("codebase\tlocation\tfunction\tlabel\twhy\na/b\tp.go:1\tf\tdrop\tx\na/b\tp.go:1\tf\tnot\ty\n"), 0o644)
 	if err := run([]string{"agree", dup, first}, nil, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "labelled twice") {
 		t.Errorf("duplicate row: err = %v", err)
+	}
+}
+
+func TestRelabel(t *testing.T) {
+	dir := t.TempDir()
+	results := filepath.Join(dir, "results.tsv")
+	os.WriteFile(results, []byte("codebase\tlocation\tfunction\tlabel\tverdict\tfindings\n"+
+		"a/b\tp.go:1\tf\tdrop\tflagged\t1: x\n"+
+		"a/b\tp.go:2\tg\tnot\tflagged\t2: y\n"+
+		"a/b\tp.go:9\tz\tnot (not enumerated; counted as a false alarm)\tflagged\t9: w\n"), 0o644)
+	labels := filepath.Join(dir, "adjudicated.tsv")
+	os.WriteFile(labels, []byte("codebase\tlocation\tfunction\tlabel\twhy\n"+
+		"a/b\tp.go:2\tg\tdrop\ta filter after all\n"+
+		"a/b\tp.go:1\tf\tnot\tthe skip is logged\n"), 0o644)
+	var out bytes.Buffer
+	if err := run([]string{"relabel", labels, results}, nil, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "codebase\tlocation\tfunction\tlabel\tverdict\tfindings\n" +
+		"a/b\tp.go:1\tf\tnot\tflagged\t1: x\n" +
+		"a/b\tp.go:2\tg\tdrop\tflagged\t2: y\n" +
+		"a/b\tp.go:9\tz\tnot (not enumerated; counted as a false alarm)\tflagged\t9: w\n"
+	if out.String() != want {
+		t.Errorf("relabel:\n%s\nwant:\n%s", out.String(), want)
+	}
+
+	// A result without a label, or a label without a result, is an error.
+	short := filepath.Join(dir, "short.tsv")
+	os.WriteFile(short, []byte("codebase\tlocation\tfunction\tlabel\twhy\na/b\tp.go:1\tf\tdrop\tx\n"), 0o644)
+	if err := run([]string{"relabel", short, results}, nil, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "is not in") {
+		t.Errorf("result without a label: err = %v", err)
+	}
+	extra := filepath.Join(dir, "extra.tsv")
+	os.WriteFile(extra, []byte("codebase\tlocation\tfunction\tlabel\twhy\na/b\tp.go:1\tf\tdrop\tx\n"+
+		"a/b\tp.go:2\tg\tdrop\tx\na/b\tp.go:3\th\tnot\tx\n"), 0o644)
+	if err := run([]string{"relabel", extra, results}, nil, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "has no result") {
+		t.Errorf("label without a result: err = %v", err)
 	}
 }
 
