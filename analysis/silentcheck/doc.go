@@ -240,6 +240,17 @@
 //     an empty default: when the channel is full, the message is gone
 //     (select { case out <- m: default: }). A signal (case wake <- struct{}{}) is not
 //     the message.
+//  8. A step of the message's work whose error is thrown away: a call given the message
+//     or something derived from it, every result dropped, as a statement of its own
+//     (nc.Publish(subj, out)), assigned to _ (_ = ch.Publish(...), _, _ = svc.Fill(ctx,
+//     ev)) or started as a goroutine (go c.handler(m), in a loop over messages in any
+//     function). When the step fails the message ends as if its work were done. Not
+//     reported: a settlement's own error (_ = m.Ack()), a reply (the requester's timeout
+//     is its trace), a reading or decoding call (_ = json.Unmarshal(...)), a call whose
+//     value is kept (ev, _ := decode(b): what is done with ev is judged where it is
+//     used), a call given nothing from the message, and a function of the checked
+//     module that records every failure before handing it back (see "What counts as
+//     recording"). Outside message-handling code a dropped error is errcheck's.
 //
 // # What counts as recording
 //

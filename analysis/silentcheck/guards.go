@@ -411,6 +411,10 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 			if c.inRecordLoopBody(stack) {
 				c.checkImplicitDefault(n.(ast.Stmt), sig, stack, derive())
 			}
+		case *ast.ExprStmt, *ast.GoStmt, *ast.AssignStmt:
+			if loop, _ := c.inMessageLoop(stack, n.Pos()); loop != nil {
+				c.checkDiscard(n.(ast.Stmt), derive())
+			}
 		}
 	})
 }

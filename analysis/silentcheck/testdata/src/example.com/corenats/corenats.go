@@ -3,6 +3,8 @@
 package corenats
 
 import (
+	"log"
+
 	"encoding/json"
 	"strconv"
 	"testing"
@@ -53,7 +55,9 @@ func serve(nc *nats.Conn, errs chan<- error, out chan<- *nats.Msg, onErr func(su
 		if err := m.Ack(); err != nil {
 			return
 		}
-		_ = work(m.Data)
+		if err := work(m.Data); err != nil {
+			log.Printf("reindex: %v", err)
+		}
 	})
 	// Told about a message that failed to publish: not a consumer.
 	nats.PublishAsyncErrHandler(func(m *nats.Msg, err error) {
@@ -78,7 +82,7 @@ func TestConsume(t *testing.T, nc *nats.Conn) {
 
 // A helper that receives a message without returning a verdict or settling it is not
 // a handler: a core-NATS callback is judged where it is subscribed.
-func describe(m *nats.Msg) { // want describe:"drops at corenats.go:83"
+func describe(m *nats.Msg) { // want describe:"drops at corenats.go:87"
 	if m.Subject == "" {
 		return
 	}

@@ -43,7 +43,9 @@ func (r *receiver) handleLogged(m *nats.Msg) {
 			log.Printf("undecodable event on %s: %v", m.Subject, err)
 			return
 		}
-		_ = forward(ev)
+		if err := forward(ev); err != nil {
+			log.Printf("forward: %v", err)
+		}
 	}()
 }
 

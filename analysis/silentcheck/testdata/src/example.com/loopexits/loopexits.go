@@ -69,7 +69,11 @@ func (c *consumer) PollLogged(ctx context.Context) error {
 			if r.Device == "halt" {
 				return errors.New("halt requested")
 			}
-			_ = c.st.Save(ctx, r)
+			if err := c.st.Save(ctx, r); err != nil {
+				log.Printf("save: %v", err)
+				d.Nack(false, true)
+				continue
+			}
 			d.Ack(false)
 		}
 	}

@@ -36,6 +36,13 @@ func (h *handler) Filter(ctx context.Context, m Message) bool {
 // know to settle anything): work on the record.
 func markDone(ctx context.Context, m Message) error { return nil }
 
+// mark commits m, logging a failure.
+func mark(ctx context.Context, m Message) {
+	if err := markDone(ctx, m); err != nil {
+		log.Printf("commit %d: %v", m.Offset, err)
+	}
+}
+
 // The loop marks done only what Handle accepted; Handle said why it refused the rest.
 func handled(ctx context.Context, r *Reader, h *handler) {
 	for {
@@ -44,7 +51,7 @@ func handled(ctx context.Context, r *Reader, h *handler) {
 			return
 		}
 		if commit := h.Handle(ctx, m); commit {
-			_ = markDone(ctx, m)
+			mark(ctx, m)
 		}
 	}
 }
@@ -57,7 +64,7 @@ func handledInline(ctx context.Context, r *Reader, h *handler) {
 			return
 		}
 		if h.Handle(ctx, m) {
-			_ = markDone(ctx, m)
+			mark(ctx, m)
 		}
 	}
 }
@@ -70,7 +77,7 @@ func filtered(ctx context.Context, r *Reader, h *handler) {
 			return
 		}
 		if ok := h.Filter(ctx, m); ok { // want `silent path: when "ok" is false the message is dropped without a trace`
-			_ = markDone(ctx, m)
+			mark(ctx, m)
 		}
 	}
 }
@@ -106,7 +113,7 @@ func decodeOrSkip(ctx context.Context, r *Reader) {
 		}
 		var ev event
 		if err := json.Unmarshal(m.Value, &ev); err == nil { // want `silent path: when "err == nil" is false \(the error's path, the if has no else\) the message is dropped without a trace`
-			_ = apply(ev)
+			store(ev)
 		}
 	}
 }
@@ -120,7 +127,7 @@ func decodeOrLog(ctx context.Context, r *Reader) {
 		}
 		var ev event
 		if err := json.Unmarshal(m.Value, &ev); err == nil {
-			_ = apply(ev)
+			store(ev)
 		} else {
 			log.Printf("record %d: %v", m.Offset, err)
 		}
