@@ -65,6 +65,7 @@ func TestVerdicts(t *testing.T) {
 		abs + ":4:2: silent path: bad\n" +
 		abs + ":4:2: silent path: bad\n" + // the test variant's duplicate
 		abs + ":21:2: silent path: outside every handler\n" +
+		abs + ":18:4: silent failure: thrown away\n" + // rule 8's findings start otherwise
 		"p/p.go:5:3: silent path: relative path\n" +
 		abs + ":5:9: undefined: entity.Missing\n" + // a type error: not a finding
 		abs + ":21:2: kept by //silentcheck:ok \"why\": silent path: kept\n"
@@ -76,7 +77,7 @@ func TestVerdicts(t *testing.T) {
 	}
 	want := "a/b\tp/p.go:3\thandle\tdrop\tflagged\t4: silent path: bad; 5: silent path: relative path\n" +
 		"a/b\tp/p.go:7\tliteral in handle\tnot\tflagged\t8: silent path: skip\n" +
-		"a/b\tp/p.go:16\tloop (range ch)\tdrop\tquiet\t\n"
+		"a/b\tp/p.go:16\tloop (range ch)\tdrop\tflagged\t18: silent failure: thrown away\n"
 	if out.String() != want {
 		t.Errorf("rows:\n%s\nwant:\n%s", out.String(), want)
 	}

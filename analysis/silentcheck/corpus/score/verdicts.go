@@ -183,10 +183,10 @@ func locate(root string, labels []label) ([]*handler, error) {
 }
 
 // findingLine is a diagnostic of the analyzer as singlechecker and go vet print it: every
-// finding's message starts "silent path:", and a directive without a reason is reported
-// as "silentcheck:ok needs a reason". Type errors of packages that do not load are
-// printed the same way and are not findings.
-var findingLine = regexp.MustCompile(`^(.+\.go):(\d+):(\d+): ((?:silent path:|silentcheck:ok needs a reason).*)$`)
+// finding's message starts "silent path:" (rules 1 to 7) or "silent failure:" (rule 8),
+// and a directive without a reason is reported as "silentcheck:ok needs a reason". Type
+// errors of packages that do not load are printed the same way and are not findings.
+var findingLine = regexp.MustCompile(`^(.+\.go):(\d+):(\d+): ((?:silent path:|silent failure:|silentcheck:ok needs a reason).*)$`)
 
 // readFindings reads the analyzer's output, keeping its diagnostics and dropping the
 // rest (package headers; type errors, which the caller checks for itself). A finding
