@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -85,31 +84,17 @@ func agreeCmd(paths []string, stdout io.Writer) error {
 	return nil
 }
 
-func readLabelFile(path string) ([]label, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readLabels(f, path)
-}
-
 // compare matches the two labellings row by row on codebase, location and function;
 // each must hold exactly the other's handlers. clear counts only the rows neither
 // labeller marked as a judgement call (a why starting "Borderline").
 func compare(first, second []label, fname, sname string) (all, clear agreement, err error) {
-	type key struct{ codebase, location, function string }
-	seen := map[key]label{}
-	for _, l := range first {
-		k := key{l.codebase, l.location, l.function}
-		if _, dup := seen[k]; dup {
-			return all, clear, fmt.Errorf("%s: %s %s %s is labelled twice", fname, l.codebase, l.location, l.function)
-		}
-		seen[k] = l
+	seen, err := indexLabels(first, fname)
+	if err != nil {
+		return all, clear, err
 	}
-	matched := map[key]bool{}
+	matched := map[labelKey]bool{}
 	for _, s := range second {
-		k := key{s.codebase, s.location, s.function}
+		k := s.key()
 		f, ok := seen[k]
 		if !ok {
 			return all, clear, fmt.Errorf("%s: %s %s %s is not in %s", sname, s.codebase, s.location, s.function, fname)
@@ -135,7 +120,7 @@ func compare(first, second []label, fname, sname string) (all, clear agreement, 
 		}
 	}
 	for _, l := range first {
-		if k := (key{l.codebase, l.location, l.function}); !matched[k] {
+		if !matched[l.key()] {
 			return all, clear, fmt.Errorf("%s: %s %s %s is not in %s", fname, l.codebase, l.location, l.function, sname)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,53 +22,43 @@ func relabelCmd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	type key struct{ codebase, location, function string }
-	byKey := map[key]string{}
-	for _, l := range labels {
-		k := key{l.codebase, l.location, l.function}
-		if _, dup := byKey[k]; dup {
-			return fmt.Errorf("%s: %s %s %s is labelled twice", args[0], l.codebase, l.location, l.function)
-		}
-		byKey[k] = l.label
-	}
-	f, err := os.Open(args[1])
+	byKey, err := indexLabels(labels, args[0])
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	raw, err := io.ReadAll(f)
+	raw, err := os.ReadFile(args[1])
 	if err != nil {
 		return err
 	}
 	// Validate the file as results first, so a malformed row is reported as such.
-	if _, err := readResults(strings.NewReader(string(raw)), args[1]); err != nil {
+	if _, err := readResults(bytes.NewReader(raw), args[1]); err != nil {
 		return err
 	}
-	used := map[key]bool{}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	fmt.Fprintln(stdout, lines[0])
-	for n, line := range lines[1:] {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		cols := strings.Split(line, "\t")
-		k := key{cols[0], cols[1], cols[2]}
-		lab, ok := byKey[k]
+	header, _, _ := strings.Cut(string(raw), "\n")
+	fmt.Fprintln(stdout, header)
+	used := map[labelKey]bool{}
+	err = eachRow(bytes.NewReader(raw), args[1], 5, "at least 5", func(n int, cols []string) error {
+		k := labelKey{cols[0], cols[1], cols[2]}
+		l, ok := byKey[k]
 		switch {
 		case ok:
 			if used[k] {
-				return fmt.Errorf("%s:%d: %s %s %s has two results", args[1], n+2, k.codebase, k.location, k.function)
+				return fmt.Errorf("%s:%d: %s %s %s has two results", args[1], n, k.codebase, k.location, k.function)
 			}
 			used[k] = true
-			cols[3] = lab
+			cols[3] = l.label
 		case strings.HasPrefix(cols[3], "not (not enumerated"):
 		default:
-			return fmt.Errorf("%s:%d: %s %s %s is not in %s", args[1], n+2, k.codebase, k.location, k.function, args[0])
+			return fmt.Errorf("%s:%d: %s %s %s is not in %s", args[1], n, k.codebase, k.location, k.function, args[0])
 		}
 		fmt.Fprintln(stdout, strings.Join(cols, "\t"))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, l := range labels {
-		if !used[key{l.codebase, l.location, l.function}] {
+		if !used[l.key()] {
 			return fmt.Errorf("%s: %s %s %s has no result in %s", args[0], l.codebase, l.location, l.function, args[1])
 		}
 	}

@@ -52,12 +52,7 @@ func verdictsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if *labelsPath == "" || *codebase == "" || *root == "" || fs.NArg() != 0 {
 		return errors.New("verdicts needs -labels, -codebase and -root, and reads findings on stdin\n" + usage)
 	}
-	f, err := os.Open(*labelsPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	labels, err := readLabels(f, *labelsPath)
+	labels, err := readLabelFile(*labelsPath)
 	if err != nil {
 		return err
 	}
@@ -116,6 +111,33 @@ func readLabels(r io.Reader, name string) ([]label, error) {
 		return nil
 	})
 	return labels, err
+}
+
+// labelKey is what names a handler across label and result files of one set.
+type labelKey struct{ codebase, location, function string }
+
+func (l label) key() labelKey { return labelKey{l.codebase, l.location, l.function} }
+
+// indexLabels maps each handler of a label file to its label; a handler labelled twice
+// is an error.
+func indexLabels(labels []label, name string) (map[labelKey]label, error) {
+	byKey := make(map[labelKey]label, len(labels))
+	for _, l := range labels {
+		if _, dup := byKey[l.key()]; dup {
+			return nil, fmt.Errorf("%s: %s %s %s is labelled twice", name, l.codebase, l.location, l.function)
+		}
+		byKey[l.key()] = l
+	}
+	return byKey, nil
+}
+
+func readLabelFile(path string) ([]label, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readLabels(f, path)
 }
 
 // eachRow calls row for each line of a tab-separated file after its header, skipping
