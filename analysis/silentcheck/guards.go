@@ -412,8 +412,11 @@ func (c *checker) checkLoops(file *ast.File, sig *types.Signature, body *ast.Blo
 				c.checkImplicitDefault(n.(ast.Stmt), sig, stack, derive())
 			}
 		case *ast.ExprStmt, *ast.GoStmt, *ast.AssignStmt:
-			if loop, _ := c.inMessageLoop(stack, n.Pos()); loop != nil {
-				c.checkDiscard(n.(ast.Stmt), derive())
+			// The loop is looked up only for a statement that drops an error: most do not.
+			if call, last := c.discardedError(n.(ast.Stmt)); call != nil {
+				if loop, _ := c.inMessageLoop(stack, n.Pos()); loop != nil {
+					c.judgeDiscard(n.(ast.Stmt), call, last, derive())
+				}
 			}
 		}
 	})

@@ -1923,12 +1923,32 @@ func derefType(t types.Type) types.Type {
 // checkDiscard reports s, a statement in message-handling code (or in a loop over
 // messages), when it throws away the error of a work step on the message: a call given
 // something derived from the message (see isWork, replies aside) whose error result is
-// dropped, as a statement of its own (nc.Publish(subj, out)), assigned to _ (_ =
-// ch.Publish(...), _, _ = svc.Fill(ctx, ev)) or started as a goroutine (go
-// c.handler(m)). When the step fails, the message ends as if its work were done and
-// nothing records that it was not. A function of the checked module that records every
-// failure before handing it back (see explainsFact) has explained it.
+// dropped (see discardedError). When the step fails, the message ends as if its work
+// were done and nothing records that it was not. A function of the checked module that
+// records every failure before handing it back (see explainsFact) has explained it.
 func (c *checker) checkDiscard(s ast.Stmt, d derived) {
+	if call, last := c.discardedError(s); call != nil {
+		c.judgeDiscard(s, call, last, d)
+	}
+}
+
+// judgeDiscard is checkDiscard for call, the call s makes, whose error (result last) s
+// drops.
+func (c *checker) judgeDiscard(s ast.Stmt, call *ast.CallExpr, last int, d derived) {
+	if !c.handedDerived(call, d) || c.neverWork(call, false) || c.explainedBy(c.calleeFunc(call), last) {
+		return
+	}
+	c.report(s.Pos(), token.NoPos, "silent failure: the error of %s is thrown away; when that step fails the message "+
+		"ends as if its work were done, with no trace; check the error and record it (or hand it back)", shorten(c.text(call.Fun)))
+}
+
+// discardedError returns the call s makes whose every result, the last an error, is
+// dropped: a statement of its own (nc.Publish(subj, out)), assigned to _ (_ =
+// ch.Publish(...), _, _ = svc.Fill(ctx, ev)) or started as a goroutine (go
+// c.handler(m)), with the error's index; nil otherwise. A call whose value is kept (ev, _
+// := decode(b)) is a derivation, and what is done with the value is judged where it is
+// used; a literal called or started here is judged as a continuation, if at all.
+func (c *checker) discardedError(s ast.Stmt) (*ast.CallExpr, int) {
 	var call *ast.CallExpr
 	switch s := s.(type) {
 	case *ast.ExprStmt:
@@ -1937,35 +1957,28 @@ func (c *checker) checkDiscard(s ast.Stmt, d derived) {
 		call = s.Call
 	case *ast.AssignStmt:
 		if len(s.Rhs) != 1 {
-			return
+			return nil, 0
 		}
-		// Every result thrown away: a step done for its effect (_ = ch.Publish(...),
-		// _, _ = svc.Fill(ctx, ev)). A call whose value is kept (ev, _ := decode(b)) is a
-		// derivation, and what is done with the value is judged where it is used.
 		for _, l := range s.Lhs {
 			if id, ok := ast.Unparen(l).(*ast.Ident); !ok || id.Name != "_" {
-				return
+				return nil, 0
 			}
 		}
 		call, _ = ast.Unparen(s.Rhs[0]).(*ast.CallExpr)
 	}
 	if call == nil {
-		return
+		return nil, 0
 	}
 	if _, lit := ast.Unparen(call.Fun).(*ast.FuncLit); lit {
-		return // a literal called or started here is judged as a continuation, if at all
+		return nil, 0
 	}
 	sig, ok := c.pass.TypesInfo.TypeOf(call.Fun).(*types.Signature)
 	if !ok || sig.Results().Len() == 0 {
-		return
+		return nil, 0
 	}
 	last := sig.Results().Len() - 1
 	if !isErrorType(sig.Results().At(last).Type()) {
-		return
+		return nil, 0
 	}
-	if c.neverWork(call, false) || !c.handedDerived(call, d) || c.explainedBy(c.calleeFunc(call), last) {
-		return
-	}
-	c.report(s.Pos(), token.NoPos, "silent failure: the error of %s is thrown away; when that step fails the message "+
-		"ends as if its work were done, with no trace; check the error and record it (or hand it back)", shorten(c.text(call.Fun)))
+	return call, last
 }
